@@ -1,0 +1,315 @@
+"""Training examples for every task, built from the event log, with a label mask per task.
+
+Every example has the same columns, so all tasks share one tf.data pipeline; a task whose
+mask is 0 on an example takes nothing from it. The kinds of example:
+
+- `query`: a search with a query, labelled with the category of the first item clicked
+  after it in the same session (and the rows of the explicit `queries` table, in training);
+- `impression`: an item shown to a user, labelled `ctr` (clicked) and `cvr` (clicked and
+  then bought), both over the entire impression space as in ESMM;
+- `next_item`: a click, whose target is the clicked item;
+- `image`: a catalogue item, labelled with its category (items are split by a seeded
+  permutation, since the catalogue has no time).
+
+Every example carries the user's behaviour history (click, add to cart, purchase) strictly
+before its timestamp, most recent last, at most `history_length` events. Labels come only
+from events in the example's own part of the split.
+
+Item features (title, category, brand, price, image) are not copied into examples: the
+catalogue is known at serving time, and the model looks them up by item id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from mtrec_tf.data.schema import BEHAVIOUR_EVENT_TYPES
+from mtrec_tf.data.splits import PARTS, TRAIN, EventSplit
+
+TASKS: tuple[str, ...] = ("query_category", "ctr", "cvr", "next_item", "image_category")
+EXAMPLE_TYPES: tuple[str, ...] = ("query", "impression", "next_item", "image")
+
+SCALAR_FEATURES: dict[str, pa.DataType] = {
+    "example_type": pa.string(),
+    "user_id": pa.string(),
+    "timestamp": pa.int64(),
+    "query": pa.string(),
+    "item_id": pa.string(),
+    "position": pa.int64(),
+}
+HISTORY_FEATURES: dict[str, pa.DataType] = {
+    "history_item_ids": pa.string(),
+    "history_event_types": pa.string(),
+    "history_time_gaps": pa.float32(),
+}
+LABELS: dict[str, pa.DataType] = {
+    "query_category": pa.string(),
+    "ctr": pa.float32(),
+    "cvr": pa.float32(),
+    "next_item": pa.string(),
+    "image_category": pa.string(),
+}
+EXAMPLE_SCHEMA = pa.schema(
+    [pa.field(name, dtype) for name, dtype in SCALAR_FEATURES.items()]
+    + [pa.field(name, pa.list_(dtype)) for name, dtype in HISTORY_FEATURES.items()]
+    + [pa.field(f"label_{task}", dtype) for task, dtype in LABELS.items()]
+    + [pa.field(f"mask_{task}", pa.float32()) for task in TASKS]
+)
+
+
+@dataclasses.dataclass
+class ExampleReport:
+    """How many examples of each type went to each part, and what could not become one."""
+
+    counts: dict[str, dict[str, int]]
+    skipped: dict[str, int]
+
+    def lines(self) -> list[str]:
+        rows = [f"{'':12}" + "".join(f"{part:>12}" for part in PARTS)]
+        for kind in EXAMPLE_TYPES:
+            rows.append(f"{kind:12}" + "".join(f"{self.counts[p].get(kind, 0):>12,}" for p in PARTS))
+        rows += [f"skipped: {reason}: {n:,}" for reason, n in self.skipped.items() if n]
+        return rows
+
+
+@dataclasses.dataclass
+class Examples:
+    """Examples of each part as Arrow tables with `EXAMPLE_SCHEMA`, and their report."""
+
+    parts: dict[str, pa.Table]
+    report: ExampleReport
+
+
+def build_examples(
+    events: pd.DataFrame,
+    items: pd.DataFrame,
+    split: EventSplit,
+    *,
+    queries: pd.DataFrame | None = None,
+    history_length: int = 50,
+    image_validation_fraction: float = 0.1,
+    image_test_fraction: float = 0.1,
+    seed: int = 0,
+) -> Examples:
+    """Builds the examples of every task from normalised events and items.
+
+    Args:
+        events: the events table in normalised form (`mtrec_tf.data.schema`).
+        items: the catalogue in normalised form.
+        split: the part of every event, aligned with `events` rows.
+        queries: optional explicitly labelled queries, added to the training part.
+        history_length: the most behaviour events an example carries.
+        image_validation_fraction, image_test_fraction: items held out for `image`.
+        seed: seed of the item permutation that splits the `image` examples.
+
+    Returns:
+        `Examples` with one Arrow table per part.
+    """
+    log = _EventLog(events, split, history_length)
+    category_of = pd.Series(items["category"].to_numpy(), index=items["item_id"].to_numpy())
+    skipped: dict[str, int] = {}
+    frames = [
+        _query_examples(log, category_of, skipped),
+        _impression_examples(log),
+        _next_item_examples(log, category_of, skipped),
+    ]
+    if queries is not None and len(queries):
+        frames.append(_explicit_query_examples(queries))
+    frames.append(_image_examples(items, image_validation_fraction, image_test_fraction, seed, skipped))
+    frame = pd.concat([f for f in frames if len(f)], ignore_index=True)
+
+    parts: dict[str, pa.Table] = {}
+    counts: dict[str, dict[str, int]] = {}
+    for index, name in enumerate(PARTS):
+        selected = frame[frame["part"] == index].sort_values(
+            ["timestamp", "type_order", "row"], kind="stable"
+        )
+        parts[name] = _to_table(selected, log)
+        counts[name] = {k: int(v) for k, v in selected["example_type"].value_counts().items()}
+    return Examples(parts, ExampleReport(counts, skipped))
+
+
+class _EventLog:
+    """Events sorted by user and time, with the index needed to cut histories."""
+
+    def __init__(self, events: pd.DataFrame, split: EventSplit, history_length: int):
+        frame = events.assign(part=split.part, row=np.arange(len(events)))
+        self.events = frame
+        self.history_length = history_length
+        behaviour = frame[frame["event_type"].isin(BEHAVIOUR_EVENT_TYPES)]
+        self.user_codes = {u: i for i, u in enumerate(pd.unique(frame["user_id"]))}
+        min_ts = int(frame["timestamp"].min()) if len(frame) else 0
+        self._min_ts = min_ts
+        self._span = (int(frame["timestamp"].max()) - min_ts + 1) if len(frame) else 1
+        keys = self.keys(behaviour["user_id"], behaviour["timestamp"])
+        order = np.argsort(keys, kind="stable")
+        self._keys = keys[order]
+        self._items = behaviour["item_id"].to_numpy(dtype=object)[order]
+        self._types = behaviour["event_type"].to_numpy(dtype=object)[order]
+        self._times = behaviour["timestamp"].to_numpy(dtype=np.int64)[order]
+
+    def of_type(self, event_type: str) -> pd.DataFrame:
+        return self.events[self.events["event_type"] == event_type]
+
+    def keys(self, users: pd.Series, timestamps: pd.Series) -> np.ndarray:
+        codes = users.map(self.user_codes).to_numpy(dtype=np.int64)
+        return codes * self._span + (timestamps.to_numpy(dtype=np.int64) - self._min_ts)
+
+    def history(self, users: pd.Series, timestamps: pd.Series) -> dict[str, pa.Array]:
+        """The last `history_length` behaviour events of each user strictly before each time."""
+        if len(users) == 0 or len(self._keys) == 0:
+            empty = np.zeros(len(users) + 1, dtype=np.int32)
+            return {
+                name: pa.ListArray.from_arrays(pa.array(empty), pa.array([], type=dtype))
+                for name, dtype in HISTORY_FEATURES.items()
+            }
+        keys = self.keys(users, timestamps)
+        user_start = self.keys(users, pd.Series(np.full(len(users), self._min_ts)))
+        end = np.searchsorted(self._keys, keys, side="left")
+        begin = np.maximum(np.searchsorted(self._keys, user_start, side="left"), end - self.history_length)
+        lengths = end - begin
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+        flat = np.repeat(begin - offsets[:-1], lengths) + np.arange(offsets[-1])
+        gaps = np.repeat(timestamps.to_numpy(dtype=np.int64), lengths) - self._times[flat]
+        values = {
+            "history_item_ids": pa.array(self._items[flat], type=pa.string()),
+            "history_event_types": pa.array(self._types[flat], type=pa.string()),
+            "history_time_gaps": pa.array(gaps.astype(np.float32), type=pa.float32()),
+        }
+        return {name: pa.ListArray.from_arrays(pa.array(offsets), v) for name, v in values.items()}
+
+
+def _attribute(later: pd.DataFrame, earlier: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Matches each `later` event to the last `earlier` event with the same `by` keys at or
+    before it; returns `later` with the matched earlier row number in `matched_row` (-1 none)."""
+    left = later.sort_values("timestamp", kind="stable")
+    right = earlier[by + ["timestamp", "row"]].rename(columns={"row": "matched_row"})
+    right = right.sort_values("timestamp", kind="stable")
+    merged = pd.merge_asof(left, right, on="timestamp", by=by, direction="backward")
+    merged["matched_row"] = merged["matched_row"].fillna(-1).astype(np.int64)
+    return merged
+
+
+def _query_examples(log: _EventLog, category_of: pd.Series, skipped: dict[str, int]) -> pd.DataFrame:
+    searches = log.of_type("search")
+    searches = searches[searches["query"] != ""]
+    clicks = log.of_type("click")
+    clicks = clicks[clicks["item_id"].isin(category_of.index)]
+    matched = _attribute(clicks, searches, ["user_id", "session_id", "part"])
+    matched = matched[matched["matched_row"] >= 0].sort_values(["timestamp", "row"], kind="stable")
+    first_click = matched.drop_duplicates("matched_row", keep="first")
+    label = pd.Series(
+        first_click["item_id"].map(category_of).to_numpy(), index=first_click["matched_row"].to_numpy()
+    )
+    labelled = searches[searches["row"].isin(label.index)]
+    skipped["searches without a click on a catalogue item"] = len(searches) - len(labelled)
+    return _frame(
+        labelled, "query", item_id="", position=-1,
+        labels={"query_category": labelled["row"].map(label).to_numpy()},
+    )
+
+
+def _impression_examples(log: _EventLog) -> pd.DataFrame:
+    impressions = log.of_type("impression")
+    keys = ["user_id", "session_id", "item_id", "part"]
+    clicked = _attribute(log.of_type("click"), impressions, keys)
+    clicked_rows = set(clicked.loc[clicked["matched_row"] >= 0, "matched_row"])
+    bought = _attribute(log.of_type("purchase"), impressions, keys)
+    bought_rows = set(bought.loc[bought["matched_row"] >= 0, "matched_row"])
+    rows = impressions["row"]
+    click = rows.isin(clicked_rows).to_numpy()
+    conversion = click & rows.isin(bought_rows).to_numpy()
+    return _frame(
+        impressions, "impression",
+        labels={"ctr": click.astype(np.float32), "cvr": conversion.astype(np.float32)},
+    )
+
+
+def _next_item_examples(log: _EventLog, category_of: pd.Series, skipped: dict[str, int]) -> pd.DataFrame:
+    clicks = log.of_type("click")
+    known = clicks["item_id"].isin(category_of.index)
+    skipped["clicks on items outside the catalogue (no next_item target)"] = int((~known).sum())
+    clicks = clicks[known]
+    # The clicked item is the target, never a feature of its own example.
+    return _frame(clicks, "next_item", item_id="", labels={"next_item": clicks["item_id"].to_numpy()})
+
+
+def _explicit_query_examples(queries: pd.DataFrame) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {"query": queries["query"].to_numpy(), "user_id": "", "session_id": "", "timestamp": 0,
+         "part": TRAIN, "row": -1 - np.arange(len(queries))}
+    )
+    return _frame(frame, "query", item_id="", position=-1,
+                  labels={"query_category": queries["category"].to_numpy()}, history=False)
+
+
+def _image_examples(items: pd.DataFrame, validation_fraction: float, test_fraction: float,
+                    seed: int, skipped: dict[str, int]) -> pd.DataFrame:
+    has_image = items["image"].notna().to_numpy() if "image" in items else np.zeros(len(items), bool)
+    skipped["catalogue items without an image"] = int((~has_image).sum())
+    with_image = items[has_image]
+    n = len(with_image)
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.random.default_rng(seed).permutation(n)] = np.arange(n)
+    part = np.full(n, TRAIN, dtype=np.int8)
+    part[rank >= n * (1.0 - validation_fraction - test_fraction)] = 1
+    part[rank >= n * (1.0 - test_fraction)] = 2
+    frame = pd.DataFrame(
+        {"item_id": with_image["item_id"].to_numpy(), "user_id": "", "session_id": "", "query": "",
+         "timestamp": 0, "part": part, "row": -1 - np.arange(n)}
+    )
+    return _frame(frame, "image", position=-1,
+                  labels={"image_category": with_image["category"].to_numpy()}, history=False)
+
+
+def _frame(source: pd.DataFrame, example_type: str, *, labels: dict[str, np.ndarray],
+           item_id: str | None = None, position: int | None = None, history: bool = True) -> pd.DataFrame:
+    """Examples of one type in the common column layout (history still to be cut)."""
+    n = len(source)
+    frame = pd.DataFrame({
+        "example_type": example_type,
+        "type_order": EXAMPLE_TYPES.index(example_type),
+        "part": source["part"].to_numpy(),
+        "row": source["row"].to_numpy(),
+        "has_history": history,
+        "user_id": source["user_id"].to_numpy(),
+        "timestamp": source["timestamp"].to_numpy(dtype=np.int64),
+        "query": source["query"].to_numpy(),
+        "item_id": source["item_id"].to_numpy() if item_id is None else item_id,
+        "position": source["position"].to_numpy(dtype=np.int64) if position is None else position,
+    }, index=pd.RangeIndex(n))
+    for task, dtype in LABELS.items():
+        default = "" if dtype == pa.string() else np.float32(0)
+        frame[f"label_{task}"] = labels[task] if task in labels else default
+        frame[f"mask_{task}"] = np.float32(task in labels)
+    return frame
+
+
+def _to_table(frame: pd.DataFrame, log: _EventLog) -> pa.Table:
+    with_history = frame["has_history"].to_numpy(dtype=bool)
+    subset = frame[with_history].reset_index(drop=True)
+    history = _spread(log.history(subset["user_id"], subset["timestamp"]), with_history)
+    columns = {}
+    for name, dtype in SCALAR_FEATURES.items():
+        columns[name] = pa.array(frame[name].to_numpy(), type=dtype)
+    columns.update(history)
+    for task, dtype in LABELS.items():
+        columns[f"label_{task}"] = pa.array(frame[f"label_{task}"].to_numpy(), type=dtype)
+    for task in TASKS:
+        columns[f"mask_{task}"] = pa.array(frame[f"mask_{task}"].to_numpy(dtype=np.float32))
+    return pa.table(columns, schema=EXAMPLE_SCHEMA)
+
+
+def _spread(history: dict[str, pa.Array], rows: np.ndarray) -> dict[str, pa.Array]:
+    """Lists for the rows where `rows` is True, in order; empty lists elsewhere."""
+    result = {}
+    for name, lists in history.items():
+        lengths = np.zeros(len(rows), dtype=np.int64)
+        lengths[rows] = np.diff(lists.offsets.to_numpy())
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+        result[name] = pa.ListArray.from_arrays(pa.array(offsets), lists.flatten())
+    return result

@@ -1,0 +1,245 @@
+"""One tf.data pipeline for the examples of every task.
+
+Each element is `(features, labels, masks)`: three dicts of batched tensors, the masks
+keyed by task name and meant as Keras per-output sample weights, so an example without a
+task's label adds nothing to that task's loss. Histories are padded with "" (item ids,
+event types) and 0 (time gaps) to `history_length`, most recent event last.
+
+Examples are stored as sharded TFRecord (`tf.train.Example`) or Parquet files and streamed
+from disk, so they need not fit in memory; an in-memory Arrow table works too.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mtrec_tf.backend import tf
+from mtrec_tf.data.examples import EXAMPLE_SCHEMA, HISTORY_FEATURES, LABELS, SCALAR_FEATURES, TASKS
+
+FORMATS = ("tfrecord", "parquet")
+_TF_DTYPES = {pa.string(): tf.string, pa.int64(): tf.int64, pa.float32(): tf.float32}
+_PAD = {pa.string(): "", pa.float32(): 0.0, pa.int64(): 0}
+
+
+def write_shards(
+    table: pa.Table, out_dir: str | os.PathLike, fmt: str = "tfrecord", examples_per_shard: int = 100_000
+) -> list[Path]:
+    """Writes examples as `part-00000-of-00004.<fmt>` shards; returns their paths.
+
+    Each shard is written under a temporary name and renamed into place.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"fmt must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    if examples_per_shard < 1:
+        raise ValueError(f"examples_per_shard must be at least 1; got {examples_per_shard}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    count = max(1, -(-table.num_rows // examples_per_shard))
+    paths = []
+    for index in range(count):
+        shard = table.slice(index * examples_per_shard, examples_per_shard)
+        path = out_dir / f"part-{index:05d}-of-{count:05d}.{fmt}"
+        tmp = path.with_name(f".{path.name}.tmp")
+        if fmt == "parquet":
+            pq.write_table(shard, tmp)
+        else:
+            _write_tfrecord(shard, tmp)
+        os.replace(tmp, path)
+        paths.append(path)
+    return paths
+
+
+def _write_tfrecord(table: pa.Table, path: Path) -> None:
+    columns = table.to_pydict()
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for row in range(table.num_rows):
+            feature = {}
+            for field in EXAMPLE_SCHEMA:
+                value = columns[field.name][row]
+                values = value if isinstance(value, list) else [value]
+                feature[field.name] = _feature(values, _value_type(field.type))
+            writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+
+
+def _value_type(dtype: pa.DataType) -> pa.DataType:
+    return dtype.value_type if pa.types.is_list(dtype) else dtype
+
+
+def _feature(values: list, dtype: pa.DataType) -> tf.train.Feature:
+    if dtype == pa.string():
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode("utf-8") for v in values]))
+    if dtype == pa.int64():
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+    return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+
+
+def output_signature(history_length: int) -> tuple[dict, dict, dict]:
+    """The `tf.TensorSpec`s of one batch: features, labels and masks."""
+    features = {n: tf.TensorSpec([None], _TF_DTYPES[t]) for n, t in SCALAR_FEATURES.items()}
+    features.update(
+        {n: tf.TensorSpec([None, history_length], _TF_DTYPES[t]) for n, t in HISTORY_FEATURES.items()}
+    )
+    labels = {task: tf.TensorSpec([None], _TF_DTYPES[t]) for task, t in LABELS.items()}
+    masks = {task: tf.TensorSpec([None], tf.float32) for task in TASKS}
+    return features, labels, masks
+
+
+def make_dataset(
+    source: pa.Table | Sequence[str | os.PathLike],
+    *,
+    batch_size: int,
+    history_length: int,
+    shuffle_buffer: int = 0,
+    seed: int | None = None,
+    repeat: bool = False,
+    drop_remainder: bool = False,
+) -> tf.data.Dataset:
+    """A batched dataset of `(features, labels, masks)` from a table or shard files.
+
+    Args:
+        source: an Arrow table with `EXAMPLE_SCHEMA`, or `.tfrecord` / `.parquet` shards.
+        batch_size: examples per batch.
+        history_length: histories are truncated to their last `history_length` events and
+            padded at the end to that length.
+        shuffle_buffer: 0 keeps the stored order; otherwise examples are shuffled through a
+            buffer of this size (and shard order by `seed`).
+        seed: seed of the shuffles.
+        repeat: repeat forever.
+        drop_remainder: drop the last, smaller batch.
+
+    Returns:
+        A `tf.data.Dataset` whose elements match `output_signature(history_length)`.
+    """
+    if isinstance(source, pa.Table):
+        dataset = _from_table(source, history_length)
+        files: list[Path] = []
+    else:
+        files = [Path(f) for f in source]
+        if not files:
+            raise ValueError("make_dataset: no shard files given")
+        suffixes = {f.suffix for f in files}
+        if len(suffixes) != 1 or suffixes.pop() not in (".tfrecord", ".parquet"):
+            raise ValueError(f"make_dataset: shards must all be .tfrecord or all .parquet; got {sorted(map(str, files))}")
+        file_set = tf.data.Dataset.from_tensor_slices([str(f) for f in files])
+        if shuffle_buffer:
+            file_set = file_set.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+        dataset = None
+    if files and files[0].suffix == ".tfrecord":
+        records = file_set.interleave(
+            tf.data.TFRecordDataset, cycle_length=min(4, len(files)),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle_buffer,
+        )
+        if shuffle_buffer:
+            records = records.shuffle(shuffle_buffer, seed=seed)
+        if repeat:
+            records = records.repeat()
+        dataset = records.batch(batch_size, drop_remainder=drop_remainder).map(
+            _parser(history_length), num_parallel_calls=tf.data.AUTOTUNE
+        )
+    else:
+        if files:
+            dataset = file_set.interleave(
+                tf.autograph.experimental.do_not_convert(lambda f: _from_parquet(f, history_length)),
+                cycle_length=min(2, len(files)),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle_buffer,
+            )
+        dataset = dataset.unbatch()
+        if shuffle_buffer:
+            dataset = dataset.shuffle(shuffle_buffer, seed=seed)
+        if repeat:
+            dataset = dataset.repeat()
+        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    return dataset.map(_split_outputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def _parser(history_length: int):
+    spec = {}
+    for field in EXAMPLE_SCHEMA:
+        dtype = _TF_DTYPES[_value_type(field.type)]
+        if pa.types.is_list(field.type):
+            spec[field.name] = tf.io.RaggedFeature(dtype)
+        else:
+            spec[field.name] = tf.io.FixedLenFeature([], dtype)
+
+    def parse(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+        parsed = tf.io.parse_example(serialized, spec)
+        for name, dtype in HISTORY_FEATURES.items():
+            ragged = parsed[name][:, -history_length:]
+            parsed[name] = ragged.to_tensor(default_value=_PAD[dtype], shape=[None, history_length])
+        return parsed
+
+    return parse
+
+
+def _split_outputs(batch: dict[str, tf.Tensor]) -> tuple[dict, dict, dict]:
+    features = {name: batch[name] for name in (*SCALAR_FEATURES, *HISTORY_FEATURES)}
+    labels = {task: batch[f"label_{task}"] for task in TASKS}
+    masks = {task: batch[f"mask_{task}"] for task in TASKS}
+    return features, labels, masks
+
+
+def _flat_signature(history_length: int) -> dict[str, tf.TensorSpec]:
+    spec = {}
+    for field in EXAMPLE_SCHEMA:
+        dtype = _TF_DTYPES[_value_type(field.type)]
+        shape = [None, history_length] if pa.types.is_list(field.type) else [None]
+        spec[field.name] = tf.TensorSpec(shape, dtype)
+    return spec
+
+
+def table_to_arrays(table: pa.Table, history_length: int) -> dict[str, np.ndarray]:
+    """Numpy columns of an example table, histories padded to `(rows, history_length)`."""
+    arrays = {}
+    for field in EXAMPLE_SCHEMA:
+        column = table.column(field.name).combine_chunks()
+        if pa.types.is_list(field.type):
+            arrays[field.name] = _pad_lists(column, history_length, _PAD[field.type.value_type])
+        else:
+            arrays[field.name] = _to_numpy(column)
+    return arrays
+
+
+def _to_numpy(column: pa.Array) -> np.ndarray:
+    if pa.types.is_string(column.type):
+        return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
+    return column.to_numpy(zero_copy_only=False)
+
+
+def _pad_lists(lists: pa.ListArray, length: int, pad: object) -> np.ndarray:
+    """Right-padded `(rows, length)` array of each list's last `length` values."""
+    offsets = lists.offsets.to_numpy()
+    values = _to_numpy(lists.values)
+    ends = offsets[1:]
+    starts = np.maximum(offsets[:-1], ends - length)
+    sizes = ends - starts
+    out = np.full((len(lists), length), pad, dtype=values.dtype if values.dtype != object else object)
+    rows = np.repeat(np.arange(len(lists)), sizes)
+    cols = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    out[rows, cols] = values[np.repeat(starts, sizes) + cols]
+    return out
+
+
+def _from_table(table: pa.Table, history_length: int, chunk: int = 8192) -> tf.data.Dataset:
+    signature = _flat_signature(history_length)
+
+    def chunks() -> Iterator[dict[str, np.ndarray]]:
+        for start in range(0, table.num_rows, chunk):
+            yield table_to_arrays(table.slice(start, chunk), history_length)
+
+    return tf.data.Dataset.from_generator(chunks, output_signature=signature)
+
+
+def _from_parquet(path: tf.Tensor, history_length: int, chunk: int = 8192) -> tf.data.Dataset:
+    signature = _flat_signature(history_length)
+
+    def chunks(file_name: bytes) -> Iterator[dict[str, np.ndarray]]:
+        for batch in pq.ParquetFile(file_name.decode()).iter_batches(batch_size=chunk):
+            yield table_to_arrays(pa.Table.from_batches([batch]), history_length)
+
+    return tf.data.Dataset.from_generator(chunks, args=(path,), output_signature=signature)

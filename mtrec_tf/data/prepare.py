@@ -1,0 +1,80 @@
+"""From the user's tables (or the built-in sample) to split examples and statistics."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from mtrec_tf.config import DataConfig
+from mtrec_tf.data.examples import Examples, build_examples
+from mtrec_tf.data.readers import EcommerceData, load_data
+from mtrec_tf.data.sample import generate_sample
+from mtrec_tf.data.splits import PARTS, EventSplit, split_events
+from mtrec_tf.data.statistics import DataStatistics, fit_statistics
+from mtrec_tf.io_utils import write_json_atomic
+
+
+@dataclasses.dataclass
+class PreparedData:
+    """Validated tables, the split, the examples of each part and the training statistics."""
+
+    data: EcommerceData
+    split: EventSplit
+    examples: Examples
+    statistics: DataStatistics
+
+
+def load_configured_data(config: DataConfig) -> EcommerceData:
+    """The tables that `config` names, or the built-in sample world when it names none."""
+    if config.events is None:
+        world = generate_sample(scale=config.sample_scale, seed=config.sample_seed)
+        return load_data(world.events, world.items, world.queries)
+    return load_data(
+        config.events, config.items, config.queries,
+        bad_rows=config.bad_rows, unknown_items=config.unknown_items,
+    )
+
+
+def prepare_data(data: EcommerceData, config: DataConfig, seed: int = 0) -> PreparedData:
+    """Splits the events, builds every task's examples and fits statistics on training."""
+    split = split_events(data.events, config.split)
+    examples = build_examples(
+        data.events, data.items, split,
+        queries=data.queries,
+        history_length=config.history_length,
+        image_validation_fraction=config.image_validation_fraction,
+        image_test_fraction=config.image_test_fraction,
+        seed=seed,
+    )
+    statistics = fit_statistics(
+        data.events[split.mask("train")], data.items, examples.parts["train"],
+        train_queries=data.queries, min_token_count=config.min_token_count,
+    )
+    return PreparedData(data, split, examples, statistics)
+
+
+def write_prepared(prepared: PreparedData, out_dir: str | os.PathLike, fmt: str = "tfrecord",
+                   examples_per_shard: int = 100_000) -> dict:
+    """Writes `<part>/` shards, `vocab/` and `examples.json` (counts and cutoffs) into out_dir."""
+    from mtrec_tf.data.pipeline import write_shards
+
+    out_dir = Path(out_dir)
+    shards = {
+        part: [p.name for p in write_shards(prepared.examples.parts[part], out_dir / part, fmt, examples_per_shard)]
+        for part in PARTS
+    }
+    prepared.statistics.save(out_dir / "vocab")
+    summary = {
+        "split": {
+            "method": prepared.split.method,
+            "events": prepared.split.counts(),
+            "validation_start": prepared.split.validation_start,
+            "test_start": prepared.split.test_start,
+        },
+        "examples": prepared.examples.report.counts,
+        "skipped": prepared.examples.report.skipped,
+        "shards": shards,
+    }
+    write_json_atomic(out_dir / "examples.json", summary)
+    return summary

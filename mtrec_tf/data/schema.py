@@ -1,0 +1,37 @@
+"""The input data contract: tables, columns, and the normalised form the library works on.
+
+Users bring `events`, `items` and optional `queries` tables (CSV, Parquet, JSON Lines or
+pandas DataFrames). After reading and validation every table has exactly the columns
+below, with these dtypes, whatever the source format was:
+
+events
+    user_id: str, timestamp: int64 (epoch seconds, UTC), event_type: str (one of
+    EVENT_TYPES), item_id: str ("" for searches), query: str ("" when none),
+    session_id: str ("" when none), position: int64 (-1 when none).
+items
+    item_id: str (unique), title: str, category: str (leaf, or a path "a > b > c"),
+    brand: str ("" when none), price: float64 (NaN when none), image: bytes or None
+    (the encoded PNG/JPEG; a path in the source table is read relative to that table).
+queries
+    query: str, category: str.
+"""
+
+from __future__ import annotations
+
+EVENT_TYPES: tuple[str, ...] = ("search", "impression", "click", "add_to_cart", "purchase")
+# Events that express interest in an item and so enter a user's behaviour history.
+BEHAVIOUR_EVENT_TYPES: tuple[str, ...] = ("click", "add_to_cart", "purchase")
+
+EVENTS_REQUIRED: tuple[str, ...] = ("user_id", "timestamp", "event_type", "item_id", "query")
+EVENTS_OPTIONAL: tuple[str, ...] = ("session_id", "position")
+ITEMS_REQUIRED: tuple[str, ...] = ("item_id", "title", "category")
+ITEMS_OPTIONAL: tuple[str, ...] = ("brand", "price", "image")
+QUERIES_REQUIRED: tuple[str, ...] = ("query", "category")
+
+TABLE_KINDS: tuple[str, ...] = ("events", "items", "queries")
+CATEGORY_SEPARATOR = " > "
+
+
+def category_leaf(category: str) -> str:
+    """The leaf of a category path: `category_leaf("Home > Kitchen > Cups") == "Cups"`."""
+    return category.rsplit(">", 1)[-1].strip()

@@ -1,0 +1,126 @@
+"""Vocabularies and statistics the model is built from, fitted on the training part only.
+
+Popularity, the query-token vocabulary and normalisation statistics come from training
+events and examples alone, so nothing from validation or test reaches training. Catalogue
+vocabularies (item ids, title tokens, categories, brands) come from the catalogue itself,
+which is known at serving time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mtrec_tf.data.schema import EVENT_TYPES
+from mtrec_tf.io_utils import write_json_atomic
+from mtrec_tf.text.tokenizer import tokenize_to_lists
+from mtrec_tf.text.vocabulary import build_vocabulary, load_vocabulary, save_vocabulary
+
+_VOCABULARIES = ("items", "tokens", "categories", "brands", "event_types")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataStatistics:
+    """What the model needs to know about the data.
+
+    Attributes:
+        items: catalogue item ids, in catalogue order.
+        tokens: title tokens of the catalogue, then query tokens of the training part.
+        categories: category paths of the catalogue and of the training queries, sorted.
+        brands: catalogue brands, sorted.
+        event_types: the contract's event types.
+        item_popularity: training clicks per item, aligned with `items`.
+        time_gap_log_mean, time_gap_log_std: of log1p(seconds) over training histories.
+        price_log_mean, price_log_std: of log1p(price) over the catalogue.
+    """
+
+    items: tuple[str, ...]
+    tokens: tuple[str, ...]
+    categories: tuple[str, ...]
+    brands: tuple[str, ...]
+    event_types: tuple[str, ...]
+    item_popularity: tuple[int, ...]
+    time_gap_log_mean: float
+    time_gap_log_std: float
+    price_log_mean: float
+    price_log_std: float
+
+    def save(self, directory: str | os.PathLike) -> None:
+        """Writes `<name>.txt` per vocabulary and `statistics.json` into `directory`."""
+        directory = Path(directory)
+        for name in _VOCABULARIES:
+            save_vocabulary(getattr(self, name), directory / f"{name}.txt")
+        numbers = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in _VOCABULARIES}
+        numbers["item_popularity"] = list(self.item_popularity)
+        write_json_atomic(directory / "statistics.json", numbers)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> "DataStatistics":
+        directory = Path(directory)
+        values = {name: load_vocabulary(directory / f"{name}.txt") for name in _VOCABULARIES}
+        numbers = json.loads((directory / "statistics.json").read_text(encoding="utf-8"))
+        numbers["item_popularity"] = tuple(numbers["item_popularity"])
+        return cls(**values, **numbers)
+
+
+def fit_statistics(
+    train_events: pd.DataFrame,
+    items: pd.DataFrame,
+    train_examples: pa.Table,
+    *,
+    train_queries: pd.DataFrame | None = None,
+    min_token_count: int = 1,
+) -> DataStatistics:
+    """Fits vocabularies and statistics.
+
+    Args:
+        train_events: the events of the training part only.
+        items: the catalogue.
+        train_examples: the training examples (for history statistics).
+        train_queries: explicitly labelled queries used for training.
+        min_token_count: query tokens seen fewer times are left out of the vocabulary.
+    """
+    item_ids = tuple(items["item_id"])
+    clicks = train_events.loc[train_events["event_type"] == "click", "item_id"].value_counts()
+    popularity = tuple(int(n) for n in clicks.reindex(item_ids, fill_value=0))
+
+    title_tokens = build_vocabulary(t for row in tokenize_to_lists(list(items["title"])) for t in row)
+    searches = train_events.loc[train_events["event_type"] == "search", "query"]
+    query_texts = list(searches[searches != ""])
+    if train_queries is not None:
+        query_texts += list(train_queries["query"])
+    query_tokens = build_vocabulary(
+        (t for row in tokenize_to_lists(query_texts) for t in row), min_count=min_token_count
+    )
+    known = set(title_tokens)
+    tokens = title_tokens + tuple(t for t in query_tokens if t not in known)
+
+    categories = set(items["category"])
+    if train_queries is not None:
+        categories |= set(train_queries["category"])
+
+    gaps = pc.list_flatten(train_examples.column("history_time_gaps")).to_numpy()
+    log_gaps = np.log1p(np.maximum(gaps, 0.0)) if len(gaps) else np.zeros(1)
+    prices = items["price"].to_numpy(dtype=np.float64)
+    log_prices = np.log1p(prices[np.isfinite(prices) & (prices >= 0)])
+    if not len(log_prices):
+        log_prices = np.zeros(1)
+    return DataStatistics(
+        items=item_ids,
+        tokens=tokens,
+        categories=tuple(sorted(categories)),
+        brands=tuple(sorted(b for b in set(items["brand"]) if b)),
+        event_types=EVENT_TYPES,
+        item_popularity=popularity,
+        time_gap_log_mean=float(log_gaps.mean()),
+        time_gap_log_std=float(max(log_gaps.std(), 1e-6)),
+        price_log_mean=float(log_prices.mean()),
+        price_log_std=float(max(log_prices.std(), 1e-6)),
+    )

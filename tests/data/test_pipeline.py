@@ -1,0 +1,82 @@
+"""The tf.data pipeline: same batches from a table, TFRecord shards and Parquet shards."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mtrec_tf.data.examples import TASKS, build_examples
+from mtrec_tf.data.pipeline import make_dataset, output_signature, table_to_arrays, write_shards
+from mtrec_tf.data.splits import time_split
+
+
+@pytest.fixture
+def tiny_table(tiny_events, tiny_items):
+    split = time_split(tiny_events["timestamp"].to_numpy(), 0.0, 0.0)
+    return build_examples(tiny_events, tiny_items, split).parts["train"]
+
+
+def _rows(dataset) -> list[tuple]:
+    """Every example of a dataset as a hashable tuple, in the order produced."""
+    rows = []
+    for features, labels, masks in dataset:
+        n = features["user_id"].shape[0]
+        for i in range(n):
+            rows.append((
+                features["example_type"][i].numpy(), features["timestamp"][i].numpy(),
+                features["item_id"][i].numpy(), tuple(features["history_item_ids"][i].numpy()),
+                tuple(np.round(features["history_time_gaps"][i].numpy(), 3)),
+                labels["next_item"][i].numpy(), float(labels["ctr"][i]), float(masks["cvr"][i]),
+            ))
+    return rows
+
+
+@pytest.mark.parametrize("fmt", ["tfrecord", "parquet"])
+def test_shards_give_the_same_examples_as_the_table(tmp_path, tiny_table, fmt):
+    paths = write_shards(tiny_table, tmp_path, fmt, examples_per_shard=4)
+    assert len(paths) == 4 and all(p.exists() for p in paths)
+    assert not list(tmp_path.glob(".*.tmp"))
+    from_table = _rows(make_dataset(tiny_table, batch_size=5, history_length=3))
+    from_shards = _rows(make_dataset(paths, batch_size=5, history_length=3))
+    assert len(from_table) == tiny_table.num_rows
+    assert sorted(from_shards) == sorted(from_table)
+
+
+def test_batches_match_the_output_signature(tiny_table):
+    dataset = make_dataset(tiny_table, batch_size=4, history_length=3)
+    features, labels, masks = next(iter(dataset))
+    spec_features, spec_labels, spec_masks = output_signature(3)
+    for got, spec in ((features, spec_features), (labels, spec_labels), (masks, spec_masks)):
+        assert set(got) == set(spec)
+        for name, tensor in got.items():
+            assert tensor.dtype == spec[name].dtype, name
+            assert spec[name].shape.is_compatible_with(tensor.shape), name
+    assert set(masks) == set(TASKS)
+
+
+def test_histories_are_cut_to_the_last_events_and_padded(tiny_table):
+    arrays = table_to_arrays(tiny_table, history_length=2)
+    types = arrays["history_event_types"]
+    gaps = arrays["history_time_gaps"]
+    assert types.shape == (tiny_table.num_rows, 2)
+    row = np.flatnonzero(arrays["label_next_item"] == "b")[0]
+    assert list(types[row]) == ["add_to_cart", "purchase"]
+    assert list(gaps[row]) == [95.0, 85.0]
+    empty = np.flatnonzero(arrays["label_next_item"] == "a")[0]
+    assert list(types[empty]) == ["", ""] and list(gaps[empty]) == [0.0, 0.0]
+
+
+def test_shuffled_repeated_dataset_keeps_every_example(tmp_path, tiny_table):
+    paths = write_shards(tiny_table, tmp_path, "tfrecord", examples_per_shard=5)
+    dataset = make_dataset(paths, batch_size=3, history_length=3, shuffle_buffer=100, seed=1, repeat=True)
+    rows = _rows(dataset.take(2 * -(-tiny_table.num_rows // 3) + 5))
+    assert set(rows) == set(_rows(make_dataset(tiny_table, batch_size=3, history_length=3)))
+
+
+def test_bad_arguments_are_named(tmp_path, tiny_table):
+    with pytest.raises(ValueError, match="fmt must be one of"):
+        write_shards(tiny_table, tmp_path, "csv")
+    with pytest.raises(ValueError, match="no shard files"):
+        make_dataset([], batch_size=2, history_length=2)
+    with pytest.raises(ValueError, match="must all be .tfrecord or all .parquet"):
+        make_dataset([tmp_path / "a.tfrecord", tmp_path / "b.parquet"], batch_size=2, history_length=2)

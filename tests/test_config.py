@@ -1,0 +1,41 @@
+"""Configuration: defaults, YAML round trip, overrides and errors that name the key."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from mtrec_tf.config import Config, ConfigError, dump_config, from_dict, load_config
+
+
+def test_yaml_round_trip(tmp_path):
+    config = load_config(None, ["data.split.method=leave_last_out", "data.history_length=20", "seed=3"])
+    assert config.data.split.method == "leave_last_out" and config.data.history_length == 20
+    path = tmp_path / "config.yaml"
+    path.write_text(dump_config(config), encoding="utf-8")
+    assert load_config(path) == config
+    assert from_dict(Config, yaml.safe_load(dump_config(Config()))) == Config()
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("data.nope=1", "unknown configuration key data.nope"),
+        ("data.split.method=random", "data.split.method must be one of time, leave_last_out"),
+        ("data.bad_rows=ignore", "data.bad_rows must be one of error, skip"),
+        ("data.history_length=0", "data.history_length must be at least 1"),
+        ("data.split.test_fraction=0.95", "must be below 1"),
+        ("data.events=e.csv", "data.events and data.items go together"),
+        ("novalue", "--set expects key=value"),
+    ],
+)
+def test_bad_values_are_named(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
+def test_top_level_must_be_a_mapping(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("- a\n- b\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(path)

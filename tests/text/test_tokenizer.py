@@ -1,0 +1,45 @@
+"""Tokenizer: Chinese to characters, other scripts to words, normalised width and case."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from mtrec_tf.backend import tf
+from mtrec_tf.text.tokenizer import normalize, tokenize, tokenize_to_lists
+
+
+@pytest.mark.parametrize(
+    "text, tokens",
+    [
+        ("华为Mate60 Pro手机！", ["华", "为", "mate60", "pro", "手", "机"]),
+        ("ＡＢＣ　Nike跑鞋,air-max", ["abc", "nike", "跑", "鞋", "air", "max"]),
+        ("  iPhone 15  ", ["iphone", "15"]),
+        ("", []),
+        ("!!!", []),
+        ("Café ÜBER", ["café", "über"]),
+        ("ソニー 헤드폰", ["ソ", "ニ", "ー", "헤", "드", "폰"]),
+    ],
+)
+def test_tokens(text, tokens):
+    assert tokenize_to_lists([text]) == [tokens]
+
+
+def test_normalize_maps_full_width_to_half_width_and_lowers_case():
+    assert normalize(tf.constant(["ＡＢＣ１２３＠　Ｘ"])).numpy()[0].decode() == "abc123@ x"
+
+
+def test_tokenize_is_a_ragged_batch_and_survives_invalid_utf8():
+    tokens = tokenize(tf.constant([b"ok \xff bad", b""]))
+    assert isinstance(tokens, tf.RaggedTensor)
+    assert tokens.shape[0] == 2
+    assert tokens[0].numpy()[0] == b"ok" and tokens[1].shape[0] == 0
+
+
+def test_tokenizer_uses_core_string_ops_only():
+    graph = tf.function(tokenize).get_concrete_function(tf.TensorSpec([None], tf.string)).graph
+    op_types = {op.type for op in graph.get_operations()}
+    assert {"StaticRegexReplace", "StringSplitV2", "StringLower"} <= op_types
+    assert not op_types & {"NormalizeUTF8", "CaseFoldUTF8", "UnicodeScriptTokenizeWithOffsets"}
+    assert "tensorflow_text" not in sys.modules

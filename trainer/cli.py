@@ -1,0 +1,140 @@
+"""The `mtrec` command line. It parses arguments and calls the library; no model code here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from mtrec_tf.config import BAD_ROW_POLICIES, SPLIT_METHODS, UNKNOWN_ITEM_POLICIES, ConfigError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mtrec", description="Multi-task recommendation for e-commerce.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    data = commands.add_parser("data", help="make, inspect and prepare data").add_subparsers(
+        dest="data_command", required=True
+    )
+    sample = data.add_parser("sample", help="write the built-in sample shop")
+    sample.add_argument("--out", required=True, help="output folder")
+    sample.add_argument("--scale", type=int, default=1, help="size multiplier (1: about 1,000 users)")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--format", default="parquet", choices=("parquet", "csv", "jsonl"))
+    sample.set_defaults(handler=_data_sample)
+
+    inspect = data.add_parser("inspect", help="validate tables and print a report")
+    inspect.add_argument("paths", nargs="+", help="table files or folders (events, items, queries)")
+    _add_validation_options(inspect)
+    inspect.add_argument("--json", help="also write the report as JSON to this file")
+    inspect.set_defaults(handler=_data_inspect)
+
+    examples = data.add_parser("examples", help="split the events and write every task's examples")
+    examples.add_argument("paths", nargs="*", help="table files or folders; none: the built-in sample")
+    examples.add_argument("--out", required=True, help="output folder")
+    examples.add_argument("--config", help="YAML configuration file")
+    examples.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting")
+    examples.add_argument("--split", choices=SPLIT_METHODS, help="time or leave_last_out")
+    examples.add_argument("--format", default="tfrecord", choices=("tfrecord", "parquet"))
+    examples.add_argument("--examples-per-shard", type=int, default=100_000)
+    _add_validation_options(examples, defaults=False)
+    examples.set_defaults(handler=_data_examples)
+    return parser
+
+
+def _add_validation_options(parser: argparse.ArgumentParser, defaults: bool = True) -> None:
+    parser.add_argument("--bad-rows", choices=BAD_ROW_POLICIES, default="error" if defaults else None,
+                        help="stop at the first bad row, or skip it and count it")
+    parser.add_argument("--unknown-items", choices=UNKNOWN_ITEM_POLICIES, default="keep" if defaults else None,
+                        help="events on items missing from the catalogue: keep as unknown, or drop")
+
+
+def _data_sample(args: argparse.Namespace) -> int:
+    from mtrec_tf.data.sample import write_sample
+
+    start = time.perf_counter()
+    out = write_sample(args.out, scale=args.scale, seed=args.seed, fmt=args.format)
+    print(f"wrote the sample shop (scale {args.scale}, seed {args.seed}) to {out} "
+          f"in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _load_tables(paths: Sequence[str], bad_rows: str, unknown_items: str):
+    from mtrec_tf.data.readers import find_tables, load_data
+
+    tables = find_tables(paths)
+    if not tables.get("events") or not tables.get("items"):
+        found = ", ".join(f"{k}: {len(v)}" for k, v in tables.items()) or "nothing"
+        raise ConfigError(f"need an events table and an items table among {list(paths)}; found {found}")
+    for kind, files in tables.items():
+        if len(files) > 1:
+            raise ConfigError(f"more than one {kind} table: {', '.join(map(str, files))}; "
+                              "put shards of one table in one folder")
+    queries = tables["queries"][0] if tables.get("queries") else None
+    return load_data(tables["events"][0], tables["items"][0], queries,
+                     bad_rows=bad_rows, unknown_items=unknown_items)
+
+
+def _data_inspect(args: argparse.Namespace) -> int:
+    from mtrec_tf.data.inspect import format_report, inspect_data
+    from mtrec_tf.io_utils import write_json_atomic
+
+    report = inspect_data(_load_tables(args.paths, args.bad_rows, args.unknown_items))
+    print(format_report(report))
+    if args.json:
+        write_json_atomic(args.json, report)
+    return 0
+
+
+def _data_examples(args: argparse.Namespace) -> int:
+    from mtrec_tf.config import dump_config, load_config
+    from mtrec_tf.data.prepare import load_configured_data, prepare_data, write_prepared
+    from mtrec_tf.data.readers import find_tables
+    from mtrec_tf.io_utils import write_text_atomic
+
+    overrides = list(args.set)
+    if args.split:
+        overrides.append(f"data.split.method={args.split}")
+    if args.bad_rows:
+        overrides.append(f"data.bad_rows={args.bad_rows}")
+    if args.unknown_items:
+        overrides.append(f"data.unknown_items={args.unknown_items}")
+    if args.paths:
+        tables = find_tables(args.paths)
+        for kind in ("events", "items", "queries"):
+            if tables.get(kind):
+                overrides.append(f"data.{kind}={json.dumps(str(tables[kind][0]))}")
+    config = load_config(args.config, overrides)
+
+    start = time.perf_counter()
+    data = load_configured_data(config.data)
+    prepared = prepare_data(data, config.data, seed=config.seed)
+    summary = write_prepared(prepared, args.out, args.format, args.examples_per_shard)
+    write_text_atomic(Path(args.out) / "config.yaml", dump_config(config))
+    for line in prepared.examples.report.lines():
+        print(line)
+    split = summary["split"]
+    print(f"split: {split['method']}, events per part {split['events']}")
+    print(f"vocabularies: {len(prepared.statistics.items):,} items, {len(prepared.statistics.tokens):,} tokens, "
+          f"{len(prepared.statistics.categories)} categories")
+    print(f"wrote {args.format} shards to {args.out} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `mtrec` console script."""
+    from mtrec_tf.data.validation import DataValidationError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ConfigError, DataValidationError, FileNotFoundError) as error:
+        print(f"mtrec: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
