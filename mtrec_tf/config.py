@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import yaml
 
-SPLIT_METHODS = ("time", "leave_last_out")
+SPLIT_METHODS = ("time", "leave_last_out", "random")
 BAD_ROW_POLICIES = ("error", "skip")
 UNKNOWN_ITEM_POLICIES = ("keep", "drop")
 
@@ -29,9 +29,12 @@ class SplitConfig:
     Args:
         method: "time" cuts all events at two global timestamps (quantiles of the event
             times); "leave_last_out" holds out each user's last click for test and the one
-            before it for validation, as sequential recommendation benchmarks do.
-        validation_fraction: share of events after the first cutoff ("time" only).
-        test_fraction: share of events after the second cutoff ("time" only).
+            before it for validation, as sequential recommendation benchmarks do; "random"
+            assigns events to parts at random (seeded), for published protocols that use
+            it, such as the TensorFlow Recommenders MovieLens tutorials. It is not
+            leak-free for sequences: prefer "time" for your own data.
+        validation_fraction: share of events in validation ("time" and "random").
+        test_fraction: share of events in test ("time" and "random").
         min_user_clicks: with "leave_last_out", users with fewer clicks stay in training.
     """
 
@@ -96,12 +99,171 @@ class DataConfig:
             raise ConfigError("data.events and data.items go together: give both or neither")
 
 
+TASK_TYPES = ("multiclass", "binary", "regression", "retrieval")
+COMBINATIONS = ("shared_bottom", "mmoe", "ple")
+LOSS_WEIGHTINGS = ("fixed", "uncertainty")
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskConfig:
+    """One task: a head of the model, its label, loss and weight.
+
+    Args:
+        name: the task's name; the model's output and metrics are keyed by it.
+        type: "multiclass", "binary", "regression" or "retrieval".
+        label: the example label the task learns (`label_<label>` / `mask_<label>`).
+        inputs: the encoded inputs the head reads: any of "query", "user", "item", "image".
+        weight: the weight of the task's loss in the total loss.
+        parent: for a "binary" task, another binary task whose probability multiplies
+            this one's, as ESMM does for conversion: p(buy) = p(click) * p(buy | click).
+    """
+
+    name: str
+    type: str
+    label: str
+    inputs: tuple[str, ...]
+    weight: float = 1.0
+    parent: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_choice(f"tasks.{self.name}.type", self.type, TASK_TYPES)
+        unknown = sorted(set(self.inputs) - set(TASK_INPUTS))
+        if unknown:
+            raise ConfigError(
+                f"tasks.{self.name}.inputs: unknown input {unknown[0]!r}; known: {', '.join(TASK_INPUTS)}"
+            )
+        if self.weight < 0:
+            raise ConfigError(f"tasks.{self.name}.weight must not be negative, got {self.weight}")
+
+
+TASK_INPUTS = ("query", "user", "item", "image")
+
+
+def default_tasks() -> tuple[TaskConfig, ...]:
+    """The five e-commerce tasks."""
+    return (
+        TaskConfig("query_category", "multiclass", "query_category", ("query",)),
+        TaskConfig("ctr", "binary", "ctr", ("user", "item", "query")),
+        TaskConfig("cvr", "binary", "cvr", ("user", "item", "query"), parent="ctr"),
+        TaskConfig("next_item", "retrieval", "next_item", ("user", "query")),
+        TaskConfig("image_category", "multiclass", "image_category", ("image",)),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Sizes and structure of the multi-task model.
+
+    Args:
+        embedding_dim: width of the shared item, token, category and brand embeddings.
+        text_units: units of each direction of the text BiLSTM.
+        history_units: units of each direction of the behaviour BiLSTM.
+        max_query_tokens, max_title_tokens: longer texts are truncated.
+        user_buckets: hashed user-id embedding buckets; 0 turns it off.
+        image_dim: output width of the image encoder.
+        image_backbone: a Keras image model file used instead of the small CNN.
+        combination: "shared_bottom", "mmoe" or "ple" for the ranking tasks.
+        num_experts, expert_units: of MMoE and PLE.
+        tower_units: hidden units of each task tower.
+        retrieval_dim: width of the user and item vectors compared by `next_item`.
+        retrieval_temperature: the in-batch softmax divides scores by it.
+        loss_weighting: "fixed" weights from the tasks, or learned "uncertainty" weights.
+        dropout: dropout rate in towers.
+        init_embeddings: a `mtrec pretrain` output folder to warm-start shared tables.
+        freeze_embeddings: keep warm-started tables fixed.
+    """
+
+    embedding_dim: int = 32
+    text_units: int = 32
+    history_units: int = 32
+    max_query_tokens: int = 16
+    max_title_tokens: int = 24
+    user_buckets: int = 0
+    image_dim: int = 32
+    image_backbone: str | None = None
+    combination: str = "shared_bottom"
+    num_experts: int = 4
+    expert_units: int = 64
+    tower_units: tuple[int, ...] = (64,)
+    retrieval_dim: int = 32
+    retrieval_temperature: float = 0.1
+    loss_weighting: str = "fixed"
+    dropout: float = 0.0
+    init_embeddings: str | None = None
+    freeze_embeddings: bool = False
+
+    def __post_init__(self) -> None:
+        _check_choice("model.combination", self.combination, COMBINATIONS)
+        _check_choice("model.loss_weighting", self.loss_weighting, LOSS_WEIGHTINGS)
+        for name in ("embedding_dim", "text_units", "history_units", "image_dim", "retrieval_dim",
+                     "max_query_tokens", "max_title_tokens", "num_experts", "expert_units"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"model.{name} must be at least 1, got {getattr(self, name)}")
+        if self.retrieval_temperature <= 0:
+            raise ConfigError(f"model.retrieval_temperature must be positive, got {self.retrieval_temperature}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """How the model is fitted.
+
+    Args:
+        batch_size: examples per step.
+        epochs: passes over the training examples.
+        learning_rate: of Adam.
+        checkpoint_every_steps: also checkpoint every this many steps (0: epoch ends only).
+        early_stopping_metric: a validation metric such as "val_ctr_auc"; "" turns early
+            stopping off. The best weights are restored.
+        early_stopping_mode: "max" or "min".
+        patience: epochs without improvement before stopping.
+        shuffle_buffer: examples in the shuffle buffer.
+        steps_per_epoch: cap on steps per epoch (0: a full pass).
+    """
+
+    batch_size: int = 512
+    epochs: int = 5
+    learning_rate: float = 0.003
+    checkpoint_every_steps: int = 0
+    early_stopping_metric: str = ""
+    early_stopping_mode: str = "max"
+    patience: int = 2
+    shuffle_buffer: int = 20_000
+    steps_per_epoch: int = 0
+
+    def __post_init__(self) -> None:
+        _check_choice("training.early_stopping_mode", self.early_stopping_mode, ("max", "min"))
+        if self.batch_size < 1 or self.epochs < 1:
+            raise ConfigError("training.batch_size and training.epochs must be at least 1")
+        if self.learning_rate <= 0:
+            raise ConfigError(f"training.learning_rate must be positive, got {self.learning_rate}")
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """The whole configuration of a run; written into the run directory as config.yaml."""
 
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
+    tasks: tuple[TaskConfig, ...] = dataclasses.field(default_factory=default_tasks)
     seed: int = 42
+
+    def __post_init__(self) -> None:
+        names = [task.name for task in self.tasks]
+        if not names:
+            raise ConfigError("tasks: at least one task is needed")
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ConfigError(f"tasks: task {duplicates[0]!r} is defined twice")
+        for task in self.tasks:
+            if task.parent is not None and task.parent not in names:
+                raise ConfigError(f"tasks.{task.name}.parent names {task.parent!r}, which is not a task")
+
+    def task(self, name: str) -> TaskConfig:
+        for task in self.tasks:
+            if task.name == name:
+                return task
+        raise ConfigError(f"no task named {name!r}; tasks: {', '.join(t.name for t in self.tasks)}")
 
 
 def _check_choice(key: str, value: str, allowed: Sequence[str]) -> None:
@@ -110,8 +272,24 @@ def _check_choice(key: str, value: str, allowed: Sequence[str]) -> None:
 
 
 def to_dict(config: Any) -> dict[str, Any]:
-    """A plain nested dict of a dataclass configuration."""
-    return dataclasses.asdict(config)
+    """A plain nested dict of a dataclass configuration; tasks become a mapping by name."""
+    values = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if field.name == "tasks":
+            value = {task.name: {k: v for k, v in _plain(to_dict(task)).items() if k != "name"} for task in value}
+        elif dataclasses.is_dataclass(value):
+            value = to_dict(value)
+        values[field.name] = _plain(value)
+    return values
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def from_dict(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
@@ -129,11 +307,38 @@ def from_dict(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
     kwargs = {}
     for name, value in values.items():
         hint = hints[name]
-        if dataclasses.is_dataclass(hint):
+        if name == "tasks" and cls is Config:
+            kwargs[name] = _tasks_from_dict(value)
+        elif dataclasses.is_dataclass(hint):
             kwargs[name] = from_dict(hint, value or {}, prefix=f"{prefix}{name}.")
+        elif typing.get_origin(hint) is tuple and isinstance(value, (list, tuple)):
+            kwargs[name] = tuple(value)
         else:
             kwargs[name] = value
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except TypeError as error:
+        raise ConfigError(f"{prefix.rstrip('.') or 'configuration'}: {error}") from None
+
+
+def _tasks_from_dict(values: Any) -> tuple[TaskConfig, ...]:
+    if not isinstance(values, dict):
+        raise ConfigError(f"tasks must be a mapping from task name to its settings, got {values!r}")
+    return tuple(from_dict(TaskConfig, {"name": name, **(spec or {})}, prefix=f"tasks.{name}.")
+                 for name, spec in values.items())
+
+
+def select_tasks(config: Config, names: Sequence[str]) -> Config:
+    """The configuration with only the named tasks (a parent stays only if named too)."""
+    known = {task.name for task in config.tasks}
+    missing = [name for name in names if name not in known]
+    if missing:
+        raise ConfigError(f"--tasks names {missing[0]!r}, which is not a task; tasks: {', '.join(sorted(known))}")
+    kept = tuple(
+        dataclasses.replace(task, parent=task.parent if task.parent in names else None)
+        for task in config.tasks if task.name in names
+    )
+    return dataclasses.replace(config, tasks=kept)
 
 
 def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
@@ -166,6 +371,8 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
             values = yaml.safe_load(handle) or {}
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
+    if "tasks" not in values:
+        values = {**values, "tasks": to_dict(Config())["tasks"]}
     return from_dict(Config, apply_overrides(values, overrides))
 
 

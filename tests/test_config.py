@@ -21,7 +21,11 @@ def test_yaml_round_trip(tmp_path):
     "override, message",
     [
         ("data.nope=1", "unknown configuration key data.nope"),
-        ("data.split.method=random", "data.split.method must be one of time, leave_last_out"),
+        ("data.split.method=weekly", "data.split.method must be one of time, leave_last_out, random"),
+        ("tasks.ctr.type=ranking", "tasks.ctr.type must be one of multiclass"),
+        ("tasks.ctr.inputs=[user, price]", "tasks.ctr.inputs: unknown input .price."),
+        ("tasks.cvr.parent=nope", "tasks.cvr.parent names .nope."),
+        ("model.combination=moe", "model.combination must be one of shared_bottom, mmoe, ple"),
         ("data.bad_rows=ignore", "data.bad_rows must be one of error, skip"),
         ("data.history_length=0", "data.history_length must be at least 1"),
         ("data.split.test_fraction=0.95", "must be below 1"),
@@ -39,3 +43,13 @@ def test_top_level_must_be_a_mapping(tmp_path):
     path.write_text("- a\n- b\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="mapping"):
         load_config(path)
+
+
+def test_tasks_can_be_selected_and_parents_follow():
+    from mtrec_tf.config import select_tasks
+
+    config = select_tasks(Config(), ["cvr", "next_item"])
+    assert [t.name for t in config.tasks] == ["cvr", "next_item"]
+    assert config.task("cvr").parent is None
+    with pytest.raises(ConfigError, match="'nope', which is not a task"):
+        select_tasks(Config(), ["nope"])

@@ -6,7 +6,10 @@ mask is 0 on an example takes nothing from it. The kinds of example:
 - `query`: a search with a query, labelled with the category of the first item clicked
   after it in the same session (and the rows of the explicit `queries` table, in training);
 - `impression`: an item shown to a user, labelled `ctr` (clicked) and `cvr` (clicked and
-  then bought), both over the entire impression space as in ESMM;
+  then bought), both over the entire impression space as in ESMM; in training, an
+  impression of an item whose image is in the image task's training items also carries
+  that item's category as an `image_category` label, so the image task learns from every
+  impression the model encodes anyway;
 - `next_item`: a click, whose target is the clicked item;
 - `image`: a catalogue item, labelled with its category (items are split by a seeded
   permutation, since the catalogue has no time).
@@ -112,14 +115,16 @@ def build_examples(
     log = _EventLog(events, split, history_length)
     category_of = pd.Series(items["category"].to_numpy(), index=items["item_id"].to_numpy())
     skipped: dict[str, int] = {}
+    images = _image_examples(items, image_validation_fraction, image_test_fraction, seed, skipped)
+    train_images = images.loc[images["part"] == TRAIN, ["item_id", "label_image_category"]]
     frames = [
         _query_examples(log, category_of, skipped),
-        _impression_examples(log),
+        _impression_examples(log, train_images.set_index("item_id")["label_image_category"]),
         _next_item_examples(log, category_of, skipped),
     ]
     if queries is not None and len(queries):
         frames.append(_explicit_query_examples(queries))
-    frames.append(_image_examples(items, image_validation_fraction, image_test_fraction, seed, skipped))
+    frames.append(images)
     frame = pd.concat([f for f in frames if len(f)], ignore_index=True)
 
     parts: dict[str, pa.Table] = {}
@@ -213,7 +218,7 @@ def _query_examples(log: _EventLog, category_of: pd.Series, skipped: dict[str, i
     )
 
 
-def _impression_examples(log: _EventLog) -> pd.DataFrame:
+def _impression_examples(log: _EventLog, train_image_category: pd.Series) -> pd.DataFrame:
     impressions = log.of_type("impression")
     keys = ["user_id", "session_id", "item_id", "part"]
     clicked = _attribute(log.of_type("click"), impressions, keys)
@@ -223,10 +228,15 @@ def _impression_examples(log: _EventLog) -> pd.DataFrame:
     rows = impressions["row"]
     click = rows.isin(clicked_rows).to_numpy()
     conversion = click & rows.isin(bought_rows).to_numpy()
-    return _frame(
+    frame = _frame(
         impressions, "impression",
         labels={"ctr": click.astype(np.float32), "cvr": conversion.astype(np.float32)},
     )
+    category = frame["item_id"].map(train_image_category)
+    labelled = category.notna().to_numpy() & (frame["part"].to_numpy() == TRAIN)
+    frame["label_image_category"] = category.where(labelled, "").astype(object)
+    frame["mask_image_category"] = labelled.astype(np.float32)
+    return frame
 
 
 def _next_item_examples(log: _EventLog, category_of: pd.Series, skipped: dict[str, int]) -> pd.DataFrame:

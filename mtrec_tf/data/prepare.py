@@ -38,7 +38,7 @@ def load_configured_data(config: DataConfig) -> EcommerceData:
 
 def prepare_data(data: EcommerceData, config: DataConfig, seed: int = 0) -> PreparedData:
     """Splits the events, builds every task's examples and fits statistics on training."""
-    split = split_events(data.events, config.split)
+    split = split_events(data.events, config.split, seed)
     examples = build_examples(
         data.events, data.items, split,
         queries=data.queries,

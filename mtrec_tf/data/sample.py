@@ -177,7 +177,6 @@ _PRICE_SIGMA: dict[str, float] = {
 _HOUR_WEIGHTS: tuple[float, ...] = (
     2, 1, 1, 1, 1, 1, 2, 3, 4, 5, 6, 6, 7, 6, 5, 5, 5, 6, 7, 9, 10, 10, 8, 4,
 )
-_SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "ring", "diamond", "cross", "bar", "crescent")
 
 
 @dataclass(frozen=True)
@@ -232,15 +231,14 @@ def generate_sample(scale: int = 1, seed: int = 0) -> SampleWorld:
     Example:
 
     >>> world = generate_sample(scale=1, seed=0)
-    >>> world.events["event_type"].value_counts()["click"] > 0
-    True
+    >>> len(world.items), world.events["user_id"].nunique()
+    (1200, 1000)
     """
     _check_int("scale", scale, minimum=1)
     _check_int("seed", seed, minimum=0)
-    streams = dict(zip(
-        ("catalogue", "titles", "images", "users", "sessions", "queries", "impressions", "behaviour", "labels"),
-        np.random.default_rng(seed).spawn(9),
-    ))
+    # One independent stream per part, so that changing one part leaves the others as they were.
+    parts = ("catalogue", "titles", "images", "users", "sessions", "queries", "impressions", "behaviour", "labels")
+    streams = dict(zip(parts, np.random.default_rng(seed).spawn(len(parts))))
     paths = _leaf_paths()
     catalogue = _make_catalogue(_ITEMS_PER_SCALE * scale, streams["catalogue"])
     start_weights, end_weights = _make_interests(_USERS_PER_SCALE * scale, catalogue.leaf_share, streams["users"])
@@ -387,7 +385,9 @@ def _make_titles(leaf: np.ndarray, rng: np.random.Generator) -> tuple[list[str],
     """Titles of 3 to 8 words (brand, leaf words in both languages, generic words) and brands."""
     pools = [_word_pools(spec) for spec in _LEAVES]
     siblings = _siblings()
-    titles, brands = [], []
+    generic = _GENERIC_ZH + _GENERIC_EN
+    titles: list[str] = []
+    brands: list[str] = []
     for item_leaf in leaf:
         zh, en, leaf_brands = pools[item_leaf]
         brand = leaf_brands[rng.integers(len(leaf_brands))]
@@ -398,7 +398,6 @@ def _make_titles(leaf: np.ndarray, rng: np.random.Generator) -> tuple[list[str],
             other = other_zh + other_en
             words.append(other[rng.integers(len(other))])
         words = [words[i] for i in rng.permutation(len(words))]
-        generic = _GENERIC_ZH + _GENERIC_EN
         extra = [generic[i] for i in rng.permutation(len(generic))[: rng.choice(3, p=(0.45, 0.4, 0.15))]]
         tokens = extra[:1] + [brand] + words + extra[1:]
         titles.append(" ".join(dict.fromkeys(tokens)))
@@ -431,7 +430,7 @@ def _items_table(
 
 
 class _Signatures(NamedTuple):
-    shape: np.ndarray  # (n_leaves,) index into _SHAPES
+    shape: np.ndarray  # (n_leaves,) index into _SHAPE_TESTS
     hue: np.ndarray
     saturation: np.ndarray
     value: np.ndarray
@@ -448,7 +447,7 @@ def _visual_signatures() -> _Signatures:
     group = np.array([groups.index((spec.department, spec.group)) for spec in _LEAVES])
     index = np.arange(len(_LEAVES))
     return _Signatures(
-        shape=group % len(_SHAPES),
+        shape=group % len(_SHAPE_TESTS),
         hue=(index * 0.618034) % 1.0,
         saturation=np.where(index % 2 == 0, 0.85, 0.6),
         value=np.where(index % 3 == 0, 0.65, 0.88),
@@ -470,24 +469,27 @@ def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.stack((r, g, b), axis=-1)
 
 
+_ShapeTest = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+# Inside-the-shape tests on offsets (u, v) from the centre, for a shape of radius r.
+_SHAPE_TESTS: dict[str, _ShapeTest] = {
+    "circle": lambda u, v, r: u * u + v * v <= r * r,
+    "square": lambda u, v, r: np.maximum(np.abs(u), np.abs(v)) <= 0.8 * r,
+    "triangle": lambda u, v, r: (v <= 0.5 * r) & (v >= -r + 1.73 * np.abs(u)),
+    "ring": lambda u, v, r: (u * u + v * v <= r * r) & (u * u + v * v >= (0.55 * r) ** 2),
+    "diamond": lambda u, v, r: np.abs(u) + np.abs(v) <= r,
+    "cross": lambda u, v, r: (np.minimum(np.abs(u), np.abs(v)) <= 0.3 * r) & (np.maximum(np.abs(u), np.abs(v)) <= r),
+    "bar": lambda u, v, r: (np.abs(u) <= r) & (np.abs(v) <= 0.4 * r),
+    "crescent": lambda u, v, r: (u * u + v * v <= r * r) & ((u - 0.45 * r) ** 2 + v * v > (0.8 * r) ** 2),
+}
+
+
 def _shape_mask(shape: np.ndarray, u: np.ndarray, v: np.ndarray, r: np.ndarray) -> np.ndarray:
     """Pixels inside each image's shape; `u`, `v` (n, H, W) offsets from its centre, `r` (n, 1, 1)."""
-    tests: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
-        "circle": lambda u, v, r: u * u + v * v <= r * r,
-        "square": lambda u, v, r: np.maximum(np.abs(u), np.abs(v)) <= 0.8 * r,
-        "triangle": lambda u, v, r: (v <= 0.5 * r) & (v >= -r + 1.73 * np.abs(u)),
-        "ring": lambda u, v, r: ((u * u + v * v) <= r * r) & ((u * u + v * v) >= (0.55 * r) ** 2),
-        "diamond": lambda u, v, r: np.abs(u) + np.abs(v) <= r,
-        "cross": lambda u, v, r: ((np.abs(u) <= 0.3 * r) & (np.abs(v) <= r))
-        | ((np.abs(v) <= 0.3 * r) & (np.abs(u) <= r)),
-        "bar": lambda u, v, r: (np.abs(u) <= r) & (np.abs(v) <= 0.4 * r),
-        "crescent": lambda u, v, r: (u * u + v * v <= r * r) & ((u - 0.45 * r) ** 2 + v * v > (0.8 * r) ** 2),
-    }
     mask = np.zeros(u.shape, dtype=bool)
-    for index, name in enumerate(_SHAPES):
+    for index, test in enumerate(_SHAPE_TESTS.values()):
         chosen = shape == index
         if chosen.any():
-            mask[chosen] = tests[name](u[chosen], v[chosen], r[chosen])
+            mask[chosen] = test(u[chosen], v[chosen], r[chosen])
     return mask
 
 
@@ -508,7 +510,7 @@ def _image_parameters(leaf: np.ndarray, rng: np.random.Generator) -> dict[str, n
         "frequency": sig.frequency[leaf] * unit(0.85, 1.15), "angle": sig.angle[leaf] + rng.normal(0.0, 0.15, n),
         "phase": unit(0.0, 2 * np.pi), "checker": sig.checker[leaf],
         "background": _hsv_to_rgb(unit(0.0, 1.0), unit(0.0, 0.25), unit(0.75, 0.98)),
-        "d_shape": rng.integers(0, len(_SHAPES), n), "d_cx": unit(0.1, 0.9), "d_cy": unit(0.1, 0.9),
+        "d_shape": rng.integers(0, len(_SHAPE_TESTS), n), "d_cx": unit(0.1, 0.9), "d_cy": unit(0.1, 0.9),
         "d_r": np.where(distractor, unit(0.06, 0.12), 0.0),
         "d_colour": _hsv_to_rgb(unit(0.0, 1.0), unit(0.4, 0.9), unit(0.4, 0.9)),
     }
@@ -895,11 +897,12 @@ def _interests_table(
 
 def _readme(world: SampleWorld, scale: int, seed: int, fmt: str) -> str:
     events = world.events
+    first, last = (pd.Timestamp(START_TIMESTAMP + days * 86_400, unit="s").date() for days in (0, WINDOW_DAYS - 1))
     return (
         f"mtrec-tf sample shop, seed {seed}, scale {scale}: synthetic data; the same seed and scale "
         f"give the same files.\n"
         f"events.{fmt}: {len(events):,} events of {events['user_id'].nunique():,} users in "
-        f"{events['session_id'].nunique():,} sessions, 2026-01-01 to 2026-03-01 UTC; items.{fmt}: "
+        f"{events['session_id'].nunique():,} sessions, {first} to {last} UTC; items.{fmt}: "
         f"{len(world.items):,} items in {world.items['category'].nunique()} leaf categories, 64x64 PNG "
         f"images under images/; queries.{fmt}: {len(world.queries):,} labelled queries.\n"
         f"truth/: the generator's hidden state (the intended category of each search, users' interest "
@@ -921,12 +924,14 @@ def _write_table(frame: pd.DataFrame, path: Path, fmt: str) -> None:
 
 
 def _write_jsonl(frame: pd.DataFrame, path: Path) -> None:
-    columns = list(frame.columns)
-    values = [frame[c].tolist() for c in columns]
+    """One `json.dumps(row, ensure_ascii=False)` a line, each distinct value encoded once."""
+    lines = np.full(len(frame), "{", dtype=object)
+    for i, column in enumerate(frame.columns):
+        codes, uniques = pd.factorize(frame[column], use_na_sentinel=False)
+        encoded = np.array([json.dumps(v, ensure_ascii=False) for v in uniques.tolist()], dtype=object)
+        lines += ("" if i == 0 else ", ") + json.dumps(column, ensure_ascii=False) + ": " + encoded[codes]
     with open(path, "w", encoding="utf-8", newline="\n") as f:
-        for row in zip(*values):
-            f.write(json.dumps(dict(zip(columns, row)), ensure_ascii=False))
-            f.write("\n")
+        f.writelines(line + "}\n" for line in lines)
 
 
 def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:

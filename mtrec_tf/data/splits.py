@@ -95,8 +95,21 @@ def leave_last_out_split(events: pd.DataFrame, min_user_clicks: int = 3) -> Even
     return EventSplit(part, "leave_last_out")
 
 
-def split_events(events: pd.DataFrame, config: SplitConfig) -> EventSplit:
+def random_split(
+    count: int, validation_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0
+) -> EventSplit:
+    """Assigns each event to a part at random, in the given proportions (seeded)."""
+    draws = np.random.default_rng(seed).random(count)
+    part = np.zeros(count, dtype=np.int8)
+    part[draws >= 1.0 - validation_fraction - test_fraction] = VALIDATION
+    part[draws >= 1.0 - test_fraction] = TEST
+    return EventSplit(part, "random")
+
+
+def split_events(events: pd.DataFrame, config: SplitConfig, seed: int = 0) -> EventSplit:
     """The split that `config.method` names."""
+    if config.method == "random":
+        return random_split(len(events), config.validation_fraction, config.test_fraction, seed)
     if config.method == "time":
         return time_split(
             events["timestamp"].to_numpy(), config.validation_fraction, config.test_fraction

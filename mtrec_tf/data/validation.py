@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -270,7 +271,7 @@ def validate_located(
     """
     check_choice("kind", kind, schema.TABLE_KINDS)
     check_choice("bad_rows", bad_rows, BAD_ROW_POLICIES)
-    raw = _with_clean_names(frame, locator.source)
+    raw = _with_clean_names(frame, kind, locator.source)
     _check_required(raw, kind, locator.source)
     found = list(problems)
     normalised = _NORMALISERS[kind](raw, found, base_dir)
@@ -299,14 +300,14 @@ def check_unique_item_ids(item_ids: pd.Series, describe: Callable[[int], str]) -
     )
 
 
-def _with_clean_names(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+def _with_clean_names(frame: pd.DataFrame, kind: str, source: str) -> pd.DataFrame:
+    """The frame with stripped column names; a repeated column of the schema is an error."""
     names = [str(name).lstrip("\ufeff").strip() for name in frame.columns]
-    repeated = sorted({name for name in names if names.count(name) > 1})
+    repeated = sorted({name for name in names if names.count(name) > 1} & set(COLUMNS[kind]))
     if repeated:
-        raise DataValidationError(
-            f"{source}: column {_preview(repeated[0])} appears more than once in the header"
-        )
+        raise DataValidationError(f"{source}: column {_preview(repeated[0])} appears more than once")
     raw = frame.set_axis(names, axis=1)
+    raw = raw.loc[:, ~raw.columns.duplicated()]
     return raw.reset_index(drop=True)
 
 
@@ -315,7 +316,7 @@ def _check_required(raw: pd.DataFrame, kind: str, source: str) -> None:
     if missing:
         found = ", ".join(map(repr, raw.columns)) or "none"
         raise DataValidationError(
-            f"{source}: missing required column {', '.join(map(repr, missing))} for a {kind} "
+            f"{source}: missing required column {', '.join(map(repr, missing))} for the {kind} "
             f"table (required: {', '.join(REQUIRED[kind])}); found columns: {found}"
         )
 
@@ -520,7 +521,7 @@ def _normalise_events(raw: pd.DataFrame, problems: list[Problem], base_dir: Path
         Problem(
             EMPTY_ITEM_ID,
             _positions(needs_item),
-            lambda i: f"item_id is empty on a {event_type.iloc[i]!r} event (only 'search' events may have none)",
+            lambda i: f"item_id is empty on a {event_type.iloc[i]!r} event (only searches may have none)",
             "item_id",
         ),
     ]
@@ -588,22 +589,23 @@ def _prices(raw: pd.DataFrame, problems: list[Problem]) -> np.ndarray:
 
 def _images(raw: pd.DataFrame, problems: list[Problem], base_dir: Path | None) -> pd.Series:
     """Image bytes: bytes are kept, paths are read relative to `base_dir`, missing files repairable."""
-    images = pd.Series([None] * len(raw), dtype=object)
     if "image" not in raw.columns:
-        return images
+        return pd.Series([None] * len(raw), dtype=object)
+    folder = os.fspath(base_dir) if base_dir is not None else ""
+    images: list[bytes | None] = []
     missing: dict[int, str] = {}
     for position, value in enumerate(raw["image"].to_numpy(dtype=object)):
-        content = _image_bytes(value, base_dir)
-        if isinstance(content, Path):
+        content = _image_bytes(value, folder)
+        if isinstance(content, str):
             missing[position] = f"image file not found: {content} (given {_preview(value)})"
-        else:
-            images.iat[position] = content
+            content = None
+        images.append(content)
     positions = np.array(sorted(missing), dtype=np.int64)
     problems.append(Problem(MISSING_IMAGE, positions, missing.__getitem__, "image", repairable=True))
-    return images
+    return pd.Series(images, dtype=object)
 
 
-def _image_bytes(value: object, base_dir: Path | None) -> bytes | None | Path:
+def _image_bytes(value: object, folder: str) -> bytes | None | str:
     """The bytes of an image value, None when there is none, or the path that could not be read."""
     if isinstance(value, dict):  # {"bytes": ..., "path": ...} as written by some dataset tools
         value = value.get("bytes") or value.get("path")
@@ -611,11 +613,10 @@ def _image_bytes(value: object, base_dir: Path | None) -> bytes | None | Path:
         return bytes(value) or None
     if _is_missing(value) or not str(value).strip():
         return None
-    path = Path(str(value).strip())
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
+    path = os.path.join(folder, str(value).strip())
     try:
-        return path.read_bytes()
+        with open(path, "rb") as handle:
+            return handle.read()
     except OSError:
         return path
 

@@ -53,7 +53,12 @@ def test_labels_and_masks_match_the_hand_computed_log(tiny_events, tiny_items):
     }
     for row in frame.itertuples():
         on = {task for task in TASKS if getattr(row, f"mask_{task}") == 1.0}
-        assert on == expected_masks[row.example_type]
+        if row.example_type == "impression" and row.item_id in ("a", "b"):
+            # Training impressions of items with a training image also teach the image task.
+            assert on == {"ctr", "cvr", "image_category"}
+            assert row.label_image_category == {"a": "Electronics > Phones", "b": "Home > Kitchen"}[row.item_id]
+        else:
+            assert on == expected_masks[row.example_type]
 
 
 def test_histories_hold_earlier_behaviour_only(tiny_events, tiny_items):
@@ -83,6 +88,20 @@ def test_labels_come_only_from_the_examples_own_part(tiny_events, tiny_items):
     impression_a = train[(train["example_type"] == "impression") & (train["item_id"] == "a")]
     assert list(impression_a["label_ctr"]) == [0.0]
     assert (train["example_type"] != "next_item").all()
+
+
+def test_held_out_images_never_label_training_impressions(sample_world):
+    split = split_events(sample_world.events, SplitConfig())
+    examples = build_examples(sample_world.events, sample_world.items, split)
+    held_out = set()
+    for part in ("validation", "test"):
+        frame = examples.parts[part].to_pandas()
+        held_out |= set(frame.loc[frame["example_type"] == "image", "item_id"])
+        assert frame.loc[frame["example_type"] == "impression", "mask_image_category"].sum() == 0
+    train = examples.parts["train"].to_pandas()
+    labelled = train[(train["example_type"] == "impression") & (train["mask_image_category"] == 1)]
+    assert len(held_out) > 100 and len(labelled) > 1_000
+    assert not set(labelled["item_id"]) & held_out
 
 
 def test_explicit_queries_join_training(tiny_events, tiny_items):

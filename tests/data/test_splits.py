@@ -50,3 +50,12 @@ def test_split_events_dispatches_on_method(tiny_events):
     ts = tiny_events["timestamp"].to_numpy()
     assert (split.part[u1 & (ts >= 205)] == 2).all()
     assert (split.part[u1 & (ts < 105)] == 0).all()
+
+
+def test_random_split_is_seeded_and_proportional():
+    from mtrec_tf.data.splits import random_split
+
+    split = random_split(10_000, 0.1, 0.2, seed=3)
+    assert (split.part == random_split(10_000, 0.1, 0.2, seed=3).part).all()
+    counts = split.counts()
+    assert abs(counts["test"] - 2_000) < 150 and abs(counts["validation"] - 1_000) < 120

@@ -1,0 +1,661 @@
+"""Reading the user's tables: CSV, Parquet, JSON Lines, folders of shards, or DataFrames.
+
+Each file is read as text first (no type guessing), its invalid UTF-8 and malformed rows
+are located, and the table is validated and normalised by `validation`, so that messages
+name the file, the row and (for text files) the line.
+
+Example:
+    >>> data = load_data("shop/events.csv", "shop/items.parquet", bad_rows="skip")  # doctest: +SKIP
+    >>> data.events.dtypes["timestamp"]  # doctest: +SKIP
+    dtype('int64')
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence, Union
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
+
+from mtrec_tf.data import schema
+from mtrec_tf.data.validation import (
+    BAD_ROW_POLICIES,
+    INVALID_UTF8,
+    MALFORMED_ROW,
+    UNKNOWN_ITEM,
+    DataValidationError,
+    Problem,
+    RowLocator,
+    TableReport,
+    check_choice,
+    check_unique_item_ids,
+    validate_located,
+    validate_table,
+)
+
+FORMATS: dict[str, str] = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+}
+UNKNOWN_ITEM_POLICIES: tuple[str, ...] = ("keep", "drop")
+IGNORED_FOLDERS: tuple[str, ...] = ("truth", "images")
+
+PathLike = Union[str, "os.PathLike[str]"]
+TableSource = Union[PathLike, pd.DataFrame, Sequence[PathLike]]
+
+_HEADER_SCAN_CHARS = 1 << 20
+# Columns that hold text in every table kind (pyarrow must not read them as dates).
+_TEXT_COLUMNS = frozenset(
+    schema.EVENTS_REQUIRED + schema.EVENTS_OPTIONAL + schema.ITEMS_REQUIRED + schema.ITEMS_OPTIONAL
+) - {"timestamp", "position", "price", "image"}
+
+
+@dataclass
+class EcommerceData:
+    """The user's tables in normalised form (see `schema`) and what reading them did.
+
+    Attributes:
+        events: one row per event.
+        items: the catalogue, one row per item_id.
+        queries: explicit query labels, or None.
+        reports: one report per table, in the order events, items, queries.
+        unknown_item_events: events whose item_id is not in the catalogue.
+        unknown_items_policy: "keep" (kept as out-of-vocabulary) or "drop".
+    """
+
+    events: pd.DataFrame
+    items: pd.DataFrame
+    queries: pd.DataFrame | None
+    reports: list[TableReport]
+    unknown_item_events: int
+    unknown_items_policy: str
+
+
+@dataclass
+class RawTable:
+    """A file as read, before validation.
+
+    Attributes:
+        frame: every column as found in the file.
+        locator: names the frame's rows in messages.
+        problems: rows already found bad while reading (malformed, invalid UTF-8).
+        file_issues: problems not tied to a row: fatal with bad_rows="error", else noted.
+    """
+
+    frame: pd.DataFrame
+    locator: RowLocator
+    problems: list[Problem] = field(default_factory=list)
+    file_issues: list[str] = field(default_factory=list)
+
+
+def load_data(
+    events: TableSource,
+    items: TableSource,
+    queries: TableSource | None = None,
+    *,
+    bad_rows: str = "error",
+    unknown_items: str = "keep",
+) -> EcommerceData:
+    """Reads, validates and normalises the events, items and optional queries tables.
+
+    Args:
+        events, items, queries: a file, a folder of shards, a list of either, or a DataFrame.
+        bad_rows: "error" raises at the first bad row; "skip" drops or repairs bad rows
+            and counts them in the reports.
+        unknown_items: what to do with events whose item_id is not in the catalogue:
+            "keep" (as out-of-vocabulary items) or "drop". They are counted either way.
+
+    Returns:
+        The normalised tables and their reports.
+    """
+    check_choice("bad_rows", bad_rows, BAD_ROW_POLICIES)
+    check_choice("unknown_items", unknown_items, UNKNOWN_ITEM_POLICIES)
+    event_frame, event_report = read_table(events, "events", bad_rows=bad_rows)
+    item_frame, item_report = read_table(items, "items", bad_rows=bad_rows)
+    reports = [event_report, item_report]
+    query_frame = None
+    if queries is not None:
+        query_frame, query_report = read_table(queries, "queries", bad_rows=bad_rows)
+        reports.append(query_report)
+    event_frame, unknown = _handle_unknown_items(event_frame, item_frame, unknown_items, event_report)
+    return EcommerceData(event_frame, item_frame, query_frame, reports, unknown, unknown_items)
+
+
+def _handle_unknown_items(
+    events: pd.DataFrame, items: pd.DataFrame, policy: str, report: TableReport
+) -> tuple[pd.DataFrame, int]:
+    """Counts events pointing at items absent from the catalogue; drops them if asked."""
+    item_ids = events["item_id"]
+    unknown = ((item_ids != "") & ~item_ids.isin(items["item_id"])).to_numpy()
+    count = int(unknown.sum())
+    if not count:
+        return events, 0
+    distinct = pd.unique(item_ids[unknown])
+    sample = ", ".join(repr(str(item_id)) for item_id in distinct[:3])
+    summary = (
+        f"{count:,} events point at {len(distinct):,} item_ids absent from the catalogue (e.g. {sample})"
+    )
+    if policy == "drop":
+        report.record(UNKNOWN_ITEM, count, [f"{report.source}: {summary}; dropped"])
+        report.rows_kept -= count
+        return events[~unknown].reset_index(drop=True), count
+    report.notes.append(f"{summary}; kept as out-of-vocabulary items")
+    return events, count
+
+
+def read_table(
+    source: TableSource,
+    kind: str,
+    *,
+    bad_rows: str = "error",
+    name: str | None = None,
+) -> tuple[pd.DataFrame, TableReport]:
+    """Reads one table and returns it in normalised form with its report.
+
+    Args:
+        source: a file (.csv, .parquet/.pq, .jsonl/.json), a folder of such shards (all
+            files of known extension inside, in name order), a list of files and folders,
+            or a DataFrame.
+        kind: one of `schema.TABLE_KINDS`.
+        bad_rows: "error" or "skip", as in `validation.validate_table`.
+        name: how a DataFrame is named in messages (default: `kind`).
+
+    Returns:
+        One frame for all shards and one report for all of them; messages keep each file's
+        own row and line numbers.
+    """
+    check_choice("kind", kind, schema.TABLE_KINDS)
+    check_choice("bad_rows", bad_rows, BAD_ROW_POLICIES)
+    if isinstance(source, pd.DataFrame):
+        return validate_table(source, kind, source=f"DataFrame {name or kind}", bad_rows=bad_rows)
+    files = table_files(source)
+    parts = [_read_and_validate(path, kind, bad_rows) for path in files]
+    frames = [frame for frame, _, _ in parts]
+    table = frames[0] if len(frames) == 1 else pd.concat(frames)
+    if kind == "items" and len(parts) > 1:
+        _check_unique_across(table, frames, [locator for _, _, locator in parts])
+    report = parts[0][1]
+    for _, other, _ in parts[1:]:
+        report = report.merge(other)
+    report.source = _describe(source, files)
+    return table.reset_index(drop=True), report
+
+
+def _read_and_validate(path: Path, kind: str, bad_rows: str) -> tuple[pd.DataFrame, TableReport, RowLocator]:
+    raw = read_raw(path)
+    if raw.file_issues and bad_rows == "error":
+        raise DataValidationError(raw.file_issues[0])
+    frame, report = validate_located(
+        raw.frame, kind, raw.locator, bad_rows=bad_rows, base_dir=path.parent, problems=raw.problems
+    )
+    report.notes.extend(raw.file_issues)
+    return frame, report, raw.locator
+
+
+def _check_unique_across(table: pd.DataFrame, frames: list[pd.DataFrame], locators: list[RowLocator]) -> None:
+    shard = np.repeat(np.arange(len(frames)), [len(frame) for frame in frames])
+    position = np.concatenate([frame.index.to_numpy() for frame in frames])
+    check_unique_item_ids(
+        table["item_id"].reset_index(drop=True),
+        lambda i: locators[shard[i]].describe(int(position[i])),
+    )
+
+
+def _describe(source: PathLike | Sequence[PathLike], files: list[Path]) -> str:
+    sources = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    if len(sources) == 1:
+        return str(sources[0])
+    return f"{files[0]} and {len(files) - 1} more files"
+
+
+def table_files(source: PathLike | Sequence[PathLike]) -> list[Path]:
+    """The files of a table: a file, a folder of shards, or a list of files and folders."""
+    sources = [source] if isinstance(source, (str, os.PathLike)) else list(source)
+    if not sources:
+        raise ValueError("no files given for the table")
+    files: list[Path] = []
+    for path in map(Path, sources):
+        if path.is_dir():
+            shards = shard_files(path)
+            if not shards:
+                raise DataValidationError(f"{path}: no {', '.join(FORMATS)} files in this folder")
+            files += shards
+        elif path.is_file():
+            _check_format(path)
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder")
+    return files
+
+
+def shard_files(folder: Path) -> list[Path]:
+    """Files of known format directly inside `folder`, by name; hidden and `_` files skipped."""
+    return sorted(
+        (
+            path
+            for path in folder.iterdir()
+            if path.is_file()
+            and path.suffix.lower() in FORMATS
+            and not path.name.startswith((".", "_"))
+        ),
+        key=lambda path: path.name,
+    )
+
+
+def _check_format(path: Path) -> str:
+    table_format = FORMATS.get(path.suffix.lower())
+    if table_format is None:
+        raise DataValidationError(
+            f"{path}: unknown file type {path.suffix!r}; expected one of {', '.join(FORMATS)}"
+        )
+    return table_format
+
+
+def read_raw(path: Path) -> RawTable:
+    """Reads one file without validating it; the file is named as `str(path)`."""
+    readers: dict[str, Callable[[Path, str], RawTable]] = {
+        "csv": _read_csv,
+        "parquet": _read_parquet,
+        "jsonl": _read_jsonl,
+    }
+    return readers[_check_format(path)](path, str(path))
+
+
+# ---------------------------------------------------------------------------------------------
+# Text: UTF-8 decoding with the offsets of invalid bytes.
+
+
+def decode_utf8(data: bytes, start: int = 0) -> tuple[str, list[int]]:
+    """Decodes `data[start:]`, replacing invalid sequences with U+FFFD.
+
+    Returns:
+        The text and the byte offsets (in `data`) of the invalid sequences.
+    """
+    view = memoryview(data)
+    parts: list[str] = []
+    offsets: list[int] = []
+    while True:
+        try:
+            parts.append(codecs.utf_8_decode(view[start:], "strict", True)[0])
+            return "".join(parts), offsets
+        except UnicodeDecodeError as err:
+            parts.append(codecs.utf_8_decode(view[start : start + err.start], "strict", True)[0])
+            parts.append("\ufffd")
+            offsets.append(start + err.start)
+            start += err.end
+
+
+def _strip_bom(data: bytes) -> int:
+    return len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+
+
+def _nonblank_line_numbers(body: bytes) -> np.ndarray:
+    """1-based numbers of the lines of `body` that are not empty (a lone "\r" counts as empty)."""
+    raw = np.frombuffer(body, dtype=np.uint8)
+    newlines = np.flatnonzero(raw == ord("\n"))
+    starts = np.concatenate(([0], newlines + 1))
+    lengths = np.concatenate((newlines, [len(raw)])) - starts
+    first = raw[np.minimum(starts, len(raw) - 1)] if len(raw) else np.zeros(len(starts), dtype=np.uint8)
+    blank = (lengths == 0) | ((lengths == 1) & (first == ord("\r")))
+    return np.flatnonzero(~blank) + 1
+
+
+def _utf8_problems(
+    data: bytes, offsets: list[int], record_lines: np.ndarray | None, frame: pd.DataFrame, source: str
+) -> tuple[list[Problem], list[str]]:
+    """Rows holding invalid UTF-8 (repairable), and messages for bytes outside any row."""
+    if not offsets:
+        return [], []
+    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
+    lines = np.searchsorted(newlines, offsets, side="right") + 1
+    if record_lines is None:
+        positions = np.full(len(offsets), -1)
+    else:
+        positions = np.searchsorted(record_lines, lines, side="right") - 1
+    first: dict[int, tuple[int, int]] = {}
+    for offset, line, position in zip(offsets, lines.tolist(), positions.tolist()):
+        first.setdefault(position, (offset, line))
+    outside = " (header)" if record_lines is not None else ""
+    file_issues = [
+        f"{source} line {line}{outside}: invalid UTF-8: byte 0x{data[offset]:02x} at byte offset {offset}"
+        for offset, line, position in zip(offsets, lines.tolist(), positions.tolist())
+        if position < 0
+    ][:1]
+
+    def detail(position: int) -> str:
+        offset, line = first[position]
+        return f"invalid UTF-8: byte 0x{data[offset]:02x} at byte offset {offset} (line {line})"
+
+    def column(position: int) -> str | None:
+        row = frame.iloc[position]
+        return next((str(name) for name, value in row.items() if "\ufffd" in str(value)), None)
+
+    rows = np.array(sorted(p for p in first if p >= 0), dtype=np.int64)
+    return [Problem(INVALID_UTF8, rows, detail, column, repairable=True)], file_issues
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV: pyarrow parses (all columns as strings) and reports malformed rows by record number; line
+# numbers come from the blank-line structure, or from the csv module when records span lines.
+
+
+def _read_csv(path: Path, source: str) -> RawTable:
+    data = path.read_bytes()
+    bom = _strip_bom(data)
+    text, bad_offsets = decode_utf8(data, bom)
+    body = text.encode("utf-8") if bad_offsets else data[bom:]
+    header = _csv_header(text, source)
+    frame, malformed = _parse_csv(body, header, source)
+    lines = _csv_record_lines(body, text, len(frame))
+    locator = RowLocator(source, lines=lines)
+    width = len(header)
+    problem = Problem(
+        MALFORMED_ROW,
+        np.array(sorted(malformed), dtype=np.int64),
+        lambda i: f"expected {width} fields as in the header, found {malformed[i]}",
+    )
+    utf8, file_issues = _utf8_problems(data, bad_offsets, lines, frame, source)
+    return RawTable(frame, locator, [problem, *utf8], file_issues)
+
+
+def _csv_header(text: str, source: str) -> list[str]:
+    for record in csv.reader(io.StringIO(text[:_HEADER_SCAN_CHARS], newline="")):
+        if record:
+            return record
+    raise DataValidationError(f"{source}: the file is empty; expected a header row")
+
+
+def _parse_csv(body: bytes, header: list[str], source: str) -> tuple[pd.DataFrame, dict[int, int]]:
+    """All columns as strings, one row per record, and position -> fields of malformed records.
+
+    Malformed records are kept as empty rows so that positions match record numbers.
+    """
+    convert = pa_csv.ConvertOptions(
+        column_types={name: pa.string() for name in header},
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    try:
+        table = _arrow_csv(body, convert)
+        return table.to_pandas(), {}
+    except pa.ArrowInvalid:
+        pass
+    malformed: dict[int, int] = {}
+
+    def skip(row: pa_csv.InvalidRow) -> str:
+        if row.number is None:
+            return "error"
+        malformed[row.number - 2] = row.actual_columns  # number counts the header as record 1
+        return "skip"
+
+    try:
+        table = _arrow_csv(body, convert, skip)
+    except pa.ArrowInvalid as err:
+        raise DataValidationError(f"{source}: cannot parse CSV ({err})") from err
+    return _with_empty_rows(table, sorted(malformed)).to_pandas(), malformed
+
+
+def _arrow_csv(
+    body: bytes, convert: pa_csv.ConvertOptions, on_invalid: Callable[[pa_csv.InvalidRow], str] | None = None
+) -> pa.Table:
+    """Reads with threads when invalid rows are errors; one thread numbers the invalid rows."""
+    return pa_csv.read_csv(
+        pa.py_buffer(body),
+        read_options=pa_csv.ReadOptions(use_threads=on_invalid is None),
+        parse_options=pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
+        convert_options=convert,
+    )
+
+
+def _with_empty_rows(table: pa.Table, positions: list[int]) -> pa.Table:
+    """`table` with null rows inserted at `positions` of the result."""
+    size = table.num_rows + len(positions)
+    kept = np.ones(size, dtype=bool)
+    kept[positions] = False
+    take = np.zeros(size, dtype=np.int64)
+    take[kept] = np.arange(table.num_rows)
+    return table.take(pa.array(take, mask=~kept))
+
+
+def _csv_record_lines(body: bytes, text: str, rows: int) -> np.ndarray | None:
+    """The first line of each data record, or None when it cannot be told."""
+    lines = _nonblank_line_numbers(body)
+    if len(lines) != rows + 1:
+        lines = _csv_record_starts(text)
+    return lines[1:] if len(lines) == rows + 1 else None
+
+
+def _csv_record_starts(text: str) -> np.ndarray:
+    """The first line of each non-empty record (header included), as the csv module splits them."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    starts: list[int] = []
+    previous = 0
+    try:
+        for record in reader:
+            if record:
+                starts.append(previous + 1)
+            previous = reader.line_num
+    except csv.Error:
+        return np.zeros(0, dtype=np.int64)
+    return np.array(starts, dtype=np.int64)
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON Lines (and a JSON array of objects in a .json file).
+
+
+def _read_jsonl(path: Path, source: str) -> RawTable:
+    data = path.read_bytes()
+    bom = _strip_bom(data)
+    text, bad_offsets = decode_utf8(data, bom)
+    if text.lstrip().startswith("["):
+        return _read_json_array(text, source)
+    body = text.encode("utf-8") if bad_offsets else data[bom:]
+    frame = _jsonl_regular(body)
+    problems: list[Problem] = []
+    lines = _nonblank_line_numbers(body)
+    if frame is None or len(frame) != len(lines):
+        bodies, lines = _nonblank_lines(text)
+        if frame is None or len(frame) != len(bodies):
+            frame, problems = _json_records(bodies)
+    locator = RowLocator(source, lines=lines)
+    utf8, file_issues = _utf8_problems(data, bad_offsets, lines, frame, source)
+    return RawTable(frame, locator, problems + utf8, file_issues)
+
+
+def _jsonl_regular(body: bytes) -> pd.DataFrame | None:
+    """The table, or None unless every line is an object with consistently typed fields."""
+    try:
+        table = pa_json.read_json(io.BytesIO(body))
+    except pa.ArrowInvalid:
+        return None
+    if any(f.name in _TEXT_COLUMNS and pa.types.is_timestamp(f.type) for f in table.schema):
+        return None
+    return table.to_pandas()
+
+
+def _nonblank_lines(text: str) -> tuple[list[str], np.ndarray]:
+    lines = text.split("\n")
+    numbers = [i for i, line in enumerate(lines) if line and not line.isspace()]
+    return [lines[i] for i in numbers], np.array(numbers, dtype=np.int64) + 1
+
+
+def _json_records(bodies: list[str]) -> tuple[pd.DataFrame, list[Problem]]:
+    """One row per line; lines that are not JSON objects become empty, malformed rows."""
+    values = _parse_json_values(bodies)
+    bad = {i: _not_an_object(value) for i, value in enumerate(values) if not isinstance(value, dict)}
+    records = [value if isinstance(value, dict) else {} for value in values]
+    frame = pd.DataFrame(records, dtype=object)
+    positions = np.array(sorted(bad), dtype=np.int64)
+    return frame, [Problem(MALFORMED_ROW, positions, bad.__getitem__)]
+
+
+class _InvalidJSON:
+    def __init__(self, error: json.JSONDecodeError) -> None:
+        self.message = f"invalid JSON ({error.msg} at column {error.colno})"
+
+
+def _parse_json_values(bodies: list[str]) -> list[object]:
+    try:
+        values = json.loads("[" + ",".join(bodies) + "]")
+        if len(values) == len(bodies):
+            return values
+    except ValueError:
+        pass
+    return [_loads(body) for body in bodies]
+
+
+def _loads(body: str) -> object:
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as err:
+        return _InvalidJSON(err)
+
+
+def _not_an_object(value: object) -> str:
+    if isinstance(value, _InvalidJSON):
+        return value.message
+    return f"expected a JSON object, got {type(value).__name__}"
+
+
+def _read_json_array(text: str, source: str) -> RawTable:
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DataValidationError(f"{source} line {err.lineno}: invalid JSON ({err.msg})") from err
+    if not isinstance(values, list):
+        raise DataValidationError(f"{source}: expected JSON Lines or a JSON array of objects")
+    bad = {i: _not_an_object(value) for i, value in enumerate(values) if not isinstance(value, dict)}
+    records = [value if isinstance(value, dict) else {} for value in values]
+    frame = pd.DataFrame(records, dtype=object)
+    problem = Problem(MALFORMED_ROW, np.array(sorted(bad), dtype=np.int64), bad.__getitem__)
+    return RawTable(frame, RowLocator(source), [problem])
+
+
+# ---------------------------------------------------------------------------------------------
+# Parquet.
+
+
+def _read_parquet(path: Path, source: str) -> RawTable:
+    try:
+        frame = pq.read_table(path).to_pandas()
+    except (pa.ArrowException, OSError) as err:
+        raise DataValidationError(f"{source}: cannot read Parquet file ({err})") from err
+    named_index = any(name is not None for name in frame.index.names)
+    frame = frame.reset_index(drop=not named_index)
+    return RawTable(frame, RowLocator(source))
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding the tables of a dataset for `mtrec data inspect`.
+
+
+def find_tables(paths: Sequence[PathLike]) -> dict[str, list[Path]]:
+    """Sorts files and folders into events, items and queries tables.
+
+    A file or folder whose name starts with "events", "items" or "queries" is that table (a
+    folder being a folder of shards, listed as one entry); another file is classified by its
+    columns (event_type: events; title: items; query and category: queries); another folder
+    is searched inside, skipping folders named "truth" or "images" and files of unknown type.
+
+    Returns:
+        kind -> tables (files or shard folders), for the kinds found, each list in path order.
+
+    Raises:
+        DataValidationError: a file cannot be classified or has an unknown type.
+        FileNotFoundError: a path does not exist.
+    """
+    found: dict[str, set[Path]] = {kind: set() for kind in schema.TABLE_KINDS}
+    for path in map(Path, paths):
+        if path.is_dir():
+            _classify_folder(path, found)
+        elif path.is_file():
+            _check_format(path)
+            found[_classify_file(path)].add(path)
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder")
+    return {kind: sorted(tables) for kind, tables in found.items() if tables}
+
+
+def _classify_folder(folder: Path, found: dict[str, set[Path]]) -> None:
+    kind = _kind_from_name(folder.name)
+    if kind is not None:
+        if not shard_files(folder):
+            raise DataValidationError(f"{folder}: no {', '.join(FORMATS)} files in this {kind} folder")
+        found[kind].add(folder)
+        return
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith((".", "_")):
+            continue
+        if entry.is_dir():
+            if entry.name.lower() not in IGNORED_FOLDERS:
+                _classify_folder(entry, found)
+        elif entry.suffix.lower() in FORMATS:
+            found[_classify_file(entry)].add(entry)
+
+
+def _kind_from_name(name: str) -> str | None:
+    stem = name.split(".", 1)[0].lower()
+    return next((kind for kind in schema.TABLE_KINDS if stem.startswith(kind)), None)
+
+
+def _classify_file(path: Path) -> str:
+    kind = _kind_from_name(path.name)
+    if kind is not None:
+        return kind
+    columns = set(read_columns(path))
+    if "event_type" in columns:
+        return "events"
+    if "title" in columns:
+        return "items"
+    if {"query", "category"} <= columns:
+        return "queries"
+    raise DataValidationError(
+        f"{path}: cannot tell which table this is: its name does not start with "
+        f"{', '.join(schema.TABLE_KINDS)} and its columns ({', '.join(sorted(columns)) or 'none'}) "
+        "have neither event_type (events), title (items) nor query and category (queries)"
+    )
+
+
+def read_columns(path: Path) -> list[str]:
+    """The column names of a table file, read from its header or first record."""
+    table_format = _check_format(path)
+    if table_format == "parquet":
+        try:
+            return list(pq.read_schema(path).names)
+        except (pa.ArrowException, OSError) as err:
+            raise DataValidationError(f"{path}: cannot read Parquet file ({err})") from err
+    with open(path, "rb") as handle:
+        head = handle.read(_HEADER_SCAN_CHARS)
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
+    if table_format == "csv":
+        return [name.strip() for name in _csv_header(text, str(path))]
+    return _json_columns(text, path)
+
+
+def _json_columns(text: str, path: Path) -> list[str]:
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        stripped = stripped[1:].lstrip()
+    decoder = json.JSONDecoder()
+    try:
+        first, _ = decoder.raw_decode(stripped)
+    except json.JSONDecodeError:
+        first = None
+    if not isinstance(first, dict):
+        raise DataValidationError(f"{path}: cannot read the first JSON object to find its columns")
+    return [str(name) for name in first]
