@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     examples.add_argument("--config", help="YAML configuration file")
     examples.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting")
     examples.add_argument("--split", choices=SPLIT_METHODS, help="time or leave_last_out")
-    examples.add_argument("--format", default="tfrecord", choices=("tfrecord", "parquet"))
+    examples.add_argument("--format", default="parquet", choices=("parquet", "tfrecord"))
     examples.add_argument("--examples-per-shard", type=int, default=100_000)
     _add_validation_options(examples, defaults=False)
     examples.set_defaults(handler=_data_examples)

@@ -28,7 +28,7 @@ _PAD = {pa.string(): "", pa.float32(): 0.0, pa.int64(): 0}
 
 
 def write_shards(
-    table: pa.Table, out_dir: str | os.PathLike, fmt: str = "tfrecord", examples_per_shard: int = 100_000
+    table: pa.Table, out_dir: str | os.PathLike, fmt: str = "parquet", examples_per_shard: int = 100_000
 ) -> list[Path]:
     """Writes examples as `part-00000-of-00004.<fmt>` shards; returns their paths.
 
@@ -57,26 +57,28 @@ def write_shards(
 
 def _write_tfrecord(table: pa.Table, path: Path) -> None:
     columns = table.to_pydict()
+    fields = []
+    for field in EXAMPLE_SCHEMA:
+        kind = _value_type(field.type)
+        fields.append((field.name, pa.types.is_list(field.type), kind))
     with tf.io.TFRecordWriter(str(path)) as writer:
         for row in range(table.num_rows):
-            feature = {}
-            for field in EXAMPLE_SCHEMA:
-                value = columns[field.name][row]
-                values = value if isinstance(value, list) else [value]
-                feature[field.name] = _feature(values, _value_type(field.type))
-            writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+            example = tf.train.Example()
+            feature = example.features.feature
+            for name, is_list, kind in fields:
+                value = columns[name][row]
+                values = value if is_list else [value]
+                if kind == pa.string():
+                    feature[name].bytes_list.value.extend([v.encode("utf-8") for v in values])
+                elif kind == pa.int64():
+                    feature[name].int64_list.value.extend(values)
+                else:
+                    feature[name].float_list.value.extend(values)
+            writer.write(example.SerializeToString())
 
 
 def _value_type(dtype: pa.DataType) -> pa.DataType:
     return dtype.value_type if pa.types.is_list(dtype) else dtype
-
-
-def _feature(values: list, dtype: pa.DataType) -> tf.train.Feature:
-    if dtype == pa.string():
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode("utf-8") for v in values]))
-    if dtype == pa.int64():
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-    return tf.train.Feature(float_list=tf.train.FloatList(value=values))
 
 
 def output_signature(history_length: int) -> tuple[dict, dict, dict]:

@@ -54,7 +54,7 @@ def prepare_data(data: EcommerceData, config: DataConfig, seed: int = 0) -> Prep
     return PreparedData(data, split, examples, statistics)
 
 
-def write_prepared(prepared: PreparedData, out_dir: str | os.PathLike, fmt: str = "tfrecord",
+def write_prepared(prepared: PreparedData, out_dir: str | os.PathLike, fmt: str = "parquet",
                    examples_per_shard: int = 100_000) -> dict:
     """Writes `<part>/` shards, `vocab/` and `examples.json` (counts and cutoffs) into out_dir."""
     from mtrec_tf.data.pipeline import write_shards
