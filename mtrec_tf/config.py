@@ -359,18 +359,45 @@ def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[st
     return result
 
 
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = _deep_copy(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "tasks":
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def _deep_copy(values: dict[str, Any]) -> dict[str, Any]:
     return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in values.items()}
 
 
-def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> Config:
-    """Reads a YAML configuration (or the defaults) and applies `--set` overrides."""
-    values: dict[str, Any] = {}
+PRESETS: dict[str, tuple[str, ...]] = {
+    "default": (),
+    # Small and quick: for smoke tests, notebooks and trying things on a laptop.
+    "tiny": (
+        "model.embedding_dim=8", "model.text_units=8", "model.history_units=8", "model.image_dim=8",
+        "model.expert_units=16", "model.tower_units=[16]", "model.retrieval_dim=8",
+        "model.max_query_tokens=8", "model.max_title_tokens=12",
+        "data.history_length=10", "training.epochs=1", "training.batch_size=256",
+        "training.shuffle_buffer=2000",
+    ),
+}
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] = (),
+                preset: str | None = None) -> Config:
+    """Reads a configuration: a preset, then a YAML file on top, then `--set` overrides."""
+    if preset is not None and preset not in PRESETS:
+        raise ConfigError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
+    values: dict[str, Any] = apply_overrides({}, PRESETS[preset]) if preset else {}
     if path is not None:
         with open(path, encoding="utf-8") as handle:
-            values = yaml.safe_load(handle) or {}
-        if not isinstance(values, dict):
+            loaded = yaml.safe_load(handle) or {}
+        if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
+        values = _merge(values, loaded)
     if "tasks" not in values:
         values = {**values, "tasks": to_dict(Config())["tasks"]}
     return from_dict(Config, apply_overrides(values, overrides))

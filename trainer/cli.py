@@ -42,7 +42,51 @@ def build_parser() -> argparse.ArgumentParser:
     examples.add_argument("--examples-per-shard", type=int, default=100_000)
     _add_validation_options(examples, defaults=False)
     examples.set_defaults(handler=_data_examples)
+
+    train = commands.add_parser("train", help="train the multi-task model")
+    add_train_arguments(train)
+    train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a run on its test split")
+    evaluate.add_argument("run", help="the run directory of `mtrec train`")
+    evaluate.add_argument("--include-seen", action="store_true",
+                          help="do not exclude items the user already interacted with from recommendations")
+    evaluate.set_defaults(handler=_evaluate)
     return parser
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `mtrec train`, shared with the cloud entrypoint."""
+    from mtrec_tf.config import PRESETS
+
+    parser.add_argument("--config", help="YAML configuration file")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting")
+    parser.add_argument("--preset", choices=tuple(PRESETS), help="a starting configuration")
+    parser.add_argument("--events", help="events table: a file or a folder of shards")
+    parser.add_argument("--items", help="items table: a file or a folder of shards")
+    parser.add_argument("--queries", help="labelled queries table (optional)")
+    parser.add_argument("--split", choices=SPLIT_METHODS, help="time, leave_last_out or random")
+    parser.add_argument("--tasks", help="comma-separated subset of the configured tasks")
+    parser.add_argument("--single-task", action="store_true",
+                        help="also train the same architecture once per task, for comparison")
+    parser.add_argument("--output-dir", required=True, help="the run directory")
+
+
+def resolve_train_config(args: argparse.Namespace):
+    """The configuration that `mtrec train` arguments describe."""
+    from mtrec_tf.config import load_config, select_tasks
+
+    overrides = []
+    for kind in ("events", "items", "queries"):
+        value = getattr(args, kind)
+        if value:
+            overrides.append(f"data.{kind}={json.dumps(value)}")
+    if args.split:
+        overrides.append(f"data.split.method={args.split}")
+    config = load_config(args.config, overrides + list(args.set), preset=args.preset)
+    if args.tasks:
+        config = select_tasks(config, [name.strip() for name in args.tasks.split(",") if name.strip()])
+    return config
 
 
 def _add_validation_options(parser: argparse.ArgumentParser, defaults: bool = True) -> None:
@@ -124,8 +168,33 @@ def _data_examples(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from mtrec_tf.training.fit import train_with_single_tasks
+
+    config = resolve_train_config(args)
+    result = train_with_single_tasks(config, args.output_dir, single_task=args.single_task)
+    print(f"trained {', '.join(t.name for t in config.tasks)} in {result.seconds:.0f} s "
+          f"({result.examples_per_second:,.0f} examples/s); run: {result.run_dir}")
+    print(f"next: mtrec evaluate {result.run_dir}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from mtrec_tf.evaluation.report import evaluate_run, format_report
+    from mtrec_tf.training.run_dir import load_run_inputs
+
+    config, _, _ = load_run_inputs(args.run)
+    report = evaluate_run(args.run, exclude_seen=not args.include_seen)
+    print(format_report(report, {task.name: task.type for task in config.tasks}))
+    print(f"wrote {Path(args.run) / 'metrics.json'} and plots")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mtrec` console script."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from mtrec_tf.data.validation import DataValidationError
 
     args = build_parser().parse_args(argv)

@@ -58,10 +58,12 @@ PathLike = Union[str, "os.PathLike[str]"]
 TableSource = Union[PathLike, pd.DataFrame, Sequence[PathLike]]
 
 _HEADER_SCAN_CHARS = 1 << 20
-# Columns that hold text in every table kind (pyarrow must not read them as dates).
-_TEXT_COLUMNS = frozenset(
+# Columns that pyarrow must not read as dates: all but `timestamp`. A JSON string such as
+# "2024-01-01" in a text or number column (query, position, price, rating, ...) is then kept
+# as written, so that it is stored as text or reported with the value the file holds.
+_NOT_DATES = frozenset(
     schema.EVENTS_REQUIRED + schema.EVENTS_OPTIONAL + schema.ITEMS_REQUIRED + schema.ITEMS_OPTIONAL
-) - {"timestamp", "position", "price", "image"}
+) - {"timestamp"}
 
 
 @dataclass
@@ -483,7 +485,7 @@ def _jsonl_regular(body: bytes) -> pd.DataFrame | None:
         table = pa_json.read_json(io.BytesIO(body))
     except pa.ArrowInvalid:
         return None
-    if any(f.name in _TEXT_COLUMNS and pa.types.is_timestamp(f.type) for f in table.schema):
+    if any(f.name in _NOT_DATES and pa.types.is_timestamp(f.type) for f in table.schema):
         return None
     return table.to_pandas()
 

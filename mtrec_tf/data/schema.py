@@ -7,7 +7,9 @@ below, with these dtypes, whatever the source format was:
 events
     user_id: str, timestamp: int64 (epoch seconds, UTC), event_type: str (one of
     EVENT_TYPES), item_id: str ("" for searches), query: str ("" when none),
-    session_id: str ("" when none), position: int64 (-1 when none).
+    session_id: str ("" when none), position: int64 (-1 when none), rating: float64
+    (explicit feedback such as a MovieLens star rating, on the source's own scale; NaN
+    when none).
 items
     item_id: str (unique), title: str, category: str (leaf, or a path "a > b > c"),
     brand: str ("" when none), price: float64 (NaN when none), image: bytes or None
@@ -23,7 +25,7 @@ EVENT_TYPES: tuple[str, ...] = ("search", "impression", "click", "add_to_cart", 
 BEHAVIOUR_EVENT_TYPES: tuple[str, ...] = ("click", "add_to_cart", "purchase")
 
 EVENTS_REQUIRED: tuple[str, ...] = ("user_id", "timestamp", "event_type", "item_id", "query")
-EVENTS_OPTIONAL: tuple[str, ...] = ("session_id", "position")
+EVENTS_OPTIONAL: tuple[str, ...] = ("session_id", "position", "rating")
 ITEMS_REQUIRED: tuple[str, ...] = ("item_id", "title", "category")
 ITEMS_OPTIONAL: tuple[str, ...] = ("brand", "price", "image")
 QUERIES_REQUIRED: tuple[str, ...] = ("query", "category")

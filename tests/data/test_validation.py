@@ -77,6 +77,54 @@ def test_price_must_be_a_number(tmp_path: Path) -> None:
         read_table(path, "items")
 
 
+def test_rating_must_be_a_number(tmp_path: Path) -> None:
+    header = "user_id,timestamp,event_type,item_id,query,rating\n"
+    rows = "u1,1700000000,impression,i1,,4.5\n" + "u1,1700000001,impression,i2,,five\n"
+    path = write(tmp_path / "events.csv", header + rows)
+    with pytest.raises(
+        DataValidationError,
+        match=r"events\.csv row 2 \(line 3\), column 'rating': expected a number, got 'five'",
+    ):
+        read_table(path, "events")
+
+
+RATED_LINE = (
+    '{{"user_id": "u1", "timestamp": 1700000000, "event_type": "click", "item_id": "i1", '
+    '"query": "", "rating": {}}}\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [('"five"', "'five'"), ("true", "True"), ('"2024-01-01"', "'2024-01-01'")]
+)
+def test_rating_type_error_in_json_lines_shows_the_value_as_written(
+    tmp_path: Path, value: str, shown: str
+) -> None:
+    path = write(tmp_path / "events.jsonl", RATED_LINE.format("3") + RATED_LINE.format(value))
+    expected = rf"events\.jsonl row 2 \(line 2\), column 'rating': expected a number, got {shown}"
+    with pytest.raises(DataValidationError, match=expected):
+        read_table(path, "events")
+
+
+def test_skip_repairs_a_bad_rating_to_nan_and_counts_it() -> None:
+    frame = pd.DataFrame(
+        {
+            "user_id": ["u1", "u2", "u3"],
+            "timestamp": [1, 2, 3],
+            "event_type": ["impression"] * 3,
+            "item_id": ["i1", "i2", "i3"],
+            "query": "",
+            "rating": ["4", "five", None],
+        }
+    )
+    events, report = read_table(frame, "events", bad_rows="skip")
+    assert events["user_id"].tolist() == ["u1", "u2", "u3"]
+    assert events["rating"].dtype == np.float64
+    assert events["rating"][0] == 4.0 and events["rating"][1:].isna().all()
+    assert report.repaired == {"rating not a number": 1} and report.dropped == {}
+    assert report.examples == ["DataFrame events row 2, column 'rating': expected a number, got 'five'"]
+
+
 def test_unknown_event_type_names_value_and_allowed_ones(tmp_path: Path) -> None:
     path = events_csv(tmp_path, "u1,1700000000,view,i1,,\n")
     with pytest.raises(

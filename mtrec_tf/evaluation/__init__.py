@@ -1,0 +1,1 @@
+"""Offline evaluation of trained runs, baselines and reports."""

@@ -1,0 +1,99 @@
+"""`mtrec evaluate RUN`: metrics.json, a console table and plots for a trained run."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+from mtrec_tf.data.prepare import PreparedData, load_configured_data, prepare_data
+from mtrec_tf.evaluation.baselines import baseline_metrics
+from mtrec_tf.evaluation.evaluate import KS, evaluate_model, forward_latency
+from mtrec_tf.evaluation.plots import HEADLINE, plot_comparison, plot_training_curves
+from mtrec_tf.io_utils import write_json_atomic
+from mtrec_tf.training.fit import load_trained_model
+from mtrec_tf.training.run_dir import RunPaths, load_run_inputs
+
+SINGLE_TASK_DIR = "single_task"
+
+
+def evaluate_run(run_dir: str | os.PathLike, prepared: PreparedData | None = None,
+                 exclude_seen: bool = True) -> dict:
+    """Evaluates a run on its test split and writes metrics.json and plots into it.
+
+    The report maps each task to its metrics, plus `baselines`, `single_task` (when
+    `RUN/single_task/<task>/` runs exist) and `latency`.
+    """
+    paths = RunPaths(Path(run_dir))
+    config, model = load_trained_model(run_dir)
+    _, statistics, catalogue = load_run_inputs(run_dir)
+    if prepared is None:
+        prepared = prepare_data(load_configured_data(config.data), config.data, seed=config.seed)
+    test = prepared.examples.parts["test"]
+    train = prepared.examples.parts["train"]
+    item_categories = catalogue.category[1:]
+
+    report: dict = evaluate_model(model, config, statistics, test, item_categories, exclude_seen)
+    report["baselines"] = baseline_metrics(config, statistics, train, test, item_categories, exclude_seen)
+    single = {}
+    for task in config.tasks:
+        task_run = paths.root / SINGLE_TASK_DIR / task.name
+        if task_run.exists():
+            task_config, task_model = load_trained_model(task_run)
+            single.update(evaluate_model(task_model, task_config, statistics, test, item_categories, exclude_seen))
+    if single:
+        report["single_task"] = single
+    report["latency"] = forward_latency(model, test, config.data.history_length)
+    write_json_atomic(paths.metrics, _json_safe(report))
+
+    task_types = {task.name: task.type for task in config.tasks}
+    if paths.history.exists():
+        history = json.loads(paths.history.read_text(encoding="utf-8"))["epochs"]
+        plot_training_curves(history, list(task_types), paths.root / "training_curves.png")
+    plot_comparison(report, task_types, paths.root / "multi_vs_single.png")
+    return report
+
+
+def _json_safe(value):
+    """NaN and infinities become null: JSON has no NaN."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def format_report(report: dict, task_types: dict[str, str]) -> str:
+    """A plain-text table: one block per task, multi-task next to single-task and baseline."""
+    lines = []
+    for name, kind in task_types.items():
+        if name not in report:
+            continue
+        columns = [("multi-task", report[name])]
+        if name in report.get("single_task", {}):
+            columns.append(("single-task", report["single_task"][name]))
+        if name in report.get("baselines", {}):
+            columns.append(("baseline", report["baselines"][name]))
+        lines.append(f"{name} ({kind}; headline {HEADLINE[kind]})")
+        lines.append(f"  {'metric':16}" + "".join(f"{title:>14}" for title, _ in columns))
+        for metric in report[name]:
+            cells = "".join(f"{_cell(values.get(metric)):>14}" for _, values in columns)
+            lines.append(f"  {metric:16}{cells}")
+        lines.append("")
+    latency = report.get("latency", {})
+    if latency:
+        lines.append("latency of one forward pass: " +
+                     ", ".join(f"{k} {v:.1f}" for k, v in latency.items()))
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 10:
+        return f"{int(value):,}"
+    return f"{value:.4f}"
+
+
+__all__ = ["KS", "evaluate_run", "format_report"]

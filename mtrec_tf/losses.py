@@ -1,0 +1,136 @@
+"""Task losses over masked examples, and how the task losses are weighted into one."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import tensorflow_recommenders as tfrs
+
+from mtrec_tf.backend import keras, tf
+
+
+def masked_mean(values: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """Mean of `values` over examples whose `mask` is 1; 0 when none is.
+
+    Each task is normalised by its own number of labelled examples, so a task's loss does
+    not shrink when a batch holds few of its examples.
+    """
+    mask = tf.cast(mask, values.dtype)
+    return tf.math.divide_no_nan(tf.reduce_sum(values * mask), tf.reduce_sum(mask))
+
+
+def multiclass_loss(labels: tf.Tensor, logits: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """Softmax cross-entropy; labels (batch,) int, logits (batch, classes)."""
+    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    return masked_mean(losses, mask)
+
+
+def binary_loss(labels: tf.Tensor, probabilities: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """Binary cross-entropy on probabilities (clipped away from 0 and 1)."""
+    p = tf.clip_by_value(probabilities, 1e-7, 1.0 - 1e-7)
+    losses = -(labels * tf.math.log(p) + (1.0 - labels) * tf.math.log(1.0 - p))
+    return masked_mean(losses, mask)
+
+
+def regression_loss(labels: tf.Tensor, predictions: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """Mean squared error."""
+    return masked_mean(tf.square(labels - predictions), mask)
+
+
+class RetrievalLoss(keras.layers.Layer):
+    """In-batch sampled softmax with log-Q correction, averaged over examples.
+
+    Wraps TFRS `tasks.Retrieval` (accidental hits removed, scores divided by the
+    temperature, log of each candidate's sampling probability subtracted) with a
+    per-example mean instead of TFRS's sum over the batch, so the loss is on the scale of
+    the other tasks whatever the batch size.
+
+    Args:
+        temperature: scores are divided by it.
+
+    Call arguments:
+        query: (n, dim) query vectors of the labelled examples.
+        candidates: (n, dim) the positive item vector of each.
+        candidate_ids: (n,) item ids, for removing accidental hits.
+        sampling_probability: (n,) probability of each candidate being in a batch.
+
+    Returns:
+        The scalar loss; 0 for an empty batch.
+
+    References:
+        - [Yi et al., 2019](https://doi.org/10.1145/3298689.3346996): Sampling-bias-corrected
+          neural modeling for large corpus item recommendations.
+    """
+
+    def __init__(self, temperature: float = 0.1, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if temperature <= 0:
+            raise ValueError(f"RetrievalLoss: temperature must be positive, got {temperature}")
+        self.temperature = temperature
+        self.task = tfrs.tasks.Retrieval(
+            loss=keras.losses.CategoricalCrossentropy(
+                from_logits=True, reduction=keras.losses.Reduction.SUM_OVER_BATCH_SIZE
+            ),
+            temperature=temperature,
+            remove_accidental_hits=True,
+        )
+
+    def call(self, query, candidates, candidate_ids, sampling_probability):
+        return self.task(
+            query, candidates,
+            candidate_sampling_probability=sampling_probability,
+            candidate_ids=candidate_ids,
+            compute_metrics=False,
+            compute_batch_metrics=False,
+        )
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "temperature": self.temperature}
+
+
+@keras.saving.register_keras_serializable(package="mtrec_tf")
+class UncertaintyWeighting(keras.layers.Layer):
+    """Learned task weights from homoscedastic uncertainty.
+
+        total = sum_t exp(-s_t) * loss_t + s_t,    s_t = log(sigma_t^2), learned
+
+    Args:
+        task_names: one learned log-variance per task.
+
+    Call arguments:
+        losses: dict of scalar task losses keyed by task name.
+
+    Returns:
+        The scalar total loss.
+
+    References:
+        - [Kendall et al., 2018](https://arxiv.org/abs/1705.07115): Multi-task learning using
+          uncertainty to weigh losses for scene geometry and semantics.
+    """
+
+    def __init__(self, task_names: Sequence[str], **kwargs) -> None:
+        super().__init__(**kwargs)
+        if not task_names:
+            raise ValueError("UncertaintyWeighting: task_names is empty")
+        self.task_names = list(task_names)
+
+    def build(self, input_shape=None) -> None:
+        self.log_variances = {
+            name: self.add_weight(name=f"log_variance_{name}", shape=(), initializer="zeros")
+            for name in self.task_names
+        }
+        super().build(input_shape)
+
+    def call(self, losses: dict) -> tf.Tensor:
+        total = tf.constant(0.0)
+        for name in self.task_names:
+            s = self.log_variances[name]
+            total += tf.exp(-s) * losses[name] + s
+        return total
+
+    def weights_by_task(self) -> dict[str, float]:
+        """The effective weight exp(-s_t) of each task."""
+        return {name: float(tf.exp(-v)) for name, v in self.log_variances.items()}
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "task_names": self.task_names}

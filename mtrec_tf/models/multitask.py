@@ -1,0 +1,376 @@
+"""The multi-task model: shared embeddings and encoders, one head per configured task.
+
+    query text ──tokens──► token embedding ─► BiLSTM + attention ─────────► query vector
+    item id ──► item embedding ┐
+    title ────► token embedding ─► BiLSTM + attention (shared with query) ┤
+    category, brand, price ───────────────────────────────────────────────┼► item tower
+    image ────► CNN ──────────────────────────────────────────────────────┘
+    history ──► item + event type + time gap embeddings ─► BiLSTM + attention ─► user vector
+                                   └─► target attention w.r.t. the candidate (DIN)
+
+Heads read the encodings their task names as inputs ("query", "user", "item", "image").
+Ranking tasks (binary and regression heads that read the item) share a bottom, MMoE or
+PLE; multiclass heads are towers on their inputs; retrieval compares a user tower with
+the item tower. `call` returns a dict keyed by task name:
+
+- multiclass: class probabilities (batch, classes);
+- binary: probability (batch,); with a parent task (ESMM) the product with the parent's;
+- regression: prediction (batch,);
+- retrieval: the L2-normalised user vector (batch, retrieval_dim).
+
+Labels and masks come from `mtrec_tf.data.pipeline`; `train_step` weighs each task's
+masked loss into the total.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+
+from mtrec_tf.backend import keras, tf
+from mtrec_tf.config import ConfigError, ModelConfig, TaskConfig
+from mtrec_tf.data.catalogue import Catalogue
+from mtrec_tf.data.statistics import DataStatistics
+from mtrec_tf.layers import (
+    MLP, ImageEncoder, MixtureOfExperts, ProgressiveLayeredExtraction, SequenceEncoder, TargetAttention,
+)
+from mtrec_tf.losses import (
+    RetrievalLoss, UncertaintyWeighting, binary_loss, multiclass_loss, regression_loss,
+)
+from mtrec_tf.text.tokenizer import tokenize
+
+TIME_GAP_BUCKETS = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelData:
+    """What the model is built from: vocabularies, statistics and the catalogue arrays."""
+
+    statistics: DataStatistics
+    catalogue: Catalogue
+
+
+class MultiTaskModel(keras.Model):
+    """Shared representations behind one head per task.
+
+    Args:
+        tasks: the task configurations.
+        config: sizes and structure.
+        model_data: vocabularies, statistics and catalogue.
+
+    Call arguments:
+        features: dict of batched features (`mtrec_tf.data.pipeline.output_signature`):
+            `user_id` (batch,), `query` (batch,), `item_id` (batch,), `history_item_ids`,
+            `history_event_types` (batch, time) strings, `history_time_gaps` (batch, time).
+
+    Returns:
+        dict of outputs keyed by task name (see the module docstring).
+    """
+
+    def __init__(self, tasks: Sequence[TaskConfig], config: ModelConfig, model_data: ModelData, **kwargs):
+        super().__init__(**kwargs)
+        if not tasks:
+            raise ConfigError("the model needs at least one task")
+        self.tasks = tuple(tasks)
+        self.config = config
+        stats, catalogue = model_data.statistics, model_data.catalogue
+        self._check_tasks(stats)
+        d = config.embedding_dim
+
+        # Lookups: strings on the outside, ids inside.
+        self.item_lookup = keras.layers.StringLookup(vocabulary=list(stats.items), num_oov_indices=1, mask_token=None)
+        self.token_lookup = keras.layers.StringLookup(vocabulary=list(stats.tokens) or ["<none>"],
+                                                      num_oov_indices=1, mask_token="")
+        self.category_lookup = keras.layers.StringLookup(vocabulary=list(stats.categories), num_oov_indices=1,
+                                                         mask_token=None)
+        self.event_type_lookup = keras.layers.StringLookup(vocabulary=list(stats.event_types), num_oov_indices=1,
+                                                           mask_token=None)
+        self.num_categories = len(stats.categories)
+
+        # Shared embedding tables.
+        self.item_embedding = keras.layers.Embedding(len(stats.items) + 1, d, name="item_embedding")
+        self.token_embedding = keras.layers.Embedding(max(len(stats.tokens), 1) + 2, d, name="token_embedding")
+        self.category_embedding = keras.layers.Embedding(len(stats.categories) + 1, d, name="category_embedding")
+        self.brand_embedding = keras.layers.Embedding(len(stats.brands) + 1, d, name="brand_embedding")
+        self.event_type_embedding = keras.layers.Embedding(len(stats.event_types) + 1, d, name="event_type_embedding")
+        self.time_gap_embedding = keras.layers.Embedding(TIME_GAP_BUCKETS + 1, d, name="time_gap_embedding")
+        self.user_hashing = None
+        if config.user_buckets:
+            self.user_hashing = keras.layers.Hashing(config.user_buckets)
+            self.user_embedding = keras.layers.Embedding(config.user_buckets, d, name="user_embedding")
+        self._gap_mean, self._gap_std = stats.time_gap_log_mean, stats.time_gap_log_std
+
+        # The catalogue, held as non-trainable variables so exports carry it.
+        def constant(name: str, value: np.ndarray) -> tf.Variable:
+            return tf.Variable(value, trainable=False, name=name)
+
+        self.catalogue_titles = constant("catalogue_titles", catalogue.title_tokens)
+        self.catalogue_category = constant("catalogue_category", catalogue.category)
+        self.catalogue_brand = constant("catalogue_brand", catalogue.brand)
+        self.catalogue_price = constant("catalogue_price", catalogue.price)
+        self.catalogue_image = constant("catalogue_image", catalogue.image)
+        popularity = np.asarray((0,) + tuple(stats.item_popularity), dtype=np.float64) + 1.0
+        self.sampling_probability = constant("sampling_probability", (popularity / popularity.sum()).astype(np.float32))
+
+        # Encoders.
+        self.text_encoder = SequenceEncoder(config.text_units, name="text_encoder")
+        self.history_encoder = SequenceEncoder(config.history_units, name="history_encoder")
+        self.image_encoder = ImageEncoder(config.image_dim, backbone_path=config.image_backbone, name="image_encoder")
+        self.item_tower = MLP([], output_units=d, name="item_tower")
+        self.target_attention = TargetAttention(name="target_attention")
+
+        # Heads.
+        self.ranking_tasks = [t for t in self.tasks if t.type in ("binary", "regression")]
+        self.combination = self._make_combination(len(self.ranking_tasks))
+        self.towers = {}
+        for task in self.tasks:
+            if task.type == "multiclass":
+                self.towers[task.name] = MLP(config.tower_units, dropout=config.dropout,
+                                             output_units=self.num_categories, name=f"{task.name}_tower")
+            elif task.type in ("binary", "regression"):
+                self.towers[task.name] = MLP(config.tower_units, dropout=config.dropout, output_units=1,
+                                             name=f"{task.name}_tower")
+            else:
+                self.towers[task.name] = MLP(config.tower_units, output_units=config.retrieval_dim,
+                                             name=f"{task.name}_user_tower")
+                self.towers[f"{task.name}_item"] = MLP([], output_units=config.retrieval_dim,
+                                                       name=f"{task.name}_item_tower")
+        self.retrieval_loss = RetrievalLoss(config.retrieval_temperature)
+        self.loss_weighting = (UncertaintyWeighting([t.name for t in self.tasks], name="uncertainty_weighting")
+                               if config.loss_weighting == "uncertainty" else None)
+        self.loss_trackers = {t.name: keras.metrics.Mean(name=f"{t.name}_loss") for t in self.tasks}
+        self.total_tracker = keras.metrics.Mean(name="loss")
+        self.task_metrics = {t.name: self._make_metric(t) for t in self.tasks}
+
+    # --- construction helpers -------------------------------------------------------------
+
+    def _check_tasks(self, stats: DataStatistics) -> None:
+        for task in self.tasks:
+            if task.type == "multiclass" and not stats.categories:
+                raise ConfigError(f"task {task.name!r} is multiclass but the data has no categories")
+            if task.type == "retrieval" and not stats.items:
+                raise ConfigError(f"task {task.name!r} retrieves items but the catalogue is empty")
+            if task.type == "retrieval" and "item" in task.inputs:
+                raise ConfigError(f"task {task.name!r}: a retrieval task cannot read the candidate item")
+
+    def _make_combination(self, num_tasks: int):
+        if num_tasks == 0:
+            return None
+        c = self.config
+        if c.combination == "mmoe":
+            return MixtureOfExperts(c.num_experts, c.expert_units, num_tasks, name="mmoe")
+        if c.combination == "ple":
+            return ProgressiveLayeredExtraction(num_tasks, c.num_experts, max(1, c.num_experts // 2),
+                                                c.expert_units, name="ple")
+        return MLP([c.expert_units], dropout=c.dropout, name="shared_bottom")
+
+    def _make_metric(self, task: TaskConfig):
+        if task.type == "multiclass":
+            return keras.metrics.SparseCategoricalAccuracy(name=f"{task.name}_accuracy")
+        if task.type == "binary":
+            return keras.metrics.AUC(name=f"{task.name}_auc", num_thresholds=500)
+        if task.type == "regression":
+            return keras.metrics.RootMeanSquaredError(name=f"{task.name}_rmse")
+        return keras.metrics.Mean(name=f"{task.name}_batch_top1")
+
+    @property
+    def metrics(self):
+        return [self.total_tracker, *self.loss_trackers.values(), *self.task_metrics.values()]
+
+    # --- encoders ------------------------------------------------------------------------
+
+    def query_token_ids(self, queries: tf.Tensor) -> tf.Tensor:
+        """(batch,) strings -> (batch, <= max_query_tokens) token ids, 0 padding."""
+        tokens = tokenize(queries)[:, : self.config.max_query_tokens]
+        ids = tf.ragged.map_flat_values(self.token_lookup, tokens)
+        return ids.to_tensor(default_value=0)
+
+    def encode_text(self, token_ids: tf.Tensor, training=None) -> tf.Tensor:
+        token_ids = tf.cast(token_ids, tf.int64)
+        mask = token_ids > 0  # (batch, tokens)
+        # Short batches need no full-length padding: cut to the longest text present.
+        length = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)), 1)
+        token_ids, mask = token_ids[:, :length], mask[:, :length]
+        return self.text_encoder(self.token_embedding(token_ids), mask=mask, training=training)
+
+    def encode_query(self, queries: tf.Tensor, training=None) -> tf.Tensor:
+        """(batch,) strings -> (batch, 2 * text_units); each distinct query is encoded once."""
+        unique, position = tf.unique(queries)
+        return tf.gather(self.encode_text(self.query_token_ids(unique), training), position)
+
+    def encode_items(self, item_index: tf.Tensor, training=None) -> tuple[tf.Tensor, tf.Tensor]:
+        """Item tower vectors (n, embedding_dim) and image encodings (n, image_dim).
+
+        Each distinct item of the batch is encoded once.
+        """
+        unique, position = tf.unique(tf.reshape(item_index, [-1]))
+        titles = self.encode_text(tf.gather(self.catalogue_titles, unique), training)
+        images = self.image_encoder(tf.gather(self.catalogue_image, unique), training=training)
+        parts = [
+            self.item_embedding(unique),
+            titles,
+            self.category_embedding(tf.gather(self.catalogue_category, unique)),
+            self.brand_embedding(tf.gather(self.catalogue_brand, unique)),
+            tf.gather(self.catalogue_price, unique)[:, tf.newaxis],
+            images,
+        ]
+        vectors = self.item_tower(tf.concat(parts, axis=-1), training=training)
+        return tf.gather(vectors, position), tf.gather(images, position)
+
+    def encode_history(self, features: dict, training=None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """The user vector (batch, 2 * history_units), history item embeddings and mask."""
+        ids = features["history_item_ids"]
+        mask = tf.not_equal(ids, "")
+        length = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)), 1)
+        ids, mask = ids[:, :length], mask[:, :length]
+        types = features["history_event_types"][:, :length]
+        gaps = tf.cast(features["history_time_gaps"][:, :length], tf.float32)
+        gap_z = (tf.math.log1p(tf.maximum(gaps, 0.0)) - self._gap_mean) / self._gap_std
+        gap_bucket = tf.clip_by_value(tf.cast(tf.floor((gap_z + 3.0) / 6.0 * TIME_GAP_BUCKETS), tf.int64),
+                                      0, TIME_GAP_BUCKETS - 1) + 1
+        items = self.item_embedding(self.item_lookup(ids))  # (batch, time, d)
+        steps = items + self.event_type_embedding(self.event_type_lookup(types)) + self.time_gap_embedding(gap_bucket)
+        user = self.history_encoder(steps, mask=mask, training=training)
+        if self.user_hashing is not None:
+            user = tf.concat([user, self.user_embedding(self.user_hashing(features["user_id"]))], axis=-1)
+        return user, items, mask
+
+    # --- forward -------------------------------------------------------------------------
+
+    def call(self, features: dict, training=None) -> dict:
+        return self.forward(features, training)[0]
+
+    def forward(self, features: dict, training=None) -> tuple[dict, dict]:
+        """The outputs of `call`, and the logits of the multiclass heads."""
+        needs = {name for task in self.tasks for name in task.inputs}
+        encoded: dict[str, tf.Tensor] = {}
+        if "query" in needs:
+            encoded["query"] = self.encode_query(features["query"], training)
+        if "user" in needs:
+            encoded["user"], history_items, history_mask = self.encode_history(features, training)
+        candidate_index = self.item_lookup(features["item_id"])
+        if "item" in needs or "image" in needs:
+            item_vectors, image_vectors = self.encode_items(candidate_index, training)
+            encoded["image"] = image_vectors
+            encoded["item"] = item_vectors
+            if "user" in needs:
+                candidate = self.item_embedding(candidate_index)
+                interest = self.target_attention([candidate, history_items], mask=history_mask, training=training)
+                encoded["item"] = tf.concat([item_vectors, interest], axis=-1)
+
+        outputs: dict[str, tf.Tensor] = {}
+        logits: dict[str, tf.Tensor] = {}
+        ranking_inputs = self._ranking_inputs(encoded, training)
+        for task in self.tasks:
+            if task.type == "retrieval":
+                user = self._concat(encoded, task.inputs)
+                outputs[task.name] = tf.math.l2_normalize(self.towers[task.name](user, training=training), axis=-1)
+                continue
+            inputs = ranking_inputs[task.name] if task.name in ranking_inputs else self._concat(encoded, task.inputs)
+            out = self.towers[task.name](inputs, training=training)
+            if task.type == "multiclass":
+                logits[task.name] = out
+                outputs[task.name] = tf.nn.softmax(out)
+            elif task.type == "binary":
+                outputs[task.name] = tf.sigmoid(tf.squeeze(out, -1))
+            else:
+                outputs[task.name] = tf.squeeze(out, -1)
+        for task in self.tasks:  # ESMM: p(child) = p(parent) * p(child | parent)
+            if task.parent is not None:
+                outputs[task.name] = outputs[task.parent] * outputs[task.name]
+        return outputs, logits
+
+    def _concat(self, encoded: dict, names: Sequence[str]) -> tf.Tensor:
+        return tf.concat([encoded[name] for name in names], axis=-1)
+
+    def _ranking_inputs(self, encoded: dict, training) -> dict[str, tf.Tensor]:
+        if self.combination is None:
+            return {}
+        names = sorted({name for t in self.ranking_tasks for name in t.inputs})
+        shared = self._concat(encoded, names)
+        if isinstance(self.combination, MLP):
+            bottom = self.combination(shared, training=training)
+            return {t.name: bottom for t in self.ranking_tasks}
+        per_task = self.combination(shared, training=training)
+        return {t.name: x for t, x in zip(self.ranking_tasks, per_task)}
+
+    def item_vectors(self, item_index: tf.Tensor, task: str, training=None) -> tf.Tensor:
+        """L2-normalised retrieval vectors (n, retrieval_dim) of items by index, for `task`."""
+        vectors, _ = self.encode_items(item_index, training=training)
+        return tf.math.l2_normalize(self.towers[f"{task}_item"](vectors, training=training), axis=-1)
+
+    # --- losses and steps ----------------------------------------------------------------
+
+    def label_ids(self, task: TaskConfig, labels: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Integer class ids of string category labels; unknown labels are masked out."""
+        ids = self.category_lookup(labels) - 1
+        return tf.maximum(ids, 0), mask * tf.cast(ids >= 0, mask.dtype)
+
+    def compute_losses(self, features: dict, labels: dict, masks: dict, training: bool):
+        outputs, logits = self.forward(features, training=training)
+        losses, counts = {}, {}
+        for task in self.tasks:
+            mask = tf.cast(masks[task.label], tf.float32)
+            label = labels[task.label]
+            if task.type == "multiclass":
+                ids, mask = self.label_ids(task, label, mask)
+                losses[task.name] = multiclass_loss(ids, logits[task.name], mask)
+                self.task_metrics[task.name].update_state(ids, outputs[task.name], sample_weight=mask)
+            elif task.type == "binary":
+                label = tf.cast(label, tf.float32)
+                losses[task.name] = binary_loss(label, outputs[task.name], mask)
+                self.task_metrics[task.name].update_state(label, outputs[task.name], sample_weight=mask)
+            elif task.type == "regression":
+                label = tf.cast(label, tf.float32)
+                losses[task.name] = regression_loss(label, outputs[task.name], mask)
+                self.task_metrics[task.name].update_state(label, outputs[task.name], sample_weight=mask)
+            else:
+                losses[task.name] = self._retrieval_loss(task, outputs[task.name], label, mask, training)
+            counts[task.name] = tf.reduce_sum(mask)
+        return losses, counts
+
+    def _retrieval_loss(self, task: TaskConfig, users: tf.Tensor, targets: tf.Tensor, mask: tf.Tensor,
+                        training: bool) -> tf.Tensor:
+        keep = mask > 0
+        users = tf.boolean_mask(users, keep)
+        target_index = tf.boolean_mask(self.item_lookup(targets), keep)
+        items = self.item_vectors(target_index, task.name, training=training)
+        probability = tf.gather(self.sampling_probability, target_index)
+        loss = self.retrieval_loss(users, items, target_index, probability)
+        scores = tf.matmul(users, items, transpose_b=True)  # (n, n)
+        best = tf.gather(target_index, tf.argmax(scores, axis=1))
+        self.task_metrics[task.name].update_state(tf.cast(tf.equal(best, target_index), tf.float32))
+        return loss
+
+    def total_loss(self, losses: dict) -> tf.Tensor:
+        if self.loss_weighting is not None:
+            return self.loss_weighting(losses)
+        return tf.add_n([task.weight * losses[task.name] for task in self.tasks])
+
+    def _update_trackers(self, losses: dict, counts: dict, total: tf.Tensor) -> dict:
+        # Each task's loss is averaged over its labelled examples, not over batches.
+        for name, value in losses.items():
+            self.loss_trackers[name].update_state(value, sample_weight=counts[name])
+        self.total_tracker.update_state(total)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        features, labels, masks = data
+        with tf.GradientTape() as tape:
+            losses, counts = self.compute_losses(features, labels, masks, training=True)
+            total = self.total_loss(losses)
+            regularization = tf.add_n(self.losses) if self.losses else 0.0
+            objective = total + regularization
+        variables = self.trainable_variables
+        gradients = tape.gradient(objective, variables)
+        self.optimizer.apply_gradients(
+            (g, v) for g, v in zip(gradients, variables) if g is not None
+        )
+        return self._update_trackers(losses, counts, total)
+
+    def test_step(self, data):
+        features, labels, masks = data
+        losses, counts = self.compute_losses(features, labels, masks, training=False)
+        return self._update_trackers(losses, counts, self.total_loss(losses))
