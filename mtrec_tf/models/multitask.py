@@ -187,36 +187,41 @@ class MultiTaskModel(keras.Model):
         ids = tf.ragged.map_flat_values(self.token_lookup, tokens)
         return ids.to_tensor(default_value=0)
 
-    def encode_text(self, token_ids: tf.Tensor, training=None) -> tf.Tensor:
-        token_ids = tf.cast(token_ids, tf.int64)
-        mask = token_ids > 0  # (batch, tokens)
-        # Short batches need no full-length padding: cut to the longest text present.
+    def encode_texts(self, batches: Sequence[tf.Tensor], training=None) -> list[tf.Tensor]:
+        """Token id batches (n_i, tokens_i) -> encodings (n_i, 2 * text_units).
+
+        All batches go through the shared text encoder in one call, cut to the longest
+        text present.
+        """
+        widths = [tf.shape(b)[1] for b in batches]
+        width = tf.reduce_max(tf.stack(widths))
+        padded = [tf.pad(tf.cast(b, tf.int64), [[0, 0], [0, width - w]]) for b, w in zip(batches, widths)]
+        token_ids = tf.concat(padded, axis=0)  # (sum n_i, width)
+        mask = token_ids > 0
         length = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)), 1)
         token_ids, mask = token_ids[:, :length], mask[:, :length]
-        return self.text_encoder(self.token_embedding(token_ids), mask=mask, training=training)
+        encoded = self.text_encoder(self.token_embedding(token_ids), mask=mask, training=training)
+        return tf.split(encoded, [tf.shape(b)[0] for b in batches], axis=0)
 
-    def encode_query(self, queries: tf.Tensor, training=None) -> tf.Tensor:
-        """(batch,) strings -> (batch, 2 * text_units); each distinct query is encoded once."""
-        unique, position = tf.unique(queries)
-        return tf.gather(self.encode_text(self.query_token_ids(unique), training), position)
-
-    def encode_items(self, item_index: tf.Tensor, training=None) -> tuple[tf.Tensor, tf.Tensor]:
-        """Item tower vectors (n, embedding_dim) and image encodings (n, image_dim).
-
-        Each distinct item of the batch is encoded once.
-        """
-        unique, position = tf.unique(tf.reshape(item_index, [-1]))
-        titles = self.encode_text(tf.gather(self.catalogue_titles, unique), training)
-        images = self.image_encoder(tf.gather(self.catalogue_image, unique), training=training)
+    def item_features(self, unique_items: tf.Tensor, titles: tf.Tensor, training=None) -> tuple[tf.Tensor, tf.Tensor]:
+        """Item tower vectors (n, embedding_dim) and image encodings (n, image_dim) of items
+        given by index, with their encoded titles."""
+        images = self.image_encoder(tf.gather(self.catalogue_image, unique_items), training=training)
         parts = [
-            self.item_embedding(unique),
+            self.item_embedding(unique_items),
             titles,
-            self.category_embedding(tf.gather(self.catalogue_category, unique)),
-            self.brand_embedding(tf.gather(self.catalogue_brand, unique)),
-            tf.gather(self.catalogue_price, unique)[:, tf.newaxis],
+            self.category_embedding(tf.gather(self.catalogue_category, unique_items)),
+            self.brand_embedding(tf.gather(self.catalogue_brand, unique_items)),
+            tf.gather(self.catalogue_price, unique_items)[:, tf.newaxis],
             images,
         ]
-        vectors = self.item_tower(tf.concat(parts, axis=-1), training=training)
+        return self.item_tower(tf.concat(parts, axis=-1), training=training), images
+
+    def encode_items(self, item_index: tf.Tensor, training=None) -> tuple[tf.Tensor, tf.Tensor]:
+        """Item tower vectors and image encodings of items by index (each distinct one once)."""
+        unique, position = tf.unique(tf.reshape(item_index, [-1]))
+        (titles,) = self.encode_texts([tf.gather(self.catalogue_titles, unique)], training)
+        vectors, images = self.item_features(unique, titles, training)
         return tf.gather(vectors, position), tf.gather(images, position)
 
     def encode_history(self, features: dict, training=None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
@@ -242,23 +247,45 @@ class MultiTaskModel(keras.Model):
     def call(self, features: dict, training=None) -> dict:
         return self.forward(features, training)[0]
 
-    def forward(self, features: dict, training=None) -> tuple[dict, dict]:
-        """The outputs of `call`, and the logits of the multiclass heads."""
+    def forward(self, features: dict, training=None,
+                extra_items: tf.Tensor | None = None) -> tuple[dict, dict, tf.Tensor | None]:
+        """The outputs of `call`, the logits of the multiclass heads, and the item tower
+        vectors of `extra_items` (indices), encoded together with the batch's own items."""
         needs = {name for task in self.tasks for name in task.inputs}
         encoded: dict[str, tf.Tensor] = {}
+        candidate_index = self.item_lookup(features["item_id"])
+        item_index = tf.zeros([0], tf.int64)
+        if "item" in needs or "image" in needs:
+            item_index = candidate_index
+        if extra_items is not None:
+            item_index = tf.concat([item_index, extra_items], axis=0)
+        unique_items, item_position = tf.unique(item_index)
+        unique_queries, query_position = tf.unique(features["query"])
+
+        # Queries and titles share one text encoder call.
+        texts = []
         if "query" in needs:
-            encoded["query"] = self.encode_query(features["query"], training)
+            texts.append(self.query_token_ids(unique_queries))
+        texts.append(tf.gather(self.catalogue_titles, unique_items))
+        text_vectors = self.encode_texts(texts, training)
+        if "query" in needs:
+            encoded["query"] = tf.gather(text_vectors[0], query_position)
+        item_vectors, image_vectors = self.item_features(unique_items, text_vectors[-1], training)
+        item_vectors = tf.gather(item_vectors, item_position)
+        image_vectors = tf.gather(image_vectors, item_position)
+        batch = tf.shape(candidate_index)[0]
+        extra_vectors = item_vectors[batch:] if extra_items is not None and ("item" in needs or "image" in needs) \
+            else item_vectors
+
         if "user" in needs:
             encoded["user"], history_items, history_mask = self.encode_history(features, training)
-        candidate_index = self.item_lookup(features["item_id"])
         if "item" in needs or "image" in needs:
-            item_vectors, image_vectors = self.encode_items(candidate_index, training)
-            encoded["image"] = image_vectors
-            encoded["item"] = item_vectors
+            encoded["image"] = image_vectors[:batch]
+            encoded["item"] = item_vectors[:batch]
             if "user" in needs:
                 candidate = self.item_embedding(candidate_index)
                 interest = self.target_attention([candidate, history_items], mask=history_mask, training=training)
-                encoded["item"] = tf.concat([item_vectors, interest], axis=-1)
+                encoded["item"] = tf.concat([encoded["item"], interest], axis=-1)
 
         outputs: dict[str, tf.Tensor] = {}
         logits: dict[str, tf.Tensor] = {}
@@ -280,7 +307,7 @@ class MultiTaskModel(keras.Model):
         for task in self.tasks:  # ESMM: p(child) = p(parent) * p(child | parent)
             if task.parent is not None:
                 outputs[task.name] = outputs[task.parent] * outputs[task.name]
-        return outputs, logits
+        return outputs, logits, (extra_vectors if extra_items is not None else None)
 
     def _concat(self, encoded: dict, names: Sequence[str]) -> tf.Tensor:
         return tf.concat([encoded[name] for name in names], axis=-1)
@@ -299,7 +326,10 @@ class MultiTaskModel(keras.Model):
     def item_vectors(self, item_index: tf.Tensor, task: str, training=None) -> tf.Tensor:
         """L2-normalised retrieval vectors (n, retrieval_dim) of items by index, for `task`."""
         vectors, _ = self.encode_items(item_index, training=training)
-        return tf.math.l2_normalize(self.towers[f"{task}_item"](vectors, training=training), axis=-1)
+        return self.retrieval_item_vectors(vectors, task, training)
+
+    def retrieval_item_vectors(self, tower_vectors: tf.Tensor, task: str, training=None) -> tf.Tensor:
+        return tf.math.l2_normalize(self.towers[f"{task}_item"](tower_vectors, training=training), axis=-1)
 
     # --- losses and steps ----------------------------------------------------------------
 
@@ -309,7 +339,14 @@ class MultiTaskModel(keras.Model):
         return tf.maximum(ids, 0), mask * tf.cast(ids >= 0, mask.dtype)
 
     def compute_losses(self, features: dict, labels: dict, masks: dict, training: bool):
-        outputs, logits = self.forward(features, training=training)
+        retrieval = [t for t in self.tasks if t.type == "retrieval"]
+        target_index = None
+        if retrieval:
+            # Targets of every retrieval task, encoded with the batch's items in one pass.
+            target_index = tf.concat([self.item_lookup(labels[t.label]) for t in retrieval], axis=0)
+        outputs, logits, target_vectors = self.forward(features, training=training, extra_items=target_index)
+        target_vectors = dict(zip([t.name for t in retrieval],
+                                  tf.split(target_vectors, len(retrieval)) if retrieval else []))
         losses, counts = {}, {}
         for task in self.tasks:
             mask = tf.cast(masks[task.label], tf.float32)
@@ -327,16 +364,17 @@ class MultiTaskModel(keras.Model):
                 losses[task.name] = regression_loss(label, outputs[task.name], mask)
                 self.task_metrics[task.name].update_state(label, outputs[task.name], sample_weight=mask)
             else:
-                losses[task.name] = self._retrieval_loss(task, outputs[task.name], label, mask, training)
+                losses[task.name] = self._retrieval_loss(task, outputs[task.name], label, target_vectors[task.name],
+                                                         mask, training)
             counts[task.name] = tf.reduce_sum(mask)
         return losses, counts
 
-    def _retrieval_loss(self, task: TaskConfig, users: tf.Tensor, targets: tf.Tensor, mask: tf.Tensor,
-                        training: bool) -> tf.Tensor:
+    def _retrieval_loss(self, task: TaskConfig, users: tf.Tensor, targets: tf.Tensor, tower_vectors: tf.Tensor,
+                        mask: tf.Tensor, training: bool) -> tf.Tensor:
         keep = mask > 0
         users = tf.boolean_mask(users, keep)
         target_index = tf.boolean_mask(self.item_lookup(targets), keep)
-        items = self.item_vectors(target_index, task.name, training=training)
+        items = self.retrieval_item_vectors(tf.boolean_mask(tower_vectors, keep), task.name, training)
         probability = tf.gather(self.sampling_probability, target_index)
         loss = self.retrieval_loss(users, items, target_index, probability)
         scores = tf.matmul(users, items, transpose_b=True)  # (n, n)
@@ -355,6 +393,13 @@ class MultiTaskModel(keras.Model):
             self.loss_trackers[name].update_state(value, sample_weight=counts[name])
         self.total_tracker.update_state(total)
         return {m.name: m.result() for m in self.metrics}
+
+    def build_from_batch(self, data: tuple[dict, dict, dict]) -> None:
+        """Creates every weight (heads, retrieval towers, loss weights) from one batch."""
+        features, labels, masks = data
+        losses, _ = self.compute_losses(features, labels, masks, training=False)
+        self.total_loss(losses)
+        self.reset_metrics()
 
     def train_step(self, data):
         features, labels, masks = data

@@ -31,7 +31,6 @@ class StopOnNaNTaskLoss(keras.callbacks.Callback):
         for name in self.task_names:
             value = logs.get(f"{name}_loss")
             if value is not None and not math.isfinite(float(value)):
-                self.model.stop_training = True
                 raise TaskLossNaNError(
                     f"the loss of task {name!r} became {float(value)} at epoch {self.epoch + 1}, "
                     f"step {batch + 1}; lower training.learning_rate or the task's weight, and check "

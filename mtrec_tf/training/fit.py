@@ -53,7 +53,8 @@ def check_tasks_against_data(config: Config, prepared: PreparedData) -> None:
 def build_model(config: Config, statistics: DataStatistics, catalogue: Catalogue) -> MultiTaskModel:
     """The compiled model of a configuration."""
     model = MultiTaskModel(config.tasks, config.model, ModelData(statistics, catalogue))
-    model.compile(optimizer=keras.optimizers.Adam(config.training.learning_rate))
+    # Masks arrive as per-task sample weights; the model weighs them itself.
+    model.compile(optimizer=keras.optimizers.Adam(config.training.learning_rate), weighted_metrics=[])
     return model
 
 
@@ -100,6 +101,7 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
         validation_data = make_dataset(validation, batch_size=VALIDATION_BATCH_SIZE,
                                        history_length=config.data.history_length)
 
+    model.build_from_batch(next(iter(train_data)))  # so that a backup can be restored into the weights
     start = time.perf_counter()
     history = model.fit(
         train_data,

@@ -1,0 +1,110 @@
+"""The multi-task model: outputs per task, masking, ESMM, options, save and reload."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from mtrec_tf.backend import tf
+from mtrec_tf.config import ConfigError, TaskConfig, select_tasks
+from mtrec_tf.data.catalogue import build_catalogue
+from mtrec_tf.data.pipeline import make_dataset
+from mtrec_tf.training.fit import build_model, check_tasks_against_data
+
+
+@pytest.fixture(scope="module")
+def catalogue(tiny_prepared, tiny_config):
+    return build_catalogue(tiny_prepared.data.items, tiny_prepared.statistics, tiny_config.model.max_title_tokens)
+
+
+@pytest.fixture(scope="module")
+def batch(tiny_prepared, tiny_config):
+    dataset = make_dataset(tiny_prepared.examples.parts["train"], batch_size=64,
+                           history_length=tiny_config.data.history_length, shuffle_buffer=5_000, seed=3)
+    return next(iter(dataset))
+
+
+def test_outputs_are_keyed_by_task_with_the_right_shapes(tiny_config, tiny_prepared, catalogue, batch):
+    model = build_model(tiny_config, tiny_prepared.statistics, catalogue)
+    outputs = model(batch[0])
+    classes = len(tiny_prepared.statistics.categories)
+    assert set(outputs) == {"query_category", "ctr", "cvr", "next_item", "image_category"}
+    assert outputs["query_category"].shape == (64, classes)
+    assert outputs["image_category"].shape == (64, classes)
+    assert outputs["ctr"].shape == outputs["cvr"].shape == (64,)
+    assert outputs["next_item"].shape == (64, tiny_config.model.retrieval_dim)
+    norms = tf.norm(outputs["next_item"], axis=1).numpy()
+    with_history = (batch[0]["history_item_ids"].numpy() != b"").any(axis=1)
+    np.testing.assert_allclose(norms[with_history], 1.0, atol=1e-5)
+    # ESMM: p(click and buy) = p(click) * p(buy | click) never exceeds p(click).
+    assert np.all(outputs["cvr"].numpy() <= outputs["ctr"].numpy() + 1e-7)
+
+
+def test_empty_history_and_empty_query_give_finite_outputs(tiny_config, tiny_prepared, catalogue, batch):
+    model = build_model(tiny_config, tiny_prepared.statistics, catalogue)
+    features = dict(batch[0])
+    features["query"] = tf.fill(tf.shape(features["query"]), "")
+    for name in ("history_item_ids", "history_event_types"):
+        features[name] = tf.fill(tf.shape(features[name]), "")
+    features["history_time_gaps"] = tf.zeros_like(features["history_time_gaps"])
+    features["item_id"] = tf.fill(tf.shape(features["item_id"]), "no-such-item")
+    for value in model(features).values():
+        assert np.isfinite(value.numpy()).all()
+
+
+def test_padding_beyond_the_history_does_not_change_outputs(tiny_config, tiny_prepared, catalogue, batch):
+    model = build_model(tiny_config, tiny_prepared.statistics, catalogue)
+    features = dict(batch[0])
+    expected = model(features)
+    padded = dict(features)
+    pad = tf.fill([64, 5], "")
+    padded["history_item_ids"] = tf.concat([features["history_item_ids"], pad], axis=1)
+    padded["history_event_types"] = tf.concat([features["history_event_types"], pad], axis=1)
+    padded["history_time_gaps"] = tf.concat([features["history_time_gaps"], tf.fill([64, 5], 123.0)], axis=1)
+    got = model(padded)
+    for name in expected:
+        np.testing.assert_allclose(got[name].numpy(), expected[name].numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("overrides", [
+    {"combination": "mmoe"}, {"combination": "ple"}, {"loss_weighting": "uncertainty"}, {"user_buckets": 50},
+])
+def test_model_options_train_a_step(tiny_config, tiny_prepared, catalogue, batch, overrides):
+    config = dataclasses.replace(tiny_config, model=dataclasses.replace(tiny_config.model, **overrides))
+    model = build_model(config, tiny_prepared.statistics, catalogue)
+    logs = model.train_on_batch(batch[0], batch[1], sample_weight=batch[2], return_dict=True)
+    assert all(np.isfinite(v) for v in logs.values())
+    assert {f"{t}_loss" for t in ("query_category", "ctr", "cvr", "next_item", "image_category")} <= set(logs)
+
+
+def test_a_subset_of_tasks_builds_only_their_heads(tiny_config, tiny_prepared, catalogue, batch):
+    config = select_tasks(tiny_config, ["query_category"])
+    model = build_model(config, tiny_prepared.statistics, catalogue)
+    assert set(model(batch[0])) == {"query_category"}
+
+
+def test_save_and_reload_give_equal_outputs(tmp_path, tiny_config, tiny_prepared, catalogue, batch):
+    model = build_model(tiny_config, tiny_prepared.statistics, catalogue)
+    model.train_on_batch(batch[0], batch[1], sample_weight=batch[2])
+    expected = model(batch[0])
+    model.save_weights(str(tmp_path / "weights"))
+    reloaded = build_model(tiny_config, tiny_prepared.statistics, catalogue)
+    reloaded.load_weights(str(tmp_path / "weights")).expect_partial()
+    got = reloaded(batch[0])
+    for name in expected:
+        np.testing.assert_allclose(got[name].numpy(), expected[name].numpy(), atol=1e-6)
+
+
+def test_a_task_whose_label_is_missing_from_the_data_is_named(tiny_config, tiny_prepared):
+    config = dataclasses.replace(tiny_config, tasks=tiny_config.tasks + (
+        TaskConfig("rating", "regression", "rating", ("user", "item")),))
+    with pytest.raises(ConfigError, match="task 'rating' learns label 'rating', which the data does not provide"):
+        check_tasks_against_data(config, tiny_prepared)
+
+
+def test_a_retrieval_task_may_not_read_the_candidate(tiny_config, tiny_prepared, catalogue):
+    config = dataclasses.replace(tiny_config, tasks=(TaskConfig("next_item", "retrieval", "next_item", ("item",)),))
+    with pytest.raises(ConfigError, match="'next_item': a retrieval task cannot read the candidate"):
+        build_model(config, tiny_prepared.statistics, catalogue)

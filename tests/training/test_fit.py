@@ -1,0 +1,58 @@
+"""Training end to end on the tiny preset: the run directory, learning, evaluation, NaN guard."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from mtrec_tf.training.callbacks import StopOnNaNTaskLoss, TaskLossNaNError
+
+TASKS = ("query_category", "ctr", "cvr", "next_item", "image_category")
+
+
+def test_the_run_directory_holds_everything(tiny_run):
+    result, _ = tiny_run
+    run = result.run_dir
+    for name in ("config.yaml", "history.json", "metrics.json", "training_curves.png", "multi_vs_single.png",
+                 "vocab/tokens.txt", "vocab/catalogue.npz", "checkpoints/final/weights.index",
+                 "checkpoints/epoch-001/weights.index"):
+        assert (run / name).exists(), name
+    assert any((run / "logs").rglob("events.out.tfevents.*"))
+    history = json.loads((run / "history.json").read_text(encoding="utf-8"))["epochs"]
+    for task in TASKS:
+        assert len(history[f"{task}_loss"]) == 2 and len(history[f"val_{task}_loss"]) == 2
+
+
+def test_metrics_json_holds_every_task_its_baseline_and_latency(tiny_run):
+    result, _ = tiny_run
+    metrics = json.loads((result.run_dir / "metrics.json").read_text(encoding="utf-8"))
+    expected = {
+        "query_category": {"accuracy", "macro_f1", "top3_accuracy"},
+        "image_category": {"accuracy", "macro_f1", "top3_accuracy"},
+        "ctr": {"auc", "logloss", "gauc"},
+        "cvr": {"auc", "logloss", "gauc"},
+        "next_item": {f"{m}@{k}" for m in ("recall", "precision", "hit_rate", "ndcg", "coverage", "novelty",
+                                            "diversity") for k in (10, 50)} | {"mrr"},
+    }
+    for task, keys in expected.items():
+        assert keys <= set(metrics[task]), task
+        assert keys <= set(metrics["baselines"][task]), task
+    assert set(metrics["latency"]) == {"latency_ms_b1", "latency_ms_b256"}
+
+
+def test_the_model_recovers_planted_structure_above_chance(tiny_run, tiny_prepared):
+    _, report = tiny_run
+    chance = 1.0 / len(tiny_prepared.statistics.categories)
+    assert report["query_category"]["accuracy"] > 4 * chance
+    assert report["ctr"]["auc"] > 0.6
+    assert report["next_item"]["recall@50"] > report["baselines"]["next_item"]["recall@50"] * 0.8
+
+
+def test_a_nan_task_loss_stops_training_naming_the_task():
+    guard = StopOnNaNTaskLoss(["ctr", "next_item"])
+    guard.on_epoch_begin(2)
+    guard.on_train_batch_end(0, {"ctr_loss": 0.5, "next_item_loss": 1.0})
+    with pytest.raises(TaskLossNaNError, match="task 'next_item' became nan at epoch 3, step 8"):
+        guard.on_train_batch_end(7, {"ctr_loss": 0.5, "next_item_loss": math.nan})
