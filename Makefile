@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 RUN ?= runs/quickstart
 SCALE ?= 1
 PYTEST_ARGS ?=
+TRAIN_ARGS ?=
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
@@ -26,14 +27,17 @@ install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
 
-# The main job on the built-in sample world.
+# The main job on the built-in sample shop: data, train, evaluate.
 quickstart: install
 	$(BIN)/mtrec data sample --out $(RUN)/data --scale $(SCALE)
 	$(BIN)/mtrec data inspect $(RUN)/data
 	$(BIN)/mtrec data examples $(RUN)/data --out $(RUN)/examples --split time
+	$(BIN)/mtrec train --events $(RUN)/data/events.parquet --items $(RUN)/data/items.parquet \
+		--queries $(RUN)/data/queries.parquet --output-dir $(RUN)/model $(TRAIN_ARGS)
+	$(BIN)/mtrec evaluate $(RUN)/model
 
 test: install-test
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python bench/data_pipeline.py

@@ -221,7 +221,7 @@ class TrainingConfig:
     """
 
     batch_size: int = 512
-    epochs: int = 5
+    epochs: int = 3
     learning_rate: float = 0.003
     checkpoint_every_steps: int = 0
     early_stopping_metric: str = ""

@@ -32,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", help="also write the report as JSON to this file")
     inspect.set_defaults(handler=_data_inspect)
 
+    movielens = data.add_parser("movielens", help="write MovieLens 100K as events and items tables")
+    movielens.add_argument("--out", required=True, help="output folder")
+    movielens.add_argument("--data-dir", help="folder holding ml-100k/ (default: $MTREC_DATA_DIR or ../shared/data)")
+    movielens.set_defaults(handler=_data_movielens)
+
     examples = data.add_parser("examples", help="split the events and write every task's examples")
     examples.add_argument("paths", nargs="*", help="table files or folders; none: the built-in sample")
     examples.add_argument("--out", required=True, help="output folder")
@@ -103,6 +108,14 @@ def _data_sample(args: argparse.Namespace) -> int:
     out = write_sample(args.out, scale=args.scale, seed=args.seed, fmt=args.format)
     print(f"wrote the sample shop (scale {args.scale}, seed {args.seed}) to {out} "
           f"in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _data_movielens(args: argparse.Namespace) -> int:
+    from mtrec_tf.data.public import write_movielens_tables
+
+    paths = write_movielens_tables(args.out, Path(args.data_dir) if args.data_dir else None)
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
 

@@ -9,14 +9,16 @@ mask is 0 on an example takes nothing from it. The kinds of example:
   then bought), both over the entire impression space as in ESMM; in training, an
   impression of an item whose image is in the image task's training items also carries
   that item's category as an `image_category` label, so the image task learns from every
-  impression the model encodes anyway;
+  impression the model encodes anyway; an impression with a `rating` (explicit feedback,
+  such as MovieLens stars) carries it as a `rating` label;
 - `next_item`: a click, whose target is the clicked item;
 - `image`: a catalogue item, labelled with its category (items are split by a seeded
   permutation, since the catalogue has no time).
 
 Every example carries the user's behaviour history (click, add to cart, purchase) strictly
-before its timestamp, most recent last, at most `history_length` events. Labels come only
-from events in the example's own part of the split.
+before its timestamp, most recent last, at most `history_length` events; with a random
+split, whose parts are not ordered in time, only training events enter histories. Labels
+come only from events in the example's own part of the split.
 
 Item features (title, category, brand, price, image) are not copied into examples: the
 catalogue is known at serving time, and the model looks them up by item id.
@@ -33,7 +35,7 @@ import pyarrow as pa
 from mtrec_tf.data.schema import BEHAVIOUR_EVENT_TYPES
 from mtrec_tf.data.splits import PARTS, TRAIN, EventSplit
 
-TASKS: tuple[str, ...] = ("query_category", "ctr", "cvr", "next_item", "image_category")
+TASKS: tuple[str, ...] = ("query_category", "ctr", "cvr", "next_item", "image_category", "rating")
 EXAMPLE_TYPES: tuple[str, ...] = ("query", "impression", "next_item", "image")
 
 SCALAR_FEATURES: dict[str, pa.DataType] = {
@@ -55,6 +57,7 @@ LABELS: dict[str, pa.DataType] = {
     "cvr": pa.float32(),
     "next_item": pa.string(),
     "image_category": pa.string(),
+    "rating": pa.float32(),
 }
 EXAMPLE_SCHEMA = pa.schema(
     [pa.field(name, dtype) for name, dtype in SCALAR_FEATURES.items()]
@@ -146,6 +149,8 @@ class _EventLog:
         self.events = frame
         self.history_length = history_length
         behaviour = frame[frame["event_type"].isin(BEHAVIOUR_EVENT_TYPES)]
+        if split.method == "random":
+            behaviour = behaviour[behaviour["part"] == TRAIN]
         self.user_codes = {u: i for i, u in enumerate(pd.unique(frame["user_id"]))}
         min_ts = int(frame["timestamp"].min()) if len(frame) else 0
         self._min_ts = min_ts
@@ -236,6 +241,11 @@ def _impression_examples(log: _EventLog, train_image_category: pd.Series) -> pd.
     labelled = category.notna().to_numpy() & (frame["part"].to_numpy() == TRAIN)
     frame["label_image_category"] = category.where(labelled, "").astype(object)
     frame["mask_image_category"] = labelled.astype(np.float32)
+    if "rating" in impressions:
+        rating = impressions["rating"].to_numpy(dtype=np.float32)
+        rated = np.isfinite(rating)
+        frame["label_rating"] = np.where(rated, rating, 0.0).astype(np.float32)
+        frame["mask_rating"] = rated.astype(np.float32)
     return frame
 
 

@@ -40,6 +40,7 @@ def plot_training_curves(history: dict[str, list[float]], task_names: list[str],
     for axis in list(axes.flat)[len(task_names):]:
         axis.axis("off")
     figure.suptitle("Training curves")
+    figure.tight_layout()
     _save(figure, Path(path))
 
 

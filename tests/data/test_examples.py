@@ -141,3 +141,23 @@ def test_no_event_at_or_after_an_example_reaches_its_history(sample_world, metho
             assert sorted(row.history_item_ids) == sorted(expected)
             checked += 1
     assert checked > 500
+
+
+def test_ratings_label_their_impressions(tiny_events, tiny_items):
+    events = tiny_events.assign(rating=np.nan)
+    events.loc[(events["event_type"] == "impression") & (events["item_id"] == "a"), "rating"] = 4.5
+    frame = build_examples(events, tiny_items, _all_train(events)).parts["train"].to_pandas()
+    impressions = frame[frame["example_type"] == "impression"]
+    rated = impressions[impressions["mask_rating"] == 1.0]
+    assert sorted(rated["item_id"]) == ["a", "a"] and (rated["label_rating"] == 4.5).all()
+    assert (frame.loc[frame["example_type"] != "impression", "mask_rating"] == 0).all()
+
+
+def test_a_random_split_builds_histories_from_training_events_only(tiny_events, tiny_items):
+    from mtrec_tf.data.splits import EventSplit
+
+    # The click on a at 105 is held out: u1's later examples must not see it.
+    part = np.where((tiny_events["timestamp"] == 105).to_numpy(), 2, 0).astype(np.int8)
+    frame = build_examples(tiny_events, tiny_items, EventSplit(part, "random")).parts["train"].to_pandas()
+    click_b = frame[(frame["example_type"] == "next_item") & (frame["label_next_item"] == "b")].iloc[0]
+    assert list(click_b["history_event_types"]) == ["add_to_cart", "purchase"]

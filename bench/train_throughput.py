@@ -1,0 +1,69 @@
+"""Training throughput of the five-task model against the same model with only `next_item`.
+
+    python bench/train_throughput.py [--batch-size 512] [--steps 20] [--rounds 3]
+
+Both models train on the same batches of the built-in sample, in alternating rounds so that
+machine noise hits both alike; the script prints the median examples/s of each and their
+ratio. The five-task model should cost at most 2x per example: the towers are shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import mtrec_tf  # noqa: F401
+from mtrec_tf.backend import tf
+from mtrec_tf.config import load_config, select_tasks
+from mtrec_tf.data.catalogue import build_catalogue
+from mtrec_tf.data.pipeline import make_dataset
+from mtrec_tf.data.prepare import load_configured_data, prepare_data
+from mtrec_tf.training.fit import build_model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--preset", default="default")
+    args = parser.parse_args()
+
+    config = load_config(None, [f"training.batch_size={args.batch_size}"], preset=args.preset)
+    prepared = prepare_data(load_configured_data(config.data), config.data, seed=config.seed)
+    catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens)
+    dataset = make_dataset(prepared.examples.parts["train"], batch_size=args.batch_size,
+                           history_length=config.data.history_length, shuffle_buffer=20_000, seed=0)
+    batches = list(dataset.take(args.steps))
+
+    variants = {"five tasks": config, "next_item only": select_tasks(config, ["next_item"])}
+    steps = {}
+    for name, variant in variants.items():
+        model = build_model(variant, prepared.statistics, catalogue)
+        model.build_from_batch(batches[0])
+        step = tf.function(model.train_step)
+        start = time.perf_counter()
+        step(batches[0])
+        print(f"{name}: first step (tracing) {time.perf_counter() - start:.1f} s", flush=True)
+        steps[name] = step
+
+    rates: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(args.rounds):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            for batch in batches:
+                step(batch)
+            rates[name].append(len(batches) * args.batch_size / (time.perf_counter() - start))
+
+    print(f"\nbatch {args.batch_size}, preset {args.preset}, {args.steps} steps x {args.rounds} rounds, "
+          f"{tf.config.threading.get_intra_op_parallelism_threads() or 'all'} threads")
+    for name, values in rates.items():
+        print(f"{name:16} {statistics.median(values):8,.0f} examples/s  (rounds: "
+              + ", ".join(f"{v:,.0f}" for v in values) + ")")
+    ratio = statistics.median(rates["next_item only"]) / statistics.median(rates["five tasks"])
+    print(f"cost of the five-task model per example: {ratio:.2f}x the next_item-only model")
+
+
+if __name__ == "__main__":
+    main()
