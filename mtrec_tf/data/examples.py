@@ -267,6 +267,17 @@ def _explicit_query_examples(queries: pd.DataFrame) -> pd.DataFrame:
                   labels={"query_category": queries["category"].to_numpy()}, history=False)
 
 
+def build_query_examples(queries: pd.DataFrame) -> pa.Table:
+    """`query` examples of a labelled queries table alone (text classification without a
+    shop log), in `EXAMPLE_SCHEMA`."""
+    empty = pd.DataFrame({name: pd.Series(dtype=object) for name in
+                          ("user_id", "event_type", "item_id", "query", "session_id")})
+    empty["timestamp"] = pd.Series(dtype=np.int64)
+    empty["position"] = pd.Series(dtype=np.int64)
+    log = _EventLog(empty, EventSplit(np.zeros(0, dtype=np.int8), "time"), history_length=1)
+    return _to_table(_explicit_query_examples(queries), log)
+
+
 def _image_examples(items: pd.DataFrame, validation_fraction: float, test_fraction: float,
                     seed: int, skipped: dict[str, int]) -> pd.DataFrame:
     has_image = items["image"].notna().to_numpy() if "image" in items else np.zeros(len(items), bool)

@@ -119,8 +119,7 @@ def make_dataset(
         A `tf.data.Dataset` whose elements match `output_signature(history_length)`.
     """
     if isinstance(source, pa.Table):
-        dataset = _from_table(source, history_length)
-        files: list[Path] = []
+        return _table_dataset(source, batch_size, history_length, shuffle_buffer, seed, repeat, drop_remainder)
     else:
         files = [Path(f) for f in source]
         if not files:
@@ -145,18 +144,7 @@ def make_dataset(
             _parser(history_length), num_parallel_calls=tf.data.AUTOTUNE
         )
     else:
-        if files:
-            dataset = file_set.interleave(
-                tf.autograph.experimental.do_not_convert(lambda f: _from_parquet(f, history_length)),
-                cycle_length=min(2, len(files)),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle_buffer,
-            )
-        dataset = dataset.unbatch()
-        if shuffle_buffer:
-            dataset = dataset.shuffle(shuffle_buffer, seed=seed)
-        if repeat:
-            dataset = dataset.repeat()
-        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+        dataset = _parquet_dataset(files, batch_size, history_length, shuffle_buffer, seed, repeat, drop_remainder)
     return dataset.map(_split_outputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
@@ -227,21 +215,89 @@ def _pad_lists(lists: pa.ListArray, length: int, pad: object) -> np.ndarray:
     return out
 
 
-def _from_table(table: pa.Table, history_length: int, chunk: int = 8192) -> tf.data.Dataset:
+def _table_dataset(table: pa.Table, batch_size: int, history_length: int, shuffle_buffer: int,
+                   seed: int | None, repeat: bool, drop_remainder: bool) -> tf.data.Dataset:
+    """Batches gathered from an in-memory table by row index.
+
+    Columns are held as tensors once (strings dictionary-encoded, histories ragged), and
+    each batch is one vectorised gather; shuffling permutes row indices, so any
+    `shuffle_buffer` shuffles the whole table uniformly.
+    """
+    gathers = {field.name: _column_gather(table.column(field.name).combine_chunks(), field.type, history_length)
+               for field in EXAMPLE_SCHEMA}
+    rows = tf.data.Dataset.range(table.num_rows)
+    if shuffle_buffer:
+        rows = rows.shuffle(max(table.num_rows, 1), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        rows = rows.repeat()
+    rows = rows.batch(batch_size, drop_remainder=drop_remainder)
+
+    def gather(index: tf.Tensor) -> dict[str, tf.Tensor]:
+        return {name: take(index) for name, take in gathers.items()}
+
+    dataset = rows.map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.map(_split_outputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def _column_gather(column: pa.Array, dtype: pa.DataType, history_length: int):
+    """A function from row indices (batch,) to the column's batch tensor."""
+    if pa.types.is_list(dtype):
+        offsets = tf.constant(column.offsets.to_numpy().astype(np.int64))
+        values, decode = _encoded_values(column.flatten(), dtype.value_type)
+        ragged = tf.RaggedTensor.from_row_splits(values, offsets, validate=False)
+        pad = -1 if decode is not None else _PAD[dtype.value_type]
+
+        def take_lists(index: tf.Tensor) -> tf.Tensor:
+            lists = tf.gather(ragged, index)[:, -history_length:]
+            dense = lists.to_tensor(default_value=pad, shape=[None, history_length])
+            return decode(dense) if decode is not None else dense
+
+        return take_lists
+    values, decode = _encoded_values(column, dtype)
+
+    def take(index: tf.Tensor) -> tf.Tensor:
+        picked = tf.gather(values, index)
+        return decode(picked) if decode is not None else picked
+
+    return take
+
+
+def _encoded_values(array: pa.Array, dtype: pa.DataType):
+    """Values as a tensor; strings as int32 codes with a function decoding codes (-1: "")."""
+    if dtype != pa.string():
+        return tf.constant(_to_numpy(array).astype(_TF_DTYPES[dtype].as_numpy_dtype)), None
+    encoded = array.dictionary_encode()
+    codes = tf.constant(encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32))
+    dictionary = tf.constant([""] + encoded.dictionary.to_pylist(), dtype=tf.string)
+    return codes, lambda picked: tf.gather(dictionary, picked + 1)
+
+
+def _parquet_dataset(files: list[Path], batch_size: int, history_length: int, shuffle_buffer: int,
+                     seed: int | None, repeat: bool, drop_remainder: bool) -> tf.data.Dataset:
+    """Batches streamed from Parquet shards, one shard in memory at a time.
+
+    With shuffling, shard order and the rows within each shard are permuted every epoch.
+    """
     signature = _flat_signature(history_length)
 
-    def chunks() -> Iterator[dict[str, np.ndarray]]:
-        for start in range(0, table.num_rows, chunk):
-            yield table_to_arrays(table.slice(start, chunk), history_length)
+    def batches() -> Iterator[dict[str, np.ndarray]]:
+        rng = np.random.default_rng(seed)
+        while True:
+            order = rng.permutation(len(files)) if shuffle_buffer else range(len(files))
+            carry: pa.Table | None = None
+            for index in order:
+                table = pq.read_table(files[index])
+                if shuffle_buffer:
+                    table = table.take(pa.array(rng.permutation(table.num_rows)))
+                if carry is not None:
+                    table = pa.concat_tables([carry, table])
+                full = table.num_rows - table.num_rows % batch_size
+                for start in range(0, full, batch_size):
+                    yield table_to_arrays(table.slice(start, batch_size), history_length)
+                carry = table.slice(full)
+            if carry is not None and carry.num_rows and not drop_remainder:
+                yield table_to_arrays(carry, history_length)
+            if not repeat:
+                return
 
-    return tf.data.Dataset.from_generator(chunks, output_signature=signature)
-
-
-def _from_parquet(path: tf.Tensor, history_length: int, chunk: int = 8192) -> tf.data.Dataset:
-    signature = _flat_signature(history_length)
-
-    def chunks(file_name: bytes) -> Iterator[dict[str, np.ndarray]]:
-        for batch in pq.ParquetFile(file_name.decode()).iter_batches(batch_size=chunk):
-            yield table_to_arrays(pa.Table.from_batches([batch]), history_length)
-
-    return tf.data.Dataset.from_generator(chunks, args=(path,), output_signature=signature)
+    return tf.data.Dataset.from_generator(batches, output_signature=signature)

@@ -42,6 +42,7 @@ from mtrec_tf.losses import (
 from mtrec_tf.text.tokenizer import tokenize
 
 TIME_GAP_BUCKETS = 16
+_NEVER = "\x00never"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,8 +81,10 @@ class MultiTaskModel(keras.Model):
         d = config.embedding_dim
 
         # Lookups: strings on the outside, ids inside.
-        self.item_lookup = keras.layers.StringLookup(vocabulary=list(stats.items), num_oov_indices=1, mask_token=None)
-        self.token_lookup = keras.layers.StringLookup(vocabulary=list(stats.tokens) or ["<none>"],
+        # An empty vocabulary is not allowed: a placeholder that never occurs stands in.
+        self.item_lookup = keras.layers.StringLookup(vocabulary=list(stats.items) or [_NEVER],
+                                                     num_oov_indices=1, mask_token=None)
+        self.token_lookup = keras.layers.StringLookup(vocabulary=list(stats.tokens) or [_NEVER],
                                                       num_oov_indices=1, mask_token="")
         self.category_lookup = keras.layers.StringLookup(vocabulary=list(stats.categories), num_oov_indices=1,
                                                          mask_token=None)
@@ -90,7 +93,7 @@ class MultiTaskModel(keras.Model):
         self.num_categories = len(stats.categories)
 
         # Shared embedding tables.
-        self.item_embedding = keras.layers.Embedding(len(stats.items) + 1, d, name="item_embedding")
+        self.item_embedding = keras.layers.Embedding(max(len(stats.items), 1) + 1, d, name="item_embedding")
         self.token_embedding = keras.layers.Embedding(max(len(stats.tokens), 1) + 2, d, name="token_embedding")
         self.category_embedding = keras.layers.Embedding(len(stats.categories) + 1, d, name="category_embedding")
         self.brand_embedding = keras.layers.Embedding(len(stats.brands) + 1, d, name="brand_embedding")
