@@ -7,6 +7,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Sequence
 
 import pyarrow.compute as pc
 
@@ -70,7 +71,8 @@ def load_trained_model(run_dir: str | os.PathLike) -> tuple[Config, MultiTaskMod
 
 
 def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | None = None,
-          verbose: int | str = "auto") -> TrainingResult:
+          verbose: int | str = "auto",
+          extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainingResult:
     """Trains the configured tasks and writes the run directory.
 
     Args:
@@ -78,6 +80,7 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
         run_dir: the run directory (created; an interrupted run in it resumes).
         prepared: already prepared data; by default it is loaded as `config.data` says.
         verbose: Keras verbosity (progress bar by default).
+        extra_callbacks: more Keras callbacks for `fit`.
     """
     paths = RunPaths(Path(run_dir))
     paths.root.mkdir(parents=True, exist_ok=True)
@@ -108,7 +111,7 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
         validation_data=validation_data,
         epochs=training.epochs,
         steps_per_epoch=training.steps_per_epoch or None,
-        callbacks=_callbacks(config, paths, has_validation=validation_data is not None),
+        callbacks=_callbacks(config, paths, has_validation=validation_data is not None) + list(extra_callbacks),
         verbose=verbose,
     )
     seconds = time.perf_counter() - start
