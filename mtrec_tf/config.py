@@ -146,7 +146,9 @@ def default_tasks() -> tuple[TaskConfig, ...]:
         TaskConfig("ctr", "binary", "ctr", ("user", "item", "query")),
         TaskConfig("cvr", "binary", "cvr", ("user", "item", "query"), parent="ctr"),
         TaskConfig("next_item", "retrieval", "next_item", ("user", "query")),
-        TaskConfig("image_category", "multiclass", "image_category", ("image",)),
+        # The image encoder also serves the item tower; a larger weight keeps the image
+        # task from being drowned by the ranking tasks' gradients.
+        TaskConfig("image_category", "multiclass", "image_category", ("image",), weight=3.0),
     )
 
 
@@ -221,7 +223,7 @@ class TrainingConfig:
     """
 
     batch_size: int = 512
-    epochs: int = 3
+    epochs: int = 4
     learning_rate: float = 0.003
     checkpoint_every_steps: int = 0
     early_stopping_metric: str = ""
