@@ -257,9 +257,9 @@ class MultiTaskModel(keras.Model):
         needs = {name for task in self.tasks for name in task.inputs}
         encoded: dict[str, tf.Tensor] = {}
         candidate_index = self.item_lookup(features["item_id"])
-        item_index = tf.zeros([0], tf.int64)
-        if "item" in needs or "image" in needs:
-            item_index = candidate_index
+        uses_candidate = "item" in needs or "image" in needs
+        item_index = candidate_index if uses_candidate else tf.zeros([0], tf.int64)
+        candidates = tf.shape(item_index)[0]
         if extra_items is not None:
             item_index = tf.concat([item_index, extra_items], axis=0)
         unique_items, item_position = tf.unique(item_index)
@@ -276,15 +276,12 @@ class MultiTaskModel(keras.Model):
         item_vectors, image_vectors = self.item_features(unique_items, text_vectors[-1], training)
         item_vectors = tf.gather(item_vectors, item_position)
         image_vectors = tf.gather(image_vectors, item_position)
-        batch = tf.shape(candidate_index)[0]
-        extra_vectors = item_vectors[batch:] if extra_items is not None and ("item" in needs or "image" in needs) \
-            else item_vectors
 
         if "user" in needs:
             encoded["user"], history_items, history_mask = self.encode_history(features, training)
-        if "item" in needs or "image" in needs:
-            encoded["image"] = image_vectors[:batch]
-            encoded["item"] = item_vectors[:batch]
+        if uses_candidate:
+            encoded["image"] = image_vectors[:candidates]
+            encoded["item"] = item_vectors[:candidates]
             if "user" in needs:
                 candidate = self.item_embedding(candidate_index)
                 interest = self.target_attention([candidate, history_items], mask=history_mask, training=training)
@@ -310,7 +307,7 @@ class MultiTaskModel(keras.Model):
         for task in self.tasks:  # ESMM: p(child) = p(parent) * p(child | parent)
             if task.parent is not None:
                 outputs[task.name] = outputs[task.parent] * outputs[task.name]
-        return outputs, logits, (extra_vectors if extra_items is not None else None)
+        return outputs, logits, (item_vectors[candidates:] if extra_items is not None else None)
 
     def _concat(self, encoded: dict, names: Sequence[str]) -> tf.Tensor:
         return tf.concat([encoded[name] for name in names], axis=-1)
