@@ -15,7 +15,6 @@ rating-only model about 1.11).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
 

@@ -11,7 +11,6 @@ reference: accuracy 0.903 on full texts, 0.795 on the first 12 characters.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 
 import numpy as np

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mtrec_tf.data.prepare import PreparedData, load_configured_data, prepare_data
 from mtrec_tf.evaluation.baselines import baseline_metrics
-from mtrec_tf.evaluation.evaluate import KS, evaluate_model, forward_latency
+from mtrec_tf.evaluation.evaluate import evaluate_model, forward_latency
 from mtrec_tf.evaluation.plots import HEADLINE, plot_comparison, plot_training_curves
 from mtrec_tf.io_utils import write_json_atomic
 from mtrec_tf.training.fit import load_trained_model
@@ -95,5 +95,3 @@ def _cell(value) -> str:
         return f"{int(value):,}"
     return f"{value:.4f}"
 
-
-__all__ = ["KS", "evaluate_run", "format_report"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from pathlib import Path
@@ -181,8 +180,3 @@ def _save_weights_atomically(model: keras.Model, prefix: Path) -> None:
         tf.io.gfile.rmtree(str(retired))
     else:
         os.replace(staging, folder)
-
-
-def summarize_history(history: dict[str, list[float]]) -> str:
-    """The last epoch's logs as JSON, for the console."""
-    return json.dumps({k: round(v[-1], 4) for k, v in history.items()}, indent=1)

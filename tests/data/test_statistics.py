@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from mtrec_tf.config import DataConfig
 from mtrec_tf.data.prepare import prepare_data
