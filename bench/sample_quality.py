@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("run")
     args = parser.parse_args()
 
-    config, model = load_trained_model(args.run)
+    config, model, _, _ = load_trained_model(args.run)
     if config.data.events is not None:
         raise SystemExit(f"{args.run} was not trained on the built-in sample")
     world = generate_sample(config.data.sample_scale, config.data.sample_seed)

@@ -19,17 +19,21 @@ from mtrec_tf.evaluation.evaluate import (
 
 def baseline_metrics(config: Config, statistics: DataStatistics, train: pa.Table, test: pa.Table,
                      item_categories: np.ndarray, exclude_seen: bool = True,
-                     ks: Sequence[int] = KS) -> dict[str, dict[str, float]]:
+                     ks: Sequence[int] = KS,
+                     test_arrays: dict[str, np.ndarray] | None = None) -> dict[str, dict[str, float]]:
     """Metrics of each task's baseline on `test`, fitted on `train`.
 
     - multiclass: always the most frequent training category (top 3: the three most frequent);
     - binary: the task's training rate among items of the candidate's category;
     - regression: the training mean;
     - retrieval: the most popular items in training, for everyone.
+
+    `test_arrays` are `table_to_arrays(test, ...)`, when already made.
     """
     history_length = config.data.history_length
     train_arrays = table_to_arrays(train, history_length)
-    test_arrays = table_to_arrays(test, history_length)
+    if test_arrays is None:
+        test_arrays = table_to_arrays(test, history_length)
     category_of_item = {item: int(c) for item, c in zip(statistics.items, item_categories)}
     results = {}
     for task in config.tasks:

@@ -51,7 +51,8 @@ def item_vectors(model: MultiTaskModel, task: str, num_items: int, batch_size: i
 
 def evaluate_model(model: MultiTaskModel, config: Config, statistics: DataStatistics, table: pa.Table,
                    item_categories: np.ndarray, exclude_seen: bool = True,
-                   ks: Sequence[int] = KS) -> dict[str, dict[str, float]]:
+                   ks: Sequence[int] = KS,
+                   arrays: dict[str, np.ndarray] | None = None) -> dict[str, dict[str, float]]:
     """Metrics of every task of `model` on the examples of `table` (normally the test part).
 
     Args:
@@ -62,9 +63,11 @@ def evaluate_model(model: MultiTaskModel, config: Config, statistics: DataStatis
         item_categories: category id of each catalogue item (num_items,), for diversity.
         exclude_seen: leave the items in an example's history out of its recommendations.
         ks: cutoffs of the ranking metrics.
+        arrays: `table_to_arrays(table, config.data.history_length)`, when already made.
     """
     outputs = predict(model, table, config.data.history_length)
-    arrays = table_to_arrays(table, config.data.history_length)
+    if arrays is None:
+        arrays = table_to_arrays(table, config.data.history_length)
     results: dict[str, dict[str, float]] = {}
     for task in model.tasks:
         rows = task_rows(table, task)

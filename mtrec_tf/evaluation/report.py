@@ -7,13 +7,14 @@ import math
 import os
 from pathlib import Path
 
+from mtrec_tf.data.pipeline import table_to_arrays
 from mtrec_tf.data.prepare import PreparedData, load_configured_data, prepare_data
 from mtrec_tf.evaluation.baselines import baseline_metrics
 from mtrec_tf.evaluation.evaluate import evaluate_model, forward_latency
 from mtrec_tf.evaluation.plots import HEADLINE, plot_comparison, plot_training_curves
 from mtrec_tf.io_utils import write_json_atomic
 from mtrec_tf.training.fit import load_trained_model
-from mtrec_tf.training.run_dir import RunPaths, load_run_inputs
+from mtrec_tf.training.run_dir import RunPaths
 
 SINGLE_TASK_DIR = "single_task"
 
@@ -26,22 +27,25 @@ def evaluate_run(run_dir: str | os.PathLike, prepared: PreparedData | None = Non
     `RUN/single_task/<task>/` runs exist) and `latency`.
     """
     paths = RunPaths(Path(run_dir))
-    config, model = load_trained_model(run_dir)
-    _, statistics, catalogue = load_run_inputs(run_dir)
+    config, model, statistics, catalogue = load_trained_model(run_dir)
     if prepared is None:
         prepared = prepare_data(load_configured_data(config.data), config.data, seed=config.seed)
     test = prepared.examples.parts["test"]
     train = prepared.examples.parts["train"]
     item_categories = catalogue.category[1:]
+    # Every model of the run reads the same test examples: convert them once.
+    arrays = table_to_arrays(test, config.data.history_length)
 
-    report: dict = evaluate_model(model, config, statistics, test, item_categories, exclude_seen)
-    report["baselines"] = baseline_metrics(config, statistics, train, test, item_categories, exclude_seen)
+    report: dict = evaluate_model(model, config, statistics, test, item_categories, exclude_seen, arrays=arrays)
+    report["baselines"] = baseline_metrics(config, statistics, train, test, item_categories, exclude_seen,
+                                           test_arrays=arrays)
     single = {}
     for task in config.tasks:
         task_run = paths.root / SINGLE_TASK_DIR / task.name
         if task_run.exists():
-            task_config, task_model = load_trained_model(task_run)
-            single.update(evaluate_model(task_model, task_config, statistics, test, item_categories, exclude_seen))
+            task_config, task_model, _, _ = load_trained_model(task_run)
+            single.update(evaluate_model(task_model, task_config, statistics, test, item_categories, exclude_seen,
+                                         arrays=arrays))
     if single:
         report["single_task"] = single
     report["latency"] = forward_latency(model, test, config.data.history_length)

@@ -6,7 +6,7 @@ import dataclasses
 import os
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import pyarrow.compute as pc
 
@@ -34,6 +34,16 @@ class TrainingResult:
     history: dict[str, list[float]]
     seconds: float
     examples_per_second: float
+    catalogue: Catalogue
+
+
+class TrainedRun(NamedTuple):
+    """A finished run loaded back: its configuration, model, statistics and catalogue."""
+
+    config: Config
+    model: MultiTaskModel
+    statistics: DataStatistics
+    catalogue: Catalogue
 
 
 def check_tasks_against_data(config: Config, prepared: PreparedData) -> None:
@@ -58,20 +68,21 @@ def build_model(config: Config, statistics: DataStatistics, catalogue: Catalogue
     return model
 
 
-def load_trained_model(run_dir: str | os.PathLike) -> tuple[Config, MultiTaskModel]:
-    """The model of a finished run with its final weights."""
+def load_trained_model(run_dir: str | os.PathLike) -> TrainedRun:
+    """The model of a finished run with its final weights, and what it was built from."""
     paths = RunPaths(Path(run_dir))
     config, statistics, catalogue = load_run_inputs(run_dir)
     if not paths.final_weights.with_suffix(".index").exists():
         raise FileNotFoundError(f"{run_dir} has no final weights ({paths.final_weights}): did training finish?")
     model = build_model(config, statistics, catalogue)
     model.load_weights(str(paths.final_weights)).expect_partial()
-    return config, model
+    return TrainedRun(config, model, statistics, catalogue)
 
 
 def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | None = None,
           verbose: int | str = "auto",
-          extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainingResult:
+          extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+          catalogue: Catalogue | None = None) -> TrainingResult:
     """Trains the configured tasks and writes the run directory.
 
     Args:
@@ -80,6 +91,7 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
         prepared: already prepared data; by default it is loaded as `config.data` says.
         verbose: Keras verbosity (progress bar by default).
         extra_callbacks: more Keras callbacks for `fit`.
+        catalogue: the catalogue arrays of `prepared`, when already built.
     """
     paths = RunPaths(Path(run_dir))
     paths.root.mkdir(parents=True, exist_ok=True)
@@ -87,7 +99,8 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
     if prepared is None:
         prepared = prepare_data(load_configured_data(config.data), config.data, seed=config.seed)
     check_tasks_against_data(config, prepared)
-    catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens)
+    if catalogue is None:
+        catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens)
     save_run_inputs(paths, config, prepared.statistics, catalogue)
 
     model = build_model(config, prepared.statistics, catalogue)
@@ -120,7 +133,7 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
     steps = training.steps_per_epoch or -(-prepared.examples.parts["train"].num_rows // training.batch_size)
     rate = epochs_run * steps * training.batch_size / seconds if seconds > 0 else 0.0
     write_json_atomic(paths.history, {"epochs": logs, "seconds": seconds, "examples_per_second": rate})
-    return TrainingResult(paths.root, model, prepared, logs, seconds, rate)
+    return TrainingResult(paths.root, model, prepared, logs, seconds, rate, catalogue)
 
 
 def train_with_single_tasks(config: Config, run_dir: str | os.PathLike, single_task: bool = False,
@@ -133,7 +146,7 @@ def train_with_single_tasks(config: Config, run_dir: str | os.PathLike, single_t
     if single_task and len(config.tasks) > 1:
         for task in config.tasks:
             train(select_tasks(config, [task.name]), Path(run_dir) / "single_task" / task.name,
-                  prepared=result.prepared, verbose=verbose)
+                  prepared=result.prepared, verbose=verbose, catalogue=result.catalogue)
     return result
 
 
