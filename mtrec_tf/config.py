@@ -161,6 +161,10 @@ class ModelConfig:
         text_units: units of each direction of the text BiLSTM.
         history_units: units of each direction of the behaviour BiLSTM.
         max_query_tokens, max_title_tokens: longer texts are truncated.
+        subword_buckets: hash buckets of the character trigrams added to each token's
+            embedding (fastText subwords), so misspelt and unseen words are understood;
+            0 turns them off.
+        max_subwords: trigrams kept per token.
         user_buckets: hashed user-id embedding buckets; 0 turns it off.
         image_dim: output width of the image encoder.
         image_backbone: a Keras image model file used instead of the small CNN.
@@ -180,6 +184,8 @@ class ModelConfig:
     history_units: int = 32
     max_query_tokens: int = 16
     max_title_tokens: int = 24
+    subword_buckets: int = 16384
+    max_subwords: int = 10
     user_buckets: int = 0
     image_dim: int = 32
     image_backbone: str | None = None
@@ -198,9 +204,11 @@ class ModelConfig:
         _check_choice("model.combination", self.combination, COMBINATIONS)
         _check_choice("model.loss_weighting", self.loss_weighting, LOSS_WEIGHTINGS)
         for name in ("embedding_dim", "text_units", "history_units", "image_dim", "retrieval_dim",
-                     "max_query_tokens", "max_title_tokens", "num_experts", "expert_units"):
+                     "max_query_tokens", "max_title_tokens", "max_subwords", "num_experts", "expert_units"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name} must be at least 1, got {getattr(self, name)}")
+        if self.subword_buckets < 0:
+            raise ConfigError(f"model.subword_buckets must be 0 or more, got {self.subword_buckets}")
         if self.retrieval_temperature <= 0:
             raise ConfigError(f"model.retrieval_temperature must be positive, got {self.retrieval_temperature}")
 

@@ -25,7 +25,7 @@ masked loss into the total.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -39,10 +39,17 @@ from mtrec_tf.layers import (
 from mtrec_tf.losses import (
     RetrievalLoss, UncertaintyWeighting, binary_loss, multiclass_loss, regression_loss,
 )
-from mtrec_tf.text.tokenizer import tokenize
+from mtrec_tf.text.tokenizer import subword_ids, tokenize
 
 TIME_GAP_BUCKETS = 16
 _NEVER = "\x00never"
+
+
+class TokenBatch(NamedTuple):
+    """Token ids (n, tokens), 0 padding, and hashed subword ids (n, tokens, max_subwords) or None."""
+
+    ids: tf.Tensor
+    subwords: tf.Tensor | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +102,9 @@ class MultiTaskModel(keras.Model):
         # Shared embedding tables.
         self.item_embedding = keras.layers.Embedding(max(len(stats.items), 1) + 1, d, name="item_embedding")
         self.token_embedding = keras.layers.Embedding(max(len(stats.tokens), 1) + 2, d, name="token_embedding")
+        self.subword_embedding = None
+        if config.subword_buckets:
+            self.subword_embedding = keras.layers.Embedding(config.subword_buckets + 1, d, name="subword_embedding")
         self.category_embedding = keras.layers.Embedding(len(stats.categories) + 1, d, name="category_embedding")
         self.brand_embedding = keras.layers.Embedding(len(stats.brands) + 1, d, name="brand_embedding")
         self.event_type_embedding = keras.layers.Embedding(len(stats.event_types) + 1, d, name="event_type_embedding")
@@ -110,6 +120,12 @@ class MultiTaskModel(keras.Model):
             return tf.Variable(value, trainable=False, name=name)
 
         self.catalogue_titles = constant("catalogue_titles", catalogue.title_tokens)
+        self.token_subwords = None
+        if config.subword_buckets:
+            # Row i holds the subwords of token id i (ids 0 and 1 are padding and unknown).
+            vocabulary = tf.constant(["", ""] + (list(stats.tokens) or [_NEVER]))
+            self.token_subwords = constant(
+                "token_subwords", subword_ids(vocabulary, config.subword_buckets, config.max_subwords).numpy())
         self.catalogue_category = constant("catalogue_category", catalogue.category)
         self.catalogue_brand = constant("catalogue_brand", catalogue.brand)
         self.catalogue_price = constant("catalogue_price", catalogue.price)
@@ -184,27 +200,44 @@ class MultiTaskModel(keras.Model):
 
     # --- encoders ------------------------------------------------------------------------
 
-    def query_token_ids(self, queries: tf.Tensor) -> tf.Tensor:
-        """(batch,) strings -> (batch, <= max_query_tokens) token ids, 0 padding."""
+    def query_tokens(self, queries: tf.Tensor) -> TokenBatch:
+        """(batch,) strings -> token ids (batch, <= max_query_tokens), 0 padding, and their
+        subword ids, computed from the strings so that unseen words get them too."""
         tokens = tokenize(queries)[:, : self.config.max_query_tokens]
-        ids = tf.ragged.map_flat_values(self.token_lookup, tokens)
-        return ids.to_tensor(default_value=0)
+        ids = tf.ragged.map_flat_values(self.token_lookup, tokens).to_tensor(default_value=0)
+        if not self.config.subword_buckets:
+            return TokenBatch(ids, None)
+        subwords = tf.ragged.map_flat_values(
+            lambda t: subword_ids(t, self.config.subword_buckets, self.config.max_subwords), tokens)
+        return TokenBatch(ids, subwords.to_tensor(default_value=0, shape=[None, None, self.config.max_subwords]))
 
-    def encode_texts(self, batches: Sequence[tf.Tensor], training=None) -> list[tf.Tensor]:
-        """Token id batches (n_i, tokens_i) -> encodings (n_i, 2 * text_units).
+    def title_tokens(self, item_index: tf.Tensor) -> TokenBatch:
+        """Title token ids (n, max_title_tokens) of items by index, and their subword ids."""
+        ids = tf.gather(self.catalogue_titles, item_index)
+        return TokenBatch(ids, None if self.token_subwords is None else tf.gather(self.token_subwords, ids))
+
+    def encode_texts(self, batches: Sequence[TokenBatch], training=None) -> list[tf.Tensor]:
+        """Token batches (n_i, tokens_i) -> encodings (n_i, 2 * text_units).
 
         All batches go through the shared text encoder in one call, cut to the longest
-        text present.
+        text present. A token's embedding is its own plus the mean of its subwords'.
         """
-        widths = [tf.shape(b)[1] for b in batches]
+        widths = [tf.shape(b.ids)[1] for b in batches]
         width = tf.reduce_max(tf.stack(widths))
-        padded = [tf.pad(tf.cast(b, tf.int64), [[0, 0], [0, width - w]]) for b, w in zip(batches, widths)]
-        token_ids = tf.concat(padded, axis=0)  # (sum n_i, width)
+        token_ids = tf.concat([tf.pad(tf.cast(b.ids, tf.int64), [[0, 0], [0, width - w]])
+                               for b, w in zip(batches, widths)], axis=0)  # (sum n_i, width)
         mask = token_ids > 0
         length = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)), 1)
         token_ids, mask = token_ids[:, :length], mask[:, :length]
-        encoded = self.text_encoder(self.token_embedding(token_ids), mask=mask, training=training)
-        return tf.split(encoded, [tf.shape(b)[0] for b in batches], axis=0)
+        embedded = self.token_embedding(token_ids)
+        if self.subword_embedding is not None:
+            subwords = tf.concat([tf.pad(b.subwords, [[0, 0], [0, width - w], [0, 0]])
+                                  for b, w in zip(batches, widths)], axis=0)[:, :length]
+            present = tf.cast(subwords > 0, embedded.dtype)[..., tf.newaxis]
+            summed = tf.reduce_sum(self.subword_embedding(subwords) * present, axis=2)
+            embedded += summed / tf.maximum(tf.reduce_sum(present, axis=2), 1.0)
+        encoded = self.text_encoder(embedded, mask=mask, training=training)
+        return tf.split(encoded, [tf.shape(b.ids)[0] for b in batches], axis=0)
 
     def item_features(self, unique_items: tf.Tensor, titles: tf.Tensor, training=None) -> tuple[tf.Tensor, tf.Tensor]:
         """Item tower vectors (n, embedding_dim) and image encodings (n, image_dim) of items
@@ -223,7 +256,7 @@ class MultiTaskModel(keras.Model):
     def encode_items(self, item_index: tf.Tensor, training=None) -> tuple[tf.Tensor, tf.Tensor]:
         """Item tower vectors and image encodings of items by index (each distinct one once)."""
         unique, position = tf.unique(tf.reshape(item_index, [-1]))
-        (titles,) = self.encode_texts([tf.gather(self.catalogue_titles, unique)], training)
+        (titles,) = self.encode_texts([self.title_tokens(unique)], training)
         vectors, images = self.item_features(unique, titles, training)
         return tf.gather(vectors, position), tf.gather(images, position)
 
@@ -268,8 +301,8 @@ class MultiTaskModel(keras.Model):
         # Queries and titles share one text encoder call.
         texts = []
         if "query" in needs:
-            texts.append(self.query_token_ids(unique_queries))
-        texts.append(tf.gather(self.catalogue_titles, unique_items))
+            texts.append(self.query_tokens(unique_queries))
+        texts.append(self.title_tokens(unique_items))
         text_vectors = self.encode_texts(texts, training)
         if "query" in needs:
             encoded["query"] = tf.gather(text_vectors[0], query_position)

@@ -66,3 +66,25 @@ def iter_tokens(texts: Sequence[str]) -> Iterable[str]:
     """Every token of every text, in order."""
     for row in tokenize_to_lists(texts):
         yield from row
+
+
+def subword_ids(tokens: tf.Tensor, buckets: int, max_subwords: int, width: int = 3) -> tf.Tensor:
+    """Hashed character n-grams of each token, as fastText forms them (Bojanowski et al. 2017).
+
+    The token is wrapped in "<" and ">" and cut into its `width`-character n-grams, so a
+    misspelt or unseen word still shares most of its n-grams with the word it resembles.
+
+    Args:
+        tokens: string tensor of shape `(n,)`.
+        buckets: hash buckets of the n-grams.
+        max_subwords: n-grams kept per token (the first ones).
+        width: characters per n-gram.
+
+    Returns:
+        int64 tensor of shape `(n, max_subwords)`: bucket + 1 of each n-gram, 0 padding.
+    """
+    tokens = tf.convert_to_tensor(tokens, dtype=tf.string)
+    characters = tf.strings.unicode_split(tf.strings.join(["<", tokens, ">"]), "UTF-8")
+    ngrams = tf.strings.ngrams(characters, width, separator="")
+    ids = tf.ragged.map_flat_values(lambda g: tf.strings.to_hash_bucket_fast(g, buckets) + 1, ngrams)
+    return ids.to_tensor(default_value=0, shape=[None, max_subwords])

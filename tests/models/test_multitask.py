@@ -70,6 +70,7 @@ def test_padding_beyond_the_history_does_not_change_outputs(tiny_config, tiny_pr
 
 @pytest.mark.parametrize("overrides", [
     {"combination": "mmoe"}, {"combination": "ple"}, {"loss_weighting": "uncertainty"}, {"user_buckets": 50},
+    {"subword_buckets": 0},
 ])
 def test_model_options_train_a_step(tiny_config, tiny_prepared, catalogue, batch, overrides):
     config = dataclasses.replace(tiny_config, model=dataclasses.replace(tiny_config.model, **overrides))
@@ -77,6 +78,19 @@ def test_model_options_train_a_step(tiny_config, tiny_prepared, catalogue, batch
     logs = model.train_on_batch(batch[0], batch[1], sample_weight=batch[2], return_dict=True)
     assert all(np.isfinite(v) for v in logs.values())
     assert {f"{t}_loss" for t in ("query_category", "ctr", "cvr", "next_item", "image_category")} <= set(logs)
+
+
+def test_query_subwords_match_the_title_table_and_reach_unseen_words(tiny_config, tiny_prepared, catalogue):
+    model = build_model(tiny_config, tiny_prepared.statistics, catalogue)
+    known = [t for t in tiny_prepared.statistics.tokens if len(t) > 3][:2]
+    query = model.query_tokens(tf.constant([" ".join(known), known[0] + "zz"]))
+    ids, subwords = query.ids.numpy(), query.subwords.numpy()
+    # In-vocabulary tokens get the same subwords from their string as from the table of ids.
+    np.testing.assert_array_equal(subwords[0, :2], model.token_subwords.numpy()[ids[0, :2]])
+    # An unseen word is unknown (id 1) but keeps the trigrams it shares with the known word.
+    assert ids[1, 0] == 1
+    shared = set(subwords[1, 0]) & set(subwords[0, 0]) - {0}
+    assert len(shared) >= len(known[0]) - 1
 
 
 def test_a_subset_of_tasks_builds_only_their_heads(tiny_config, tiny_prepared, catalogue, batch):

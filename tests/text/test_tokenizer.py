@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
 import pytest
 
 from mtrec_tf.backend import tf
-from mtrec_tf.text.tokenizer import normalize, tokenize, tokenize_to_lists
+from mtrec_tf.text.tokenizer import normalize, subword_ids, tokenize, tokenize_to_lists
 
 
 @pytest.mark.parametrize(
@@ -43,3 +44,20 @@ def test_tokenizer_uses_core_string_ops_only():
     assert {"StaticRegexReplace", "StringSplitV2", "StringLower"} <= op_types
     assert not op_types & {"NormalizeUTF8", "CaseFoldUTF8", "UnicodeScriptTokenizeWithOffsets"}
     assert "tensorflow_text" not in sys.modules
+
+
+def test_subwords_are_the_hashed_trigrams_of_the_wrapped_token():
+    ids = subword_ids(tf.constant(["uniqlo", "uniql", "手", ""]), buckets=1000, max_subwords=6).numpy()
+    trigrams = ["<un", "uni", "niq", "iql", "qlo", "lo>"]
+    expected = tf.strings.to_hash_bucket_fast(trigrams, 1000).numpy() + 1
+    np.testing.assert_array_equal(ids[0], expected)
+    # A misspelling keeps the trigrams it shares with the word.
+    np.testing.assert_array_equal(ids[1][:4], expected[:4])
+    assert ids[1][4] != expected[4] and ids[1][5] == 0
+    assert ids[2][0] == tf.strings.to_hash_bucket_fast(["<手>"], 1000).numpy()[0] + 1 and not ids[2][1:].any()
+    assert not ids[3].any()  # an empty token has no trigram
+
+
+def test_subwords_are_cut_to_max_subwords():
+    ids = subword_ids(tf.constant(["internationalization"]), buckets=50, max_subwords=4).numpy()
+    assert ids.shape == (1, 4) and (ids > 0).all() and (ids <= 50).all()
