@@ -389,7 +389,7 @@ PRESETS: dict[str, tuple[str, ...]] = {
     "tiny": (
         "model.embedding_dim=8", "model.text_units=8", "model.history_units=8", "model.image_dim=8",
         "model.expert_units=16", "model.tower_units=[16]", "model.retrieval_dim=8",
-        "model.max_query_tokens=8", "model.max_title_tokens=12",
+        "model.max_query_tokens=8", "model.max_title_tokens=12", "model.subword_buckets=2048", "model.max_subwords=6",
         "data.history_length=10", "training.epochs=1", "training.batch_size=256",
         "training.shuffle_buffer=2000",
     ),
