@@ -17,6 +17,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; these are for other readers too
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -57,7 +57,24 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--include-seen", action="store_true",
                           help="do not exclude items the user already interacted with from recommendations")
     evaluate.set_defaults(handler=_evaluate)
+
+    export = commands.add_parser("export", help="export a run as a SavedModel for TF Serving")
+    export.add_argument("run", help="the run directory of `mtrec train`")
+    add_export_arguments(export)
+    export.set_defaults(handler=_export)
     return parser
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where and how a run is exported (`mtrec export`, and `mtrec train` at its end)."""
+    from mtrec_tf.export import TARGETS
+    from serving.contract import DEFAULT_MODEL_NAME
+
+    parser.add_argument("--target", choices=TARGETS, default="tfserving",
+                        help="the runtime whose ops the export may use (core: any TensorFlow)")
+    parser.add_argument("--version", type=int, help="version number (default: one more than the newest)")
+    parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME, help="TF Serving model name")
+    parser.add_argument("--top-k", type=int, default=100, help="items the `retrieve` signature returns")
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,6 +92,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--single-task", action="store_true",
                         help="also train the same architecture once per task, for comparison")
     parser.add_argument("--output-dir", required=True, help="the run directory")
+    parser.add_argument("--no-export", action="store_true", help="do not export the trained model")
+    add_export_arguments(parser)
 
 
 def resolve_train_config(args: argparse.Namespace):
@@ -188,7 +207,24 @@ def _train(args: argparse.Namespace) -> int:
     result = train_with_single_tasks(config, args.output_dir, single_task=args.single_task)
     print(f"trained {', '.join(t.name for t in config.tasks)} in {result.seconds:.0f} s "
           f"({result.examples_per_second:,.0f} examples/s); run: {result.run_dir}")
+    if not args.no_export:
+        args.run = str(result.run_dir)
+        _export(args)
     print(f"next: mtrec evaluate {result.run_dir}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from mtrec_tf.export import export_model
+    from mtrec_tf.training.fit import load_trained_model
+
+    config, model, statistics, catalogue = load_trained_model(args.run)
+    result = export_model(model, statistics, catalogue, config.data.history_length, Path(args.run) / "export",
+                          model_name=args.model_name, version=args.version, target=args.target, top_k=args.top_k)
+    print(f"exported {args.model_name} version {result.version} ({', '.join(result.signatures)}; "
+          f"{result.bytes / 1e6:.1f} MB, {len(result.op_types)} op types, all in {args.target!r}) "
+          f"to {result.path} in {result.seconds:.0f} s")
+    print(f"TF Serving: sh {Path(args.run) / 'serving' / 'run_tfserving.sh'}")
     return 0
 
 
@@ -209,11 +245,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from mtrec_tf.data.validation import DataValidationError
+    from mtrec_tf.export import OpAuditError
 
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, DataValidationError, FileNotFoundError) as error:
+    except (ConfigError, DataValidationError, FileNotFoundError, FileExistsError, OpAuditError) as error:
         print(f"mtrec: error: {error}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,89 @@
+"""Export a trained model as a versioned SavedModel that TF Serving can poll.
+
+The version is written into a hidden temporary directory beside its final place, audited,
+given its warmup requests, and only then renamed to `<export_root>/<model_name>/<version>/`,
+so a server polling the base path never sees half a version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from mtrec_tf.backend import tf
+from mtrec_tf.data.catalogue import Catalogue
+from mtrec_tf.data.statistics import DataStatistics
+from mtrec_tf.export.op_audit import check_saved_model
+from mtrec_tf.export.signatures import ServingModule
+from mtrec_tf.export.tfserving_config import write_serving_config
+from mtrec_tf.export.warmup import write_warmup_requests
+from mtrec_tf.models import MultiTaskModel
+from serving.contract import DEFAULT_MODEL_NAME
+
+
+@dataclasses.dataclass
+class ExportResult:
+    """Where a version went and what it holds."""
+
+    path: Path
+    version: int
+    signatures: list[str]
+    op_types: set[str]
+    bytes: int
+    seconds: float
+
+
+def next_version(base_path: str | os.PathLike) -> int:
+    """One more than the newest numeric version under `base_path` (1 when there is none)."""
+    base_path = Path(base_path)
+    versions = [int(p.name) for p in base_path.iterdir() if p.is_dir() and p.name.isdigit()] if base_path.exists() else []
+    return max(versions, default=0) + 1
+
+
+def export_model(model: MultiTaskModel, statistics: DataStatistics, catalogue: Catalogue, history_length: int,
+                 export_root: str | os.PathLike, *, model_name: str = DEFAULT_MODEL_NAME, version: int | None = None,
+                 target: str = "tfserving", top_k: int = 100, serving_dir: str | os.PathLike | None = None
+                 ) -> ExportResult:
+    """Writes `export_root/model_name/version/` and the TF Serving config in `serving_dir`.
+
+    Args:
+        model: the trained model.
+        statistics, catalogue: what it was built from (item ids, categories, images).
+        history_length: histories longer than this are cut to their most recent events.
+        export_root: the folder that holds one folder per model name.
+        model_name: TF Serving's model name.
+        version: the version number; by default one more than the newest present.
+        target: `core`, `tfserving` or `tfserving-2.13`; ops the target lacks fail the export.
+        top_k: items returned by `retrieve`.
+        serving_dir: where `models.config` and the batching file go (default: beside export_root).
+    """
+    start = time.perf_counter()
+    base_path = Path(export_root) / model_name
+    version = next_version(base_path) if version is None else version
+    final = base_path / str(version)
+    if final.exists():
+        raise FileExistsError(f"{final} already exists: export another --version")
+    base_path.mkdir(parents=True, exist_ok=True)
+
+    item_ids = list(statistics.items)
+    module = ServingModule(model, item_ids, list(statistics.categories), history_length, top_k=top_k)
+    signatures = module.signatures()
+    staging = Path(tempfile.mkdtemp(dir=base_path, prefix=f".{version}-"))
+    try:
+        tf.saved_model.save(module, str(staging), signatures=signatures)
+        op_types = check_saved_model(staging, target)
+        image_png = tf.io.encode_png(catalogue.image[1 if len(catalogue.image) > 1 else 0]).numpy()
+        write_warmup_requests(staging, model_name, sorted(signatures), item_ids, image_png)
+        staging.chmod(0o755)
+        os.replace(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    write_serving_config(Path(serving_dir) if serving_dir else Path(export_root).parent / "serving",
+                         export_root, model_name)
+    size = sum(f.stat().st_size for f in final.rglob("*") if f.is_file())
+    return ExportResult(final, version, sorted(signatures), op_types, size, time.perf_counter() - start)

@@ -1,0 +1,170 @@
+"""The serving signatures of a trained model, on raw features, held by a slim `tf.Module`.
+
+The module keeps the model's variables and `tf.function`s, not the Keras model object, so
+the SavedModel is small and loads fast (DESIGN.md §1). The preprocessing in the graph is
+the model's own (the tokenizer, the id lookups): there is no second implementation to
+drift from training. Input and output names come from `serving.contract`.
+"""
+
+from __future__ import annotations
+
+import tensorflow_recommenders as tfrs
+
+from mtrec_tf.backend import tf
+from mtrec_tf.models import MultiTaskModel
+from serving.contract import SIGNATURES
+
+RETRIEVAL_TASK = "next_item"
+
+
+def _spec(name: str) -> tf.TensorSpec:
+    dtype = getattr(tf, SIGNATURES["serving_default"].inputs.get(name) or "string")
+    rank2 = name in ("history", "history_event_type", "history_time_gap", "candidates")
+    return tf.TensorSpec([None, None] if rank2 else [None], dtype, name=name)
+
+
+def _specs(signature: str) -> list[tf.TensorSpec]:
+    return [_spec(name) for name in SIGNATURES[signature].inputs]
+
+
+class ServingModule(tf.Module):
+    """Serving functions of `model`, one per signature its tasks support.
+
+    Args:
+        model: a trained multi-task model.
+        item_ids: the catalogue's item ids in vocabulary order (row i + 1 of the model's tables).
+        categories: category names in class order.
+        history_length: histories are cut to their most recent `history_length` events.
+        top_k: items returned by `retrieve`, categories by the classifiers.
+    """
+
+    def __init__(self, model: MultiTaskModel, item_ids: list[str], categories: list[str],
+                 history_length: int, top_k: int = 100, top_categories: int = 5):
+        super().__init__(name="mtrec_serving")
+        self.model = model
+        self.history_length = history_length
+        self.tasks = {task.name: task for task in model.tasks}
+        self.categories = tf.constant(categories)
+        self.top_categories = min(top_categories, len(categories))
+        self.image_size = int(model.catalogue_image.shape[1])
+        self.index = None
+        if RETRIEVAL_TASK in self.tasks and item_ids:
+            vectors = tf.concat([
+                model.item_vectors(tf.range(start + 1, min(start + 4096, len(item_ids)) + 1, dtype=tf.int64),
+                                   RETRIEVAL_TASK, training=False)
+                for start in range(0, len(item_ids), 4096)], axis=0)
+            self.index = tfrs.layers.factorized_top_k.BruteForce(k=min(top_k, len(item_ids)))
+            self.index.index(vectors, identifiers=tf.constant(item_ids))
+
+    def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
+        """The concrete function of every signature the model supports, by signature name."""
+        functions = {}
+        if {"ctr", "cvr"} <= set(self.tasks):
+            functions["serving_default"] = self.score
+        if self.index is not None:
+            functions["retrieve"] = self.retrieve
+            functions["item_embedding"] = self.item_embedding
+            functions["user_embedding"] = self.user_embedding
+        if "query_category" in self.tasks:
+            functions["classify_query"] = self.classify_query
+        if "image_category" in self.tasks:
+            functions["image_category"] = self.image_category
+        return {name: fn.get_concrete_function() for name, fn in functions.items()}
+
+    # --- features ---------------------------------------------------------------------------
+
+    def _features(self, n: tf.Tensor, user_id=None, history=None, history_event_type=None,
+                  history_time_gap=None, query=None, item_id=None) -> dict[str, tf.Tensor]:
+        """The model's feature dict for `n` rows; what is not given is blank."""
+        blank = tf.fill([n], "")
+        if history is None:
+            history = history_event_type = tf.fill([n, 1], "")
+            history_time_gap = tf.zeros([n, 1])
+        history, history_event_type, history_time_gap = self._recent(history, history_event_type, history_time_gap)
+        return {
+            "user_id": blank if user_id is None else user_id,
+            "timestamp": tf.zeros([n], tf.int64),
+            "query": blank if query is None else query,
+            "item_id": blank if item_id is None else item_id,
+            "position": tf.fill([n], tf.constant(-1, tf.int64)),
+            "history_item_ids": history,
+            "history_event_types": history_event_type,
+            "history_time_gaps": history_time_gap,
+        }
+
+    def _recent(self, history, event_type, time_gap):
+        """The last `history_length` events of each row, left-aligned with "" / 0 padding."""
+        present = tf.not_equal(history, "")
+        lengths = tf.reduce_sum(tf.cast(present, tf.int32), axis=1)
+        start = tf.maximum(lengths - self.history_length, 0)
+        width = tf.maximum(tf.minimum(tf.reduce_max(lengths), self.history_length), 1)
+        positions = start[:, tf.newaxis] + tf.range(width)[tf.newaxis, :]
+        keep = positions < lengths[:, tf.newaxis]
+        # Events are packed to the left first, so padding inside a row is ignored too.
+        order = tf.argsort(tf.cast(~present, tf.int32), axis=1, stable=True)
+        gather = tf.gather(order, tf.minimum(positions, tf.shape(history)[1] - 1), batch_dims=1)
+
+        def take(values, pad):
+            values = tf.gather(values, gather, batch_dims=1)
+            return tf.where(keep, values, tf.fill(tf.shape(values), pad) if values.dtype == tf.string
+                            else tf.zeros_like(values))
+
+        return take(history, ""), take(event_type, ""), take(tf.cast(time_gap, tf.float32), 0.0)
+
+    # --- signatures -------------------------------------------------------------------------
+
+    @tf.function(input_signature=_specs("serving_default"))
+    def score(self, user_id, history, history_event_type, history_time_gap, query, candidates):
+        batch, n = tf.shape(candidates)[0], tf.shape(candidates)[1]
+
+        def repeat(x):
+            return tf.repeat(x, n, axis=0)
+
+        features = self._features(batch * n, repeat(user_id), repeat(history), repeat(history_event_type),
+                                  repeat(history_time_gap), repeat(query), tf.reshape(candidates, [-1]))
+        outputs, _, _ = self.model.forward(features, training=False)
+        present = tf.cast(tf.not_equal(candidates, ""), tf.float32)
+        ctr = tf.reshape(outputs["ctr"], [batch, n]) * present
+        ctcvr = tf.reshape(outputs["cvr"], [batch, n]) * present  # ESMM: the cvr head gives p(click and buy)
+        return {"ctr": ctr, "cvr": tf.math.divide_no_nan(ctcvr, ctr), "ctcvr": ctcvr}
+
+    @tf.function(input_signature=_specs("user_embedding"))
+    def user_embedding(self, user_id, history, history_event_type, history_time_gap, query):
+        features = self._features(tf.shape(user_id)[0], user_id, history, history_event_type,
+                                  history_time_gap, query)
+        outputs, _, _ = self.model.forward(features, training=False)
+        return {"embedding": outputs[RETRIEVAL_TASK]}
+
+    @tf.function(input_signature=_specs("retrieve"))
+    def retrieve(self, user_id, history, history_event_type, history_time_gap, query):
+        user = self.user_embedding(user_id, history, history_event_type, history_time_gap, query)["embedding"]
+        scores, item_ids = self.index(user)
+        return {"item_ids": item_ids, "scores": scores}
+
+    @tf.function(input_signature=_specs("item_embedding"))
+    def item_embedding(self, item_id):
+        index = self.model.item_lookup(item_id)
+        return {"embedding": self.model.item_vectors(index, RETRIEVAL_TASK, training=False)}
+
+    @tf.function(input_signature=_specs("classify_query"))
+    def classify_query(self, query):
+        features = self._features(tf.shape(query)[0], query=query)
+        outputs, _, _ = self.model.forward(features, training=False)
+        return self._top_categories(outputs["query_category"])
+
+    @tf.function(input_signature=_specs("image_category"))
+    def image_category(self, image):
+        size = self.image_size
+
+        def decode(data):
+            pixels = tf.io.decode_image(data, channels=3, expand_animations=False)
+            return tf.cast(tf.image.resize(pixels, [size, size], antialias=True), tf.uint8)
+
+        pixels = tf.map_fn(decode, image, fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8))
+        encoded = self.model.image_encoder(pixels, training=False)
+        logits = self.model.towers["image_category"](encoded, training=False)
+        return self._top_categories(tf.nn.softmax(logits))
+
+    def _top_categories(self, probabilities: tf.Tensor) -> dict[str, tf.Tensor]:
+        top = tf.math.top_k(probabilities, k=self.top_categories)
+        return {"categories": tf.gather(self.categories, top.indices), "probabilities": top.values}

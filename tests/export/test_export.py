@@ -1,0 +1,200 @@
+"""Export: signatures equal the model, raw-feature edge cases, atomic versions, op audit,
+warmup requests and the TF Serving config."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mtrec_tf.backend import tf
+from mtrec_tf.data.catalogue import build_catalogue
+from mtrec_tf.data.pipeline import make_dataset
+from mtrec_tf.export import OpAuditError, export_model
+from mtrec_tf.export.op_audit import check_saved_model, saved_model_op_types
+from mtrec_tf.export.warmup import WARMUP_FILE
+from mtrec_tf.training.fit import build_model
+from serving.contract import SIGNATURES
+
+REPO = Path(__file__).resolve().parents[2]
+N = 100
+
+
+@pytest.fixture(scope="module")
+def model_and_batch(tiny_config, tiny_prepared):
+    catalogue = build_catalogue(tiny_prepared.data.items, tiny_prepared.statistics, tiny_config.model.max_title_tokens)
+    test = tiny_prepared.examples.parts["test"]
+    batch = next(iter(make_dataset(test, batch_size=N, history_length=tiny_config.data.history_length,
+                                   shuffle_buffer=10_000, seed=1)))
+    model = build_model(tiny_config, tiny_prepared.statistics, catalogue)
+    model.build_from_batch(batch)
+    return model, catalogue, batch
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, tiny_config, tiny_prepared, model_and_batch):
+    model, catalogue, _ = model_and_batch
+    root = tmp_path_factory.mktemp("run") / "export"
+    result = export_model(model, tiny_prepared.statistics, catalogue, tiny_config.data.history_length, root,
+                          target="core", top_k=20)
+    return result, tf.saved_model.load(str(result.path))
+
+
+def _user_inputs(features: dict) -> dict:
+    return {"user_id": features["user_id"], "history": features["history_item_ids"],
+            "history_event_type": features["history_event_types"],
+            "history_time_gap": tf.cast(features["history_time_gaps"], tf.float32), "query": features["query"]}
+
+
+def test_every_contract_signature_is_exported_with_its_names(exported):
+    result, loaded = exported
+    assert sorted(loaded.signatures) == sorted(SIGNATURES) == result.signatures
+    for name, signature in SIGNATURES.items():
+        function = loaded.signatures[name]
+        assert set(function.structured_input_signature[1]) == set(signature.inputs)
+        assert set(function.structured_outputs) == set(signature.outputs)
+        for key, spec in function.structured_input_signature[1].items():
+            assert spec.dtype.name == signature.inputs[key]
+
+
+def test_signatures_equal_the_model_on_raw_features(exported, model_and_batch):
+    _, loaded = exported
+    model, _, (features, _, _) = model_and_batch
+    expected = model(features, training=False)
+
+    scored = loaded.signatures["serving_default"](**_user_inputs(features), candidates=features["item_id"][:, None])
+    has_item = features["item_id"].numpy() != b""  # other rows have an empty, padding, candidate
+    assert has_item.sum() > 10
+    np.testing.assert_allclose(scored["ctr"][:, 0].numpy()[has_item], expected["ctr"].numpy()[has_item], atol=1e-5)
+    np.testing.assert_allclose(scored["ctcvr"][:, 0].numpy()[has_item], expected["cvr"].numpy()[has_item], atol=1e-5)
+    np.testing.assert_allclose(scored["ctr"] * scored["cvr"], scored["ctcvr"], atol=1e-6)
+
+    user = loaded.signatures["user_embedding"](**_user_inputs(features))["embedding"]
+    np.testing.assert_allclose(user, expected["next_item"], atol=1e-5)
+
+    classified = loaded.signatures["classify_query"](query=features["query"])
+    np.testing.assert_allclose(classified["probabilities"][:, 0], tf.reduce_max(expected["query_category"], 1),
+                               atol=1e-5)
+
+    items = model.item_lookup(features["item_id"])
+    np.testing.assert_allclose(loaded.signatures["item_embedding"](item_id=features["item_id"])["embedding"],
+                               model.item_vectors(items, "next_item", training=False), atol=1e-5)
+
+
+def test_retrieve_ranks_the_catalogue_by_the_dot_product(exported, model_and_batch):
+    _, loaded = exported
+    _, _, (features, _, _) = model_and_batch
+    inputs = {k: v[:8] for k, v in _user_inputs(features).items()}
+    answer = loaded.signatures["retrieve"](**inputs)
+    assert answer["item_ids"].shape == (8, 20)
+    assert np.all(np.diff(answer["scores"].numpy(), axis=1) <= 1e-6)
+    user = loaded.signatures["user_embedding"](**inputs)["embedding"]
+    top_vectors = loaded.signatures["item_embedding"](item_id=tf.reshape(answer["item_ids"], [-1]))["embedding"]
+    dots = tf.reduce_sum(tf.reshape(top_vectors, [8, 20, -1]) * user[:, None, :], axis=-1)
+    np.testing.assert_allclose(dots, answer["scores"], atol=1e-4)
+
+
+def test_empty_unknown_and_over_long_inputs_are_answered(exported, tiny_config):
+    _, loaded = exported
+    length = tiny_config.data.history_length
+    history = [f"h{i}" for i in range(length + 7)]
+    gaps = [float(i) for i in range(length + 7)]
+    inputs = {"user_id": tf.constant(["", "new-user"]),
+              "history": tf.constant([[""] * (length + 7), history]),
+              "history_event_type": tf.constant([[""] * (length + 7), ["click"] * (length + 7)]),
+              "history_time_gap": tf.constant([[0.0] * (length + 7), gaps]),
+              "query": tf.constant(["", "完全 unseen wörds " * 50])}
+    scored = loaded.signatures["serving_default"](**inputs, candidates=tf.constant([["no-such-item", ""]] * 2))
+    assert np.isfinite(scored["ctr"].numpy()).all()
+    assert (scored["ctr"].numpy()[:, 1] == 0).all()  # padding candidates score 0
+    # Only the most recent `history_length` events count.
+    cut = dict(inputs, history=tf.constant([[""] * 7 + [""] * length, [""] * 7 + history[7:]]),
+               history_time_gap=tf.constant([[0.0] * (length + 7), [0.0] * 7 + gaps[7:]]))
+    np.testing.assert_allclose(loaded.signatures["user_embedding"](**cut)["embedding"],
+                               loaded.signatures["user_embedding"](**inputs)["embedding"], atol=1e-6)
+
+
+def test_image_signature_decodes_png_and_jpeg(exported, model_and_batch):
+    _, loaded = exported
+    _, catalogue, _ = model_and_batch
+    pixels = catalogue.image[1]
+    images = tf.constant([tf.io.encode_png(pixels).numpy(), tf.io.encode_jpeg(pixels).numpy()])
+    answer = loaded.signatures["image_category"](image=images)
+    assert answer["categories"].shape == (2, answer["probabilities"].shape[1])
+    assert np.all(answer["probabilities"].numpy() <= 1.0)
+
+
+def test_versions_appear_whole_and_never_overwrite(exported, tiny_config, tiny_prepared, model_and_batch):
+    result, _ = exported
+    model, catalogue, _ = model_and_batch
+    base = result.path.parent
+    assert [p.name for p in base.iterdir()] == ["1"]  # no staging directory is left behind
+    with pytest.raises(FileExistsError):
+        export_model(model, tiny_prepared.statistics, catalogue, tiny_config.data.history_length, base.parent,
+                     version=1)
+
+
+def test_warmup_holds_one_request_per_signature(exported):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    result, _ = exported
+    logs = []
+    for record in tf.data.TFRecordDataset(str(result.path / WARMUP_FILE)):
+        log = prediction_log_pb2.PredictionLog()
+        log.ParseFromString(record.numpy())
+        logs.append(log.predict_log.request)
+    assert sorted(r.model_spec.signature_name for r in logs) == sorted(SIGNATURES)
+    for request in logs:
+        assert set(request.inputs) == set(SIGNATURES[request.model_spec.signature_name].inputs)
+
+
+def test_serving_config_names_the_model_and_its_base_path(exported):
+    result, _ = exported
+    serving = result.path.parents[2] / "serving"
+    config = (serving / "models.config").read_text()
+    assert 'name: "mtrec"' in config and 'base_path: "/models/mtrec"' in config
+    assert "max_batch_size" in (serving / "batching.config").read_text()
+    assert "--enable_batching=true" in (serving / "run_tfserving.sh").read_text()
+
+
+def test_core_export_answers_in_a_process_without_tensorflow_text(exported):
+    result, _ = exported
+    script = textwrap.dedent(f"""
+        import sys
+        import tensorflow as tf
+        model = tf.saved_model.load({str(result.path)!r})
+        answer = model.signatures["classify_query"](query=tf.constant(["手机 phone"]))
+        assert answer["categories"].shape[0] == 1
+        assert "tensorflow_text" not in sys.modules, "tensorflow_text was imported"
+        print("ok")
+    """)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("ok")
+
+
+def test_audit_rejects_tf_text_ops_for_core_only(tmp_path):
+    import tensorflow_text as text
+
+    module = tf.Module()
+    module.normalize = tf.function(lambda s: {"text": text.normalize_utf8(s, "NFKC")},
+                                   input_signature=[tf.TensorSpec([None], tf.string)])
+    tf.saved_model.save(module, str(tmp_path), signatures={"serving_default": module.normalize})
+    assert "NormalizeUTF8" in saved_model_op_types(tmp_path)
+    with pytest.raises(OpAuditError, match="NormalizeUTF8"):
+        check_saved_model(tmp_path, "core")
+    assert "NormalizeUTF8" in check_saved_model(tmp_path, "tfserving")
+
+
+def test_audit_finds_ops_that_only_occur_inside_library_functions(exported):
+    result, _ = exported
+    ops = saved_model_op_types(result.path)
+    # The tokenizer's ops live inside the signature functions, not in the top-level graph.
+    assert {"StaticRegexReplace", "StringSplitV2", "StringNGrams"} <= ops
