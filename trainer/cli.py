@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run", help="the run directory of `mtrec train`")
     add_export_arguments(export)
     export.set_defaults(handler=_export)
+
+    from serving.dev_server import add_serve_arguments
+
+    serve = commands.add_parser(
+        "serve", help="development server speaking TF Serving's REST and gRPC protocol (production: TF Serving)")
+    add_serve_arguments(serve)
+    serve.set_defaults(handler=_serve)
     return parser
 
 
@@ -237,6 +244,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(format_report(report, {task.name: task.type for task in config.tasks}))
     print(f"wrote {Path(args.run) / 'metrics.json'} and plots")
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from serving.dev_server import run_from_args
+
+    return run_from_args(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -41,8 +41,11 @@ class ServingModule(tf.Module):
     def __init__(self, model: MultiTaskModel, item_ids: list[str], categories: list[str],
                  history_length: int, top_k: int = 100, top_categories: int = 5):
         super().__init__(name="mtrec_serving")
-        self.model = model
+        # The variables are tracked, not the Keras model object: a slim SavedModel (DESIGN.md §1).
+        # One call builds every layer (a model loaded from weights creates them lazily).
+        self.model = self._no_dependency(model)
         self.history_length = history_length
+        model.forward(self._features(tf.constant(1)), training=False)
         self.tasks = {task.name: task for task in model.tasks}
         self.categories = tf.constant(categories)
         self.top_categories = min(top_categories, len(categories))
@@ -55,21 +58,31 @@ class ServingModule(tf.Module):
                 for start in range(0, len(item_ids), 4096)], axis=0)
             self.index = tfrs.layers.factorized_top_k.BruteForce(k=min(top_k, len(item_ids)))
             self.index.index(vectors, identifiers=tf.constant(item_ids))
+        self.model_variables = list(model.variables)
+        self.lookup_tables = [layer.lookup_table for layer in
+                              (model.item_lookup, model.token_lookup, model.category_lookup, model.event_type_lookup)]
 
     def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
-        """The concrete function of every signature the model supports, by signature name."""
-        functions = {}
+        """The concrete function of every signature the model's tasks support, by name.
+
+        Only those become `tf.function` attributes, so saving traces nothing else.
+        """
+        methods = {}
         if {"ctr", "cvr"} <= set(self.tasks):
-            functions["serving_default"] = self.score
+            methods["serving_default"] = self._score
         if self.index is not None:
-            functions["retrieve"] = self.retrieve
-            functions["item_embedding"] = self.item_embedding
-            functions["user_embedding"] = self.user_embedding
+            methods.update(retrieve=self._retrieve, item_embedding=self._item_embedding,
+                           user_embedding=self._user_embedding)
         if "query_category" in self.tasks:
-            functions["classify_query"] = self.classify_query
+            methods["classify_query"] = self._classify_query
         if "image_category" in self.tasks:
-            functions["image_category"] = self.image_category
-        return {name: fn.get_concrete_function() for name, fn in functions.items()}
+            methods["image_category"] = self._image_category
+        functions = {}
+        for name, method in methods.items():
+            function = tf.function(method, input_signature=_specs(name))
+            setattr(self, name, function)
+            functions[name] = function.get_concrete_function()
+        return functions
 
     # --- features ---------------------------------------------------------------------------
 
@@ -113,8 +126,7 @@ class ServingModule(tf.Module):
 
     # --- signatures -------------------------------------------------------------------------
 
-    @tf.function(input_signature=_specs("serving_default"))
-    def score(self, user_id, history, history_event_type, history_time_gap, query, candidates):
+    def _score(self, user_id, history, history_event_type, history_time_gap, query, candidates):
         batch, n = tf.shape(candidates)[0], tf.shape(candidates)[1]
 
         def repeat(x):
@@ -128,32 +140,27 @@ class ServingModule(tf.Module):
         ctcvr = tf.reshape(outputs["cvr"], [batch, n]) * present  # ESMM: the cvr head gives p(click and buy)
         return {"ctr": ctr, "cvr": tf.math.divide_no_nan(ctcvr, ctr), "ctcvr": ctcvr}
 
-    @tf.function(input_signature=_specs("user_embedding"))
-    def user_embedding(self, user_id, history, history_event_type, history_time_gap, query):
+    def _user_embedding(self, user_id, history, history_event_type, history_time_gap, query):
         features = self._features(tf.shape(user_id)[0], user_id, history, history_event_type,
                                   history_time_gap, query)
         outputs, _, _ = self.model.forward(features, training=False)
         return {"embedding": outputs[RETRIEVAL_TASK]}
 
-    @tf.function(input_signature=_specs("retrieve"))
-    def retrieve(self, user_id, history, history_event_type, history_time_gap, query):
-        user = self.user_embedding(user_id, history, history_event_type, history_time_gap, query)["embedding"]
+    def _retrieve(self, user_id, history, history_event_type, history_time_gap, query):
+        user = self._user_embedding(user_id, history, history_event_type, history_time_gap, query)["embedding"]
         scores, item_ids = self.index(user)
         return {"item_ids": item_ids, "scores": scores}
 
-    @tf.function(input_signature=_specs("item_embedding"))
-    def item_embedding(self, item_id):
+    def _item_embedding(self, item_id):
         index = self.model.item_lookup(item_id)
         return {"embedding": self.model.item_vectors(index, RETRIEVAL_TASK, training=False)}
 
-    @tf.function(input_signature=_specs("classify_query"))
-    def classify_query(self, query):
+    def _classify_query(self, query):
         features = self._features(tf.shape(query)[0], query=query)
         outputs, _, _ = self.model.forward(features, training=False)
         return self._top_categories(outputs["query_category"])
 
-    @tf.function(input_signature=_specs("image_category"))
-    def image_category(self, image):
+    def _image_category(self, image):
         size = self.image_size
 
         def decode(data):

@@ -29,7 +29,6 @@ def write_contract_model(path: Path, version: int = 1, offset: float = 0.0) -> P
     - `item_embedding`, `user_embedding`: vectors of `EMBEDDING_DIM` holding the string length of
       the id.
     """
-    import mtrec_tf  # noqa: F401  (tf-keras switch before TensorFlow)
     from mtrec_tf.backend import tf
 
     module = tf.Module()
@@ -59,9 +58,10 @@ def write_contract_model(path: Path, version: int = 1, offset: float = 0.0) -> P
         return top_categories(tf.shape(query)[0])
 
     def image_category(image):
-        tf.map_fn(lambda b: tf.shape(tf.io.decode_image(b, channels=3, expand_animations=False)),
-                  image, fn_output_signature=tf.int32)
-        return top_categories(tf.shape(image)[0])
+        shapes = tf.map_fn(lambda b: tf.shape(tf.io.decode_image(b, channels=3, expand_animations=False)),
+                           image, fn_output_signature=tf.int32)
+        with tf.control_dependencies([shapes]):  # else the unused decode is pruned and never fails
+            return top_categories(tf.shape(image)[0])
 
     def item_embedding(item_id):
         return {"embedding": tf.tile(user_len(item_id)[:, tf.newaxis], [1, EMBEDDING_DIM])}
