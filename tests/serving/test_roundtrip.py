@@ -1,0 +1,114 @@
+"""A real export behind the development server, through both clients: every signature
+answers as the SavedModel does in-process, and every place that names the contract agrees."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mtrec_tf.backend import tf
+from mtrec_tf.data.catalogue import build_catalogue
+from mtrec_tf.data.pipeline import make_dataset
+from mtrec_tf.export import export_model
+from mtrec_tf.training.fit import build_model
+from serving.client import RestClient
+from serving.contract import SIGNATURES
+from serving.dev_server import DevServer
+from serving.grpc_client import GrpcClient
+from serving.requests_builder import UserRequest
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory, tiny_config, tiny_prepared):
+    catalogue = build_catalogue(tiny_prepared.data.items, tiny_prepared.statistics, tiny_config.model.max_title_tokens)
+    batch = next(iter(make_dataset(tiny_prepared.examples.parts["train"], batch_size=64,
+                                   history_length=tiny_config.data.history_length, shuffle_buffer=10_000, seed=1)))
+    model = build_model(tiny_config, tiny_prepared.statistics, catalogue)
+    model.build_from_batch(batch)
+    root = tmp_path_factory.mktemp("run") / "export"
+    result = export_model(model, tiny_prepared.statistics, catalogue, tiny_config.data.history_length, root,
+                          top_k=10)
+    return result, catalogue, list(tiny_prepared.statistics.items)
+
+
+@pytest.fixture(scope="module")
+def server(export):
+    result, _, _ = export
+    with DevServer(result.path.parent, rest_port=0, grpc_port=0, poll_seconds=60) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def loaded(export):
+    return tf.saved_model.load(str(export[0].path))
+
+
+@pytest.fixture(params=["rest", "grpc"])
+def client(request, server):
+    made = RestClient(server.rest_url) if request.param == "rest" else GrpcClient(server.grpc_target)
+    yield made
+    made.close()
+
+
+def _user_tensors(user_id, history, query):
+    return {"user_id": tf.constant([user_id]), "history": tf.constant([history]),
+            "history_event_type": tf.constant([["click"] * len(history)]),
+            "history_time_gap": tf.zeros([1, len(history)]), "query": tf.constant([query])}
+
+
+def test_recommend_and_score_equal_the_saved_model(client, loaded, export):
+    _, _, items = export
+    history = items[:3]
+    expected = loaded.signatures["retrieve"](**_user_tensors("u1", history, "手机 phone"))
+    got = client.recommend("u1", history, "手机 phone", k=10)
+    assert [item for item, _ in got] == [i.decode() for i in expected["item_ids"].numpy()[0]]
+    np.testing.assert_allclose([s for _, s in got], expected["scores"].numpy()[0], atol=1e-5)
+
+    candidates = items[5:9]
+    expected = loaded.signatures["serving_default"](**_user_tensors("u1", history, "手机 phone"),
+                                                    candidates=tf.constant([candidates]))
+    scored = client.score("u1", history, "手机 phone", candidates)
+    assert [row["item_id"] for row in scored] == candidates
+    for name in ("ctr", "cvr", "ctcvr"):
+        np.testing.assert_allclose([row[name] for row in scored], expected[name].numpy()[0], atol=1e-5)
+
+
+def test_many_users_in_one_request_with_empty_and_unknown_inputs(client, export):
+    _, _, items = export
+    users = [UserRequest("u1", items[:2], "phone"), UserRequest("", (), ""), UserRequest("new", ["no-such"], "")]
+    answers = client.recommend_many(users, k=5)
+    assert [len(a) for a in answers] == [5, 5, 5]
+    alone = client.recommend_many(users[:1], k=5)[0]
+    assert [item for item, _ in alone] == [item for item, _ in answers[0]]
+    np.testing.assert_allclose([s for _, s in alone], [s for _, s in answers[0]], atol=1e-5)
+
+
+def test_classifiers_and_embeddings(client, loaded, export):
+    _, catalogue, items = export
+    categories = client.classify_query(["手机 phone", ""])
+    expected = loaded.signatures["classify_query"](query=tf.constant(["手机 phone", ""]))
+    assert [c for c, _ in categories[0]] == [c.decode() for c in expected["categories"].numpy()[0]]
+
+    png = tf.io.encode_png(catalogue.image[1]).numpy()
+    assert len(client.classify_image([png])[0]) == expected["categories"].shape[1]
+
+    vectors = np.asarray(client.item_embedding(items[:2]))
+    np.testing.assert_allclose(vectors, loaded.signatures["item_embedding"](item_id=tf.constant(items[:2]))["embedding"],
+                               atol=1e-5)
+    user = np.asarray(client.user_embedding([UserRequest("u1", items[:3], "")]))
+    assert user.shape == (1, vectors.shape[1])
+
+
+def test_every_place_that_names_the_contract_agrees(client, export, loaded):
+    result, _, _ = export
+    metadata = client.metadata()
+    served = {name: sig for name, sig in metadata["signatures"].items() if not name.startswith("__")}
+    assert set(served) == set(SIGNATURES) == set(loaded.signatures) == set(result.signatures)
+    for name, signature in SIGNATURES.items():
+        assert set(served[name]["inputs"]) == set(signature.inputs)
+        assert set(served[name]["outputs"]) == set(signature.outputs)
+        assert {k: v["dtype"] for k, v in served[name]["inputs"].items()} == signature.inputs
+    models_config = (result.path.parents[2] / "serving" / "models.config").read_text()
+    assert f'name: "{client.model_name}"' in models_config
+    assert result.path.parent.name == client.model_name
+    assert client.status()[0].state == "AVAILABLE"
