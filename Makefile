@@ -6,6 +6,8 @@ RUN ?= runs/quickstart
 SCALE ?= 1
 PYTEST_ARGS ?=
 TRAIN_ARGS ?=
+REST_PORT ?= 8501
+GRPC_PORT ?= 8500
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
@@ -27,7 +29,8 @@ install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
 
-# The main job on the built-in sample shop: data, train, evaluate.
+# The main job on the built-in sample shop: data, train (and export), evaluate, then serve the
+# export with the development server and ask it for a user's recommendations through the client.
 quickstart: install
 	$(BIN)/mtrec data sample --out $(RUN)/data --scale $(SCALE)
 	$(BIN)/mtrec data inspect $(RUN)/data
@@ -35,6 +38,11 @@ quickstart: install
 	$(BIN)/mtrec train --events $(RUN)/data/events.parquet --items $(RUN)/data/items.parquet \
 		--queries $(RUN)/data/queries.parquet --output-dir $(RUN)/model $(TRAIN_ARGS)
 	$(BIN)/mtrec evaluate $(RUN)/model
+	$(BIN)/mtrec serve --model-base-path $(RUN)/model/export/mtrec --rest-port $(REST_PORT) \
+		--grpc-port $(GRPC_PORT) & server=$$!; \
+	$(BIN)/python -m serving.demo --server http://127.0.0.1:$(REST_PORT) \
+		--events $(RUN)/data/events.parquet --items $(RUN)/data/items.parquet; status=$$?; \
+	kill $$server; wait $$server; exit $$status
 
 test: install-test
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)

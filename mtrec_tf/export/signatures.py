@@ -46,6 +46,17 @@ class ServingModule(tf.Module):
         self.model = self._no_dependency(model)
         self.history_length = history_length
         model.forward(self._features(tf.constant(1)), training=False)
+        # Item tower vectors and image encodings of every catalogue row, computed once here:
+        # they do not depend on the request.
+        tower, images = [], []
+        rows = int(model.catalogue_titles.shape[0])
+        for start in range(0, rows, 4096):
+            vectors, encodings = model.encode_items(tf.range(start, min(start + 4096, rows), dtype=tf.int64),
+                                                    training=False)
+            tower.append(vectors)
+            images.append(encodings)
+        self.item_table = (tf.Variable(tf.concat(tower, 0), trainable=False, name="item_tower_vectors"),
+                           tf.Variable(tf.concat(images, 0), trainable=False, name="item_image_encodings"))
         self.tasks = {task.name: task for task in model.tasks}
         self.categories = tf.constant(categories)
         self.top_categories = min(top_categories, len(categories))
@@ -128,13 +139,11 @@ class ServingModule(tf.Module):
 
     def _score(self, user_id, history, history_event_type, history_time_gap, query, candidates):
         batch, n = tf.shape(candidates)[0], tf.shape(candidates)[1]
-
-        def repeat(x):
-            return tf.repeat(x, n, axis=0)
-
-        features = self._features(batch * n, repeat(user_id), repeat(history), repeat(history_event_type),
-                                  repeat(history_time_gap), repeat(query), tf.reshape(candidates, [-1]))
-        outputs, _, _ = self.model.forward(features, training=False)
+        features = self._features(batch, user_id, history, history_event_type, history_time_gap, query,
+                                  item_id=tf.reshape(candidates, [-1]))
+        # Each user's history and query are encoded once, not once per candidate.
+        rows = tf.repeat(tf.range(batch), n)
+        outputs, _, _ = self.model.forward(features, training=False, context_rows=rows, item_table=self.item_table)
         present = tf.cast(tf.not_equal(candidates, ""), tf.float32)
         ctr = tf.reshape(outputs["ctr"], [batch, n]) * present
         ctcvr = tf.reshape(outputs["cvr"], [batch, n]) * present  # ESMM: the cvr head gives p(click and buy)
@@ -143,7 +152,7 @@ class ServingModule(tf.Module):
     def _user_embedding(self, user_id, history, history_event_type, history_time_gap, query):
         features = self._features(tf.shape(user_id)[0], user_id, history, history_event_type,
                                   history_time_gap, query)
-        outputs, _, _ = self.model.forward(features, training=False)
+        outputs, _, _ = self.model.forward(features, training=False, item_table=self.item_table)
         return {"embedding": outputs[RETRIEVAL_TASK]}
 
     def _retrieve(self, user_id, history, history_event_type, history_time_gap, query):
@@ -152,12 +161,12 @@ class ServingModule(tf.Module):
         return {"item_ids": item_ids, "scores": scores}
 
     def _item_embedding(self, item_id):
-        index = self.model.item_lookup(item_id)
-        return {"embedding": self.model.item_vectors(index, RETRIEVAL_TASK, training=False)}
+        tower = tf.gather(self.item_table[0], self.model.item_lookup(item_id))
+        return {"embedding": self.model.retrieval_item_vectors(tower, RETRIEVAL_TASK, training=False)}
 
     def _classify_query(self, query):
         features = self._features(tf.shape(query)[0], query=query)
-        outputs, _, _ = self.model.forward(features, training=False)
+        outputs, _, _ = self.model.forward(features, training=False, item_table=self.item_table)
         return self._top_categories(outputs["query_category"])
 
     def _image_category(self, image):

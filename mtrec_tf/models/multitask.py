@@ -283,10 +283,23 @@ class MultiTaskModel(keras.Model):
     def call(self, features: dict, training=None) -> dict:
         return self.forward(features, training)[0]
 
-    def forward(self, features: dict, training=None,
-                extra_items: tf.Tensor | None = None) -> tuple[dict, dict, tf.Tensor | None]:
+    def forward(self, features: dict, training=None, extra_items: tf.Tensor | None = None,
+                context_rows: tf.Tensor | None = None,
+                item_table: tuple[tf.Tensor, tf.Tensor] | None = None) -> tuple[dict, dict, tf.Tensor | None]:
         """The outputs of `call`, the logits of the multiclass heads, and the item tower
-        vectors of `extra_items` (indices), encoded together with the batch's own items."""
+        vectors of `extra_items` (indices), encoded together with the batch's own items.
+
+        With `context_rows` (n,), `item_id` holds n candidates while the user and query
+        features hold fewer rows, each encoded once: candidate i belongs to row
+        `context_rows[i]` (scoring many candidates for one user).
+
+        `item_table`, the item tower vectors and image encodings of every catalogue row as
+        `item_features` gives them, replaces encoding the items (serving: they do not
+        depend on the request).
+        """
+        def per_candidate(x: tf.Tensor) -> tf.Tensor:
+            return x if context_rows is None else tf.gather(x, context_rows)
+
         needs = {name for task in self.tasks for name in task.inputs}
         encoded: dict[str, tf.Tensor] = {}
         candidate_index = self.item_lookup(features["item_id"])
@@ -302,16 +315,20 @@ class MultiTaskModel(keras.Model):
         texts = []
         if "query" in needs:
             texts.append(self.query_tokens(unique_queries))
-        texts.append(self.title_tokens(unique_items))
-        text_vectors = self.encode_texts(texts, training)
+        if item_table is None:
+            texts.append(self.title_tokens(unique_items))
+        text_vectors = self.encode_texts(texts, training) if texts else []
         if "query" in needs:
-            encoded["query"] = tf.gather(text_vectors[0], query_position)
-        item_vectors, image_vectors = self.item_features(unique_items, text_vectors[-1], training)
-        item_vectors = tf.gather(item_vectors, item_position)
-        image_vectors = tf.gather(image_vectors, item_position)
+            encoded["query"] = per_candidate(tf.gather(text_vectors[0], query_position))
+        if item_table is None:
+            item_vectors, image_vectors = self.item_features(unique_items, text_vectors[-1], training)
+            item_vectors = tf.gather(item_vectors, item_position)
+            image_vectors = tf.gather(image_vectors, item_position)
+        else:
+            item_vectors, image_vectors = (tf.gather(table, item_index) for table in item_table)
 
         if "user" in needs:
-            encoded["user"], history_items, history_mask = self.encode_history(features, training)
+            encoded["user"], history_items, history_mask = map(per_candidate, self.encode_history(features, training))
         if uses_candidate:
             encoded["image"] = image_vectors[:candidates]
             encoded["item"] = item_vectors[:candidates]

@@ -86,6 +86,18 @@ def test_signatures_equal_the_model_on_raw_features(exported, model_and_batch):
                                model.item_vectors(items, "next_item", training=False), atol=1e-5)
 
 
+def test_many_candidates_score_as_one_row_each(exported, model_and_batch):
+    _, loaded = exported
+    _, _, (features, _, _) = model_and_batch
+    users = {k: v[:4] for k, v in _user_inputs(features).items()}
+    candidates = tf.reshape(features["item_id"][:12], [4, 3])
+    together = loaded.signatures["serving_default"](**users, candidates=candidates)
+    for column in range(3):
+        alone = loaded.signatures["serving_default"](**users, candidates=candidates[:, column:column + 1])
+        for name in ("ctr", "cvr", "ctcvr"):
+            np.testing.assert_allclose(together[name][:, column], alone[name][:, 0], atol=1e-5)
+
+
 def test_retrieve_ranks_the_catalogue_by_the_dot_product(exported, model_and_batch):
     _, loaded = exported
     _, _, (features, _, _) = model_and_batch
