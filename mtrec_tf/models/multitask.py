@@ -223,7 +223,7 @@ class MultiTaskModel(keras.Model):
         text present. A token's embedding is its own plus the mean of its subwords'.
         """
         widths = [tf.shape(b.ids)[1] for b in batches]
-        width = tf.reduce_max(tf.stack(widths))
+        width = tf.maximum(tf.reduce_max(tf.stack(widths)), 1)  # all texts empty: one padding step
         token_ids = tf.concat([tf.pad(tf.cast(b.ids, tf.int64), [[0, 0], [0, width - w]])
                                for b, w in zip(batches, widths)], axis=0)  # (sum n_i, width)
         mask = token_ids > 0
