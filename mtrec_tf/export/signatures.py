@@ -69,7 +69,8 @@ class ServingModule(tf.Module):
                 for start in range(0, len(item_ids), 4096)], axis=0)
             self.index = tfrs.layers.factorized_top_k.BruteForce(k=min(top_k, len(item_ids)))
             self.index.index(vectors, identifiers=tf.constant(item_ids))
-        self.model_variables = list(model.variables)
+        # The catalogue's raw features live on in `item_table`; the signatures never read them.
+        self.model_variables = [v for v in model.variables if not v.name.startswith("catalogue_")]
         self.lookup_tables = [layer.lookup_table for layer in
                               (model.item_lookup, model.token_lookup, model.category_lookup, model.event_type_lookup)]
 
