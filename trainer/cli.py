@@ -48,6 +48,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_validation_options(examples, defaults=False)
     examples.set_defaults(handler=_data_examples)
 
+    pretrain = commands.add_parser(
+        "pretrain", help="pre-train word or item vectors (skip-gram) for warm start",
+        description="mtrec pretrain --kind words|items --output-dir DIR, or mtrec pretrain neighbours DIR QUERY")
+    add_pretrain_arguments(pretrain)
+    pretrain.set_defaults(handler=_pretrain)
+    pretrain_commands = pretrain.add_subparsers(dest="pretrain_command", required=False)
+    neighbours = pretrain_commands.add_parser("neighbours", help="nearest neighbours of a token or item")
+    neighbours.add_argument("dir", help="a `mtrec pretrain` output folder")
+    neighbours.add_argument("query", help="a token (or text, tokenized as the model does) or an item id")
+    neighbours.add_argument("--k", type=int, default=10, help="how many neighbours")
+    neighbours.set_defaults(handler=_pretrain_neighbours)
+
     train = commands.add_parser("train", help="train the multi-task model")
     add_train_arguments(train)
     train.set_defaults(handler=_train)
@@ -101,6 +113,25 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", required=True, help="the run directory")
     parser.add_argument("--no-export", action="store_true", help="do not export the trained model")
     add_export_arguments(parser)
+
+
+def add_pretrain_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `mtrec pretrain` (defaults per kind: `skipgram.KIND_DEFAULTS`)."""
+    from mtrec_tf.config import PRESETS
+
+    parser.add_argument("--kind", choices=("words", "items"), help="word vectors or item vectors (item2vec)")
+    parser.add_argument("--config", help="YAML configuration file (data and model.embedding_dim)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting")
+    parser.add_argument("--preset", choices=tuple(PRESETS), help="a starting configuration")
+    parser.add_argument("--output-dir", help="where the vectors go")
+    parser.add_argument("--dim", type=int, help="vector width (default: model.embedding_dim)")
+    parser.add_argument("--window", type=int, help="context window (default: 5 words, 3 items)")
+    parser.add_argument("--negatives", type=int, default=5, help="noise ids per pair")
+    parser.add_argument("--epochs", type=int, help="passes over the corpus (default: 5 words, 20 items)")
+    parser.add_argument("--subsample", type=float, help="sub-sampling threshold (default: 1e-3 words, 0 items)")
+    parser.add_argument("--learning-rate", type=float, help="starting learning rate (default: 0.01)")
+    parser.add_argument("--batch-size", type=int, help="pairs per step (default: 256)")
+    parser.add_argument("--cbow", action="store_true", help="continuous bag of words instead of skip-gram")
 
 
 def resolve_train_config(args: argparse.Namespace):
@@ -218,6 +249,52 @@ def _train(args: argparse.Namespace) -> int:
         args.run = str(result.run_dir)
         _export(args)
     print(f"next: mtrec evaluate {result.run_dir}")
+    return 0
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    from mtrec_tf.config import load_config
+    from mtrec_tf.data.prepare import load_configured_data, prepare_data
+    from mtrec_tf.embeddings.corpus import build_corpus
+    from mtrec_tf.embeddings.skipgram import default_config, pretrain
+    from mtrec_tf.embeddings.store import save_vectors
+
+    if not args.kind or not args.output_dir:
+        raise ConfigError("mtrec pretrain needs --kind words|items and --output-dir DIR "
+                          "(or: mtrec pretrain neighbours DIR QUERY)")
+    config = load_config(args.config, list(args.set), preset=args.preset)
+    try:
+        settings = default_config(
+            args.kind, dim=args.dim or config.model.embedding_dim, window=args.window, negatives=args.negatives,
+            epochs=args.epochs, subsample=args.subsample, learning_rate=args.learning_rate,
+            batch_size=args.batch_size, cbow=args.cbow or None, seed=config.seed)
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
+    prepared = prepare_data(load_configured_data(config.data), config.data, seed=config.seed)
+    corpus = build_corpus(args.kind, prepared)
+    print(f"{args.kind}: {corpus.num_tokens:,} ids in {len(corpus.sequences):,} sentences of the training part, "
+          f"vocabulary {len(corpus.vocabulary):,}")
+    result = pretrain(corpus, settings)
+    out = save_vectors(args.output_dir, args.kind, result.vectors, result.counts, corpus.vocabulary, {
+        "settings": {k: v for k, v in vars(settings).items()}, "pairs": result.pairs,
+        "seconds": result.seconds, "pairs_per_second": result.pairs_per_second, "losses": result.losses,
+    })
+    print(f"trained {result.pairs:,} pairs in {result.seconds:.1f} s ({result.pairs_per_second:,.0f} pairs/s); "
+          f"vectors: {out}")
+    print(f"next: mtrec train --set model.init_embeddings={out}   (TensorBoard projector: {out / 'projector'})")
+    return 0
+
+
+def _pretrain_neighbours(args: argparse.Namespace) -> int:
+    from mtrec_tf.embeddings.neighbours import neighbours_of
+    from mtrec_tf.embeddings.store import load_vectors
+
+    try:
+        found = neighbours_of(load_vectors(args.dir), args.query, args.k)
+    except KeyError as error:
+        raise ConfigError(str(error.args[0])) from error
+    for name, score in found:
+        print(f"{score:.3f}\t{name}")
     return 0
 
 

@@ -16,6 +16,7 @@ from mtrec_tf.data.catalogue import Catalogue, build_catalogue
 from mtrec_tf.data.pipeline import make_dataset
 from mtrec_tf.data.prepare import PreparedData, load_configured_data, prepare_data
 from mtrec_tf.data.statistics import DataStatistics
+from mtrec_tf.embeddings.warm_start import apply_warm_start
 from mtrec_tf.io_utils import write_json_atomic
 from mtrec_tf.models import ModelData, MultiTaskModel
 from mtrec_tf.training.callbacks import StopOnNaNTaskLoss
@@ -63,9 +64,13 @@ def check_tasks_against_data(config: Config, prepared: PreparedData) -> None:
 def build_model(config: Config, statistics: DataStatistics, catalogue: Catalogue) -> MultiTaskModel:
     """The compiled model of a configuration."""
     model = MultiTaskModel(config.tasks, config.model, ModelData(statistics, catalogue))
+    _compile(model, config)
+    return model
+
+
+def _compile(model: MultiTaskModel, config: Config) -> None:
     # Masks arrive as per-task sample weights; the model weighs them itself.
     model.compile(optimizer=keras.optimizers.Adam(config.training.learning_rate), weighted_metrics=[])
-    return model
 
 
 def load_trained_model(run_dir: str | os.PathLike) -> TrainedRun:
@@ -117,6 +122,8 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
                                        history_length=config.data.history_length)
 
     model.build_from_batch(next(iter(train_data)))  # so that a backup can be restored into the weights
+    if config.model.init_embeddings and apply_warm_start(model, config.model, prepared.statistics):
+        _compile(model, config)  # frozen tables leave the trainable variables
     start = time.perf_counter()
     history = model.fit(
         train_data,
