@@ -35,6 +35,7 @@ __all__ = [
     "novelty",
     "ranking_metrics",
     "retrieval_report",
+    "least_popular_items",
     "rmse",
     "top_k_accuracy",
     "top_k_items",
@@ -963,6 +964,20 @@ def diversity(top_k: ArrayLike, item_categories: ArrayLike, k: int) -> float:
     same = (slot - run_start).sum(axis=1)
     pairs = length * (length - 1) / 2.0
     return float(np.mean(1.0 - same / pairs))
+
+
+def least_popular_items(item_popularity: ArrayLike, fraction: float = 0.2) -> NDArray[np.int64]:
+    """Indices of the `fraction` of the catalogue with the fewest training interactions
+    (`ceil(fraction * num_items)` items; ties go to the lower index), for tail metrics.
+
+    >>> least_popular_items([5, 0, 3, 0, 9], fraction=0.4).tolist()
+    [1, 3]
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}.")
+    popularity = _as_1d(item_popularity, "item_popularity")
+    count = int(np.ceil(len(popularity) * fraction))
+    return np.argsort(popularity, kind="stable")[:count].astype(np.int64)
 
 
 def retrieval_report(

@@ -21,6 +21,7 @@ from mtrec_tf.metrics import (
     novelty,
     ranking_metrics,
     retrieval_report,
+    least_popular_items,
     rmse,
     top_k_accuracy,
     top_k_items,
@@ -672,3 +673,11 @@ def test_retrieval_report_small_catalogue_and_custom_ks():
 def test_retrieval_report_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_least_popular_items_takes_the_rarest_share_with_ties_by_index():
+    assert least_popular_items([5, 0, 3, 0, 9], fraction=0.4).tolist() == [1, 3]
+    assert least_popular_items([2, 2, 2], fraction=0.2).tolist() == [0]  # ceil(0.6) = 1
+    assert least_popular_items([1, 2], fraction=1.0).tolist() == [0, 1]
+    with pytest.raises(ValueError, match="fraction"):
+        least_popular_items([1, 2], fraction=0.0)

@@ -18,6 +18,7 @@ from mtrec_tf.models import MultiTaskModel
 
 KS: tuple[int, ...] = (10, 50)
 PREDICT_BATCH_SIZE = 1024
+TAIL_FRACTION = 0.2  # tail_recall@K: targets among this share of least popular items
 
 
 def task_rows(table: pa.Table, task: TaskConfig) -> np.ndarray:
@@ -136,6 +137,13 @@ def retrieval_metrics(score_fn, num_rows: int, arrays: dict[str, np.ndarray], ro
     top = metrics.top_k_items_chunked(score_fn, num_rows, max(ks), exclude=exclude)
     report = metrics.retrieval_report(top, relevant, np.asarray(statistics.item_popularity), item_categories,
                                       num_items, ks=ks)
+    # Recall on the examples whose target is among the 20 % least popular items.
+    tail = set(metrics.least_popular_items(statistics.item_popularity, TAIL_FRACTION).tolist())
+    tail_relevant = [[t] if t in tail else [] for t in targets]
+    tail_report = metrics.ranking_metrics(top, tail_relevant, ks)
+    for k in ks:
+        report[f"tail_recall@{k}"] = tail_report[f"recall@{k}"]
+    report["tail_examples"] = float(sum(1 for r in tail_relevant if r))
     report["examples"] = float(num_rows)
     return report
 
