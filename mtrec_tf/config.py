@@ -163,7 +163,9 @@ class ModelConfig:
         max_query_tokens, max_title_tokens: longer texts are truncated.
         subword_buckets: hash buckets of the character trigrams added to each token's
             embedding (fastText subwords), so misspelt and unseen words are understood;
-            0 turns them off.
+            0 turns them off. Off by default: on the sample they lift query intents
+            (0.876 -> 0.896 single-task) but cost the ranking tasks of the five-task model
+            (ctr AUC 0.688 -> 0.659, next_item Recall@50 0.807 -> 0.784).
         max_subwords: trigrams kept per token.
         user_buckets: hashed user-id embedding buckets; 0 turns it off.
         image_dim: output width of the image encoder.
@@ -184,7 +186,7 @@ class ModelConfig:
     history_units: int = 32
     max_query_tokens: int = 16
     max_title_tokens: int = 24
-    subword_buckets: int = 16384
+    subword_buckets: int = 0
     max_subwords: int = 10
     user_buckets: int = 0
     image_dim: int = 32
