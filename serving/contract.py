@@ -50,4 +50,10 @@ SIGNATURES: dict[str, Signature] = {s.name: s for s in (
 )}
 
 HISTORY_INPUTS = ("history", "history_event_type", "history_time_gap")
+LIST_INPUTS = (*HISTORY_INPUTS, "candidates")  # shape (batch, n); every other input is (batch,)
+
+
+def input_shape(name: str) -> list[None]:
+    """The shape of an input, with unknown sizes as None."""
+    return [None, None] if name in LIST_INPUTS else [None]
 DEFAULT_EVENT_TYPE = "click"

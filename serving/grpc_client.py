@@ -30,7 +30,7 @@ from typing import Any
 from serving.base_client import BaseClient
 from serving.contract import DEFAULT_MODEL_NAME
 from serving.client_errors import ServingError, error_for_code
-from serving.requests_builder import TensorValue, UserRequest, VersionStatus, shape_of
+from serving.requests_builder import TensorValue, UserRequest, VersionStatus, decode_utf8, shape_of
 
 __all__ = ["GrpcClient", "UserRequest", "VersionStatus", "tensor_proto"]
 
@@ -92,20 +92,7 @@ def tensor_proto(value: TensorValue, apis: types.SimpleNamespace | None = None):
 def _from_proto(name: str, proto, apis: types.SimpleNamespace) -> Any:
     """Nested lists of an output; strings decoded from UTF-8 except outputs named `*_bytes`."""
     values = apis.tensorflow.make_ndarray(proto).tolist()
-    if name.endswith("_bytes"):
-        return values
-
-    def decode(v: Any) -> Any:
-        if isinstance(v, list):
-            return [decode(x) for x in v]
-        if isinstance(v, bytes):
-            try:
-                return v.decode("utf-8")
-            except UnicodeDecodeError:
-                return v
-        return v
-
-    return decode(values)
+    return values if name.endswith("_bytes") else decode_utf8(values)
 
 
 class GrpcClient(BaseClient):

@@ -45,6 +45,18 @@ class TensorValue:
     values: list
 
 
+def decode_utf8(values: Any) -> Any:
+    """Nested lists with each `bytes` value decoded from UTF-8 where it is valid UTF-8."""
+    if isinstance(values, list):
+        return [decode_utf8(v) for v in values]
+    if isinstance(values, bytes):
+        try:
+            return values.decode("utf-8")
+        except UnicodeDecodeError:
+            return values
+    return values
+
+
 def infer_dtype(values: Any) -> str:
     """The dtype name of nested lists by their first scalar: int64 for ints (never int32), float32
     for floats, string for str and bytes."""

@@ -12,19 +12,14 @@ import tensorflow_recommenders as tfrs
 
 from mtrec_tf.backend import tf
 from mtrec_tf.models import MultiTaskModel
-from serving.contract import SIGNATURES
+from serving.contract import SIGNATURES, input_shape
 
 RETRIEVAL_TASK = "next_item"
 
 
-def _spec(name: str) -> tf.TensorSpec:
-    dtype = getattr(tf, SIGNATURES["serving_default"].inputs.get(name) or "string")
-    rank2 = name in ("history", "history_event_type", "history_time_gap", "candidates")
-    return tf.TensorSpec([None, None] if rank2 else [None], dtype, name=name)
-
-
 def _specs(signature: str) -> list[tf.TensorSpec]:
-    return [_spec(name) for name in SIGNATURES[signature].inputs]
+    return [tf.TensorSpec(input_shape(name), getattr(tf, dtype), name=name)
+            for name, dtype in SIGNATURES[signature].inputs.items()]
 
 
 class ServingModule(tf.Module):
@@ -63,10 +58,7 @@ class ServingModule(tf.Module):
         self.image_size = int(model.catalogue_image.shape[1])
         self.index = None
         if RETRIEVAL_TASK in self.tasks and item_ids:
-            vectors = tf.concat([
-                model.item_vectors(tf.range(start + 1, min(start + 4096, len(item_ids)) + 1, dtype=tf.int64),
-                                   RETRIEVAL_TASK, training=False)
-                for start in range(0, len(item_ids), 4096)], axis=0)
+            vectors = model.retrieval_item_vectors(self.item_table[0][1:], RETRIEVAL_TASK, training=False)
             self.index = tfrs.layers.factorized_top_k.BruteForce(k=min(top_k, len(item_ids)))
             self.index.index(vectors, identifiers=tf.constant(item_ids))
         # The catalogue's raw features live on in `item_table`; the signatures never read them.

@@ -7,16 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from serving.contract import SIGNATURES
+from serving.contract import SIGNATURES, input_shape
 
 CATEGORIES = ("Books", "Food", "Toys")
 ITEMS = ("i1", "i2", "i3", "i4", "i5")
 EMBEDDING_DIM = 4
-
-
-def _spec(tf, dtype: str, name: str):
-    rank2 = name in ("history", "history_event_type", "history_time_gap", "candidates")
-    return tf.TensorSpec([None, None] if rank2 else [None], getattr(tf, dtype), name=name)
 
 
 def write_contract_model(path: Path, version: int = 1, offset: float = 0.0) -> Path:
@@ -74,7 +69,8 @@ def write_contract_model(path: Path, version: int = 1, offset: float = 0.0) -> P
                  "user_embedding": user_embedding}
     signatures = {}
     for name, fn in functions.items():
-        specs = [_spec(tf, dtype, key) for key, dtype in SIGNATURES[name].inputs.items()]
+        specs = [tf.TensorSpec(input_shape(key), getattr(tf, dtype), name=key)
+                 for key, dtype in SIGNATURES[name].inputs.items()]
         function = tf.function(fn, input_signature=specs)
         setattr(module, name, function)
         signatures[name] = function.get_concrete_function()

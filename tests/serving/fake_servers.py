@@ -27,6 +27,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      predict_pb2, prediction_service_pb2_grpc)
 
 from mtrec_tf.backend import tf
+from serving.requests_builder import decode_utf8
 
 # TF Serving's HTTP status of each code (tensorflow_serving/model_servers/http_server.cc).
 HTTP_STATUS = {"INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "NOT_FOUND": 404,
@@ -41,16 +42,7 @@ class FakeError(Exception):
 
 def _python(array: np.ndarray) -> Any:
     """Nested lists of an array, bytes decoded when they are UTF-8."""
-    def decode(v):
-        if isinstance(v, list):
-            return [decode(x) for x in v]
-        if isinstance(v, bytes):
-            try:
-                return v.decode("utf-8")
-            except UnicodeDecodeError:
-                return v
-        return v
-    return decode(np.asarray(array).tolist())
+    return decode_utf8(np.asarray(array).tolist())
 
 
 class FakeModel:

@@ -85,7 +85,7 @@ def client(target):
 def fake(target):
     """The target's fake server, reset before and after the test."""
     if target.fake is None:
-        pytest.skip("scripts or inspects the in-test fake server")
+        pytest.skip("needs the in-test fake: a real TF Serving cannot be told to fail, delay or record requests")
     target.fake.reset()
     yield target.fake
     target.fake.reset()
