@@ -116,6 +116,9 @@ class TaskConfig:
         weight: the weight of the task's loss in the total loss.
         parent: for a "binary" task, another binary task whose probability multiplies
             this one's, as ESMM does for conversion: p(buy) = p(click) * p(buy | click).
+        label_smoothing: for a "multiclass" task, the share of the target spread evenly
+            over all classes; it tempers over-confidence on noisy labels (a query's label
+            is the category of the item clicked after it, not always the one searched for).
     """
 
     name: str
@@ -124,6 +127,7 @@ class TaskConfig:
     inputs: tuple[str, ...]
     weight: float = 1.0
     parent: str | None = None
+    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         _check_choice(f"tasks.{self.name}.type", self.type, TASK_TYPES)
@@ -134,6 +138,10 @@ class TaskConfig:
             )
         if self.weight < 0:
             raise ConfigError(f"tasks.{self.name}.weight must not be negative, got {self.weight}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"tasks.{self.name}.label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.label_smoothing and self.type != "multiclass":
+            raise ConfigError(f"tasks.{self.name}.label_smoothing applies to multiclass tasks, not {self.type!r}")
 
 
 TASK_INPUTS = ("query", "user", "item", "image")
@@ -211,6 +219,8 @@ class ModelConfig:
                 raise ConfigError(f"model.{name} must be at least 1, got {getattr(self, name)}")
         if self.subword_buckets < 0:
             raise ConfigError(f"model.subword_buckets must be 0 or more, got {self.subword_buckets}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
         if self.retrieval_temperature <= 0:
             raise ConfigError(f"model.retrieval_temperature must be positive, got {self.retrieval_temperature}")
 
@@ -250,6 +260,78 @@ class TrainingConfig:
             raise ConfigError(f"training.learning_rate must be positive, got {self.learning_rate}")
 
 
+TUNERS = ("random", "bayesian", "hyperband")
+WEIGHT_SEARCHES = ("log", "simplex", "fixed")
+
+
+@dataclasses.dataclass(frozen=True)
+class TuningConfig:
+    """What `mtrec tune` searches and how it scores a trial.
+
+    Args:
+        objective: the validation score to maximise, a weighted sum of task metrics such as
+            "0.4 * ctr.auc + 0.3 * next_item.recall@50 + 0.3 * query_category.accuracy", or
+            the same as a mapping from "task.metric" to its coefficient. Coefficients are
+            positive; each metric keeps its own direction (log loss and RMSE count
+            negatively). "" weighs every task's headline metric equally.
+        tuner: "random", "bayesian" or "hyperband".
+        max_trials: trials of the search in all (a resumed search counts the earlier ones).
+        weights: how task loss weights are searched: "log" (each weight log-uniform in
+            `weight_range`), "simplex" (weights that sum to the number of searched tasks,
+            uniform on the simplex) or "fixed" (kept as configured).
+        weight_range: lowest and highest weight of the "log" search.
+        tasks: the tasks whose weights are searched; empty: every task.
+        learning_rate: empty, or the lowest and highest learning rate (log scale).
+        embedding_dim: empty, or the `model.embedding_dim` values to try.
+        units: empty, or the values to try for `model.text_units` and `model.history_units`.
+        hyperband_factor: the reduction factor of the "hyperband" tuner, whose longest
+            trials train for `training.epochs`.
+    """
+
+    objective: str = ""
+    tuner: str = "random"
+    max_trials: int = 10
+    weights: str = "log"
+    weight_range: tuple[float, ...] = (0.1, 10.0)
+    tasks: tuple[str, ...] = ()
+    learning_rate: tuple[float, ...] = ()
+    embedding_dim: tuple[int, ...] = ()
+    units: tuple[int, ...] = ()
+    hyperband_factor: int = 3
+
+    def __post_init__(self) -> None:
+        from mtrec_tf.tuning.objective import canonical_objective
+
+        # A mapping becomes the canonical text, so that the YAML round trip is exact.
+        object.__setattr__(self, "objective", canonical_objective(self.objective))
+        _check_choice("tuning.tuner", self.tuner, TUNERS)
+        _check_choice("tuning.weights", self.weights, WEIGHT_SEARCHES)
+        if not isinstance(self.max_trials, int) or self.max_trials < 1:
+            raise ConfigError(f"tuning.max_trials must be a whole number of at least 1, got {self.max_trials!r}")
+        if not isinstance(self.hyperband_factor, int) or self.hyperband_factor < 2:
+            raise ConfigError(f"tuning.hyperband_factor must be a whole number of at least 2, "
+                              f"got {self.hyperband_factor!r}")
+        _check_range("tuning.weight_range", self.weight_range, required=True)
+        _check_range("tuning.learning_rate", self.learning_rate, required=False)
+        for name in ("embedding_dim", "units"):
+            values = getattr(self, name)
+            if any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in values):
+                raise ConfigError(f"tuning.{name} must list whole numbers of at least 1, got {list(values)}")
+            if len(set(values)) != len(values):
+                raise ConfigError(f"tuning.{name} lists a value twice: {list(values)}")
+        if len(set(self.tasks)) != len(self.tasks):
+            raise ConfigError(f"tuning.tasks names a task twice: {list(self.tasks)}")
+
+
+def _check_range(key: str, values: Sequence[Any], required: bool) -> None:
+    if not values and not required:
+        return
+    if (len(values) != 2 or any(not isinstance(v, (int, float)) or isinstance(v, bool) for v in values)
+            or not 0 < values[0] < values[1]):
+        raise ConfigError(f"{key} must be [low, high] with 0 < low < high{'' if required else ', or empty'}; "
+                          f"got {list(values)}")
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """The whole configuration of a run; written into the run directory as config.yaml."""
@@ -259,6 +341,7 @@ class Config:
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
     tasks: tuple[TaskConfig, ...] = dataclasses.field(default_factory=default_tasks)
     seed: int = 42
+    tuning: TuningConfig = dataclasses.field(default_factory=TuningConfig)
 
     def __post_init__(self) -> None:
         names = [task.name for task in self.tasks]
@@ -270,6 +353,13 @@ class Config:
         for task in self.tasks:
             if task.parent is not None and task.parent not in names:
                 raise ConfigError(f"tasks.{task.name}.parent names {task.parent!r}, which is not a task")
+        for name in self.tuning.tasks:
+            if name not in names:
+                raise ConfigError(f"tuning.tasks names {name!r}, which is not a task; tasks: {', '.join(names)}")
+        if self.tuning.objective:
+            from mtrec_tf.tuning.objective import parse_objective
+
+            parse_objective(self.tuning.objective, {task.name: task.type for task in self.tasks})
 
     def task(self, name: str) -> TaskConfig:
         for task in self.tasks:
@@ -288,7 +378,7 @@ def to_dict(config: Any) -> dict[str, Any]:
     values = {}
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
-        if field.name == "tasks":
+        if field.name == "tasks" and isinstance(config, Config):
             value = {task.name: {k: v for k, v in _plain(to_dict(task)).items() if k != "name"} for task in value}
         elif dataclasses.is_dataclass(value):
             value = to_dict(value)
@@ -341,7 +431,10 @@ def _tasks_from_dict(values: Any) -> tuple[TaskConfig, ...]:
 
 
 def select_tasks(config: Config, names: Sequence[str]) -> Config:
-    """The configuration with only the named tasks (a parent stays only if named too)."""
+    """The configuration with only the named tasks (a parent stays only if named too).
+
+    The tuning section forgets the other tasks: their objective terms and searched weights.
+    """
     known = {task.name for task in config.tasks}
     missing = [name for name in names if name not in known]
     if missing:
@@ -350,7 +443,17 @@ def select_tasks(config: Config, names: Sequence[str]) -> Config:
         dataclasses.replace(task, parent=task.parent if task.parent in names else None)
         for task in config.tasks if task.name in names
     )
-    return dataclasses.replace(config, tasks=kept)
+    tuning = config.tuning
+    if tuning.objective or tuning.tasks:
+        from mtrec_tf.tuning.objective import canonical_objective, objective_terms
+
+        terms = {key: weight for key, weight in objective_terms(tuning.objective).items()
+                 if key.partition(".")[0] in names}
+        searched = tuple(name for name in tuning.tasks if name in names)
+        # No searched task left keeps the weights fixed (an empty list would mean every task).
+        weights = "fixed" if tuning.tasks and not searched else tuning.weights
+        tuning = dataclasses.replace(tuning, objective=canonical_objective(terms), tasks=searched, weights=weights)
+    return dataclasses.replace(config, tasks=kept, tuning=tuning)
 
 
 def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:

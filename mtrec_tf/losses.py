@@ -19,9 +19,13 @@ def masked_mean(values: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     return tf.math.divide_no_nan(tf.reduce_sum(values * mask), tf.reduce_sum(mask))
 
 
-def multiclass_loss(labels: tf.Tensor, logits: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
-    """Softmax cross-entropy; labels (batch,) int, logits (batch, classes)."""
+def multiclass_loss(labels: tf.Tensor, logits: tf.Tensor, mask: tf.Tensor, smoothing: float = 0.0) -> tf.Tensor:
+    """Softmax cross-entropy; labels (batch,) int, logits (batch, classes). With
+    `smoothing` s the target is (1 - s) on the label plus s spread over all classes."""
     losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    if smoothing:
+        uniform = -tf.reduce_mean(tf.nn.log_softmax(logits), axis=-1)
+        losses = (1.0 - smoothing) * losses + smoothing * uniform
     return masked_mean(losses, mask)
 
 
@@ -68,21 +72,25 @@ class RetrievalLoss(keras.layers.Layer):
             raise ValueError(f"RetrievalLoss: temperature must be positive, got {temperature}")
         self.temperature = temperature
         self.task = tfrs.tasks.Retrieval(
-            loss=keras.losses.CategoricalCrossentropy(
-                from_logits=True, reduction=keras.losses.Reduction.SUM_OVER_BATCH_SIZE
-            ),
+            # Per-example losses, averaged in `call`: Keras refuses SUM_OVER_BATCH_SIZE under a
+            # distribution strategy outside `compile`.
+            loss=keras.losses.CategoricalCrossentropy(from_logits=True, reduction=keras.losses.Reduction.NONE),
             temperature=temperature,
             remove_accidental_hits=True,
         )
 
     def call(self, query, candidates, candidate_ids, sampling_probability):
-        return self.task(
-            query, candidates,
-            candidate_sampling_probability=sampling_probability,
-            candidate_ids=candidate_ids,
-            compute_metrics=False,
-            compute_batch_metrics=False,
-        )
+        def loss() -> tf.Tensor:
+            return tf.reduce_mean(self.task(
+                query, candidates,
+                candidate_sampling_probability=sampling_probability,
+                candidate_ids=candidate_ids,
+                compute_metrics=False,
+                compute_batch_metrics=False,
+            ))
+
+        # TFRS cannot remove accidental hits from an empty (0, 0) score matrix.
+        return tf.cond(tf.shape(query)[0] > 0, loss, lambda: tf.constant(0.0, query.dtype))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "temperature": self.temperature}

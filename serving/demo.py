@@ -20,6 +20,9 @@ from serving.client import RestClient
 from serving.client_errors import ServingError
 from serving.requests_builder import UserRequest
 
+# The events of the data contract that form a user's behaviour history.
+BEHAVIOUR_EVENT_TYPES = ("click", "add_to_cart", "purchase")
+
 
 def wait_until_available(client: RestClient, seconds: float) -> None:
     """Polls the model status until a version is AVAILABLE."""
@@ -41,7 +44,7 @@ def latest_user(events: pd.DataFrame, history_length: int) -> UserRequest:
     user = events["user_id"].iloc[-1]
     mine = events[events["user_id"] == user]
     now = int(mine["timestamp"].max())
-    behaviour = mine[mine["event_type"].isin(["click", "cart", "purchase"])].tail(history_length)
+    behaviour = mine[mine["event_type"].isin(BEHAVIOUR_EVENT_TYPES)].tail(history_length)
     history = [(row.item_id, row.event_type, float(now - row.timestamp)) for row in behaviour.itertuples()]
     searches = mine[mine["event_type"] == "search"]
     return UserRequest(str(user), history, str(searches["query"].iloc[-1]) if len(searches) else "")

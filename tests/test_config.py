@@ -31,6 +31,9 @@ def test_yaml_round_trip(tmp_path):
         ("data.split.test_fraction=0.95", "must be below 1"),
         ("data.events=e.csv", "data.events and data.items go together"),
         ("novalue", "--set expects key=value"),
+        ("model.dropout=1.0", r"model.dropout must be in \[0, 1\)"),
+        ("tasks.query_category.label_smoothing=1.5", r"tasks.query_category.label_smoothing must be in \[0, 1\)"),
+        ("tasks.ctr.label_smoothing=0.1", "tasks.ctr.label_smoothing applies to multiclass tasks"),
     ],
 )
 def test_bad_values_are_named(override, message):

@@ -64,6 +64,24 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_arguments(train)
     train.set_defaults(handler=_train)
 
+    from mtrec_tf.config import PRESETS, TUNERS
+
+    tune = commands.add_parser(
+        "tune", help="search the task loss weights with keras-tuner",
+        description="Searches tuning.* (task loss weights; optionally learning rate, embedding size, units) "
+                    "and scores each trial by tuning.objective on the validation part. Distributed: run the "
+                    "same command with KERASTUNER_TUNER_ID (chief, tuner0, ...), KERASTUNER_ORACLE_IP and "
+                    "KERASTUNER_ORACLE_PORT.")
+    tune.add_argument("--config", help="YAML configuration file (with --resume: default the search's own)")
+    tune.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting")
+    tune.add_argument("--preset", choices=tuple(PRESETS), help="a starting configuration")
+    tune.add_argument("--output-dir", required=True, help="the search's folder")
+    tune.add_argument("--tuner", choices=TUNERS, help="the search algorithm (default: tuning.tuner)")
+    tune.add_argument("--max-trials", type=int,
+                      help="trials in all, earlier ones included (default: tuning.max_trials)")
+    tune.add_argument("--resume", action="store_true", help="continue the search in --output-dir")
+    tune.set_defaults(handler=_tune)
+
     evaluate = commands.add_parser("evaluate", help="evaluate a run on its test split")
     evaluate.add_argument("run", help="the run directory of `mtrec train`")
     evaluate.add_argument("--include-seen", action="store_true",
@@ -96,8 +114,8 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-k", type=int, default=100, help="items the `retrieve` signature returns")
 
 
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """The arguments of `mtrec train`, shared with the cloud entrypoint."""
+def add_train_arguments(parser: argparse.ArgumentParser, output_dir_required: bool = True) -> None:
+    """The arguments of `mtrec train`, shared with the cloud entrypoint (`trainer.task`)."""
     from mtrec_tf.config import PRESETS
 
     parser.add_argument("--config", help="YAML configuration file")
@@ -110,7 +128,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tasks", help="comma-separated subset of the configured tasks")
     parser.add_argument("--single-task", action="store_true",
                         help="also train the same architecture once per task, for comparison")
-    parser.add_argument("--output-dir", required=True, help="the run directory")
+    parser.add_argument("--output-dir", required=output_dir_required,
+                        help="the run directory (a local folder or gs://...)")
     parser.add_argument("--no-export", action="store_true", help="do not export the trained model")
     add_export_arguments(parser)
 
@@ -252,6 +271,36 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tune(args: argparse.Namespace) -> int:
+    from mtrec_tf.config import load_config
+    from mtrec_tf.tuning.tuner import WORKER, TuningError, run_search, search_config_path
+
+    overrides = list(args.set)
+    if args.tuner:
+        overrides.append(f"tuning.tuner={args.tuner}")
+    if args.max_trials is not None:
+        overrides.append(f"tuning.max_trials={args.max_trials}")
+    config_file = args.config
+    if args.resume and config_file is None and search_config_path(args.output_dir).exists():
+        config_file = search_config_path(args.output_dir)
+    config = load_config(config_file, overrides, preset=args.preset)
+    start = time.perf_counter()
+    try:
+        result = run_search(config, args.output_dir, resume=args.resume)
+    except TuningError as error:
+        print(f"mtrec: error: {error}", file=sys.stderr)
+        return 1
+    if result.role == WORKER:
+        print(f"{result.summary()} in {time.perf_counter() - start:.0f} s")
+        return 0
+    print(result.summary())
+    paths = result.paths
+    print(f"best: trial {result.best_trial}, objective {result.best_score:.4f}; wrote {paths.results}, "
+          f"{paths.tradeoff} and {paths.best_config} in {time.perf_counter() - start:.0f} s")
+    print(f"next: mtrec train --config {paths.best_config} --output-dir RUN")
+    return 0
+
+
 def _pretrain(args: argparse.Namespace) -> int:
     from mtrec_tf.config import load_config
     from mtrec_tf.data.prepare import load_configured_data, prepare_data
@@ -300,26 +349,28 @@ def _pretrain_neighbours(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from mtrec_tf.export import export_model
+    from mtrec_tf.io_utils import join
     from mtrec_tf.training.fit import load_trained_model
 
     config, model, statistics, catalogue = load_trained_model(args.run)
-    result = export_model(model, statistics, catalogue, config.data.history_length, Path(args.run) / "export",
+    result = export_model(model, statistics, catalogue, config.data.history_length, join(args.run, "export"),
                           model_name=args.model_name, version=args.version, target=args.target, top_k=args.top_k)
     print(f"exported {args.model_name} version {result.version} ({', '.join(result.signatures)}; "
           f"{result.bytes / 1e6:.1f} MB, {len(result.op_types)} op types, all in {args.target!r}) "
           f"to {result.path} in {result.seconds:.0f} s")
-    print(f"TF Serving: sh {Path(args.run) / 'serving' / 'run_tfserving.sh'}")
+    print(f"TF Serving: sh {join(args.run, 'serving', 'run_tfserving.sh')}")
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from mtrec_tf.evaluation.report import evaluate_run, format_report
+    from mtrec_tf.io_utils import join
     from mtrec_tf.training.run_dir import load_run_inputs
 
     config, _, _ = load_run_inputs(args.run)
     report = evaluate_run(args.run, exclude_seen=not args.include_seen)
     print(format_report(report, {task.name: task.type for task in config.tasks}))
-    print(f"wrote {Path(args.run) / 'metrics.json'} and plots")
+    print(f"wrote {join(args.run, 'metrics.json')} and plots")
     return 0
 
 

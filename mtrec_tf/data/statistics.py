@@ -9,9 +9,7 @@ which is known at serving time.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mtrec_tf.data.schema import EVENT_TYPES
-from mtrec_tf.io_utils import write_json_atomic
+from mtrec_tf.io_utils import join, read_json, write_json_atomic
 from mtrec_tf.text.tokenizer import tokenize_to_lists
 from mtrec_tf.text.vocabulary import build_vocabulary, load_vocabulary, save_vocabulary
 
@@ -54,18 +52,16 @@ class DataStatistics:
 
     def save(self, directory: str | os.PathLike) -> None:
         """Writes `<name>.txt` per vocabulary and `statistics.json` into `directory`."""
-        directory = Path(directory)
         for name in _VOCABULARIES:
-            save_vocabulary(getattr(self, name), directory / f"{name}.txt")
+            save_vocabulary(getattr(self, name), join(directory, f"{name}.txt"))
         numbers = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in _VOCABULARIES}
         numbers["item_popularity"] = list(self.item_popularity)
-        write_json_atomic(directory / "statistics.json", numbers)
+        write_json_atomic(join(directory, "statistics.json"), numbers)
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "DataStatistics":
-        directory = Path(directory)
-        values = {name: load_vocabulary(directory / f"{name}.txt") for name in _VOCABULARIES}
-        numbers = json.loads((directory / "statistics.json").read_text(encoding="utf-8"))
+        values = {name: load_vocabulary(join(directory, f"{name}.txt")) for name in _VOCABULARIES}
+        numbers = read_json(join(directory, "statistics.json"))
         numbers["item_popularity"] = tuple(numbers["item_popularity"])
         return cls(**values, **numbers)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import math
 import os
-from pathlib import Path
 
 import matplotlib
 
@@ -17,7 +16,7 @@ from mtrec_tf.io_utils import write_bytes_atomic  # noqa: E402
 HEADLINE = {"multiclass": "accuracy", "binary": "auc", "regression": "rmse", "retrieval": "recall@50"}
 
 
-def _save(figure, path: Path) -> None:
+def _save(figure, path: str | os.PathLike) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(figure)
@@ -41,7 +40,7 @@ def plot_training_curves(history: dict[str, list[float]], task_names: list[str],
         axis.axis("off")
     figure.suptitle("Training curves")
     figure.tight_layout()
-    _save(figure, Path(path))
+    _save(figure, path)
 
 
 def plot_comparison(report: dict, task_types: dict[str, str], path: str | os.PathLike) -> None:
@@ -63,4 +62,4 @@ def plot_comparison(report: dict, task_types: dict[str, str], path: str | os.Pat
         axis.set_title(f"{name}: {metric}")
         axis.tick_params(axis="x", labelrotation=20, labelsize=8)
     figure.suptitle("Multi-task against single-task and baselines (test split)")
-    _save(figure, Path(path))
+    _save(figure, path)

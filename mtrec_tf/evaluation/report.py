@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
-from pathlib import Path
 
 from mtrec_tf.data.pipeline import table_to_arrays
 from mtrec_tf.data.prepare import PreparedData, load_configured_data, prepare_data
 from mtrec_tf.evaluation.baselines import baseline_metrics
 from mtrec_tf.evaluation.evaluate import evaluate_model, forward_latency
 from mtrec_tf.evaluation.plots import HEADLINE, plot_comparison, plot_training_curves
-from mtrec_tf.io_utils import write_json_atomic
+from mtrec_tf.io_utils import exists, join, read_json, write_json_atomic
 from mtrec_tf.training.fit import load_trained_model
 from mtrec_tf.training.run_dir import RunPaths
 
@@ -26,7 +24,7 @@ def evaluate_run(run_dir: str | os.PathLike, prepared: PreparedData | None = Non
     The report maps each task to its metrics, plus `baselines`, `single_task` (when
     `RUN/single_task/<task>/` runs exist) and `latency`.
     """
-    paths = RunPaths(Path(run_dir))
+    paths = RunPaths(run_dir)
     config, model, statistics, catalogue = load_trained_model(run_dir)
     if prepared is None:
         prepared = prepare_data(load_configured_data(config.data), config.data, seed=config.seed)
@@ -41,8 +39,8 @@ def evaluate_run(run_dir: str | os.PathLike, prepared: PreparedData | None = Non
                                            test_arrays=arrays)
     single = {}
     for task in config.tasks:
-        task_run = paths.root / SINGLE_TASK_DIR / task.name
-        if task_run.exists():
+        task_run = join(paths.root, SINGLE_TASK_DIR, task.name)
+        if exists(task_run):
             task_config, task_model, _, _ = load_trained_model(task_run)
             single.update(evaluate_model(task_model, task_config, statistics, test, item_categories, exclude_seen,
                                          arrays=arrays))
@@ -52,10 +50,10 @@ def evaluate_run(run_dir: str | os.PathLike, prepared: PreparedData | None = Non
     write_json_atomic(paths.metrics, _json_safe(report))
 
     task_types = {task.name: task.type for task in config.tasks}
-    if paths.history.exists():
-        history = json.loads(paths.history.read_text(encoding="utf-8"))["epochs"]
-        plot_training_curves(history, list(task_types), paths.root / "training_curves.png")
-    plot_comparison(report, task_types, paths.root / "multi_vs_single.png")
+    if exists(paths.history):
+        history = read_json(paths.history)["epochs"]
+        plot_training_curves(history, list(task_types), join(paths.root, "training_curves.png"))
+    plot_comparison(report, task_types, join(paths.root, "multi_vs_single.png"))
     return report
 
 

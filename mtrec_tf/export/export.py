@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
-import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from mtrec_tf.backend import tf
@@ -21,6 +20,7 @@ from mtrec_tf.export.op_audit import check_saved_model
 from mtrec_tf.export.signatures import ServingModule
 from mtrec_tf.export.tfserving_config import write_serving_config
 from mtrec_tf.export.warmup import write_warmup_requests
+from mtrec_tf.io_utils import as_path, exists, folder_size, isdir, join, listdir, makedirs, parent, rename, rmtree
 from mtrec_tf.models import MultiTaskModel
 from serving.contract import DEFAULT_MODEL_NAME
 
@@ -29,7 +29,7 @@ from serving.contract import DEFAULT_MODEL_NAME
 class ExportResult:
     """Where a version went and what it holds."""
 
-    path: Path
+    path: Path | str
     version: int
     signatures: list[str]
     op_types: set[str]
@@ -39,8 +39,8 @@ class ExportResult:
 
 def next_version(base_path: str | os.PathLike) -> int:
     """One more than the newest numeric version under `base_path` (1 when there is none)."""
-    base_path = Path(base_path)
-    versions = [int(p.name) for p in base_path.iterdir() if p.is_dir() and p.name.isdigit()] if base_path.exists() else []
+    names = listdir(base_path) if exists(base_path) else []
+    versions = [int(name) for name in names if name.isdigit() and isdir(join(base_path, name))]
     return max(versions, default=0) + 1
 
 
@@ -54,7 +54,7 @@ def export_model(model: MultiTaskModel, statistics: DataStatistics, catalogue: C
         model: the trained model.
         statistics, catalogue: what it was built from (item ids, categories, images).
         history_length: histories longer than this are cut to their most recent events.
-        export_root: the folder that holds one folder per model name.
+        export_root: the folder that holds one folder per model name (local, or a URL such as gs://...).
         model_name: TF Serving's model name.
         version: the version number; by default one more than the newest present.
         target: `core`, `tfserving` or `tfserving-2.13`; ops the target lacks fail the export.
@@ -62,28 +62,27 @@ def export_model(model: MultiTaskModel, statistics: DataStatistics, catalogue: C
         serving_dir: where `models.config` and the batching file go (default: beside export_root).
     """
     start = time.perf_counter()
-    base_path = Path(export_root) / model_name
+    base_path = join(export_root, model_name)
     version = next_version(base_path) if version is None else version
-    final = base_path / str(version)
-    if final.exists():
+    final = join(base_path, str(version))
+    if exists(final):
         raise FileExistsError(f"{final} already exists: export another --version")
-    base_path.mkdir(parents=True, exist_ok=True)
+    makedirs(base_path)
 
     item_ids = list(statistics.items)
     module = ServingModule(model, item_ids, list(statistics.categories), history_length, top_k=top_k)
     signatures = module.signatures()
-    staging = Path(tempfile.mkdtemp(dir=base_path, prefix=f".{version}-"))
+    staging = join(base_path, f".{version}-{uuid.uuid4().hex[:8]}")
     try:
-        tf.saved_model.save(module, str(staging), signatures=signatures)
+        tf.saved_model.save(module, staging, signatures=signatures)
         op_types = check_saved_model(staging, target)
         image_png = tf.io.encode_png(catalogue.image[1 if len(catalogue.image) > 1 else 0]).numpy()
         write_warmup_requests(staging, model_name, sorted(signatures), item_ids, image_png)
-        staging.chmod(0o755)
-        os.replace(staging, final)
+        rename(staging, final)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        rmtree(staging)
         raise
-    write_serving_config(Path(serving_dir) if serving_dir else Path(export_root).parent / "serving",
+    write_serving_config(serving_dir if serving_dir else join(parent(export_root), "serving"),
                          export_root, model_name)
-    size = sum(f.stat().st_size for f in final.rglob("*") if f.is_file())
-    return ExportResult(final, version, sorted(signatures), op_types, size, time.perf_counter() - start)
+    size = folder_size(final)
+    return ExportResult(as_path(final), version, sorted(signatures), op_types, size, time.perf_counter() - start)

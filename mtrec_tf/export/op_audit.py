@@ -14,7 +14,8 @@ Targets:
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+from mtrec_tf.io_utils import join, read_bytes
 
 TARGETS = ("core", "tfserving", "tfserving-2.13")
 
@@ -44,7 +45,7 @@ def saved_model_op_types(export_dir: str | os.PathLike) -> set[str]:
     from tensorflow.core.protobuf import saved_model_pb2
 
     saved_model = saved_model_pb2.SavedModel()
-    saved_model.ParseFromString((Path(export_dir) / "saved_model.pb").read_bytes())
+    saved_model.ParseFromString(read_bytes(join(export_dir, "saved_model.pb")))
     ops: set[str] = set()
     functions: set[str] = set()
     for meta_graph in saved_model.meta_graphs:

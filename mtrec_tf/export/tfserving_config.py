@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mtrec_tf.io_utils import write_text_atomic
+from mtrec_tf.io_utils import as_path, is_url, join, write_text_atomic
 
 CONTAINER_MODELS = "/models"
 
@@ -40,8 +40,8 @@ def docker_command(export_root: str | os.PathLike, serving_dir: str | os.PathLik
     """`docker run` of TF Serving on the export (gRPC 8500, REST 8501, batching on)."""
     return (
         "docker run --rm -p 8500:8500 -p 8501:8501 \\\n"
-        f'  -v "{Path(export_root).resolve()}:{CONTAINER_MODELS}" \\\n'
-        f'  -v "{Path(serving_dir).resolve()}:/config" \\\n'
+        f'  -v "{_mount(export_root)}:{CONTAINER_MODELS}" \\\n'
+        f'  -v "{_mount(serving_dir)}:/config" \\\n'
         "  tensorflow/serving:2.20.0 \\\n"
         "  --model_config_file=/config/models.config \\\n"
         "  --enable_batching=true --batching_parameters_file=/config/batching.config \\\n"
@@ -49,10 +49,16 @@ def docker_command(export_root: str | os.PathLike, serving_dir: str | os.PathLik
     )
 
 
-def write_serving_config(serving_dir: str | os.PathLike, export_root: str | os.PathLike, model_name: str) -> Path:
+def _mount(path: str | os.PathLike) -> str:
+    # A URL cannot be mounted: the script then names it, to be copied to a local folder first.
+    return os.fspath(path) if is_url(path) else str(Path(path).resolve())
+
+
+def write_serving_config(serving_dir: str | os.PathLike, export_root: str | os.PathLike,
+                         model_name: str) -> Path | str:
     """Writes `models.config`, `batching.config` and `run_tfserving.sh` into `serving_dir`."""
-    serving_dir = Path(serving_dir)
-    write_text_atomic(serving_dir / "models.config", models_config(model_name, f"{CONTAINER_MODELS}/{model_name}"))
-    write_text_atomic(serving_dir / "batching.config", batching_parameters())
-    write_text_atomic(serving_dir / "run_tfserving.sh", "#!/bin/sh\n" + docker_command(export_root, serving_dir))
-    return serving_dir
+    write_text_atomic(join(serving_dir, "models.config"),
+                      models_config(model_name, f"{CONTAINER_MODELS}/{model_name}"))
+    write_text_atomic(join(serving_dir, "batching.config"), batching_parameters())
+    write_text_atomic(join(serving_dir, "run_tfserving.sh"), "#!/bin/sh\n" + docker_command(export_root, serving_dir))
+    return as_path(serving_dir)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from mtrec_tf.backend import tf
+from mtrec_tf.io_utils import as_path, join, makedirs, parent
 from serving.contract import SIGNATURES
 
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
@@ -31,13 +32,13 @@ def example_inputs(signature: str, item_ids: list[str], image_png: bytes, batch:
 
 
 def write_warmup_requests(export_dir: str | os.PathLike, model_name: str, signatures: list[str],
-                          item_ids: list[str], image_png: bytes) -> Path:
+                          item_ids: list[str], image_png: bytes) -> Path | str:
     """Writes one `PredictionLog` per signature into the export; returns the file."""
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
-    path = Path(export_dir) / WARMUP_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tf.io.TFRecordWriter(str(path)) as writer:
+    path = join(export_dir, WARMUP_FILE.as_posix())
+    makedirs(parent(path))
+    with tf.io.TFRecordWriter(path) as writer:
         for name in signatures:
             request = predict_pb2.PredictRequest(
                 model_spec=model_pb2.ModelSpec(name=model_name, signature_name=name))
@@ -46,4 +47,4 @@ def write_warmup_requests(export_dir: str | os.PathLike, model_name: str, signat
                 request.inputs[key].CopyFrom(tf.make_tensor_proto(value, dtype=dtype))
             log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
             writer.write(log.SerializeToString())
-    return path
+    return as_path(path)

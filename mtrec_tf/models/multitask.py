@@ -403,7 +403,7 @@ class MultiTaskModel(keras.Model):
             label = labels[task.label]
             if task.type == "multiclass":
                 ids, mask = self.label_ids(task, label, mask)
-                losses[task.name] = multiclass_loss(ids, logits[task.name], mask)
+                losses[task.name] = multiclass_loss(ids, logits[task.name], mask, task.label_smoothing)
                 self.task_metrics[task.name].update_state(ids, outputs[task.name], sample_weight=mask)
             elif task.type == "binary":
                 label = tf.cast(label, tf.float32)
@@ -428,6 +428,8 @@ class MultiTaskModel(keras.Model):
         probability = tf.gather(self.sampling_probability, target_index)
         loss = self.retrieval_loss(users, items, target_index, probability)
         scores = tf.matmul(users, items, transpose_b=True)  # (n, n)
+        # A column of -inf never wins, and keeps argmax defined when n is 0.
+        scores = tf.pad(scores, [[0, 0], [0, 1]], constant_values=float("-inf"))
         best = tf.gather(target_index, tf.argmax(scores, axis=1))
         self.task_metrics[task.name].update_state(tf.cast(tf.equal(best, target_index), tf.float32))
         return loss
@@ -457,7 +459,8 @@ class MultiTaskModel(keras.Model):
             losses, counts = self.compute_losses(features, labels, masks, training=True)
             total = self.total_loss(losses)
             regularization = tf.add_n(self.losses) if self.losses else 0.0
-            objective = total + regularization
+            # Replicas' gradients are summed: each replica contributes its share of the mean.
+            objective = (total + regularization) / tf.distribute.get_strategy().num_replicas_in_sync
         variables = self.trainable_variables
         gradients = tape.gradient(objective, variables)
         self.optimizer.apply_gradients(

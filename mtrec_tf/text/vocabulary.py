@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import collections
 import os
-from pathlib import Path
 from typing import Iterable
 
-from mtrec_tf.io_utils import write_text_atomic
+from mtrec_tf.io_utils import read_text, write_text_atomic
 
 
 def build_vocabulary(
@@ -37,5 +36,5 @@ def save_vocabulary(vocabulary: Iterable[str], path: str | os.PathLike) -> None:
 
 def load_vocabulary(path: str | os.PathLike) -> tuple[str, ...]:
     """Reads a vocabulary written by `save_vocabulary`."""
-    text = Path(path).read_text(encoding="utf-8")
+    text = read_text(path)
     return tuple(text.split("\n")[:-1]) if text else ()

@@ -17,9 +17,10 @@ from mtrec_tf.data.pipeline import make_dataset
 from mtrec_tf.data.prepare import PreparedData, load_configured_data, prepare_data
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.embeddings.warm_start import apply_warm_start
-from mtrec_tf.io_utils import write_json_atomic
+from mtrec_tf.io_utils import as_path, basename, exists, join, makedirs, parent, rename, rmtree, write_json_atomic
 from mtrec_tf.models import ModelData, MultiTaskModel
 from mtrec_tf.training.callbacks import StopOnNaNTaskLoss
+from mtrec_tf.training.distribution import is_chief, model_scope, worker_temp_dir
 from mtrec_tf.training.run_dir import RunPaths, load_run_inputs, save_run_inputs
 
 VALIDATION_BATCH_SIZE = 1024
@@ -29,7 +30,7 @@ VALIDATION_BATCH_SIZE = 1024
 class TrainingResult:
     """What a training run produced."""
 
-    run_dir: Path
+    run_dir: Path | str
     model: MultiTaskModel
     prepared: PreparedData
     history: dict[str, list[float]]
@@ -75,31 +76,44 @@ def _compile(model: MultiTaskModel, config: Config) -> None:
 
 def load_trained_model(run_dir: str | os.PathLike) -> TrainedRun:
     """The model of a finished run with its final weights, and what it was built from."""
-    paths = RunPaths(Path(run_dir))
+    paths = RunPaths(run_dir)
     config, statistics, catalogue = load_run_inputs(run_dir)
-    if not paths.final_weights.with_suffix(".index").exists():
+    if not exists(paths.final_weights + ".index"):
         raise FileNotFoundError(f"{run_dir} has no final weights ({paths.final_weights}): did training finish?")
     model = build_model(config, statistics, catalogue)
-    model.load_weights(str(paths.final_weights)).expect_partial()
+    model.load_weights(paths.final_weights).expect_partial()
     return TrainedRun(config, model, statistics, catalogue)
 
 
 def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | None = None,
           verbose: int | str = "auto",
           extra_callbacks: Sequence[keras.callbacks.Callback] = (),
-          catalogue: Catalogue | None = None) -> TrainingResult:
+          catalogue: Catalogue | None = None, strategy: tf.distribute.Strategy | None = None,
+          checkpoint_dir: str | None = None, log_dir: str | None = None) -> TrainingResult:
     """Trains the configured tasks and writes the run directory.
+
+    Under a multi-worker strategy every worker runs this with the same arguments; the chief
+    writes the run directory, the other workers write into a temporary folder of their own
+    that they delete at the end (saving may need every worker, so all of them save).
 
     Args:
         config: the resolved configuration.
-        run_dir: the run directory (created; an interrupted run in it resumes).
+        run_dir: the run directory, local or a URL such as `gs://...` (created; an interrupted
+            run in it resumes).
         prepared: already prepared data; by default it is loaded as `config.data` says.
         verbose: Keras verbosity (progress bar by default).
         extra_callbacks: more Keras callbacks for `fit`.
         catalogue: the catalogue arrays of `prepared`, when already built.
+        strategy: the distribution strategy, made at process start (default: the current one).
+        checkpoint_dir: epoch checkpoints and the backup for resuming (default: `run_dir/checkpoints`).
+        log_dir: TensorBoard logs (default: `run_dir/logs`).
     """
-    paths = RunPaths(Path(run_dir))
-    paths.root.mkdir(parents=True, exist_ok=True)
+    strategy = strategy or tf.distribute.get_strategy()
+    # Keras callbacks take the shared paths and send non-chief workers elsewhere themselves.
+    shared = RunPaths(run_dir, checkpoint_dir, log_dir)
+    chief = is_chief(strategy)
+    paths = shared if chief else RunPaths(worker_temp_dir(run_dir, strategy))
+    makedirs(paths.root)
     keras.utils.set_random_seed(config.seed)
     if prepared is None:
         prepared = prepare_data(load_configured_data(config.data), config.data, seed=config.seed)
@@ -108,29 +122,35 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
         catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens)
     save_run_inputs(paths, config, prepared.statistics, catalogue)
 
-    model = build_model(config, prepared.statistics, catalogue)
     training = config.training
-    train_data = make_dataset(
+    # The batch size is the global batch: a strategy splits each batch among its replicas, and
+    # with several workers every worker keeps its share of each batch (DATA sharding, the
+    # same seeded order everywhere).
+    train_data = _distributable(make_dataset(
         prepared.examples.parts["train"], batch_size=training.batch_size,
         history_length=config.data.history_length, shuffle_buffer=training.shuffle_buffer,
         seed=config.seed, repeat=training.steps_per_epoch > 0,
-    )
+    ))
     validation = prepared.examples.parts["validation"]
     validation_data = None
     if validation.num_rows:
-        validation_data = make_dataset(validation, batch_size=VALIDATION_BATCH_SIZE,
-                                       history_length=config.data.history_length)
+        validation_data = _distributable(make_dataset(validation, batch_size=VALIDATION_BATCH_SIZE,
+                                                      history_length=config.data.history_length))
 
-    model.build_from_batch(next(iter(train_data)))  # so that a backup can be restored into the weights
-    if config.model.init_embeddings and apply_warm_start(model, config.model, prepared.statistics):
-        _compile(model, config)  # frozen tables leave the trainable variables
+    with model_scope(strategy):
+        model = build_model(config, prepared.statistics, catalogue)
+        # Weights exist before fit so that a backup can be restored into them; in replica
+        # context, where a strategy lets the metrics it syncs be updated.
+        strategy.run(model.build_from_batch, args=(next(iter(train_data)),))
+        if config.model.init_embeddings and apply_warm_start(model, config.model, prepared.statistics):
+            _compile(model, config)  # frozen tables leave the trainable variables
     start = time.perf_counter()
     history = model.fit(
         train_data,
         validation_data=validation_data,
         epochs=training.epochs,
         steps_per_epoch=training.steps_per_epoch or None,
-        callbacks=_callbacks(config, paths, has_validation=validation_data is not None) + list(extra_callbacks),
+        callbacks=_callbacks(config, shared, has_validation=validation_data is not None) + list(extra_callbacks),
         verbose=verbose,
     )
     seconds = time.perf_counter() - start
@@ -140,20 +160,33 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
     steps = training.steps_per_epoch or -(-prepared.examples.parts["train"].num_rows // training.batch_size)
     rate = epochs_run * steps * training.batch_size / seconds if seconds > 0 else 0.0
     write_json_atomic(paths.history, {"epochs": logs, "seconds": seconds, "examples_per_second": rate})
-    return TrainingResult(paths.root, model, prepared, logs, seconds, rate, catalogue)
+    if not chief:
+        rmtree(paths.root)
+    return TrainingResult(as_path(shared.root), model, prepared, logs, seconds, rate, catalogue)
+
+
+def _distributable(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
 
 
 def train_with_single_tasks(config: Config, run_dir: str | os.PathLike, single_task: bool = False,
-                            verbose: int | str = "auto") -> TrainingResult:
+                            verbose: int | str = "auto", strategy: tf.distribute.Strategy | None = None,
+                            checkpoint_dir: str | None = None, log_dir: str | None = None) -> TrainingResult:
     """Trains the multi-task model and, with `single_task`, the same architecture once per task
-    into `RUN/single_task/<task>/`, on the same prepared data."""
+    into `RUN/single_task/<task>/`, on the same prepared data (arguments as for `train`)."""
     from mtrec_tf.config import select_tasks
 
-    result = train(config, run_dir, verbose=verbose)
+    result = train(config, run_dir, verbose=verbose, strategy=strategy, checkpoint_dir=checkpoint_dir,
+                   log_dir=log_dir)
     if single_task and len(config.tasks) > 1:
         for task in config.tasks:
-            train(select_tasks(config, [task.name]), Path(run_dir) / "single_task" / task.name,
-                  prepared=result.prepared, verbose=verbose, catalogue=result.catalogue)
+            part = join("single_task", task.name)
+            train(select_tasks(config, [task.name]), join(run_dir, part), prepared=result.prepared,
+                  verbose=verbose, catalogue=result.catalogue, strategy=strategy,
+                  checkpoint_dir=join(checkpoint_dir, part) if checkpoint_dir else None,
+                  log_dir=join(log_dir, part) if log_dir else None)
     return result
 
 
@@ -162,14 +195,13 @@ def _callbacks(config: Config, paths: RunPaths, has_validation: bool) -> list[ke
     every = training.checkpoint_every_steps
     callbacks = [
         StopOnNaNTaskLoss([task.name for task in config.tasks]),
-        keras.callbacks.BackupAndRestore(str(paths.backup), save_freq=every or "epoch",
-                                         delete_checkpoint=True),
-        keras.callbacks.ModelCheckpoint(str(paths.checkpoints / "epoch-{epoch:03d}" / "weights"),
+        keras.callbacks.BackupAndRestore(paths.backup, save_freq=every or "epoch", delete_checkpoint=True),
+        keras.callbacks.ModelCheckpoint(join(paths.checkpoints, "epoch-{epoch:03d}", "weights"),
                                         save_weights_only=True, save_freq="epoch"),
-        keras.callbacks.TensorBoard(str(paths.logs), write_graph=False, profile_batch=0),
+        keras.callbacks.TensorBoard(paths.logs, write_graph=False, profile_batch=0),
     ]
     if every:
-        callbacks.append(keras.callbacks.ModelCheckpoint(str(paths.checkpoints / "latest-step" / "weights"),
+        callbacks.append(keras.callbacks.ModelCheckpoint(join(paths.checkpoints, "latest-step", "weights"),
                                                          save_weights_only=True, save_freq=every))
     if training.early_stopping_metric:
         if not has_validation:
@@ -184,19 +216,17 @@ def _callbacks(config: Config, paths: RunPaths, has_validation: bool) -> list[ke
     return callbacks
 
 
-def _save_weights_atomically(model: keras.Model, prefix: Path) -> None:
+def _save_weights_atomically(model: keras.Model, prefix: str) -> None:
     """Writes a TF checkpoint into a temporary folder, then renames the folder into place."""
-    folder = prefix.parent
-    staging = folder.with_name(f".{folder.name}.tmp")
-    if staging.exists():
-        tf.io.gfile.rmtree(str(staging))
-    model.save_weights(str(staging / prefix.name))
-    if folder.exists():
-        retired = folder.with_name(f".{folder.name}.old")
-        if retired.exists():
-            tf.io.gfile.rmtree(str(retired))
-        os.replace(folder, retired)
-        os.replace(staging, folder)
-        tf.io.gfile.rmtree(str(retired))
+    folder = parent(prefix)
+    staging = join(parent(folder), f".{basename(folder)}.tmp")
+    rmtree(staging)
+    model.save_weights(join(staging, basename(prefix)))
+    if exists(folder):
+        retired = join(parent(folder), f".{basename(folder)}.old")
+        rmtree(retired)
+        rename(folder, retired)
+        rename(staging, folder)
+        rmtree(retired)
     else:
-        os.replace(staging, folder)
+        rename(staging, folder)

@@ -11,66 +11,80 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
-from pathlib import Path
 
 import numpy as np
+import yaml
 
-from mtrec_tf.config import Config, dump_config, load_config
+from mtrec_tf.config import Config, ConfigError, dump_config, from_dict
 from mtrec_tf.data.catalogue import Catalogue
 from mtrec_tf.data.statistics import DataStatistics
-from mtrec_tf.io_utils import write_bytes_atomic, write_text_atomic
+from mtrec_tf.io_utils import exists, join, read_bytes, read_text, write_bytes_atomic, write_text_atomic
 
 
 @dataclasses.dataclass(frozen=True)
 class RunPaths:
-    """Paths inside a run directory."""
+    """Paths inside a run directory, as strings (local paths or URLs such as `gs://...`).
 
-    root: Path
+    Args:
+        root: the run directory.
+        checkpoint_dir: where epoch checkpoints and the backup for resuming go
+            (default: `root/checkpoints`; Vertex AI: `$AIP_CHECKPOINT_DIR`).
+        log_dir: TensorBoard logs (default: `root/logs`; Vertex AI: `$AIP_TENSORBOARD_LOG_DIR`).
+    """
 
-    @property
-    def config(self) -> Path:
-        return self.root / "config.yaml"
+    root: str
+    checkpoint_dir: str | None = None
+    log_dir: str | None = None
 
-    @property
-    def vocab(self) -> Path:
-        return self.root / "vocab"
-
-    @property
-    def catalogue(self) -> Path:
-        return self.root / "vocab" / "catalogue.npz"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.root / "checkpoints"
-
-    @property
-    def final_weights(self) -> Path:
-        return self.root / "checkpoints" / "final" / "weights"
+    def __post_init__(self) -> None:
+        for name in ("root", "checkpoint_dir", "log_dir"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, os.fspath(value))
 
     @property
-    def backup(self) -> Path:
-        return self.root / "checkpoints" / "backup"
+    def config(self) -> str:
+        return join(self.root, "config.yaml")
 
     @property
-    def logs(self) -> Path:
-        return self.root / "logs"
+    def vocab(self) -> str:
+        return join(self.root, "vocab")
 
     @property
-    def history(self) -> Path:
-        return self.root / "history.json"
+    def catalogue(self) -> str:
+        return join(self.root, "vocab", "catalogue.npz")
 
     @property
-    def metrics(self) -> Path:
-        return self.root / "metrics.json"
+    def checkpoints(self) -> str:
+        return self.checkpoint_dir or join(self.root, "checkpoints")
+
+    @property
+    def final_weights(self) -> str:
+        return join(self.root, "checkpoints", "final", "weights")
+
+    @property
+    def backup(self) -> str:
+        return join(self.checkpoints, "backup")
+
+    @property
+    def logs(self) -> str:
+        return self.log_dir or join(self.root, "logs")
+
+    @property
+    def history(self) -> str:
+        return join(self.root, "history.json")
+
+    @property
+    def metrics(self) -> str:
+        return join(self.root, "metrics.json")
 
 
 def save_run_inputs(paths: RunPaths, config: Config, statistics: DataStatistics, catalogue: Catalogue) -> None:
     """Writes the configuration, vocabularies and catalogue arrays of a run."""
     write_text_atomic(paths.config, dump_config(config))
     statistics.save(paths.vocab)
-    import io
-
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **dataclasses.asdict(catalogue))
     write_bytes_atomic(paths.catalogue, buffer.getvalue())
@@ -78,12 +92,20 @@ def save_run_inputs(paths: RunPaths, config: Config, statistics: DataStatistics,
 
 def load_run_inputs(run_dir: str | os.PathLike) -> tuple[Config, DataStatistics, Catalogue]:
     """Reads back what `save_run_inputs` wrote; errors name the missing file."""
-    paths = RunPaths(Path(run_dir))
-    for required in (paths.config, paths.catalogue, paths.vocab / "statistics.json"):
-        if not required.exists():
+    paths = RunPaths(run_dir)
+    for required in (paths.config, paths.catalogue, join(paths.vocab, "statistics.json")):
+        if not exists(required):
             raise FileNotFoundError(f"{run_dir} is not a training run: {required} is missing")
-    config = load_config(paths.config)
+    config = config_from_yaml(read_text(paths.config), paths.config)
     statistics = DataStatistics.load(paths.vocab)
-    with np.load(paths.catalogue) as arrays:
+    with np.load(io.BytesIO(read_bytes(paths.catalogue))) as arrays:
         catalogue = Catalogue(**{name: arrays[name] for name in arrays.files})
     return config, statistics, catalogue
+
+
+def config_from_yaml(text: str, source: str) -> Config:
+    """The configuration that `dump_config` wrote as `text` (read from `source`)."""
+    values = yaml.safe_load(text) or {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    return from_dict(Config, values)

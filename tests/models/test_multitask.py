@@ -93,6 +93,16 @@ def test_query_subwords_match_the_title_table_and_reach_unseen_words(tiny_config
     assert len(shared) >= len(known[0]) - 1
 
 
+def test_a_batch_without_examples_of_a_task_evaluates(tiny_config, tiny_prepared, catalogue, batch):
+    # A validation part may hold only image examples: no next_item, query or ctr label at all.
+    model = build_model(tiny_config, tiny_prepared.statistics, catalogue)
+    masks = {name: tf.zeros_like(mask) for name, mask in batch[2].items()}
+    masks["image_category"] = tf.ones_like(batch[2]["image_category"])
+    logs = model.test_on_batch(batch[0], batch[1], sample_weight=masks, return_dict=True)
+    assert logs["next_item_loss"] == 0.0 and logs["query_category_loss"] == 0.0
+    assert np.isfinite(logs["image_category_loss"]) and logs["image_category_loss"] > 0
+
+
 def test_a_subset_of_tasks_builds_only_their_heads(tiny_config, tiny_prepared, catalogue, batch):
     config = select_tasks(tiny_config, ["query_category"])
     model = build_model(config, tiny_prepared.statistics, catalogue)

@@ -1,0 +1,84 @@
+"""Task losses against plain NumPy references, masks and empty batches included."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mtrec_tf.backend import tf
+from mtrec_tf.losses import (
+    RetrievalLoss, UncertaintyWeighting, binary_loss, masked_mean, multiclass_loss, regression_loss,
+)
+
+LOGITS = np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3], [-2.0, 3.0, 0.0]], np.float32)
+CLASSES = np.array([0, 2, 1])
+
+
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    shifted = x - x.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def test_masked_mean_counts_only_labelled_examples_and_is_zero_when_none_are():
+    assert float(masked_mean(tf.constant([1.0, 5.0, 9.0]), tf.constant([1.0, 0.0, 1.0]))) == pytest.approx(5.0)
+    assert float(masked_mean(tf.constant([1.0, 5.0]), tf.constant([0.0, 0.0]))) == 0.0
+    assert float(masked_mean(tf.zeros([0]), tf.zeros([0]))) == 0.0
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.5])
+def test_multiclass_loss_is_cross_entropy_with_a_smoothed_target(smoothing):
+    mask = np.array([1.0, 1.0, 0.0], np.float32)
+    target = np.full(LOGITS.shape, smoothing / 3) + (1 - smoothing) * np.eye(3)[CLASSES]
+    expected = -(target * log_softmax(LOGITS)).sum(axis=1)[:2].mean()
+    got = multiclass_loss(tf.constant(CLASSES), tf.constant(LOGITS), tf.constant(mask), smoothing)
+    assert float(got) == pytest.approx(expected, rel=1e-5)
+
+
+def test_binary_loss_is_clipped_log_loss():
+    labels, p = np.array([1.0, 0.0, 1.0], np.float32), np.array([0.9, 0.2, 0.0], np.float32)
+    clipped = np.clip(p, 1e-7, 1 - 1e-7)
+    expected = -(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped)).mean()
+    got = binary_loss(tf.constant(labels), tf.constant(p), tf.ones([3]))
+    assert np.isfinite(float(got)) and float(got) == pytest.approx(expected, rel=1e-4)
+
+
+def test_regression_loss_is_masked_squared_error():
+    got = regression_loss(tf.constant([3.0, 1.0, 4.0]), tf.constant([2.0, 1.0, 0.0]), tf.constant([1.0, 1.0, 0.0]))
+    assert float(got) == pytest.approx(0.5)
+
+
+def test_retrieval_loss_is_the_per_example_mean_of_the_corrected_softmax():
+    rng = np.random.default_rng(0)
+    users, items = rng.normal(size=(4, 5)).astype(np.float32), rng.normal(size=(4, 5)).astype(np.float32)
+    ids = np.array([7, 3, 7, 9])  # rows 0 and 2 share an item: an accidental hit for each other
+    probability = np.array([0.4, 0.1, 0.4, 0.05], np.float32)
+    loss = RetrievalLoss(temperature=0.5)(tf.constant(users), tf.constant(items), tf.constant(ids),
+                                          tf.constant(probability))
+    scores = users @ items.T / 0.5 - np.log(probability)[np.newaxis, :]
+    hits = (ids[:, np.newaxis] == ids[np.newaxis, :]) & ~np.eye(4, dtype=bool)
+    scores = np.where(hits, scores - 1e9, scores)  # accidental hits leave the softmax
+    expected = -np.diag(log_softmax(scores)).mean()
+    assert float(loss) == pytest.approx(expected, rel=1e-4)
+
+
+def test_retrieval_loss_does_not_grow_with_the_batch_size():
+    # An untrained model scores every candidate alike: the loss is ln(batch), not batch * ln(batch).
+    loss = RetrievalLoss()(tf.ones([64, 4]), tf.ones([64, 4]), tf.range(64), tf.fill([64], 1 / 64))
+    assert float(loss) == pytest.approx(np.log(64), rel=1e-4)
+
+
+def test_retrieval_loss_of_an_empty_batch_is_zero():
+    loss = RetrievalLoss()(tf.zeros([0, 4]), tf.zeros([0, 4]), tf.zeros([0], tf.int64), tf.zeros([0]))
+    assert float(loss) == 0.0
+
+
+def test_uncertainty_weighting_starts_at_the_plain_sum_and_reports_its_weights():
+    weighting = UncertaintyWeighting(["a", "b"])
+    total = weighting({"a": tf.constant(2.0), "b": tf.constant(3.0)})
+    assert float(total) == pytest.approx(5.0)
+    weighting.log_variances["a"].assign(np.log(2.0))
+    total = weighting({"a": tf.constant(2.0), "b": tf.constant(3.0)})
+    assert float(total) == pytest.approx(2.0 / 2.0 + np.log(2.0) + 3.0, rel=1e-6)
+    assert weighting.weights_by_task() == pytest.approx({"a": 0.5, "b": 1.0})
+    with pytest.raises(ValueError, match="task_names is empty"):
+        UncertaintyWeighting([])
