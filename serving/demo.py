@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         wait_until_available(client, args.wait)
         print(f"user {user.user_id}, last search {user.query!r}, recent behaviour:")
         for item_id, event_type, seconds_ago in user.history[-5:]:
-            print(f"  {event_type:8} {seconds_ago / 3600:7.1f} h ago  {describe(item_id)}")
+            print(f"  {event_type:11} {seconds_ago / 3600:7.1f} h ago  {describe(item_id)}")
         recommendations = client.recommend(user.user_id, user.history, user.query, k=args.k)
         print(f"\ntop {args.k} recommendations:")
         for rank, (item_id, score) in enumerate(recommendations, start=1):
