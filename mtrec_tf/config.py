@@ -150,7 +150,9 @@ TASK_INPUTS = ("query", "user", "item", "image")
 def default_tasks() -> tuple[TaskConfig, ...]:
     """The five e-commerce tasks."""
     return (
-        TaskConfig("query_category", "multiclass", "query_category", ("query",)),
+        # A query's label is the category clicked after it, which is not always the one
+        # searched for: smoothing tempers the classifier's confidence on such labels.
+        TaskConfig("query_category", "multiclass", "query_category", ("query",), label_smoothing=0.1),
         TaskConfig("ctr", "binary", "ctr", ("user", "item", "query")),
         TaskConfig("cvr", "binary", "cvr", ("user", "item", "query"), parent="ctr"),
         TaskConfig("next_item", "retrieval", "next_item", ("user", "query")),
@@ -175,6 +177,13 @@ class ModelConfig:
             (0.876 -> 0.896 single-task) but cost the ranking tasks of the five-task model
             (ctr AUC 0.688 -> 0.659, next_item Recall@50 0.807 -> 0.784).
         max_subwords: trigrams kept per token.
+        ngram_buckets: hash buckets of the bag of query token n-grams whose linear scores
+            are added to the logits of multiclass heads that read the query (a wide, linear
+            part beside the deep BiLSTM, as in Wide & Deep; fastText's classifier); 0 turns
+            it off. It hands the head exact n-gram evidence that the BiLSTM learns slowly.
+        ngram_order: the longest n-gram of that bag, in tokens (Chinese: characters).
+        ngram_char_width: the bag also holds the character n-grams of this width of every
+            word longer than one character, so a misspelt word keeps most of its bag; 0: none.
         user_buckets: hashed user-id embedding buckets; 0 turns it off.
         image_dim: output width of the image encoder.
         image_backbone: a Keras image model file used instead of the small CNN.
@@ -184,7 +193,7 @@ class ModelConfig:
         retrieval_dim: width of the user and item vectors compared by `next_item`.
         retrieval_temperature: the in-batch softmax divides scores by it.
         loss_weighting: "fixed" weights from the tasks, or learned "uncertainty" weights.
-        dropout: dropout rate in towers.
+        dropout: dropout rate in towers and the shared bottom.
         init_embeddings: a `mtrec pretrain` output folder to warm-start shared tables.
         freeze_embeddings: keep warm-started tables fixed.
     """
@@ -196,6 +205,9 @@ class ModelConfig:
     max_title_tokens: int = 24
     subword_buckets: int = 0
     max_subwords: int = 10
+    ngram_buckets: int = 65536
+    ngram_order: int = 2
+    ngram_char_width: int = 3
     user_buckets: int = 0
     image_dim: int = 32
     image_backbone: str | None = None
@@ -206,7 +218,7 @@ class ModelConfig:
     retrieval_dim: int = 32
     retrieval_temperature: float = 0.1
     loss_weighting: str = "fixed"
-    dropout: float = 0.0
+    dropout: float = 0.2
     init_embeddings: str | None = None
     freeze_embeddings: bool = False
 
@@ -214,11 +226,13 @@ class ModelConfig:
         _check_choice("model.combination", self.combination, COMBINATIONS)
         _check_choice("model.loss_weighting", self.loss_weighting, LOSS_WEIGHTINGS)
         for name in ("embedding_dim", "text_units", "history_units", "image_dim", "retrieval_dim",
-                     "max_query_tokens", "max_title_tokens", "max_subwords", "num_experts", "expert_units"):
+                     "max_query_tokens", "max_title_tokens", "max_subwords", "num_experts", "expert_units",
+                     "ngram_order"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name} must be at least 1, got {getattr(self, name)}")
-        if self.subword_buckets < 0:
-            raise ConfigError(f"model.subword_buckets must be 0 or more, got {self.subword_buckets}")
+        for name in ("subword_buckets", "ngram_buckets", "ngram_char_width"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"model.{name} must be 0 or more, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
         if self.retrieval_temperature <= 0:
@@ -495,6 +509,7 @@ PRESETS: dict[str, tuple[str, ...]] = {
         "model.embedding_dim=8", "model.text_units=8", "model.history_units=8", "model.image_dim=8",
         "model.expert_units=16", "model.tower_units=[16]", "model.retrieval_dim=8",
         "model.max_query_tokens=8", "model.max_title_tokens=12", "model.subword_buckets=2048", "model.max_subwords=6",
+        "model.ngram_buckets=1024",
         "data.history_length=10", "training.epochs=1", "training.batch_size=256",
         "training.shuffle_buffer=2000",
     ),

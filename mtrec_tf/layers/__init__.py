@@ -8,11 +8,13 @@ from mtrec_tf.layers.attention_pooling import AttentionPooling, masked_softmax
 from mtrec_tf.layers.experts import MixtureOfExperts, ProgressiveLayeredExtraction
 from mtrec_tf.layers.image_encoder import ImageEncoder
 from mtrec_tf.layers.mlp import MLP
+from mtrec_tf.layers.ngram_linear import HashedNgramLinear
 from mtrec_tf.layers.sequence_encoder import SequenceEncoder
 from mtrec_tf.layers.target_attention import TargetAttention
 
 __all__ = [
     "AttentionPooling",
+    "HashedNgramLinear",
     "ImageEncoder",
     "MLP",
     "MixtureOfExperts",

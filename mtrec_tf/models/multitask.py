@@ -9,6 +9,8 @@
                                    └─► target attention w.r.t. the candidate (DIN)
 
 Heads read the encodings their task names as inputs ("query", "user", "item", "image").
+A multiclass head that reads the query also adds the linear scores of the query's hashed
+n-grams to its logits (`model.ngram_buckets`: wide beside the deep text encoder).
 Ranking tasks (binary and regression heads that read the item) share a bottom, MMoE or
 PLE; multiclass heads are towers on their inputs; retrieval compares a user tower with
 the item tower. `call` returns a dict keyed by task name:
@@ -34,22 +36,25 @@ from mtrec_tf.config import ConfigError, ModelConfig, TaskConfig
 from mtrec_tf.data.catalogue import Catalogue
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.layers import (
-    MLP, ImageEncoder, MixtureOfExperts, ProgressiveLayeredExtraction, SequenceEncoder, TargetAttention,
+    MLP, HashedNgramLinear, ImageEncoder, MixtureOfExperts, ProgressiveLayeredExtraction, SequenceEncoder,
+    TargetAttention,
 )
 from mtrec_tf.losses import (
     RetrievalLoss, UncertaintyWeighting, binary_loss, multiclass_loss, regression_loss,
 )
-from mtrec_tf.text.tokenizer import subword_ids, tokenize
+from mtrec_tf.text.tokenizer import ngram_ids, subword_ids, tokenize
 
 TIME_GAP_BUCKETS = 16
 _NEVER = "\x00never"
 
 
 class TokenBatch(NamedTuple):
-    """Token ids (n, tokens), 0 padding, and hashed subword ids (n, tokens, max_subwords) or None."""
+    """Token ids (n, tokens), 0 padding; hashed subword ids (n, tokens, max_subwords) or None;
+    hashed n-gram ids (n, grams), 0 padding, or None."""
 
     ids: tf.Tensor
     subwords: tf.Tensor | None
+    ngrams: tf.Tensor | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,10 +149,14 @@ class MultiTaskModel(keras.Model):
         self.ranking_tasks = [t for t in self.tasks if t.type in ("binary", "regression")]
         self.combination = self._make_combination(len(self.ranking_tasks))
         self.towers = {}
+        self.ngram_heads = {}
         for task in self.tasks:
             if task.type == "multiclass":
                 self.towers[task.name] = MLP(config.tower_units, dropout=config.dropout,
                                              output_units=self.num_categories, name=f"{task.name}_tower")
+                if config.ngram_buckets and "query" in task.inputs:
+                    self.ngram_heads[task.name] = HashedNgramLinear(self.num_categories, config.ngram_buckets,
+                                                                    name=f"{task.name}_ngrams")
             elif task.type in ("binary", "regression"):
                 self.towers[task.name] = MLP(config.tower_units, dropout=config.dropout, output_units=1,
                                              name=f"{task.name}_tower")
@@ -201,15 +210,17 @@ class MultiTaskModel(keras.Model):
     # --- encoders ------------------------------------------------------------------------
 
     def query_tokens(self, queries: tf.Tensor) -> TokenBatch:
-        """(batch,) strings -> token ids (batch, <= max_query_tokens), 0 padding, and their
-        subword ids, computed from the strings so that unseen words get them too."""
-        tokens = tokenize(queries)[:, : self.config.max_query_tokens]
+        """(batch,) strings -> token ids (batch, <= max_query_tokens), 0 padding, their
+        subword ids, computed from the strings so that unseen words get them too, and the
+        hashed n-grams of the kept tokens."""
+        c = self.config
+        tokens = tokenize(queries)[:, : c.max_query_tokens]
         ids = tf.ragged.map_flat_values(self.token_lookup, tokens).to_tensor(default_value=0)
-        if not self.config.subword_buckets:
-            return TokenBatch(ids, None)
-        subwords = tf.ragged.map_flat_values(
-            lambda t: subword_ids(t, self.config.subword_buckets, self.config.max_subwords), tokens)
-        return TokenBatch(ids, subwords.to_tensor(default_value=0, shape=[None, None, self.config.max_subwords]))
+        ngrams = ngram_ids(tokens, c.ngram_buckets, c.ngram_order, c.ngram_char_width) if c.ngram_buckets else None
+        if not c.subword_buckets:
+            return TokenBatch(ids, None, ngrams)
+        subwords = tf.ragged.map_flat_values(lambda t: subword_ids(t, c.subword_buckets, c.max_subwords), tokens)
+        return TokenBatch(ids, subwords.to_tensor(default_value=0, shape=[None, None, c.max_subwords]), ngrams)
 
     def title_tokens(self, item_index: tf.Tensor) -> TokenBatch:
         """Title token ids (n, max_title_tokens) of items by index, and their subword ids."""
@@ -315,6 +326,9 @@ class MultiTaskModel(keras.Model):
         texts = []
         if "query" in needs:
             texts.append(self.query_tokens(unique_queries))
+            # The n-gram heads score each distinct query once.
+            ngram_logits = {name: per_candidate(tf.gather(head(texts[0].ngrams), query_position))
+                            for name, head in self.ngram_heads.items()}
         if item_table is None:
             texts.append(self.title_tokens(unique_items))
         text_vectors = self.encode_texts(texts, training) if texts else []
@@ -347,6 +361,8 @@ class MultiTaskModel(keras.Model):
                 continue
             inputs = ranking_inputs[task.name] if task.name in ranking_inputs else self._concat(encoded, task.inputs)
             out = self.towers[task.name](inputs, training=training)
+            if task.name in self.ngram_heads:
+                out += ngram_logits[task.name]
             if task.type == "multiclass":
                 logits[task.name] = out
                 outputs[task.name] = tf.nn.softmax(out)

@@ -88,3 +88,32 @@ def subword_ids(tokens: tf.Tensor, buckets: int, max_subwords: int, width: int =
     ngrams = tf.strings.ngrams(characters, width, separator="")
     ids = tf.ragged.map_flat_values(lambda g: tf.strings.to_hash_bucket_fast(g, buckets) + 1, ngrams)
     return ids.to_tensor(default_value=0, shape=[None, max_subwords])
+
+
+def ngram_ids(tokens: tf.RaggedTensor, buckets: int, order: int, char_width: int = 0) -> tf.Tensor:
+    """Hashed token n-grams of orders 1 to `order`, as fastText's bag of n-grams forms them
+    (Joulin et al. 2017), and optionally the character n-grams of every token longer than
+    one character. Chinese is tokenized to characters, so its token n-grams are character
+    n-grams; the character n-grams of words make a misspelt word share most of its bag.
+
+    Args:
+        tokens: string RaggedTensor `(n, None)`, as `tokenize` gives.
+        buckets: hash buckets of the n-grams.
+        order: the longest token n-gram.
+        char_width: characters per n-gram of a word wrapped in "<" and ">" (0: none).
+
+    Returns:
+        int64 tensor `(n, width)`: bucket + 1 of each n-gram, 0 padding; width is 1 for a
+        batch of empty texts.
+    """
+    grams = [tokens] + [tf.strings.ngrams(tokens, n, separator=" ") for n in range(2, order + 1)]
+    if char_width:
+        words = tf.ragged.boolean_mask(
+            tokens, tf.ragged.map_flat_values(tf.strings.length, tokens, unit="UTF8_CHAR") > 1)
+        characters = tf.strings.unicode_split(tf.strings.join(["<", words.flat_values, ">"]), "UTF-8")
+        pieces = tf.strings.ngrams(characters, char_width, separator="")  # (words, pieces)
+        grams.append(tf.RaggedTensor.from_row_splits(pieces.values, tf.gather(pieces.row_splits, words.row_splits)))
+    ids = tf.ragged.map_flat_values(lambda g: tf.strings.to_hash_bucket_fast(g, buckets) + 1,
+                                    tf.concat(grams, axis=1))
+    dense = ids.to_tensor(default_value=0)
+    return tf.pad(dense, [[0, 0], [0, tf.maximum(1 - tf.shape(dense)[1], 0)]])

@@ -93,6 +93,28 @@ def test_query_subwords_match_the_title_table_and_reach_unseen_words(tiny_config
     assert len(shared) >= len(known[0]) - 1
 
 
+def test_the_query_ngram_bag_adds_linear_scores_to_the_query_logits_only(tiny_config, tiny_prepared, catalogue,
+                                                                         batch):
+    config = dataclasses.replace(tiny_config, model=dataclasses.replace(tiny_config.model, ngram_buckets=997))
+    model = build_model(config, tiny_prepared.statistics, catalogue)
+    assert set(model.ngram_heads) == {"query_category"}  # image_category does not read the query
+    before = model(batch[0])
+    head = model.ngram_heads["query_category"]
+    table = np.random.default_rng(0).normal(size=head.table.shape).astype("float32")
+    head.table.assign(table)
+    after = model(batch[0])
+    for name in set(before) - {"query_category"}:
+        np.testing.assert_allclose(after[name].numpy(), before[name].numpy(), atol=1e-6)
+    # log p_after - log p_before = the bag's scores, up to each row's normaliser.
+    ngrams = model.query_tokens(batch[0]["query"]).ngrams.numpy()
+    present = (ngrams > 0)[..., None]
+    scores = (table[ngrams] * present).sum(axis=1) / np.maximum(np.sqrt(present.sum(axis=1)), 1.0)
+    shift = np.log(after["query_category"].numpy()) - np.log(before["query_category"].numpy()) - scores
+    np.testing.assert_allclose(shift - shift[:, :1], 0.0, atol=1e-3)
+    logs = model.train_on_batch(batch[0], batch[1], sample_weight=batch[2], return_dict=True)
+    assert np.isfinite(logs["query_category_loss"])
+
+
 def test_a_batch_without_examples_of_a_task_evaluates(tiny_config, tiny_prepared, catalogue, batch):
     # A validation part may hold only image examples: no next_item, query or ctr label at all.
     model = build_model(tiny_config, tiny_prepared.statistics, catalogue)

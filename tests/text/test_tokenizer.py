@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mtrec_tf.backend import tf
-from mtrec_tf.text.tokenizer import normalize, subword_ids, tokenize, tokenize_to_lists
+from mtrec_tf.text.tokenizer import ngram_ids, normalize, subword_ids, tokenize, tokenize_to_lists
 
 
 @pytest.mark.parametrize(
@@ -61,3 +61,21 @@ def test_subwords_are_the_hashed_trigrams_of_the_wrapped_token():
 def test_subwords_are_cut_to_max_subwords():
     ids = subword_ids(tf.constant(["internationalization"]), buckets=50, max_subwords=4).numpy()
     assert ids.shape == (1, 4) and (ids > 0).all() and (ids <= 50).all()
+
+
+def test_ngram_ids_are_the_hashed_token_ngrams_up_to_the_order():
+    tokens = tokenize(tf.constant(["华为 mate60 pro", "手机", ""]))
+    ids = ngram_ids(tokens, buckets=1000, order=2).numpy()
+    grams = ["华", "为", "mate60", "pro", "华 为", "为 mate60", "mate60 pro"]
+    expected = tf.strings.to_hash_bucket_fast(grams, 1000).numpy() + 1
+    assert ids.shape == (3, 7)
+    np.testing.assert_array_equal(ids[0], expected)
+    second = tf.strings.to_hash_bucket_fast(["手", "机", "手 机"], 1000).numpy() + 1
+    np.testing.assert_array_equal(ids[1], np.pad(second, (0, 4)))
+    assert not ids[2].any()  # an empty text has no n-gram
+    assert ngram_ids(tokens, buckets=1000, order=3).shape == (3, 4 + 3 + 2)
+
+
+def test_ngram_ids_of_empty_texts_keep_one_padding_column():
+    ids = ngram_ids(tokenize(tf.constant(["", "！"])), buckets=10, order=2)
+    assert ids.shape == (2, 1) and not ids.numpy().any()
