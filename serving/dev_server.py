@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -126,8 +127,18 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="larger requests are refused")
 
 
+def _stop_on_signals() -> None:
+    """Ctrl-C (SIGINT) and SIGTERM stop the server cleanly, whatever the parent process left
+    ignored or blocked (a background shell ignores SIGINT; some libraries block signals)."""
+    stops = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+    for number in stops:
+        signal.signal(number, signal.default_int_handler)
+
+
 def run_from_args(args: argparse.Namespace) -> int:
-    """Serves until Ctrl-C; returns the exit status."""
+    """Serves until Ctrl-C or SIGTERM; returns the exit status."""
+    _stop_on_signals()
     server = DevServer(args.model_base_path, args.model_name, rest_port=args.rest_port,
                        grpc_port=None if args.no_grpc else args.grpc_port, host=args.host,
                        poll_seconds=args.poll_seconds, max_request_bytes=args.max_request_bytes)

@@ -35,8 +35,10 @@ def task_rows(table: pa.Table, task: TaskConfig) -> np.ndarray:
 def predict(model: MultiTaskModel, table: pa.Table, history_length: int) -> dict[str, np.ndarray]:
     """The model's outputs for every example of `table`, as numpy arrays keyed by task."""
     outputs: dict[str, list[np.ndarray]] = {task.name: [] for task in model.tasks}
-    call = tf.function(lambda features: model(features, training=False))
-    for features, _, _ in make_dataset(table, batch_size=PREDICT_BATCH_SIZE, history_length=history_length):
+    dataset = make_dataset(table, batch_size=PREDICT_BATCH_SIZE, history_length=history_length)
+    # A free batch dimension: the last, smaller batch reuses the one trace.
+    call = tf.function(lambda features: model(features, training=False), input_signature=[dataset.element_spec[0]])
+    for features, _, _ in dataset:
         for name, value in call(features).items():
             outputs[name].append(value.numpy())
     return {name: np.concatenate(parts) if parts else np.zeros((0,)) for name, parts in outputs.items()}
@@ -44,7 +46,8 @@ def predict(model: MultiTaskModel, table: pa.Table, history_length: int) -> dict
 
 def item_vectors(model: MultiTaskModel, task: str, num_items: int, batch_size: int = 2048) -> np.ndarray:
     """Retrieval vectors of every catalogue item (num_items, dim), in vocabulary order."""
-    encode = tf.function(lambda index: model.item_vectors(index, task, training=False))
+    encode = tf.function(lambda index: model.item_vectors(index, task, training=False),
+                         input_signature=[tf.TensorSpec([None], tf.int64)])
     chunks = [encode(tf.range(start + 1, min(start + batch_size, num_items) + 1, dtype=tf.int64)).numpy()
               for start in range(0, num_items, batch_size)]
     return np.concatenate(chunks)
