@@ -212,11 +212,11 @@ class MultiTaskModel(keras.Model):
     def query_tokens(self, queries: tf.Tensor) -> TokenBatch:
         """(batch,) strings -> token ids (batch, <= max_query_tokens), 0 padding, their
         subword ids, computed from the strings so that unseen words get them too, and the
-        hashed n-grams of the kept tokens."""
+        hashed n-grams of the kept tokens when a head reads them."""
         c = self.config
         tokens = tokenize(queries)[:, : c.max_query_tokens]
         ids = tf.ragged.map_flat_values(self.token_lookup, tokens).to_tensor(default_value=0)
-        ngrams = ngram_ids(tokens, c.ngram_buckets, c.ngram_order, c.ngram_char_width) if c.ngram_buckets else None
+        ngrams = ngram_ids(tokens, c.ngram_buckets, c.ngram_order, c.ngram_char_width) if self.ngram_heads else None
         if not c.subword_buckets:
             return TokenBatch(ids, None, ngrams)
         subwords = tf.ragged.map_flat_values(lambda t: subword_ids(t, c.subword_buckets, c.max_subwords), tokens)

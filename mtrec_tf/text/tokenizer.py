@@ -68,6 +68,18 @@ def iter_tokens(texts: Sequence[str]) -> Iterable[str]:
         yield from row
 
 
+def wrapped_char_ngrams(tokens: tf.Tensor, width: int) -> tf.RaggedTensor:
+    """The `width`-character n-grams of each token wrapped in "<" and ">" (fastText's
+    subwords): string RaggedTensor `(n, None)` for tokens of shape `(n,)`."""
+    characters = tf.strings.unicode_split(tf.strings.join(["<", tokens, ">"]), "UTF-8")
+    return tf.strings.ngrams(characters, width, separator="")
+
+
+def _hash_ids(grams: tf.RaggedTensor, buckets: int) -> tf.RaggedTensor:
+    """Bucket + 1 of each string, so that 0 stays free for padding."""
+    return tf.ragged.map_flat_values(lambda g: tf.strings.to_hash_bucket_fast(g, buckets) + 1, grams)
+
+
 def subword_ids(tokens: tf.Tensor, buckets: int, max_subwords: int, width: int = 3) -> tf.Tensor:
     """Hashed character n-grams of each token, as fastText forms them (Bojanowski et al. 2017).
 
@@ -83,11 +95,8 @@ def subword_ids(tokens: tf.Tensor, buckets: int, max_subwords: int, width: int =
     Returns:
         int64 tensor of shape `(n, max_subwords)`: bucket + 1 of each n-gram, 0 padding.
     """
-    tokens = tf.convert_to_tensor(tokens, dtype=tf.string)
-    characters = tf.strings.unicode_split(tf.strings.join(["<", tokens, ">"]), "UTF-8")
-    ngrams = tf.strings.ngrams(characters, width, separator="")
-    ids = tf.ragged.map_flat_values(lambda g: tf.strings.to_hash_bucket_fast(g, buckets) + 1, ngrams)
-    return ids.to_tensor(default_value=0, shape=[None, max_subwords])
+    ngrams = wrapped_char_ngrams(tf.convert_to_tensor(tokens, dtype=tf.string), width)
+    return _hash_ids(ngrams, buckets).to_tensor(default_value=0, shape=[None, max_subwords])
 
 
 def ngram_ids(tokens: tf.RaggedTensor, buckets: int, order: int, char_width: int = 0) -> tf.Tensor:
@@ -110,10 +119,7 @@ def ngram_ids(tokens: tf.RaggedTensor, buckets: int, order: int, char_width: int
     if char_width:
         words = tf.ragged.boolean_mask(
             tokens, tf.ragged.map_flat_values(tf.strings.length, tokens, unit="UTF8_CHAR") > 1)
-        characters = tf.strings.unicode_split(tf.strings.join(["<", words.flat_values, ">"]), "UTF-8")
-        pieces = tf.strings.ngrams(characters, char_width, separator="")  # (words, pieces)
+        pieces = wrapped_char_ngrams(words.flat_values, char_width)  # (words, pieces)
         grams.append(tf.RaggedTensor.from_row_splits(pieces.values, tf.gather(pieces.row_splits, words.row_splits)))
-    ids = tf.ragged.map_flat_values(lambda g: tf.strings.to_hash_bucket_fast(g, buckets) + 1,
-                                    tf.concat(grams, axis=1))
-    dense = ids.to_tensor(default_value=0)
+    dense = _hash_ids(tf.concat(grams, axis=1), buckets).to_tensor(default_value=0)
     return tf.pad(dense, [[0, 0], [0, tf.maximum(1 - tf.shape(dense)[1], 0)]])
