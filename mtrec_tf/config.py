@@ -101,6 +101,7 @@ class DataConfig:
 
 TASK_TYPES = ("multiclass", "binary", "regression", "retrieval")
 COMBINATIONS = ("shared_bottom", "mmoe", "ple")
+TEXT_ENCODERS = ("bilstm", "none")
 LOSS_WEIGHTINGS = ("fixed", "uncertainty")
 
 
@@ -168,6 +169,12 @@ class ModelConfig:
 
     Args:
         embedding_dim: width of the shared item, token, category and brand embeddings.
+        text_encoder: "bilstm" encodes queries and titles with the shared BiLSTM and
+            attention pooling; "none" encodes no text, so a multiclass head that reads the
+            query is its n-gram bag alone (plus a learned class bias): fastText's linear
+            classifier, for text-only configurations with plenty of labelled text, where
+            it is more accurate and many times faster. Other tasks cannot read the query
+            then, and the item tower does without the title.
         text_units: units of each direction of the text BiLSTM.
         history_units: units of each direction of the behaviour BiLSTM.
         max_query_tokens, max_title_tokens: longer texts are truncated.
@@ -184,6 +191,7 @@ class ModelConfig:
         ngram_order: the longest n-gram of that bag, in tokens (Chinese: characters).
         ngram_char_width: the bag also holds the character n-grams of this width of every
             word longer than one character, so a misspelt word keeps most of its bag; 0: none.
+        ngram_dropout: share of each training query's n-grams left out of its bag.
         user_buckets: hashed user-id embedding buckets; 0 turns it off.
         image_dim: output width of the image encoder.
         image_backbone: a Keras image model file used instead of the small CNN.
@@ -199,6 +207,7 @@ class ModelConfig:
     """
 
     embedding_dim: int = 32
+    text_encoder: str = "bilstm"
     text_units: int = 32
     history_units: int = 32
     max_query_tokens: int = 16
@@ -208,6 +217,7 @@ class ModelConfig:
     ngram_buckets: int = 65536
     ngram_order: int = 2
     ngram_char_width: int = 3
+    ngram_dropout: float = 0.0
     user_buckets: int = 0
     image_dim: int = 32
     image_backbone: str | None = None
@@ -224,6 +234,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         _check_choice("model.combination", self.combination, COMBINATIONS)
+        _check_choice("model.text_encoder", self.text_encoder, TEXT_ENCODERS)
         _check_choice("model.loss_weighting", self.loss_weighting, LOSS_WEIGHTINGS)
         for name in ("embedding_dim", "text_units", "history_units", "image_dim", "retrieval_dim",
                      "max_query_tokens", "max_title_tokens", "max_subwords", "num_experts", "expert_units",
@@ -233,8 +244,9 @@ class ModelConfig:
         for name in ("subword_buckets", "ngram_buckets", "ngram_char_width"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"model.{name} must be 0 or more, got {getattr(self, name)}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
+        for name in ("dropout", "ngram_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"model.{name} must be in [0, 1), got {getattr(self, name)}")
         if self.retrieval_temperature <= 0:
             raise ConfigError(f"model.retrieval_temperature must be positive, got {self.retrieval_temperature}")
 

@@ -10,7 +10,8 @@
 
 Heads read the encodings their task names as inputs ("query", "user", "item", "image").
 A multiclass head that reads the query also adds the linear scores of the query's hashed
-n-grams to its logits (`model.ngram_buckets`: wide beside the deep text encoder).
+n-grams to its logits (`model.ngram_buckets`: wide beside the deep text encoder). With
+`model.text_encoder="none"` no text is encoded: such a head is its n-gram bag alone.
 Ranking tasks (binary and regression heads that read the item) share a bottom, MMoE or
 PLE; multiclass heads are towers on their inputs; retrieval compares a user tower with
 the item tower. `call` returns a dict keyed by task name:
@@ -139,7 +140,8 @@ class MultiTaskModel(keras.Model):
         self.sampling_probability = constant("sampling_probability", (popularity / popularity.sum()).astype(np.float32))
 
         # Encoders.
-        self.text_encoder = SequenceEncoder(config.text_units, name="text_encoder")
+        self.text_encoder = (SequenceEncoder(config.text_units, name="text_encoder")
+                             if config.text_encoder == "bilstm" else None)
         self.history_encoder = SequenceEncoder(config.history_units, name="history_encoder")
         self.image_encoder = ImageEncoder(config.image_dim, backbone_path=config.image_backbone, name="image_encoder")
         self.item_tower = MLP([], output_units=d, name="item_tower")
@@ -155,8 +157,9 @@ class MultiTaskModel(keras.Model):
                 self.towers[task.name] = MLP(config.tower_units, dropout=config.dropout,
                                              output_units=self.num_categories, name=f"{task.name}_tower")
                 if config.ngram_buckets and "query" in task.inputs:
-                    self.ngram_heads[task.name] = HashedNgramLinear(self.num_categories, config.ngram_buckets,
-                                                                    name=f"{task.name}_ngrams")
+                    self.ngram_heads[task.name] = HashedNgramLinear(
+                        self.num_categories, config.ngram_buckets, dropout=config.ngram_dropout,
+                        name=f"{task.name}_ngrams")
             elif task.type in ("binary", "regression"):
                 self.towers[task.name] = MLP(config.tower_units, dropout=config.dropout, output_units=1,
                                              name=f"{task.name}_tower")
@@ -176,6 +179,11 @@ class MultiTaskModel(keras.Model):
 
     def _check_tasks(self, stats: DataStatistics) -> None:
         for task in self.tasks:
+            if self.config.text_encoder == "none" and "query" in task.inputs and not (
+                    task.type == "multiclass" and self.config.ngram_buckets):
+                raise ConfigError(
+                    f"task {task.name!r} reads the query, which model.text_encoder='none' leaves unencoded: "
+                    "only a multiclass task with model.ngram_buckets > 0 reads it then, as a bag of n-grams")
             if task.type == "multiclass" and not stats.categories:
                 raise ConfigError(f"task {task.name!r} is multiclass but the data has no categories")
             if task.type == "retrieval" and not stats.items:
@@ -232,7 +240,11 @@ class MultiTaskModel(keras.Model):
 
         All batches go through the shared text encoder in one call, cut to the longest
         text present. A token's embedding is its own plus the mean of its subwords'.
+        Without a text encoder (`model.text_encoder="none"`) every text is encoded as a
+        constant 1, so a tower over the query alone is a learned class bias.
         """
+        if self.text_encoder is None:
+            return [tf.ones([tf.shape(b.ids)[0], 1]) for b in batches]
         widths = [tf.shape(b.ids)[1] for b in batches]
         width = tf.maximum(tf.reduce_max(tf.stack(widths)), 1)  # all texts empty: one padding step
         token_ids = tf.concat([tf.pad(tf.cast(b.ids, tf.int64), [[0, 0], [0, width - w]])
@@ -327,18 +339,22 @@ class MultiTaskModel(keras.Model):
         if "query" in needs:
             texts.append(self.query_tokens(unique_queries))
             # The n-gram heads score each distinct query once.
-            ngram_logits = {name: per_candidate(tf.gather(head(texts[0].ngrams), query_position))
+            ngram_logits = {name: per_candidate(tf.gather(head(texts[0].ngrams, training=training), query_position))
                             for name, head in self.ngram_heads.items()}
-        if item_table is None:
+        # Items are encoded only when some task reads them (a text-only model never runs
+        # the image encoder, which also fails on an empty batch with some oneDNN kernels).
+        encodes_items = item_table is None and (uses_candidate or extra_items is not None)
+        if encodes_items:
             texts.append(self.title_tokens(unique_items))
         text_vectors = self.encode_texts(texts, training) if texts else []
         if "query" in needs:
             encoded["query"] = per_candidate(tf.gather(text_vectors[0], query_position))
-        if item_table is None:
+        item_vectors = image_vectors = None
+        if encodes_items:
             item_vectors, image_vectors = self.item_features(unique_items, text_vectors[-1], training)
             item_vectors = tf.gather(item_vectors, item_position)
             image_vectors = tf.gather(image_vectors, item_position)
-        else:
+        elif item_table is not None:
             item_vectors, image_vectors = (tf.gather(table, item_index) for table in item_table)
 
         if "user" in needs:

@@ -54,9 +54,28 @@ def test_gradient_reaches_only_the_rows_present():
     assert set(np.flatnonzero(gradient.any(axis=1))) == {1, 3}
 
 
+def test_dropout_leaves_out_ngrams_in_training_only():
+    layer = HashedNgramLinear(units=1, buckets=5, dropout=0.5)
+    layer.build(IDS.shape)
+    table = np.arange(6, dtype="float32")[:, None] + 1.0  # row i scores i + 1
+    layer.set_weights([table])
+    np.testing.assert_allclose(layer(IDS, training=False), reference(IDS, table), atol=1e-6)
+    ids = np.tile(np.arange(1, 6), (4000, 1))  # every row holds ids 1..5
+    tf.random.set_seed(0)
+    out = layer(ids, training=True).numpy()[:, 0]
+    # Each output is sum / sqrt(count) of a random subset of the rows, times 1 / sqrt(1 - 0.5).
+    subsets = [[i for i in range(1, 6) if mask >> (i - 1) & 1] for mask in range(32)]
+    possible = np.array([table[s].sum() / np.sqrt(max(len(s), 1)) / np.sqrt(0.5) for s in subsets])
+    nearest = np.abs(out[:, None] - possible[None, :]).min(axis=1)
+    np.testing.assert_allclose(nearest, 0.0, atol=1e-4)
+    assert len({round(float(v), 4) for v in out}) > 20 and (out == 0).any()  # random subsets, some empty
+    # On average the training output has the size of the full bag's.
+    np.testing.assert_allclose(out.mean(), reference(ids[:1], table)[0, 0], rtol=0.05)
+
+
 def test_config_roundtrip(config_roundtrip):
-    copy = config_roundtrip(HashedNgramLinear(units=4, buckets=7, name="ngrams"), IDS)
-    assert copy.units == 4 and copy.buckets == 7 and copy.name == "ngrams"
+    copy = config_roundtrip(HashedNgramLinear(units=4, buckets=7, dropout=0.25, name="ngrams"), IDS)
+    assert copy.units == 4 and copy.buckets == 7 and copy.dropout == 0.25 and copy.name == "ngrams"
 
 
 def test_rejects_bad_arguments():
@@ -64,6 +83,8 @@ def test_rejects_bad_arguments():
         HashedNgramLinear(units=0, buckets=5)
     with pytest.raises(ValueError, match="buckets"):
         HashedNgramLinear(units=2, buckets=0)
+    with pytest.raises(ValueError, match="dropout"):
+        HashedNgramLinear(units=2, buckets=5, dropout=1.0)
 
 
 def test_save_and_reload(save_and_reload, save_format):

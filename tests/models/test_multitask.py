@@ -158,3 +158,37 @@ def test_a_retrieval_task_may_not_read_the_candidate(tiny_config, tiny_prepared,
     config = dataclasses.replace(tiny_config, tasks=(TaskConfig("next_item", "retrieval", "next_item", ("item",)),))
     with pytest.raises(ConfigError, match="'next_item': a retrieval task cannot read the candidate"):
         build_model(config, tiny_prepared.statistics, catalogue)
+
+
+def test_without_a_text_encoder_the_query_head_is_its_ngram_bag(tiny_config, tiny_prepared, catalogue, batch):
+    model_config = dataclasses.replace(tiny_config.model, text_encoder="none", ngram_buckets=997)
+    config = dataclasses.replace(select_tasks(tiny_config, ["query_category", "image_category"]), model=model_config)
+    model = build_model(config, tiny_prepared.statistics, catalogue)
+    assert model.text_encoder is None
+    before = model(batch[0])
+    head = model.ngram_heads["query_category"]
+    table = np.random.default_rng(1).normal(size=head.table.shape).astype("float32")
+    head.table.assign(table)
+    after = model(batch[0])
+    # The tower over a constant is a class bias shared by every query, so the query logits
+    # are the bag's scores plus that bias: log-probabilities shift by the scores alone.
+    ngrams = model.query_tokens(batch[0]["query"]).ngrams.numpy()
+    present = (ngrams > 0)[..., None]
+    scores = (table[ngrams] * present).sum(axis=1) / np.maximum(np.sqrt(present.sum(axis=1)), 1.0)
+    bias = np.log(before["query_category"].numpy())
+    np.testing.assert_allclose(bias - bias[:1], 0.0, atol=1e-5)
+    shift = np.log(after["query_category"].numpy()) - bias - scores
+    np.testing.assert_allclose(shift - shift[:, :1], 0.0, atol=1e-3)
+    logs = model.train_on_batch(batch[0], batch[1], sample_weight=batch[2], return_dict=True)
+    assert np.isfinite(logs["query_category_loss"]) and np.isfinite(logs["image_category_loss"])
+
+
+@pytest.mark.parametrize("tasks, buckets, named", [
+    (["query_category", "ctr"], 997, "ctr"), (["query_category"], 0, "query_category"),
+])
+def test_without_a_text_encoder_only_bag_heads_may_read_the_query(tiny_config, tiny_prepared, catalogue, tasks,
+                                                                  buckets, named):
+    model_config = dataclasses.replace(tiny_config.model, text_encoder="none", ngram_buckets=buckets)
+    config = dataclasses.replace(select_tasks(tiny_config, tasks), model=model_config)
+    with pytest.raises(ConfigError, match=f"task '{named}' reads the query, which model.text_encoder='none'"):
+        build_model(config, tiny_prepared.statistics, catalogue)
