@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -32,6 +34,8 @@ def test_yaml_round_trip(tmp_path):
         ("data.events=e.csv", "data.events and data.items go together"),
         ("novalue", "--set expects key=value"),
         ("model.dropout=1.0", r"model.dropout must be in \[0, 1\)"),
+        ("model.ngram_dropout=1.0", r"model.ngram_dropout must be in \[0, 1\)"),
+        ("model.text_encoder=cnn", "model.text_encoder must be one of bilstm, none"),
         ("tasks.query_category.label_smoothing=1.5", r"tasks.query_category.label_smoothing must be in \[0, 1\)"),
         ("tasks.ctr.label_smoothing=0.1", "tasks.ctr.label_smoothing applies to multiclass tasks"),
     ],
@@ -56,3 +60,9 @@ def test_tasks_can_be_selected_and_parents_follow():
     assert config.task("cvr").parent is None
     with pytest.raises(ConfigError, match="'nope', which is not a task"):
         select_tasks(Config(), ["nope"])
+
+
+def test_the_online_shopping_configuration_is_a_text_only_bag():
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "online_shopping.yaml", [])
+    assert [task.name for task in config.tasks] == ["query_category"]
+    assert config.model.text_encoder == "none" and config.model.ngram_buckets > 0
