@@ -331,7 +331,10 @@ class MultiTaskModel(keras.Model):
         candidates = tf.shape(item_index)[0]
         if extra_items is not None:
             item_index = tf.concat([item_index, extra_items], axis=0)
-        unique_items, item_position = tf.unique(item_index)
+        # Items are encoded only when some task reads them: a text-only model never runs the
+        # image or title encoders (nor the image CNN on an empty batch, which some oneDNN
+        # Conv2D kernels get wrong). Serving reads precomputed vectors from `item_table`.
+        encodes_items = item_table is None and (uses_candidate or extra_items is not None)
         unique_queries, query_position = tf.unique(features["query"])
 
         # Queries and titles share one text encoder call.
@@ -341,10 +344,8 @@ class MultiTaskModel(keras.Model):
             # The n-gram heads score each distinct query once.
             ngram_logits = {name: per_candidate(tf.gather(head(texts[0].ngrams, training=training), query_position))
                             for name, head in self.ngram_heads.items()}
-        # Items are encoded only when some task reads them (a text-only model never runs
-        # the image encoder, which also fails on an empty batch with some oneDNN kernels).
-        encodes_items = item_table is None and (uses_candidate or extra_items is not None)
         if encodes_items:
+            unique_items, item_position = tf.unique(item_index)
             texts.append(self.title_tokens(unique_items))
         text_vectors = self.encode_texts(texts, training) if texts else []
         if "query" in needs:

@@ -14,6 +14,12 @@ from mtrec_tf.data.pipeline import make_dataset
 from mtrec_tf.training.fit import build_model, check_tasks_against_data
 
 
+def bag_scores(table: np.ndarray, ngrams: np.ndarray) -> np.ndarray:
+    """The n-gram bag's scores in NumPy: the rows of the present ids, summed, over the root of their count."""
+    present = (ngrams > 0)[..., None]
+    return (table[ngrams] * present).sum(axis=1) / np.maximum(np.sqrt(present.sum(axis=1)), 1.0)
+
+
 @pytest.fixture(scope="module")
 def catalogue(tiny_prepared, tiny_config):
     return build_catalogue(tiny_prepared.data.items, tiny_prepared.statistics, tiny_config.model.max_title_tokens)
@@ -106,9 +112,7 @@ def test_the_query_ngram_bag_adds_linear_scores_to_the_query_logits_only(tiny_co
     for name in set(before) - {"query_category"}:
         np.testing.assert_allclose(after[name].numpy(), before[name].numpy(), atol=1e-6)
     # log p_after - log p_before = the bag's scores, up to each row's normaliser.
-    ngrams = model.query_tokens(batch[0]["query"]).ngrams.numpy()
-    present = (ngrams > 0)[..., None]
-    scores = (table[ngrams] * present).sum(axis=1) / np.maximum(np.sqrt(present.sum(axis=1)), 1.0)
+    scores = bag_scores(table, model.query_tokens(batch[0]["query"]).ngrams.numpy())
     shift = np.log(after["query_category"].numpy()) - np.log(before["query_category"].numpy()) - scores
     np.testing.assert_allclose(shift - shift[:, :1], 0.0, atol=1e-3)
     logs = model.train_on_batch(batch[0], batch[1], sample_weight=batch[2], return_dict=True)
@@ -172,9 +176,7 @@ def test_without_a_text_encoder_the_query_head_is_its_ngram_bag(tiny_config, tin
     after = model(batch[0])
     # The tower over a constant is a class bias shared by every query, so the query logits
     # are the bag's scores plus that bias: log-probabilities shift by the scores alone.
-    ngrams = model.query_tokens(batch[0]["query"]).ngrams.numpy()
-    present = (ngrams > 0)[..., None]
-    scores = (table[ngrams] * present).sum(axis=1) / np.maximum(np.sqrt(present.sum(axis=1)), 1.0)
+    scores = bag_scores(table, model.query_tokens(batch[0]["query"]).ngrams.numpy())
     bias = np.log(before["query_category"].numpy())
     np.testing.assert_allclose(bias - bias[:1], 0.0, atol=1e-5)
     shift = np.log(after["query_category"].numpy()) - bias - scores
