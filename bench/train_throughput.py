@@ -13,6 +13,8 @@ import argparse
 import statistics
 import time
 
+from timing import print_rates, rates_in_alternating_rounds
+
 import mtrec_tf  # noqa: F401
 from mtrec_tf.backend import tf
 from mtrec_tf.config import load_config, select_tasks
@@ -48,19 +50,11 @@ def main() -> None:
         print(f"{name}: first step (tracing) {time.perf_counter() - start:.1f} s", flush=True)
         steps[name] = step
 
-    rates: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(args.rounds):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            for batch in batches:
-                step(batch)
-            rates[name].append(len(batches) * args.batch_size / (time.perf_counter() - start))
+    rates = rates_in_alternating_rounds(steps, batches, len(batches) * args.batch_size, args.rounds)
 
     print(f"\nbatch {args.batch_size}, preset {args.preset}, {args.steps} steps x {args.rounds} rounds, "
           f"{tf.config.threading.get_intra_op_parallelism_threads() or 'all'} threads")
-    for name, values in rates.items():
-        print(f"{name:16} {statistics.median(values):8,.0f} examples/s  (rounds: "
-              + ", ".join(f"{v:,.0f}" for v in values) + ")")
+    print_rates(rates)
     ratio = statistics.median(rates["next_item only"]) / statistics.median(rates["five tasks"])
     print(f"cost of the five-task model per example: {ratio:.2f}x the next_item-only model")
 

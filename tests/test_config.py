@@ -36,8 +36,12 @@ def test_yaml_round_trip(tmp_path):
         ("model.dropout=1.0", r"model.dropout must be in \[0, 1\)"),
         ("model.ngram_dropout=1.0", r"model.ngram_dropout must be in \[0, 1\)"),
         ("model.text_encoder=cnn", "model.text_encoder must be one of bilstm, none"),
+        ("training.optimizer=sgd", "training.optimizer must be one of adam, lazy_adam"),
         ("tasks.query_category.label_smoothing=1.5", r"tasks.query_category.label_smoothing must be in \[0, 1\)"),
         ("tasks.ctr.label_smoothing=0.1", "tasks.ctr.label_smoothing applies to multiclass tasks"),
+        ("tasks.query_category.loss=svm", "tasks.query_category.loss must be empty .the type's loss. or one of hinge"),
+        ("tasks.ctr.loss=hinge", "tasks.ctr.loss 'hinge' applies to multiclass tasks, not 'binary'"),
+        ("tasks.query_category.loss=hinge", "label_smoothing applies to the cross-entropy loss, not 'hinge'"),
     ],
 )
 def test_bad_values_are_named(override, message):
@@ -66,3 +70,4 @@ def test_the_online_shopping_configuration_is_a_text_only_bag():
     config = load_config(Path(__file__).resolve().parents[1] / "configs" / "online_shopping.yaml", [])
     assert [task.name for task in config.tasks] == ["query_category"]
     assert config.model.text_encoder == "none" and config.model.ngram_buckets > 0
+    assert config.task("query_category").loss == "hinge" and config.training.optimizer == "lazy_adam"

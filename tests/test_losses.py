@@ -7,7 +7,8 @@ import pytest
 
 from mtrec_tf.backend import tf
 from mtrec_tf.losses import (
-    RetrievalLoss, UncertaintyWeighting, binary_loss, masked_mean, multiclass_loss, regression_loss,
+    RetrievalLoss, UncertaintyWeighting, binary_loss, masked_mean, multiclass_hinge_loss, multiclass_loss,
+    regression_loss,
 )
 
 LOGITS = np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3], [-2.0, 3.0, 0.0]], np.float32)
@@ -32,6 +33,33 @@ def test_multiclass_loss_is_cross_entropy_with_a_smoothed_target(smoothing):
     expected = -(target * log_softmax(LOGITS)).sum(axis=1)[:2].mean()
     got = multiclass_loss(tf.constant(CLASSES), tf.constant(LOGITS), tf.constant(mask), smoothing)
     assert float(got) == pytest.approx(expected, rel=1e-5)
+
+
+def hinge_reference(scores: list[float], label: int) -> float:
+    """Crammer-Singer in plain Python: how far the best other class comes within 1 of the label's."""
+    best_other = max(s for c, s in enumerate(scores) if c != label)
+    return max(0.0, 1.0 + best_other - scores[label])
+
+
+def test_multiclass_hinge_loss_is_crammer_singer_on_labelled_examples():
+    # Row 0 wins by 1.5 (no loss); row 1 wins by only 0.1; row 2 loses by 5; row 3 ties
+    # another class; row 4 is masked out.
+    scores = np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3], [-2.0, 3.0, 0.0], [1.0, 1.0, 0.0], [9.0, 0.0, 0.0]],
+                      np.float32)
+    labels, mask = np.array([0, 2, 0, 1, 1]), np.array([1.0, 1.0, 1.0, 1.0, 0.0], np.float32)
+    expected = np.mean([hinge_reference(list(map(float, row)), int(y)) for row, y in zip(scores[:4], labels[:4])])
+    assert expected == pytest.approx((0.0 + 0.9 + 6.0 + 1.0) / 4)
+    got = multiclass_hinge_loss(tf.constant(labels), tf.constant(scores), tf.constant(mask))
+    assert float(got) == pytest.approx(expected, rel=1e-6)
+    empty = multiclass_hinge_loss(tf.zeros([0], tf.int64), tf.zeros([0, 3]), tf.zeros([0]))
+    assert float(empty) == 0.0
+
+
+def test_multiclass_hinge_loss_gradient_moves_only_the_label_and_the_best_other_class():
+    scores = tf.Variable([[0.5, 0.2, 0.4]])
+    with tf.GradientTape() as tape:
+        loss = multiclass_hinge_loss(tf.constant([1]), scores, tf.ones([1]))
+    np.testing.assert_allclose(tape.gradient(loss, scores).numpy(), [[1.0, -1.0, 0.0]])
 
 
 def test_binary_loss_is_clipped_log_loss():

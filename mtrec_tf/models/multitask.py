@@ -41,7 +41,7 @@ from mtrec_tf.layers import (
     TargetAttention,
 )
 from mtrec_tf.losses import (
-    RetrievalLoss, UncertaintyWeighting, binary_loss, multiclass_loss, regression_loss,
+    RetrievalLoss, UncertaintyWeighting, binary_loss, multiclass_hinge_loss, multiclass_loss, regression_loss,
 )
 from mtrec_tf.text.tokenizer import ngram_ids, subword_ids, tokenize
 
@@ -436,7 +436,10 @@ class MultiTaskModel(keras.Model):
             label = labels[task.label]
             if task.type == "multiclass":
                 ids, mask = self.label_ids(task, label, mask)
-                losses[task.name] = multiclass_loss(ids, logits[task.name], mask, task.label_smoothing)
+                if task.loss == "hinge":
+                    losses[task.name] = multiclass_hinge_loss(ids, logits[task.name], mask)
+                else:
+                    losses[task.name] = multiclass_loss(ids, logits[task.name], mask, task.label_smoothing)
                 self.task_metrics[task.name].update_state(ids, outputs[task.name], sample_weight=mask)
             elif task.type == "binary":
                 label = tf.cast(label, tf.float32)

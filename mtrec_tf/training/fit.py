@@ -21,6 +21,7 @@ from mtrec_tf.io_utils import as_path, basename, exists, join, makedirs, parent,
 from mtrec_tf.models import ModelData, MultiTaskModel
 from mtrec_tf.training.callbacks import StopOnNaNTaskLoss
 from mtrec_tf.training.distribution import is_chief, model_scope, worker_temp_dir
+from mtrec_tf.training.optimizers import LazyAdam
 from mtrec_tf.training.run_dir import RunPaths, load_run_inputs, save_run_inputs
 
 VALIDATION_BATCH_SIZE = 1024
@@ -69,9 +70,15 @@ def build_model(config: Config, statistics: DataStatistics, catalogue: Catalogue
     return model
 
 
+def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
+    """The configured optimizer (`training.optimizer`) at `training.learning_rate`."""
+    optimizer = LazyAdam if config.training.optimizer == "lazy_adam" else keras.optimizers.Adam
+    return optimizer(config.training.learning_rate)
+
+
 def _compile(model: MultiTaskModel, config: Config) -> None:
     # Masks arrive as per-task sample weights; the model weighs them itself.
-    model.compile(optimizer=keras.optimizers.Adam(config.training.learning_rate), weighted_metrics=[])
+    model.compile(optimizer=make_optimizer(config), weighted_metrics=[])
 
 
 def load_trained_model(run_dir: str | os.PathLike) -> TrainedRun:

@@ -185,6 +185,23 @@ def test_without_a_text_encoder_the_query_head_is_its_ngram_bag(tiny_config, tin
     assert np.isfinite(logs["query_category_loss"]) and np.isfinite(logs["image_category_loss"])
 
 
+def test_a_hinge_task_learns_from_the_multiclass_hinge_of_its_scores(tiny_config, tiny_prepared, catalogue, batch):
+    hinge = dataclasses.replace(tiny_config.task("query_category"), loss="hinge", label_smoothing=0.0)
+    config = dataclasses.replace(tiny_config, tasks=(hinge,))
+    model = build_model(config, tiny_prepared.statistics, catalogue)
+    features, labels, masks = batch
+    losses, _ = model.compute_losses(features, labels, masks, training=False)
+    _, logits, _ = model.forward(features, training=False)
+    ids, mask = model.label_ids(hinge, labels["query_category"], tf.cast(masks["query_category"], tf.float32))
+    scores, ids, mask = logits["query_category"].numpy(), ids.numpy(), mask.numpy()
+    margins = np.array([max(0.0, 1.0 + np.delete(row, y).max() - row[y]) for row, y in zip(scores, ids)])
+    np.testing.assert_allclose(float(losses["query_category"]), (margins * mask).sum() / mask.sum(), rtol=1e-5)
+    first = model.train_on_batch(features, labels, sample_weight=masks, return_dict=True)["query_category_loss"]
+    for _ in range(20):
+        last = model.train_on_batch(features, labels, sample_weight=masks, return_dict=True)["query_category_loss"]
+    assert last < first
+
+
 @pytest.mark.parametrize("tasks, buckets, named", [
     (["query_category", "ctr"], 997, "ctr"), (["query_category"], 0, "query_category"),
 ])

@@ -1,0 +1,86 @@
+"""LazyAdam: Adam's update on the rows a sparse gradient touches, nothing elsewhere."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mtrec_tf.backend import keras, tf
+from mtrec_tf.training.optimizers import LazyAdam
+
+BETA_1, BETA_2, EPSILON, RATE = 0.9, 0.999, 1e-7, 0.1
+
+
+def adam_reference(weights: np.ndarray, gradients: list[np.ndarray]) -> np.ndarray:
+    """Keras's Adam in NumPy, one row's steps: each gradient is one step of that row."""
+    m = v = np.zeros_like(weights)
+    for step, gradient in enumerate(gradients, start=1):
+        m = BETA_1 * m + (1 - BETA_1) * gradient
+        v = BETA_2 * v + (1 - BETA_2) * gradient**2
+        alpha = RATE * np.sqrt(1 - BETA_2**step) / (1 - BETA_1**step)
+        weights = weights - alpha * m / (np.sqrt(v) + EPSILON)
+    return weights
+
+
+def sparse(values: list[list[float]], rows: list[int], shape: tuple[int, int]) -> tf.IndexedSlices:
+    return tf.IndexedSlices(tf.constant(values, tf.float32), tf.constant(rows, tf.int64), tf.constant(shape, tf.int64))
+
+
+def test_sparse_gradients_update_only_the_rows_they_touch():
+    start = np.arange(8, dtype="float32").reshape(4, 2)
+    table = tf.Variable(start)
+    optimizer = LazyAdam(RATE, beta_1=BETA_1, beta_2=BETA_2, epsilon=EPSILON)
+    # Step 1: row 1 twice (its gradients add up) and row 3; step 2: row 1 only.
+    optimizer.apply_gradients([(sparse([[1.0, -2.0], [0.5, 0.5], [3.0, 1.0]], [1, 3, 1], (4, 2)), table)])
+    optimizer.apply_gradients([(sparse([[-1.0, 2.0]], [1], (4, 2)), table)])
+    result = table.numpy()
+    np.testing.assert_array_equal(result[[0, 2]], start[[0, 2]])  # never looked up: untouched
+    np.testing.assert_allclose(result[1], adam_reference(start[1], [np.array([4.0, -1.0]), np.array([-1.0, 2.0])]),
+                               rtol=1e-5)
+    # Row 3 was seen at step 1 only: its later steps wait until it is seen again.
+    np.testing.assert_allclose(result[3], adam_reference(start[3], [np.array([0.5, 0.5])]), rtol=1e-5)
+    momentum = optimizer.variables()[1].numpy()  # [iterations, m, v]
+    np.testing.assert_array_equal(momentum[[0, 2]], 0.0)
+
+
+def test_dense_gradients_get_keras_adam():
+    start = np.array([[1.0, -1.0], [0.5, 2.0]], "float32")
+    lazy, plain = tf.Variable(start), tf.Variable(start)
+    lazy_optimizer, plain_optimizer = LazyAdam(RATE), keras.optimizers.Adam(RATE)
+    for gradient in ([[0.1, 0.2], [-0.3, 0.4]], [[1.0, -1.0], [0.0, 0.5]]):
+        lazy_optimizer.apply_gradients([(tf.constant(gradient), lazy)])
+        plain_optimizer.apply_gradients([(tf.constant(gradient), plain)])
+    np.testing.assert_allclose(lazy.numpy(), plain.numpy(), rtol=1e-6)
+
+
+def test_fits_an_embedding_model_and_checkpoints(tmp_path):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((2,), dtype="int64")
+    embedding = keras.layers.Embedding(50, 4)
+    outputs = keras.layers.Dense(1)(keras.layers.Flatten()(embedding(inputs)))
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer=LazyAdam(0.05), loss="mse")
+    ids = np.random.default_rng(0).integers(0, 10, size=(256, 2))  # rows 10.. never used
+    targets = (ids[:, :1] % 3 - ids[:, 1:] % 2).astype("float32")
+    before = embedding.get_weights()[0].copy()
+    history = model.fit(ids, targets, epochs=5, batch_size=32, verbose=0).history["loss"]
+    assert history[-1] < 0.5 * history[0]
+    after = embedding.get_weights()[0]
+    np.testing.assert_array_equal(after[10:], before[10:])
+    assert not np.allclose(after[:10], before[:10])
+    # The optimizer's state is checkpointed and restored with the model.
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+    path = checkpoint.save(str(tmp_path / "ckpt"))
+    state = [v.numpy() for v in model.optimizer.variables()]
+    model.fit(ids, targets, epochs=1, batch_size=32, verbose=0)
+    checkpoint.restore(path)
+    for saved, restored in zip(state, model.optimizer.variables()):
+        np.testing.assert_array_equal(saved, restored.numpy())
+
+
+def test_config_roundtrip_and_amsgrad_refused():
+    copy = LazyAdam.from_config(LazyAdam(0.02, beta_1=0.8).get_config())
+    assert isinstance(copy, LazyAdam) and copy.beta_1 == 0.8
+    assert float(copy.learning_rate) == pytest.approx(0.02)
+    with pytest.raises(ValueError, match="amsgrad"):
+        LazyAdam(amsgrad=True)
