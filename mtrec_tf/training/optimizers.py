@@ -23,6 +23,9 @@ class LazyAdam(keras.optimizers.Adam):
     """
 
     def __init__(self, *args: Any, **kwargs: Any):
+        # Keras compiles the update with XLA on a GPU; the sparse update's `tf.unique` has a
+        # data-dependent shape, which XLA does not handle well, so compilation is off.
+        kwargs.setdefault("jit_compile", False)
         super().__init__(*args, **kwargs)
         if self.amsgrad:
             raise ValueError("LazyAdam does not support amsgrad")
