@@ -10,8 +10,8 @@ on the training part less a stratified validation share, for up to `training.epo
 the epoch of best validation accuracy is kept; a fresh model is then fitted on the whole
 training part for that many epochs and scored on the test part. The default configuration
 is the n-gram bag alone (`model.text_encoder: none`); `--config ""` trains the default
-BiLSTM + n-gram bag instead. Published reference:
-accuracy 0.903 on full texts, 0.795 on the first 12 characters.
+BiLSTM + n-gram bag instead. Published reference: accuracy 0.903 on full texts, 0.795 on
+the first 12 characters.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import pandas as pd
 
 import mtrec_tf  # noqa: F401
 from mtrec_tf import metrics
-from mtrec_tf.backend import keras
+from mtrec_tf.backend import keras, tf
 from mtrec_tf.config import Config, load_config, select_tasks
 from mtrec_tf.data.catalogue import Catalogue
 from mtrec_tf.data.examples import build_query_examples
@@ -39,6 +39,8 @@ from mtrec_tf.models import MultiTaskModel
 from mtrec_tf.text.tokenizer import tokenize_to_lists
 from mtrec_tf.text.vocabulary import build_vocabulary
 from mtrec_tf.training.fit import build_model
+
+CONFIG = Path(__file__).resolve().parents[1] / "configs/online_shopping.yaml"
 
 
 def text_statistics(train_queries, categories) -> DataStatistics:
@@ -65,14 +67,19 @@ class ValidationAccuracy(keras.callbacks.Callback):
         self.accuracy.append(metrics.accuracy(self.labels, probabilities.argmax(axis=1)))
 
 
+def query_dataset(config: Config, frame: pd.DataFrame) -> tf.data.Dataset:
+    """Shuffled training batches of the reviews in `frame`, as `query_category` examples."""
+    return make_dataset(build_query_examples(frame), batch_size=config.training.batch_size, history_length=1,
+                        shuffle_buffer=len(frame), seed=config.seed)
+
+
 def fit(config: Config, frame: pd.DataFrame, epochs: int,
         callbacks: Sequence[keras.callbacks.Callback] = ()) -> tuple[MultiTaskModel, DataStatistics]:
     """A fresh model of `config` fitted on `frame` for `epochs` (seeded, so reproducible)."""
     keras.utils.set_random_seed(config.seed)
     statistics = text_statistics(frame["query"], set(frame["category"]))
     model = build_model(config, statistics, empty_catalogue(config.model.max_title_tokens))
-    dataset = make_dataset(build_query_examples(frame), batch_size=config.training.batch_size, history_length=1,
-                           shuffle_buffer=len(frame), seed=config.seed)
+    dataset = query_dataset(config, frame)
     model.build_from_batch(next(iter(dataset)))
     model.fit(dataset, epochs=epochs, verbose=2, callbacks=list(callbacks))
     return model, statistics
@@ -80,7 +87,7 @@ def fit(config: Config, frame: pd.DataFrame, epochs: int,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=str(Path(__file__).resolve().parents[1] / "configs/online_shopping.yaml"),
+    parser.add_argument("--config", default=str(CONFIG),
                         help='a configuration file ("": the package defaults)')
     parser.add_argument("--epochs", type=int, help="training.epochs, the most tried (default: the configuration's)")
     parser.add_argument("--max-chars", type=int, default=0, help="keep only the first N characters (0: all)")

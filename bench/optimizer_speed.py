@@ -14,42 +14,28 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import statistics
-from pathlib import Path
 
-from online_shopping import empty_catalogue, text_statistics
-from timing import print_rates, rates_in_alternating_rounds
+from online_shopping import CONFIG, empty_catalogue, query_dataset, text_statistics
+from timing import print_rates, rates_in_alternating_rounds, traced_train_step
+from train_throughput import sample_batches
 
 import mtrec_tf  # noqa: F401
 from mtrec_tf.backend import tf
-from mtrec_tf.config import Config, load_config, select_tasks
-from mtrec_tf.data.catalogue import build_catalogue
-from mtrec_tf.data.examples import build_query_examples
-from mtrec_tf.data.pipeline import make_dataset
-from mtrec_tf.data.prepare import load_configured_data, prepare_data
+from mtrec_tf.config import OPTIMIZERS, Config, load_config, select_tasks
+from mtrec_tf.data.catalogue import Catalogue
 from mtrec_tf.data.public import load_online_shopping, stratified_split
-from mtrec_tf.training.fit import build_model
-
-OPTIMIZERS = ("adam", "lazy_adam")
+from mtrec_tf.data.statistics import DataStatistics
 
 
-def online_shopping_setup(steps: int):
-    config = load_config(Path(__file__).resolve().parents[1] / "configs/online_shopping.yaml", [])
-    config = select_tasks(config, ["query_category"])
+def online_shopping_batches(steps: int) -> tuple[Config, DataStatistics, Catalogue, list]:
+    """The online_shopping configuration, and the first `steps` batches of its training part."""
+    config = select_tasks(load_config(CONFIG, []), ["query_category"])
     train, _ = stratified_split(load_online_shopping().frame, test_fraction=0.2, seed=42)
     statistics_ = text_statistics(train["query"], set(train["category"]))
-    dataset = make_dataset(build_query_examples(train), batch_size=config.training.batch_size, history_length=1,
-                           shuffle_buffer=len(train), seed=0)
-    return config, statistics_, empty_catalogue(config.model.max_title_tokens), list(dataset.take(steps))
-
-
-def sample_setup(steps: int):
-    config = load_config(None, ["training.batch_size=512"])
-    prepared = prepare_data(load_configured_data(config.data), config.data, seed=config.seed)
-    catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens)
-    dataset = make_dataset(prepared.examples.parts["train"], batch_size=512,
-                           history_length=config.data.history_length, shuffle_buffer=20_000, seed=0)
-    return config, prepared.statistics, catalogue, list(dataset.take(steps))
+    batches = list(query_dataset(config, train).take(steps))
+    return config, statistics_, empty_catalogue(config.model.max_title_tokens), batches
 
 
 def with_optimizer(config: Config, optimizer: str) -> Config:
@@ -62,15 +48,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    for title, setup in (("online_shopping n-gram bag", online_shopping_setup), ("five-task sample", sample_setup)):
+    for title, setup in (("online_shopping n-gram bag", online_shopping_batches), ("five-task sample", functools.partial(sample_batches, 512))):
         config, statistics_, catalogue, batches = setup(args.steps)
         examples = sum(int(tf.shape(batch[0]["query"])[0]) for batch in batches)
-        steps = {}
-        for optimizer in OPTIMIZERS:
-            model = build_model(with_optimizer(config, optimizer), statistics_, catalogue)
-            model.build_from_batch(batches[0])
-            steps[optimizer] = tf.function(model.train_step)
-            steps[optimizer](batches[0])  # tracing
+        steps = {optimizer: traced_train_step(optimizer, with_optimizer(config, optimizer), statistics_, catalogue,
+                                              batches[0])
+                 for optimizer in OPTIMIZERS}
         rates = rates_in_alternating_rounds(steps, batches, examples, args.rounds)
         print(f"\n{title}: {args.steps} steps x {args.rounds} rounds")
         print_rates(rates, width=10)

@@ -4,7 +4,26 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
+
+from mtrec_tf.backend import tf
+from mtrec_tf.config import Config
+from mtrec_tf.data.catalogue import Catalogue
+from mtrec_tf.data.statistics import DataStatistics
+from mtrec_tf.training.fit import build_model
+
+
+def traced_train_step(name: str, config: Config, statistics: DataStatistics, catalogue: Catalogue,
+                      first_batch: Any) -> Callable:
+    """The compiled training step of a fresh model of `config`, traced on `first_batch`
+    (the tracing time is printed, and kept out of the rounds)."""
+    model = build_model(config, statistics, catalogue)
+    model.build_from_batch(first_batch)
+    step = tf.function(model.train_step)
+    start = time.perf_counter()
+    step(first_batch)
+    print(f"{name}: first step (tracing) {time.perf_counter() - start:.1f} s", flush=True)
+    return step
 
 
 def rates_in_alternating_rounds(steps: dict[str, Callable], batches: Sequence, examples: int,

@@ -11,17 +11,27 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
-from timing import print_rates, rates_in_alternating_rounds
+from timing import print_rates, rates_in_alternating_rounds, traced_train_step
 
 import mtrec_tf  # noqa: F401
 from mtrec_tf.backend import tf
-from mtrec_tf.config import load_config, select_tasks
-from mtrec_tf.data.catalogue import build_catalogue
+from mtrec_tf.config import Config, load_config, select_tasks
+from mtrec_tf.data.catalogue import Catalogue, build_catalogue
 from mtrec_tf.data.pipeline import make_dataset
 from mtrec_tf.data.prepare import load_configured_data, prepare_data
-from mtrec_tf.training.fit import build_model
+from mtrec_tf.data.statistics import DataStatistics
+
+
+def sample_batches(batch_size: int, steps: int, preset: str = "default",
+                   ) -> tuple[Config, DataStatistics, Catalogue, list]:
+    """The configuration of `preset`, and the first `steps` training batches of the built-in sample."""
+    config = load_config(None, [f"training.batch_size={batch_size}"], preset=preset)
+    prepared = prepare_data(load_configured_data(config.data), config.data, seed=config.seed)
+    catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens)
+    dataset = make_dataset(prepared.examples.parts["train"], batch_size=batch_size,
+                           history_length=config.data.history_length, shuffle_buffer=20_000, seed=0)
+    return config, prepared.statistics, catalogue, list(dataset.take(steps))
 
 
 def main() -> None:
@@ -32,23 +42,10 @@ def main() -> None:
     parser.add_argument("--preset", default="default")
     args = parser.parse_args()
 
-    config = load_config(None, [f"training.batch_size={args.batch_size}"], preset=args.preset)
-    prepared = prepare_data(load_configured_data(config.data), config.data, seed=config.seed)
-    catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens)
-    dataset = make_dataset(prepared.examples.parts["train"], batch_size=args.batch_size,
-                           history_length=config.data.history_length, shuffle_buffer=20_000, seed=0)
-    batches = list(dataset.take(args.steps))
-
+    config, statistics_, catalogue, batches = sample_batches(args.batch_size, args.steps, args.preset)
     variants = {"five tasks": config, "next_item only": select_tasks(config, ["next_item"])}
-    steps = {}
-    for name, variant in variants.items():
-        model = build_model(variant, prepared.statistics, catalogue)
-        model.build_from_batch(batches[0])
-        step = tf.function(model.train_step)
-        start = time.perf_counter()
-        step(batches[0])
-        print(f"{name}: first step (tracing) {time.perf_counter() - start:.1f} s", flush=True)
-        steps[name] = step
+    steps = {name: traced_train_step(name, variant, statistics_, catalogue, batches[0])
+             for name, variant in variants.items()}
 
     rates = rates_in_alternating_rounds(steps, batches, len(batches) * args.batch_size, args.rounds)
 
