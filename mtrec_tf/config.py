@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import types
 import typing
 from typing import Any, Sequence
 
@@ -335,7 +336,7 @@ class TuningConfig:
             trials train for `training.epochs`.
     """
 
-    objective: str = ""
+    objective: str | dict[str, float] = ""  # a mapping becomes the canonical text
     tuner: str = "random"
     max_trials: int = 10
     weights: str = "log"
@@ -460,14 +461,61 @@ def from_dict(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
             kwargs[name] = _tasks_from_dict(value)
         elif dataclasses.is_dataclass(hint):
             kwargs[name] = from_dict(hint, value or {}, prefix=f"{prefix}{name}.")
-        elif typing.get_origin(hint) is tuple and isinstance(value, (list, tuple)):
-            kwargs[name] = tuple(value)
         else:
-            kwargs[name] = value
+            kwargs[name] = checked_value(f"{prefix}{name}", value, hint)
     try:
         return cls(**kwargs)
     except TypeError as error:
         raise ConfigError(f"{prefix.rstrip('.') or 'configuration'}: {error}") from None
+
+
+def checked_value(key: str, value: Any, hint: Any) -> Any:
+    """`value` in the form of its field's type `hint` (lists become tuples, whole numbers floats
+    where a float is expected); a value of another type is a ConfigError naming the key."""
+    if not _has_type(value, hint):
+        raise ConfigError(f"{key}: expected {_describe_type(hint)}, got {value!r}")
+    if typing.get_origin(hint) is tuple:
+        return tuple(float(v) if _plain_type(hint) is float else v for v in value)
+    if hint is float:
+        return float(value)
+    return value
+
+
+def _has_type(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_has_type(value, option) for option in typing.get_args(hint))
+    if origin is tuple:
+        return isinstance(value, (list, tuple)) and all(_has_type(v, _plain_type(hint)) for v in value)
+    if origin is dict:
+        return isinstance(value, dict)
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _plain_type(hint: Any) -> Any:
+    """The element type of `tuple[X, ...]`."""
+    return typing.get_args(hint)[0]
+
+
+_TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true or false",
+               type(None): "nothing (null)"}
+
+
+def _describe_type(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe_type(option) for option in typing.get_args(hint))
+    if origin is tuple:
+        return f"a list of {_describe_type(_plain_type(hint)).removeprefix('a ')}s"
+    if origin is dict:
+        return "a mapping"
+    return _TYPE_NAMES.get(hint, getattr(hint, "__name__", str(hint)))
 
 
 def _tasks_from_dict(values: Any) -> tuple[TaskConfig, ...]:

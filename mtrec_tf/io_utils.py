@@ -76,6 +76,16 @@ def rmtree(path: str | os.PathLike) -> None:
         gfile.rmtree(os.fspath(path))
 
 
+def remove(path: str | os.PathLike) -> None:
+    """Deletes a file, or a folder and everything in it; a missing path is fine."""
+    gfile = _gfile()
+    path = os.fspath(path)
+    if gfile.isdir(path):
+        gfile.rmtree(path)
+    elif gfile.exists(path):
+        gfile.remove(path)
+
+
 def rename(source: str | os.PathLike, target: str | os.PathLike, overwrite: bool = False) -> None:
     """Renames a file or a folder.
 

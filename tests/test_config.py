@@ -42,6 +42,17 @@ def test_yaml_round_trip(tmp_path):
         ("tasks.query_category.loss=svm", "tasks.query_category.loss must be empty .the type's loss. or one of hinge"),
         ("tasks.ctr.loss=hinge", "tasks.ctr.loss 'hinge' applies to multiclass tasks, not 'binary'"),
         ("tasks.query_category.loss=hinge", "label_smoothing applies to the cross-entropy loss, not 'hinge'"),
+        ("training.epochs=2.5", r"training.epochs: expected a whole number, got 2.5$"),
+        ("training.epochs=two", r"training.epochs: expected a whole number, got 'two'$"),
+        ("training.epochs=true", r"training.epochs: expected a whole number, got True$"),
+        ("training.learning_rate=fast", r"training.learning_rate: expected a number, got 'fast'$"),
+        ("model.freeze_embeddings=3", r"model.freeze_embeddings: expected true or false, got 3$"),
+        ("model.tower_units=64", r"model.tower_units: expected a list of whole numbers, got 64$"),
+        ("model.tower_units=[64, 1.5]", r"model.tower_units: expected a list of whole numbers, got \[64, 1.5\]$"),
+        ("model.image_backbone=7", r"model.image_backbone: expected text or nothing \(null\), got 7$"),
+        ("tasks.ctr.inputs=user", r"tasks.ctr.inputs: expected a list of texts, got 'user'$"),
+        ("tasks.ctr.weight=heavy", r"tasks.ctr.weight: expected a number, got 'heavy'$"),
+        ("seed=1e3", r"seed: expected a whole number, got '1e3'$"),
     ],
 )
 def test_bad_values_are_named(override, message):
@@ -71,3 +82,17 @@ def test_the_online_shopping_configuration_is_a_text_only_bag():
     assert [task.name for task in config.tasks] == ["query_category"]
     assert config.model.text_encoder == "none" and config.model.ngram_buckets > 0
     assert config.task("query_category").loss == "hinge" and config.training.optimizer == "lazy_adam"
+
+
+def test_values_take_their_field_types():
+    config = load_config(None, ["training.learning_rate=1", "tuning.weight_range=[1, 5]", "model.tower_units=[8]"])
+    assert isinstance(config.training.learning_rate, float) and config.training.learning_rate == 1.0
+    assert config.tuning.weight_range == (1.0, 5.0) and all(isinstance(v, float) for v in config.tuning.weight_range)
+    assert config.model.tower_units == (8,)
+
+
+def test_a_yaml_file_is_type_checked_too(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("training:\n  batch_size: '512'\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"training.batch_size: expected a whole number, got '512'"):
+        load_config(path)

@@ -131,6 +131,9 @@ def add_train_arguments(parser: argparse.ArgumentParser, output_dir_required: bo
     parser.add_argument("--output-dir", required=output_dir_required,
                         help="the run directory (a local folder or gs://...)")
     parser.add_argument("--no-export", action="store_true", help="do not export the trained model")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="train a finished run in --output-dir again from scratch (its exports are kept)")
+    _add_validation_options(parser, defaults=False)
     add_export_arguments(parser)
 
 
@@ -164,6 +167,10 @@ def resolve_train_config(args: argparse.Namespace):
             overrides.append(f"data.{kind}={json.dumps(value)}")
     if args.split:
         overrides.append(f"data.split.method={args.split}")
+    if args.bad_rows:
+        overrides.append(f"data.bad_rows={args.bad_rows}")
+    if args.unknown_items:
+        overrides.append(f"data.unknown_items={args.unknown_items}")
     config = load_config(args.config, overrides + list(args.set), preset=args.preset)
     if args.tasks:
         config = select_tasks(config, [name.strip() for name in args.tasks.split(",") if name.strip()])
@@ -261,7 +268,8 @@ def _train(args: argparse.Namespace) -> int:
     from mtrec_tf.training.fit import train_with_single_tasks
 
     config = resolve_train_config(args)
-    result = train_with_single_tasks(config, args.output_dir, single_task=args.single_task)
+    result = train_with_single_tasks(config, args.output_dir, single_task=args.single_task,
+                                     overwrite=args.overwrite)
     print(f"trained {', '.join(t.name for t in config.tasks)} in {result.seconds:.0f} s "
           f"({result.examples_per_second:,.0f} examples/s); run: {result.run_dir}")
     if not args.no_export:

@@ -94,7 +94,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> T
     result = train_with_single_tasks(
         config, run_dir, single_task=args.single_task, verbose=2, strategy=strategy,
         checkpoint_dir=environ.get("AIP_CHECKPOINT_DIR") or None,
-        log_dir=environ.get("AIP_TENSORBOARD_LOG_DIR") or None)
+        log_dir=environ.get("AIP_TENSORBOARD_LOG_DIR") or None, overwrite=args.overwrite)
     epochs = len(result.history.get("loss", []))
     print(f"trainer.task: {where} trained {epochs} epoch(s) in {result.seconds:.1f} s "
           f"({result.examples_per_second:,.0f} examples/s)", flush=True)

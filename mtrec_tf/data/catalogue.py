@@ -14,6 +14,7 @@ import pandas as pd
 from PIL import Image
 
 from mtrec_tf.data.statistics import DataStatistics
+from mtrec_tf.data.validation import DataValidationError
 from mtrec_tf.text.tokenizer import tokenize_to_lists
 
 
@@ -73,11 +74,19 @@ def build_catalogue(
     image = np.zeros((rows, image_size, image_size, 3), dtype=np.uint8)
     has_image = np.zeros(rows, dtype=bool)
     images = frame["image"] if "image" in frame else pd.Series([None] * len(frame))
-    for row, data in enumerate(images, start=1):
+    for row, (item_id, data) in enumerate(zip(frame.index, images), start=1):
         if isinstance(data, (bytes, bytearray)) and data:
-            image[row] = decode_image(data, image_size)
+            image[row] = _decoded(item_id, data, image_size)
             has_image[row] = True
     return Catalogue(titles, category, brand, price, image, has_image)
+
+
+def _decoded(item_id: str, data: bytes, size: int) -> np.ndarray:
+    try:
+        return decode_image(data, size)
+    except (OSError, SyntaxError, ValueError) as error:
+        raise DataValidationError(f"items: the image of item_id {item_id!r} cannot be decoded ({error}); "
+                                  "fix or remove it, or validate the table with bad_rows=skip") from error
 
 
 def decode_image(data: bytes, size: int) -> np.ndarray:

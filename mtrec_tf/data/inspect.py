@@ -63,6 +63,14 @@ def inspect_data(data: EcommerceData) -> dict[str, Any]:
         "sparsity": 1.0 - pairs / cells if cells else None,
         "categories": _category_counts(events.loc[in_catalogue, "item_id"], items),
         "queries": _query_counts(events, data.queries),
+        **data_quality(data),
+    }
+
+
+def data_quality(data: EcommerceData) -> dict[str, Any]:
+    """What reading the tables did: `data_quality` (one `TableReport.to_dict()` per table) and
+    `unknown_item_events` (their count and the policy applied)."""
+    return {
         "data_quality": [report.to_dict() for report in data.reports],
         "unknown_item_events": {"count": data.unknown_item_events, "policy": data.unknown_items_policy},
     }
@@ -175,6 +183,11 @@ def _queries_section(report: dict[str, Any]) -> list[str]:
         f"  labelled queries (queries table)   {queries['labelled']:,}",
         f"  distinct queries in search events  {queries['distinct_searched']:,}",
     ]
+
+
+def format_quality(report: dict[str, Any]) -> str:
+    """The `data_quality` part of a report (`data_quality(data)` or `inspect_data`) as text."""
+    return "\n".join(_quality_section(report))
 
 
 def _quality_section(report: dict[str, Any]) -> list[str]:

@@ -17,7 +17,7 @@ import csv
 import io
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence, Union
 
@@ -52,6 +52,8 @@ FORMATS: dict[str, str] = {
     ".json": "jsonl",
 }
 UNKNOWN_ITEM_POLICIES: tuple[str, ...] = ("keep", "drop")
+# Columns whose values are labels: a row whose label cannot be read is dropped, not repaired.
+LABEL_COLUMNS: dict[str, tuple[str, ...]] = {"items": ("category",), "queries": ("category",)}
 IGNORED_FOLDERS: tuple[str, ...] = ("truth", "images")
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -133,8 +135,23 @@ def load_data(
     if queries is not None:
         query_frame, query_report = read_table(queries, "queries", bad_rows=bad_rows)
         reports.append(query_report)
+    for report in reports:
+        check_not_empty(report)
     event_frame, unknown = _handle_unknown_items(event_frame, item_frame, unknown_items, event_report)
     return EcommerceData(event_frame, item_frame, query_frame, reports, unknown, unknown_items)
+
+
+def check_not_empty(report: TableReport) -> None:
+    """Raises DataValidationError naming the table when it has no rows left."""
+    if report.rows_kept:
+        return
+    if not report.rows_read:
+        raise DataValidationError(f"{report.source}: the {report.kind} table has no data rows")
+    reasons = ", ".join(f"{count:,} {reason}" for reason, count in report.dropped.items())
+    raise DataValidationError(
+        f"{report.source}: all {report.rows_read:,} rows of the {report.kind} table were dropped as bad "
+        f"({reasons}); nothing is left"
+    )
 
 
 def _handle_unknown_items(
@@ -202,7 +219,8 @@ def _read_and_validate(path: Path, kind: str, bad_rows: str) -> tuple[pd.DataFra
     if raw.file_issues and bad_rows == "error":
         raise DataValidationError(raw.file_issues[0])
     frame, report = validate_located(
-        raw.frame, kind, raw.locator, bad_rows=bad_rows, base_dir=path.parent, problems=raw.problems
+        raw.frame, kind, raw.locator, bad_rows=bad_rows, base_dir=path.parent,
+        problems=_label_repairs_dropped(raw.problems, kind),
     )
     report.notes.extend(raw.file_issues)
     return frame, report, raw.locator
@@ -342,12 +360,32 @@ def _utf8_problems(
         offset, line = first[position]
         return f"invalid UTF-8: byte 0x{data[offset]:02x} at byte offset {offset} (line {line})"
 
-    def column(position: int) -> str | None:
+    def columns(position: int) -> list[str | None]:
         row = frame.iloc[position]
-        return next((str(name) for name, value in row.items() if "\ufffd" in str(value)), None)
+        return [str(name) for name, value in row.items() if "\ufffd" in str(value)] or [None]
 
-    rows = np.array(sorted(p for p in first if p >= 0), dtype=np.int64)
-    return [Problem(INVALID_UTF8, rows, detail, column, repairable=True)], file_issues
+    # A row is counted under each column that holds invalid UTF-8.
+    by_column: dict[str | None, list[int]] = {}
+    for position in sorted(p for p in first if p >= 0):
+        for name in columns(position):
+            by_column.setdefault(name, []).append(position)
+    problems = [
+        Problem(invalid_utf8_reason(name), np.array(rows, dtype=np.int64), detail, name, repairable=True)
+        for name, rows in by_column.items()
+    ]
+    return problems, file_issues
+
+
+def invalid_utf8_reason(column: str | None) -> str:
+    """The reason under which rows with invalid UTF-8 in `column` are counted."""
+    return INVALID_UTF8 if column is None else f"{INVALID_UTF8} in {column}"
+
+
+def _label_repairs_dropped(problems: list[Problem], kind: str) -> list[Problem]:
+    """Invalid UTF-8 in a label column (a category) drops the row: a repaired value would be
+    a new category that no other row shares."""
+    labels = {invalid_utf8_reason(name) for name in LABEL_COLUMNS.get(kind, ())}
+    return [replace(p, repairable=False) if p.reason in labels else p for p in problems]
 
 
 # ---------------------------------------------------------------------------------------------

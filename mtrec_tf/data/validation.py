@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
@@ -27,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mtrec_tf.data import schema
+from mtrec_tf.errors import DataValidationError
 
 BAD_ROW_POLICIES: tuple[str, ...] = ("error", "skip")
 MAX_EXAMPLES = 10
@@ -44,8 +46,11 @@ BAD_POSITION = "position not an integer"
 EMPTY_TITLE = "empty title"
 EMPTY_CATEGORY = "empty category"
 BAD_PRICE = "price not a number"
+NEGATIVE_PRICE = "negative price"
 BAD_RATING = "rating not a number"
 MISSING_IMAGE = "image file not found"
+EMPTY_IMAGE = "image file empty"
+BAD_IMAGE = "image not decodable"
 EMPTY_QUERY = "empty query"
 UNKNOWN_ITEM = "item_id not in catalogue"
 
@@ -67,10 +72,6 @@ _MAX_SECONDS = math.floor(pd.Timestamp.max.timestamp())
 _EPOCH = pd.Timestamp(0, tz="UTC")
 _DECIMAL = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _PREVIEW_CHARS = 60
-
-
-class DataValidationError(ValueError):
-    """A table cannot be used as given; the message names the file, row and column."""
 
 
 @dataclass
@@ -572,10 +573,21 @@ def _normalise_items(raw: pd.DataFrame, problems: list[Problem], base_dir: Path 
             "title": title,
             "category": category,
             "brand": _text_column(raw, "brand"),
-            "price": _optional_numbers(raw, "price", BAD_PRICE, problems),
-            "image": _images(raw, problems, base_dir),
+            "price": _prices(raw, problems),
+            "image": _images(raw, item_id, problems, base_dir),
         }
     )
+
+
+def _prices(raw: pd.DataFrame, problems: list[Problem]) -> np.ndarray:
+    """Prices: like `_optional_numbers`, and a negative price is repairable to unknown (NaN)."""
+    prices = _optional_numbers(raw, "price", BAD_PRICE, problems)
+    with np.errstate(invalid="ignore"):
+        negative = prices < 0
+    problems.append(Problem(NEGATIVE_PRICE, _positions(negative),
+                            _value_detail(raw.get("price", pd.Series(dtype=object)), "a price of 0 or more"),
+                            "price", repairable=True))
+    return np.where(negative, np.nan, prices)
 
 
 def _optional_numbers(raw: pd.DataFrame, name: str, reason: str, problems: list[Problem]) -> np.ndarray:
@@ -590,38 +602,67 @@ def _optional_numbers(raw: pd.DataFrame, name: str, reason: str, problems: list[
     return np.where(bad, np.nan, numbers)
 
 
-def _images(raw: pd.DataFrame, problems: list[Problem], base_dir: Path | None) -> pd.Series:
-    """Image bytes: bytes are kept, paths are read relative to `base_dir`, missing files repairable."""
+def _images(raw: pd.DataFrame, item_id: pd.Series, problems: list[Problem], base_dir: Path | None) -> pd.Series:
+    """Image bytes: bytes are kept, paths are read relative to `base_dir`.
+
+    Every image is opened and verified; a missing, empty or undecodable image is
+    repairable: the item is then taken as having no image.
+    """
     if "image" not in raw.columns:
         return pd.Series([None] * len(raw), dtype=object)
     folder = os.fspath(base_dir) if base_dir is not None else ""
     images: list[bytes | None] = []
-    missing: dict[int, str] = {}
+    bad: dict[str, dict[int, str]] = {MISSING_IMAGE: {}, EMPTY_IMAGE: {}, BAD_IMAGE: {}}
     for position, value in enumerate(raw["image"].to_numpy(dtype=object)):
-        content = _image_bytes(value, folder)
-        if isinstance(content, str):
-            missing[position] = f"image file not found: {content} (given {_preview(value)})"
+        content, path = _image_bytes(value, folder)
+        where = f"item_id {_preview(item_id.iloc[position])}: "
+        if content is None and path is not None:
+            bad[MISSING_IMAGE][position] = f"{where}image file not found: {path} (given {_preview(value)})"
+        elif content == b"" and path is not None:
+            bad[EMPTY_IMAGE][position] = f"{where}image file {path} is empty (0 bytes); expected a PNG or JPEG"
             content = None
-        images.append(content)
-    positions = np.array(sorted(missing), dtype=np.int64)
-    problems.append(Problem(MISSING_IMAGE, positions, missing.__getitem__, "image", repairable=True))
+        elif content:
+            error = image_error(content)
+            if error is not None:
+                named = path if path is not None else f"{len(content):,} bytes"
+                bad[BAD_IMAGE][position] = f"{where}cannot decode image {named}: {error}; expected a PNG or JPEG"
+                content = None
+        images.append(content or None)
+    for reason, messages in bad.items():
+        positions = np.array(sorted(messages), dtype=np.int64)
+        problems.append(Problem(reason, positions, messages.__getitem__, "image", repairable=True))
     return pd.Series(images, dtype=object)
 
 
-def _image_bytes(value: object, folder: str) -> bytes | None | str:
-    """The bytes of an image value, None when there is none, or the path that could not be read."""
+def image_error(content: bytes) -> str | None:
+    """None when `content` opens and verifies as an image, else what is wrong with it."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(content)) as picture:
+            picture.verify()
+    except Image.DecompressionBombError as error:
+        return str(error)
+    except (OSError, SyntaxError, ValueError) as error:
+        return re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-f]+>", "", str(error)) or type(error).__name__
+    return None
+
+
+def _image_bytes(value: object, folder: str) -> tuple[bytes | None, str | None]:
+    """The bytes of an image value (None when there is none or the file cannot be read) and
+    the path it was read from (None for bytes or no value)."""
     if isinstance(value, dict):  # {"bytes": ..., "path": ...} as written by some dataset tools
         value = value.get("bytes") or value.get("path")
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value) or None
+        return bytes(value), None
     if _is_missing(value) or not str(value).strip():
-        return None
+        return None, None
     path = os.path.join(folder, str(value).strip())
     try:
         with open(path, "rb") as handle:
-            return handle.read()
+            return handle.read(), path
     except OSError:
-        return path
+        return None, path
 
 
 def _normalise_queries(raw: pd.DataFrame, problems: list[Problem], base_dir: Path | None) -> pd.DataFrame:

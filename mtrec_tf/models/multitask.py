@@ -488,6 +488,9 @@ class MultiTaskModel(keras.Model):
         losses, _ = self.compute_losses(features, labels, masks, training=False)
         self.total_loss(losses)
         self.reset_metrics()
+        # Built models get their optimizer built before a backup is restored into it, so the
+        # optimizer's step count and moments are restored with the weights.
+        self.built = True
 
     def train_step(self, data):
         features, labels, masks = data

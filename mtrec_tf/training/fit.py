@@ -13,13 +13,14 @@ import pyarrow.compute as pc
 from mtrec_tf.backend import keras, tf
 from mtrec_tf.config import Config, ConfigError
 from mtrec_tf.data.catalogue import Catalogue, build_catalogue
+from mtrec_tf.data.inspect import data_quality, format_quality
 from mtrec_tf.data.pipeline import make_dataset
 from mtrec_tf.data.prepare import PreparedData, load_configured_data, prepare_data
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.embeddings.warm_start import apply_warm_start
-from mtrec_tf.io_utils import as_path, basename, exists, join, makedirs, parent, rename, rmtree, write_json_atomic
+from mtrec_tf.io_utils import as_path, basename, exists, join, makedirs, parent, remove, rename, rmtree, write_json_atomic
 from mtrec_tf.models import ModelData, MultiTaskModel
-from mtrec_tf.training.callbacks import StopOnNaNTaskLoss
+from mtrec_tf.training.callbacks import EpochHistory, StopOnNaNTaskLoss
 from mtrec_tf.training.distribution import is_chief, model_scope, worker_temp_dir
 from mtrec_tf.training.optimizers import LazyAdam
 from mtrec_tf.training.run_dir import RunPaths, load_run_inputs, save_run_inputs
@@ -50,17 +51,25 @@ class TrainedRun(NamedTuple):
 
 
 def check_tasks_against_data(config: Config, prepared: PreparedData) -> None:
-    """Fails, naming the task, when a task's label has no training example at all."""
+    """Fails, naming every task whose label has no training example, and the `--tasks` that
+    would train the others."""
     train = prepared.examples.parts["train"]
+    labels = [c[5:] for c in train.column_names if c.startswith("mask_")]
+    missing: dict[str, str] = {}
     for task in config.tasks:
         column = f"mask_{task.label}"
         if column not in train.column_names:
-            raise ConfigError(
-                f"task {task.name!r} learns label {task.label!r}, which the data does not provide; "
-                f"labels: {', '.join(c[5:] for c in train.column_names if c.startswith('mask_'))}"
-            )
-        if pc.sum(train.column(column)).as_py() in (None, 0):
-            raise ConfigError(f"task {task.name!r}: no training example has a {task.label!r} label")
+            missing[task.name] = (f"{task.name!r} learns label {task.label!r}, which the data does not provide "
+                                  f"(labels: {', '.join(labels)})")
+        elif pc.sum(train.column(column)).as_py() in (None, 0):
+            missing[task.name] = f"{task.name!r}: no training example has a {task.label!r} label"
+    if not missing:
+        return
+    rest = [task.name for task in config.tasks if task.name not in missing]
+    advice = (f"train the others with --tasks {','.join(rest)}" if rest
+              else "no configured task can be trained on these data")
+    raise ConfigError(f"{len(missing)} of {len(config.tasks)} tasks cannot learn from these data:\n  "
+                      + "\n  ".join(missing.values()) + f"\n{advice}")
 
 
 def build_model(config: Config, statistics: DataStatistics, catalogue: Catalogue) -> MultiTaskModel:
@@ -96,7 +105,8 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
           verbose: int | str = "auto",
           extra_callbacks: Sequence[keras.callbacks.Callback] = (),
           catalogue: Catalogue | None = None, strategy: tf.distribute.Strategy | None = None,
-          checkpoint_dir: str | None = None, log_dir: str | None = None) -> TrainingResult:
+          checkpoint_dir: str | None = None, log_dir: str | None = None,
+          overwrite: bool = False) -> TrainingResult:
     """Trains the configured tasks and writes the run directory.
 
     Under a multi-worker strategy every worker runs this with the same arguments; the chief
@@ -114,16 +124,26 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
         strategy: the distribution strategy, made at process start (default: the current one).
         checkpoint_dir: epoch checkpoints and the backup for resuming (default: `run_dir/checkpoints`).
         log_dir: TensorBoard logs (default: `run_dir/logs`).
+        overwrite: train a finished run again from scratch (its exports are kept); without
+            it a finished run is refused.
+
+    Raises:
+        FileExistsError: `run_dir` holds a finished run and `overwrite` is False.
     """
     strategy = strategy or tf.distribute.get_strategy()
     # Keras callbacks take the shared paths and send non-chief workers elsewhere themselves.
     shared = RunPaths(run_dir, checkpoint_dir, log_dir)
     chief = is_chief(strategy)
+    _claim_run(shared, overwrite=overwrite, clear=chief)
     paths = shared if chief else RunPaths(worker_temp_dir(run_dir, strategy))
     makedirs(paths.root)
     keras.utils.set_random_seed(config.seed)
     if prepared is None:
         prepared = prepare_data(load_configured_data(config.data), config.data, seed=config.seed)
+        if chief:
+            print(format_quality(data_quality(prepared.data)), flush=True)
+    write_json_atomic(paths.data_report, {**data_quality(prepared.data), "examples": {
+        "counts": prepared.examples.report.counts, "skipped": prepared.examples.report.skipped}})
     check_tasks_against_data(config, prepared)
     if catalogue is None:
         catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens)
@@ -151,25 +171,44 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
         strategy.run(model.build_from_batch, args=(next(iter(train_data)),))
         if config.model.init_embeddings and apply_warm_start(model, config.model, prepared.statistics):
             _compile(model, config)  # frozen tables leave the trainable variables
+    epoch_history = EpochHistory(paths.history)
     start = time.perf_counter()
     history = model.fit(
         train_data,
         validation_data=validation_data,
         epochs=training.epochs,
         steps_per_epoch=training.steps_per_epoch or None,
-        callbacks=_callbacks(config, shared, has_validation=validation_data is not None) + list(extra_callbacks),
+        callbacks=(_callbacks(config, shared, has_validation=validation_data is not None) + [epoch_history]
+                   + list(extra_callbacks)),
         verbose=verbose,
     )
     seconds = time.perf_counter() - start
     _save_weights_atomically(model, paths.final_weights)
-    logs = {name: [float(v) for v in values] for name, values in history.history.items()}
-    epochs_run = len(next(iter(logs.values()), []))
+    # Every epoch of the run, those before a resume included.
+    logs = epoch_history.history
+    epochs_run = len(next(iter(history.history.values()), []))
     steps = training.steps_per_epoch or -(-prepared.examples.parts["train"].num_rows // training.batch_size)
     rate = epochs_run * steps * training.batch_size / seconds if seconds > 0 else 0.0
     write_json_atomic(paths.history, {"epochs": logs, "seconds": seconds, "examples_per_second": rate})
     if not chief:
         rmtree(paths.root)
     return TrainingResult(as_path(shared.root), model, prepared, logs, seconds, rate, catalogue)
+
+
+def _claim_run(paths: RunPaths, overwrite: bool, clear: bool) -> None:
+    """Refuses a finished run unless `overwrite`; then (where `clear`) removes what training
+    wrote, keeping the exports."""
+    if not exists(paths.final_weights + ".index"):
+        return
+    if not overwrite:
+        raise FileExistsError(
+            f"{paths.root} holds a finished run (it has {paths.final_weights}); give --overwrite to train "
+            "it again from scratch, or another --output-dir"
+        )
+    if remove:
+        for path in (paths.checkpoints, join(paths.root, "checkpoints"), paths.logs, paths.history,
+                     paths.metrics, paths.data_report, join(paths.root, "single_task")):
+            remove(path)
 
 
 def _distributable(dataset: tf.data.Dataset) -> tf.data.Dataset:
@@ -180,13 +219,14 @@ def _distributable(dataset: tf.data.Dataset) -> tf.data.Dataset:
 
 def train_with_single_tasks(config: Config, run_dir: str | os.PathLike, single_task: bool = False,
                             verbose: int | str = "auto", strategy: tf.distribute.Strategy | None = None,
-                            checkpoint_dir: str | None = None, log_dir: str | None = None) -> TrainingResult:
+                            checkpoint_dir: str | None = None, log_dir: str | None = None,
+                            overwrite: bool = False) -> TrainingResult:
     """Trains the multi-task model and, with `single_task`, the same architecture once per task
     into `RUN/single_task/<task>/`, on the same prepared data (arguments as for `train`)."""
     from mtrec_tf.config import select_tasks
 
     result = train(config, run_dir, verbose=verbose, strategy=strategy, checkpoint_dir=checkpoint_dir,
-                   log_dir=log_dir)
+                   log_dir=log_dir, overwrite=overwrite)
     if single_task and len(config.tasks) > 1:
         for task in config.tasks:
             part = join("single_task", task.name)

@@ -4,7 +4,8 @@
     RUN/vocab/             vocabularies, statistics and the catalogue arrays
     RUN/checkpoints/       step and epoch checkpoints, the backup for resuming, `final`
     RUN/logs/              TensorBoard
-    RUN/history.json       per-epoch training and validation logs
+    RUN/history.json       per-epoch training and validation logs (every epoch, across resumes)
+    RUN/data_report.json   what reading the tables did: rows read, kept, dropped and repaired
     RUN/metrics.json       written by `mtrec evaluate`
 """
 
@@ -79,6 +80,10 @@ class RunPaths:
     @property
     def metrics(self) -> str:
         return join(self.root, "metrics.json")
+
+    @property
+    def data_report(self) -> str:
+        return join(self.root, "data_report.json")
 
 
 def save_run_inputs(paths: RunPaths, config: Config, statistics: DataStatistics, catalogue: Catalogue) -> None:

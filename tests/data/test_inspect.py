@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import pytest
 
@@ -82,9 +84,13 @@ def test_format_report_mentions_each_section(data: EcommerceData) -> None:
     assert "unknown-item events: 1 (kept as out-of-vocabulary)" in text
 
 
-def test_empty_events_table() -> None:
+def test_a_report_on_no_events() -> None:
+    # load_data refuses an empty events table; a report is still made of one built directly.
     events = pd.DataFrame(columns=["user_id", "timestamp", "event_type", "item_id", "query"])
     items = pd.DataFrame({"item_id": ["i1"], "title": ["Cup"], "category": ["Home"]})
-    report = inspect_data(load_data(events, items))
+    clean = load_data(pd.DataFrame({"user_id": ["u"], "timestamp": [1], "event_type": ["search"],
+                                    "item_id": [""], "query": ["cup"]}), items)
+    data = dataclasses.replace(clean, events=clean.events.iloc[:0])
+    report = inspect_data(data)
     assert report["time_range"] is None and report["sparsity"] is None
     assert "(no events)" in format_report(report)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from image_files import png_bytes
 
 from mtrec_tf.data import schema
 from mtrec_tf.data.readers import find_tables, load_data, read_table
@@ -198,7 +199,7 @@ def test_typed_parquet_timestamps_and_ids(tmp_path: Path) -> None:
 def test_image_paths_resolved_relative_to_the_table(tmp_path: Path) -> None:
     folder = tmp_path / "shop"
     (folder / "images").mkdir(parents=True)
-    png = b"\x89PNG\r\n\x1a\n fake image"
+    png = png_bytes()
     (folder / "images" / "i1.png").write_bytes(png)
     (folder / "items.csv").write_text(
         "item_id,title,category,image\ni1,Cup,Home,images/i1.png\ni2,Mug,Home,\n", encoding="utf-8"
@@ -208,7 +209,7 @@ def test_image_paths_resolved_relative_to_the_table(tmp_path: Path) -> None:
 
 
 def test_image_bytes_are_kept_as_they_are(tmp_path: Path) -> None:
-    raw = bytes(range(256))
+    raw = png_bytes(colour=(1, 2, 3))
     frame = pd.DataFrame({"item_id": ["i1"], "title": ["Cup"], "category": ["Home"], "image": [raw]})
     items, _ = read_table(write_table(frame, tmp_path / "items.parquet"), "items")
     assert items.loc[0, "image"] == raw

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from image_files import png_bytes
 
 from mtrec_tf.data.readers import load_data, read_table
 from mtrec_tf.data.validation import DataValidationError, TableReport, validate_table
@@ -215,7 +216,7 @@ def test_missing_image_file_names_file_row_column_and_path(tmp_path: Path) -> No
     path = items_csv(tmp_path, "i1,Cup,Home,,pics/cup.png\n")
     with pytest.raises(
         DataValidationError,
-        match=r"items\.csv row 1 \(line 2\), column 'image': image file not found: .*pics/cup\.png",
+        match=r"items\.csv row 1 \(line 2\), column 'image': item_id 'i1': image file not found: .*pics/cup\.png",
     ):
         read_table(path, "items")
 
@@ -288,7 +289,7 @@ def test_skip_keeps_good_rows_and_counts_each_reason(tmp_path: Path) -> None:
         "bad timestamp": 1,
         "empty item_id": 1,
     }
-    assert report.repaired == {"invalid UTF-8": 1, "position not an integer": 1}
+    assert report.repaired == {"invalid UTF-8 in query": 1, "position not an integer": 1}
     assert (report.rows_read, report.rows_kept) == (9, 4)
     assert report.rows_read - report.rows_kept == sum(report.dropped.values())
     assert any("row 2 (line 3), column 'timestamp'" in message for message in report.examples)
@@ -346,3 +347,90 @@ def test_unknown_items_are_counted_then_kept_or_dropped(policy: str, kept: int) 
         assert "'ghost'" in report.examples[0]
     else:
         assert report.dropped == {} and "'ghost'" in report.notes[0]
+
+
+def image_folder(tmp_path: Path) -> Path:
+    """items.csv with a good image, a text file saved as PNG and an empty file."""
+    (tmp_path / "images").mkdir()
+    write(tmp_path / "images" / "good.png", png_bytes())
+    write(tmp_path / "images" / "i000004.png", "not an image, a text file")
+    write(tmp_path / "images" / "empty.png", b"")
+    return items_csv(tmp_path, "i1,Cup,Home,3,images/good.png\n", "i000004,Mug,Home,4,images/i000004.png\n",
+                     "i5,Pan,Home,5,images/empty.png\n")
+
+
+def test_an_image_that_does_not_decode_names_table_row_item_and_file(tmp_path: Path) -> None:
+    path = image_folder(tmp_path)
+    with pytest.raises(
+        DataValidationError,
+        match=r"items\.csv row 2 \(line 3\), column 'image': item_id 'i000004': cannot decode image "
+              r".*images/i000004\.png: cannot identify image file; expected a PNG or JPEG",
+    ):
+        read_table(path, "items")
+
+
+def test_an_empty_image_file_is_an_error_naming_it(tmp_path: Path) -> None:
+    path = image_folder(tmp_path)
+    write(tmp_path / "images" / "i000004.png", png_bytes())
+    with pytest.raises(DataValidationError,
+                       match=r"row 3 \(line 4\), column 'image': item_id 'i5': image file .*empty\.png is empty"):
+        read_table(path, "items")
+
+
+def test_skip_counts_bad_images_by_reason_and_treats_them_as_missing(tmp_path: Path) -> None:
+    items, report = read_table(image_folder(tmp_path), "items", bad_rows="skip")
+    assert items["image"].tolist() == [png_bytes(), None, None]
+    assert report.repaired == {"image not decodable": 1, "image file empty": 1}
+    assert report.rows_kept == 3
+
+
+def test_image_bytes_that_do_not_decode_are_named_by_item() -> None:
+    frame = pd.DataFrame({"item_id": ["i1", "i2"], "title": ["Cup", "Mug"], "category": ["Home", "Home"],
+                          "image": [png_bytes(), b"\x89PNG\r\n\x1a\n truncated"]})
+    with pytest.raises(DataValidationError, match=r"DataFrame items row 2, column 'image': item_id 'i2': "
+                                                  r"cannot decode image 18 bytes: Truncated File Read"):
+        read_table(frame, "items")
+
+
+def test_a_negative_price_is_an_error_or_a_counted_repair(tmp_path: Path) -> None:
+    path = items_csv(tmp_path, "i1,Cup,Home,3.5,\n", "i2,Mug,Home,-4,\n")
+    with pytest.raises(DataValidationError,
+                       match=r"items\.csv row 2 \(line 3\), column 'price': expected a price of 0 or more, got '-4'"):
+        read_table(path, "items")
+    items, report = read_table(path, "items", bad_rows="skip")
+    assert items["price"].iloc[0] == 3.5 and np.isnan(items["price"].iloc[1])
+    assert report.repaired == {"negative price": 1}
+
+
+def test_invalid_utf8_in_a_category_drops_the_row_rather_than_making_a_new_category(tmp_path: Path) -> None:
+    data = ITEMS_HEADER.encode() + b"i1,Cup,Home,3,\ni2,M\xffug,Home,4,\ni3,Pan,Ho\xffme,5,\ni4,Pot,Home,6,\n"
+    items, report = read_table(write(tmp_path / "items.csv", data), "items", bad_rows="skip")
+    assert items["item_id"].tolist() == ["i1", "i2", "i4"]
+    assert set(items["category"]) == {"Home"}
+    assert items["title"].tolist()[1] == "M\ufffdug"
+    assert report.dropped == {"invalid UTF-8 in category": 1}
+    assert report.repaired == {"invalid UTF-8 in title": 1}
+    assert any("row 3 (line 4), column 'category': invalid UTF-8" in message for message in report.examples)
+
+
+@pytest.mark.parametrize("kind", ["events", "items"])
+def test_a_table_without_rows_is_one_clear_error_naming_it(tmp_path: Path, kind: str) -> None:
+    events = events_csv(tmp_path, GOOD_EVENT) if kind == "items" else events_csv(tmp_path)
+    items = items_csv(tmp_path) if kind == "items" else items_csv(tmp_path, "i1,Cup,Home,3,\n")
+    with pytest.raises(DataValidationError, match=rf"{kind}\.csv: the {kind} table has no data rows"):
+        load_data(events, items)
+
+
+def test_a_parquet_file_of_no_rows_is_named(tmp_path: Path) -> None:
+    empty = pd.DataFrame({name: pd.Series(dtype=str) for name in EVENTS_HEADER.strip().split(",")})
+    empty.to_parquet(tmp_path / "events.parquet")
+    items = items_csv(tmp_path, "i1,Cup,Home,3,\n")
+    with pytest.raises(DataValidationError, match=r"events\.parquet: the events table has no data rows"):
+        load_data(tmp_path / "events.parquet", items)
+
+
+def test_a_table_whose_every_row_was_dropped_says_why(tmp_path: Path) -> None:
+    events = events_csv(tmp_path, "u1,yesterday,click,i1,,\n")
+    with pytest.raises(DataValidationError, match=r"all 1 rows of the events table were dropped as bad "
+                                                  r"\(1 bad timestamp\)"):
+        load_data(events, items_csv(tmp_path, "i1,Cup,Home,3,\n"), bad_rows="skip")

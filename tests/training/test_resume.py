@@ -16,23 +16,76 @@ def _short(config, epochs):
         config.training, epochs=epochs, steps_per_epoch=3, batch_size=64))
 
 
-def test_an_interrupted_run_resumes_from_its_backup(tmp_path, tiny_config, tiny_prepared):
+class _OptimizerState:
+    """The optimizer's step count and variables, as numbers."""
+
+    @staticmethod
+    def of(model):
+        optimizer = model.optimizer
+        return int(optimizer.iterations.numpy()), [v.numpy().copy() for v in optimizer.variables]
+
+
+def test_an_interrupted_run_resumes_with_its_history_and_optimizer_state(tmp_path, tiny_config, tiny_prepared,
+                                                                         caplog):
+    import json
+
+    import numpy as np
+
     from mtrec_tf.backend import keras
     from mtrec_tf.training.fit import train
 
+    saved = {}
+
     class Preempt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            saved["state"] = _OptimizerState.of(self.model)
+
         def on_epoch_begin(self, epoch, logs=None):
             if epoch == 1:
                 raise _Interrupt()
 
-    config = _short(tiny_config, epochs=2)
+    class Restored(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            saved.setdefault("restored", (epoch, _OptimizerState.of(self.model)))
+
+    config = _short(tiny_config, epochs=3)
     with pytest.raises(_Interrupt):
         train(config, tmp_path, prepared=tiny_prepared, verbose=0, extra_callbacks=[Preempt()])
     assert (tmp_path / "checkpoints" / "backup").exists()
-    result = train(config, tmp_path, prepared=tiny_prepared, verbose=0)
-    # Only the second epoch ran after the restart.
-    assert len(result.history["loss"]) == 1
+    first = json.loads((tmp_path / "history.json").read_text(encoding="utf-8"))["epochs"]
+    assert len(first["loss"]) == 1
+    with caplog.at_level("WARNING"):
+        result = train(config, tmp_path, prepared=tiny_prepared, verbose=0, extra_callbacks=[Restored()])
+    assert "is unbuilt" not in caplog.text
+    # The step count and the moments are those of the end of the first epoch.
+    epoch, (steps, variables) = saved["restored"]
+    saved_steps, saved_variables = saved["state"]
+    assert epoch == 1 and steps == saved_steps == 3
+    assert len(variables) == len(saved_variables) > 1
+    for restored, before in zip(variables, saved_variables):
+        np.testing.assert_array_equal(restored, before)
+    assert int(result.model.optimizer.iterations.numpy()) == 9
+    # Every epoch is in the history: the one before the interruption kept as it was logged.
+    history = json.loads((tmp_path / "history.json").read_text(encoding="utf-8"))["epochs"]
+    assert len(history["loss"]) == 3 and history["loss"][0] == first["loss"][0]
+    assert result.history["loss"] == history["loss"]
     assert (tmp_path / "checkpoints" / "final" / "weights.index").exists()
+
+
+def test_a_finished_run_is_refused_unless_overwritten(tmp_path, tiny_config, tiny_prepared):
+    from mtrec_tf.training.fit import train
+
+    config = _short(tiny_config, epochs=1)
+    train(config, tmp_path, prepared=tiny_prepared, verbose=0)
+    (tmp_path / "export" / "mtrec" / "1").mkdir(parents=True)
+    final = (tmp_path / "checkpoints" / "final" / "weights.index").stat().st_mtime_ns
+    with pytest.raises(FileExistsError, match=rf"{tmp_path} holds a finished run .* give --overwrite"):
+        train(config, tmp_path, prepared=tiny_prepared, verbose=0)
+    assert (tmp_path / "checkpoints" / "final" / "weights.index").stat().st_mtime_ns == final
+    result = train(_short(tiny_config, epochs=2), tmp_path, prepared=tiny_prepared, verbose=0, overwrite=True)
+    # Trained from scratch: both epochs ran, none was restored from the earlier run.
+    assert len(result.history["loss"]) == 2 and int(result.model.optimizer.iterations.numpy()) == 6
+    assert (tmp_path / "export" / "mtrec" / "1").is_dir()
 
 
 def test_training_is_reproducible_on_cpu(tmp_path, tiny_config, tiny_prepared):
