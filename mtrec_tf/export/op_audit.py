@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 
+from mtrec_tf.errors import OpAuditError
 from mtrec_tf.io_utils import join, read_bytes
 
 TARGETS = ("core", "tfserving", "tfserving-2.13")
@@ -34,10 +35,6 @@ TEXT_OPS = frozenset({
     "WhitespaceTokenizeWithOffsets", "WordpieceTokenizeWithOffsets",
 })
 _NOT_IN_TEXT_2_12 = frozenset({"TFText>RoundRobinGenerateMasks", "TFText>RoundRobinTrim", "TFText>Utf8Binarize"})
-
-
-class OpAuditError(ValueError):
-    """The SavedModel needs ops its target runtime does not have."""
 
 
 def saved_model_op_types(export_dir: str | os.PathLike) -> set[str]:

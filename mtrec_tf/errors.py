@@ -1,0 +1,15 @@
+"""Errors that the command line reports as a message, defined apart from the modules that raise
+them so that catching them imports neither TensorFlow nor pandas.
+
+Each is also importable from where it is raised (`mtrec_tf.data.validation`, `mtrec_tf.export`).
+"""
+
+from __future__ import annotations
+
+
+class DataValidationError(ValueError):
+    """A table cannot be used as given; the message names the file, row and column."""
+
+
+class OpAuditError(ValueError):
+    """The SavedModel needs ops its target runtime does not have."""
