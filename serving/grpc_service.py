@@ -132,7 +132,8 @@ class GrpcServer:
     def start(self) -> None:
         self._server.start()
 
-    def stop(self, grace_seconds: float = 1.0) -> None:
+    def stop(self, grace_seconds: float = 0.5) -> None:
+        """Refuses new calls and waits up to `grace_seconds` for those in flight."""
         self._server.stop(grace_seconds).wait()
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from serving.contract import DEFAULT_MODEL_NAME
 from serving.status_codes import RequestError
-from serving.tensors import DEFAULT_SIGNATURE, TensorSpec, check_inputs
+from serving.tensors import DEFAULT_SIGNATURE, TensorSpec, conform_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +21,7 @@ SAVED_MODEL_FILE = "saved_model.pb"
 SERVE_TAG = "serve"
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 MAX_WARMUP_RECORDS = 1000   # TF Serving's limit
+STOP_WAIT_SECONDS = 0.5     # how long `stop()` waits for a poll that is loading a version
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +78,7 @@ class LoadedModel:
         """Runs `signature` on checked inputs; returns the outputs named in `output_filter` (all when empty)."""
         import tensorflow as tf
 
-        check_inputs(inputs, signature.inputs)
+        inputs = conform_inputs(inputs, signature.inputs)
         names = list(output_filter or sorted(signature.outputs))
         for index, name in enumerate(names):
             if name not in signature.outputs:
@@ -136,7 +137,8 @@ class ModelRepository:
     into place). `refresh()` loads the newest such version that is not the one served, and swaps it
     in once loaded; a version that fails to load is reported in `status()` (state END with its error)
     while the old version keeps serving (or, when none is served yet, the next newest is tried), and it
-    is retried only when its `saved_model.pb` changes.
+    is retried only when its `saved_model.pb` changes. A base path that cannot be listed (not there
+    yet) is logged once, and again only when that changes.
     `start()` polls every `poll_seconds` in a daemon thread.
 
     Args:
@@ -156,6 +158,7 @@ class ModelRepository:
         self._current: LoadedModel | None = None
         self._states: dict[int, VersionStatus] = {}
         self._failed: dict[int, float] = {}      # version -> mtime of the saved_model.pb that failed
+        self._listing_error: str | None = None   # why the base path could not be listed, last time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -168,9 +171,12 @@ class ModelRepository:
             self._thread.start()
 
     def stop(self) -> None:
+        """Ends the poll; a version it is loading finishes loading in its daemon thread, unwaited for."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join()
+            self._thread.join(STOP_WAIT_SECONDS)
+            if self._thread.is_alive():
+                logger.info("not waiting for %s to finish loading a version", self.model_name)
             self._thread = None
 
     def refresh(self) -> int | None:
@@ -220,8 +226,9 @@ class ModelRepository:
         try:
             entries = list(self.base_path.iterdir())
         except OSError as error:
-            logger.warning("cannot list model base path %s: %s", self.base_path, error)
+            self._note_listing(error)
             return []
+        self._note_listing(None)
         found = []
         for entry in entries:
             if entry.name.isdigit() and int(entry.name) > 0:
@@ -230,6 +237,18 @@ class ModelRepository:
                 except OSError:
                     continue    # not complete yet
         return sorted(found, reverse=True)
+
+    def _note_listing(self, error: OSError | None) -> None:
+        """Logs when the base path stops or starts being listable, not at every poll."""
+        reason = None if error is None else f"{type(error).__name__}: {error.strerror or error}"
+        if reason == self._listing_error:
+            return
+        if reason is None:
+            logger.info("model base path %s can be listed now", self.base_path)
+        else:
+            logger.warning("cannot list model base path %s (%s); looking again every %gs, quietly, until it can",
+                           self.base_path, reason, self.poll_seconds)
+        self._listing_error = reason
 
     def _load(self, version: int, mtime: float) -> bool:
         self._set_state(VersionStatus(version, "LOADING"))

@@ -29,6 +29,7 @@ _STATUS = re.compile(r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels
                      re.IGNORECASE)
 _API = re.compile(r"/v1/.*", re.IGNORECASE)
 _DRAIN_LIMIT = 256 << 20   # read and drop an oversized body up to this size, so the client sees the 413
+_SHUTDOWN_POLL_SECONDS = 0.1   # how soon `stop()` is noticed by the serving loop
 
 
 class RestApi:
@@ -106,13 +107,13 @@ class RestServer:
 
     def __init__(self, api: RestApi, host: str = "127.0.0.1", port: int = 0, max_request_bytes: int = 16 << 20):
         handler = type("Handler", (_Handler,), {"api": api, "max_request_bytes": max_request_bytes})
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
+        self._server = _HttpServer((host, port), handler)
         self.port: int = self._server.server_address[1]
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="rest", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(_SHUTDOWN_POLL_SECONDS,),
+                                        name="rest", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -121,6 +122,11 @@ class RestServer:
             self._thread.join()
             self._thread = None
         self._server.server_close()
+
+
+class _HttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128   # the listen backlog (the default, 5, is small for bursts of clients)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -200,7 +206,8 @@ class _Handler(BaseHTTPRequestHandler):
             length -= read
 
     def _send(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        # A message may quote request text that is not encodable (a lone surrogate): escaped, still JSON.
+        data = json.dumps(payload, ensure_ascii=False).encode("utf-8", "backslashreplace")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))

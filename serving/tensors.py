@@ -2,8 +2,10 @@
 
 Mirrors `tensorflow_serving/util/json_tensor.cc` (TF Serving 2.x): the request forms, the type checks
 and their messages, `{"b64": ...}` for binary strings, and float32 outputs written with the fewest
-digits that round-trip. Two deliberate differences: strings that are not valid UTF-8 come back as
-`{"b64": ...}` (TF Serving writes them raw), and errors about one input name that input.
+digits that round-trip. Deliberate differences: strings that are not valid UTF-8 come back as
+`{"b64": ...}` (TF Serving writes them raw), errors about one input name that input, and
+`conform_inputs` checks what the serving contract promises (one row per request in every input,
+history inputs of one length) and pads an empty history to one padding event.
 NumPy only: no TensorFlow here.
 """
 
@@ -18,6 +20,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from serving.contract import HISTORY_INPUTS, SIGNATURES
 from serving.status_codes import RequestError, invalid
 
 ROW = "row"
@@ -34,6 +37,8 @@ _FLOAT_LIMITS = {name: ((1 << np.finfo(t).nmant + 1) - 1, float(np.finfo(t).max)
                  for name, t in _NUMPY_DTYPES.items() if name.startswith("float")}
 # TensorFlow's `DataTypeString`, as TF Serving writes it in messages.
 _TF_NAMES = {"float16": "half", "float32": "float", "float64": "double"}
+# The contract's inputs: each holds one row per request (the first dimension).
+_BATCH_INPUTS = frozenset(name for signature in SIGNATURES.values() for name in signature.inputs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +113,55 @@ def check_inputs(arrays: dict[str, np.ndarray], specs: dict[str, TensorSpec]) ->
                 want is not None and want != got for want, got in zip(spec.shape, array.shape))):
             raise invalid(f"input {name} has shape [{','.join(map(str, array.shape))}] but the signature "
                           f"expects {spec.describe()}")
+
+
+def conform_inputs(arrays: dict[str, np.ndarray], specs: dict[str, TensorSpec]) -> dict[str, np.ndarray]:
+    """`arrays` checked against the signature and the serving contract, an empty history padded.
+
+    INVALID_ARGUMENT, naming the inputs, when `check_inputs` fails, when the contract's inputs hold
+    different numbers of rows, or when the history inputs hold different numbers of events. A
+    history of no events becomes one padding event ("" and 0.0), as clients send a user without one.
+    """
+    check_inputs(arrays, specs)
+    _check_batch_sizes(arrays)
+    history = [name for name in HISTORY_INPUTS if name in arrays and arrays[name].ndim == 2]
+    _check_history_lengths(arrays, history)
+    if history and arrays[history[0]].shape[1] == 0:
+        arrays = {**arrays, **{name: _padding(arrays[name], specs[name].dtype) for name in history}}
+    return arrays
+
+
+def _check_batch_sizes(arrays: dict[str, np.ndarray]) -> None:
+    sizes = {name: array.shape[0] for name, array in arrays.items() if name in _BATCH_INPUTS and array.ndim}
+    if len(set(sizes.values())) < 2:
+        return
+    by_size: dict[int, list[str]] = {}
+    for name in sorted(sizes):
+        by_size.setdefault(sizes[name], []).append(name)
+    described = "; ".join(f"{', '.join(names)}: {_count(size, 'row')}"
+                          for size, names in sorted(by_size.items(), reverse=True))
+    raise invalid(f"Inputs hold different batch sizes ({described}): every input holds one row per request")
+
+
+def _check_history_lengths(arrays: dict[str, np.ndarray], names: list[str]) -> None:
+    if not names:
+        return
+    first, length = names[0], arrays[names[0]].shape[1]
+    for name in names[1:]:
+        if arrays[name].shape[1] != length:
+            raise invalid(f"input {name} holds {_count(arrays[name].shape[1], 'event')} per row but {first} "
+                          f"holds {length}: {', '.join(names)} describe the same events and must be of one length")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _padding(array: np.ndarray, dtype: str) -> np.ndarray:
+    """One padding event per row: "" for strings, 0 for numbers."""
+    if dtype == "string":
+        return np.full((array.shape[0], 1), b"", dtype=object)
+    return np.zeros((array.shape[0], 1), dtype=array.dtype)
 
 
 def arrays_to_response(outputs: dict[str, np.ndarray], form: str) -> dict[str, Any]:
@@ -239,7 +293,8 @@ def _leaf(value: Any, dtype: str) -> Any:
             try:
                 return value.encode("utf-8")
             except UnicodeEncodeError:
-                raise invalid(f"JSON Value: {_dump(value)} is not valid UTF-8") from None
+                raise invalid(f"JSON Value: {_dump(value)} holds a lone UTF-16 surrogate, which is not text; "
+                              'send binary strings as {"b64": ...}') from None
         raise _type_error(value, dtype)
     if dtype not in _NUMPY_DTYPES:
         raise RequestError("UNIMPLEMENTED", f"Conversion of JSON Value: {_dump(value)} to type: {dtype}")
@@ -339,5 +394,6 @@ def _join(names: Any) -> str:
 
 
 def _dump(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False)
+    """`value` as JSON for a message, cut at 200 characters; lone surrogates stay escaped (`\\ud800`)."""
+    text = json.dumps(value, ensure_ascii=False).encode("utf-8", "backslashreplace").decode("utf-8")
     return text if len(text) <= 200 else text[:200] + "..."

@@ -226,6 +226,19 @@ BAD_PREDICTS = {
     "unknown signature": ({"signature_name": "nope", "instances": ["x"]}, "", 400, ['"nope"', "not found"]),
     "signature name not a string": ({"signature_name": 3, "instances": ["x"]}, "", 400, ["signature_name"]),
     "unknown version": (lambda png: _bad(png), "/versions/7", 404, ["Specific(mtrec, 7)"]),
+    "lone surrogate (rows)": (b'{"signature_name": "classify_query", "instances": [{"query": "a\\ud800"}]}', "",
+                              400, ["key: query", '"a\\ud800"', "surrogate"]),
+    "lone surrogate (columns)": (b'{"signature_name": "classify_query", "inputs": {"query": ["\\udfff"]}}', "",
+                                 400, ["input: query", '"\\udfff"', "surrogate"]),
+    "lone surrogate in a name": (b'{"signature_name": "\\ud800", "instances": ["x"]}', "", 400, ["not found"]),
+    "history lengths differ (rows)": (lambda png: _bad(png, history_event_type=["click"]), "", 400,
+                                      ["history_event_type holds 1 event per row but history holds 3"]),
+    "history lengths differ (columns)": (_columnar(history_time_gap=[[1.0, 2.0]]), "", 400,
+                                         ["history_time_gap holds 2 events per row but history holds 1"]),
+    "batch sizes differ": (_columnar(user_id=["u1", "u2"]), "", 400,
+                           ["user_id: 2 rows", "history, history_event_type, history_time_gap, query: 1 row"]),
+    "batch sizes differ (one input)": (_columnar(query=["a", "b", "c"], history=[["i1"], ["i2"], ["i3"]]), "",
+                                       400, ["history, query: 3 rows", "user_id: 1 row"]),
     "version label": (lambda png: _bad(png), "/labels/stable", 400, ["stable"]),
 }
 
@@ -260,6 +273,31 @@ def test_bad_path_gets_tf_serving_error(server, png, method, path, status, words
     for word in words:
         assert word in answer.json()["error"]
     assert_good_request_answered(server, png)
+
+
+def _no_history(row: dict) -> dict:
+    return {**row, "history": [], "history_event_type": [], "history_time_gap": []}
+
+
+def test_empty_history_is_one_padding_event(server, png, grpc_stubs):
+    rest_rows = [_no_history(row) for row in rows("retrieve", png)]
+    want = {"item_ids": [list(ITEMS[:3])] * 2, "scores": [[3.0, 2.0, 1.0]] * 2}   # no events counted
+    answer = predict(server, {"signature_name": "retrieve", "instances": rest_rows})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"predictions": [{name: values[row] for name, values in want.items()} for row in range(2)]}
+    columns = {key: [row[key] for row in rest_rows] for key in rest_rows[0]}
+    answer = predict(server, {"signature_name": "retrieve", "inputs": columns})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"outputs": want}
+
+    import tensorflow as tf
+
+    request = grpc_request("retrieve", png)
+    for key, dtype in (("history", tf.string), ("history_event_type", tf.string), ("history_time_gap", tf.float32)):
+        request.inputs[key].CopyFrom(tf.make_tensor_proto(np.zeros([2, 0]), dtype=dtype) if dtype == tf.float32
+                                     else tf.make_tensor_proto(np.empty([2, 0], dtype=object), dtype=dtype))
+    response = grpc_stubs[0].Predict(request, timeout=30)
+    np.testing.assert_allclose(tf.make_ndarray(response.outputs["scores"]), want["scores"])
 
 
 def test_oversized_payload_gets_413(server, png):
@@ -456,6 +494,10 @@ GRPC_ERRORS = {
     "unknown signature": (lambda request: setattr(request.model_spec, "signature_name", "nope"),
                           "FAILED_PRECONDITION", ['"nope"']),
     "unknown output": (lambda request: request.output_filter.append("colour"), "INVALID_ARGUMENT", ["colour"]),
+    "batch sizes differ": (_set_input("user_id", ["u1", "u2", "u3"]), "INVALID_ARGUMENT",
+                           ["user_id: 3 rows", "query: 2 rows"]),
+    "history lengths differ": (_set_input("history_event_type", [["click"], ["click"]]), "INVALID_ARGUMENT",
+                               ["history_event_type holds 1 event per row but history holds 3"]),
 }
 
 
@@ -500,3 +542,78 @@ def test_command_line_serves_until_interrupted(contract_model_base, stop):
     finally:
         if process.poll() is None:
             process.kill()
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _popen(base: Path, *options: str, stderr: int = subprocess.DEVNULL) -> subprocess.Popen:
+    command = [sys.executable, "-m", "serving.dev_server", "--model-base-path", str(base), "--rest-port", "0",
+               *options]
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+def _address(line: str, what: str) -> str:
+    """The URL or target after `what` in the server's first line."""
+    assert what in line, line
+    return line.split(what)[1].split()[0].rstrip(",.")
+
+
+def predict_url(url: str, body: dict) -> requests.Response:
+    return requests.post(url + ":predict", json=body, timeout=30)
+
+
+def test_sigterm_stops_the_server_within_two_seconds(contract_model_base):
+    import grpc
+    from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
+
+    process = _popen(contract_model_base, "--grpc-port", "0")
+    try:
+        line = process.stdout.readline()
+        with requests.Session() as session, grpc.insecure_channel(_address(line, "gRPC at ")) as channel:
+            assert session.get(_address(line, "REST at "), timeout=30).json() == AVAILABLE_1   # kept alive
+            request = get_model_status_pb2.GetModelStatusRequest()
+            request.model_spec.name = "mtrec"
+            assert model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(request, timeout=30)
+            start = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+            assert time.monotonic() - start < 2.0
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_missing_base_path_is_reported_once_and_served_once_it_appears(contract_model_base, tmp_path):
+    base = tmp_path / "mtrec"
+    process = _popen(base, "--no-grpc", "--poll-seconds", "0.05", stderr=subprocess.PIPE)
+    try:
+        url = _address(process.stdout.readline(), "REST at ")
+        assert predict_url(url, {"instances": ["x"]}).status_code == 503
+        time.sleep(1.5)   # some 30 polls of the missing folder
+        shutil.copytree(contract_model_base, tmp_path / "staging")
+        os.rename(tmp_path / "staging", base)
+        deadline = time.monotonic() + 60
+        while (status := requests.get(url, timeout=30).json()) != AVAILABLE_1 and time.monotonic() < deadline:
+            time.sleep(0.05)   # not yet there, or LOADING
+        assert status == AVAILABLE_1
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        stderr = process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert stderr.count("cannot list model base path") == 1, stderr
+    assert f"{base} (FileNotFoundError" in stderr
+
+
+@pytest.mark.parametrize("entry", [["serving.dev_server"], ["trainer.cli", "serve"]], ids=["dev_server", "mtrec"])
+def test_exit_if_missing_fails_at_once_with_status_2(tmp_path, entry):
+    missing = tmp_path / "nowhere"
+    result = subprocess.run([sys.executable, "-m", *entry, "--model-base-path", str(missing), "--exit-if-missing",
+                             "--rest-port", "0", "--no-grpc"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 2, result.stderr
+    assert f"error: model base path {missing} is not a folder (--exit-if-missing)" in result.stderr
+    assert "Serving model" not in result.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import requests
 
 from mtrec_tf.backend import tf
 from mtrec_tf.data.catalogue import build_catalogue
@@ -112,3 +113,55 @@ def test_every_place_that_names_the_contract_agrees(client, export, loaded):
     assert f'name: "{client.model_name}"' in models_config
     assert result.path.parent.name == client.model_name
     assert client.status()[0].state == "AVAILABLE"
+
+
+def _rest_predict(server, body: dict) -> requests.Response:
+    return requests.post(f"{server.rest_url}/v1/models/mtrec:predict", json=body, timeout=60)
+
+
+def _padded_user(user_id: str, query: str) -> dict:
+    """One user with no history, as the clients send it: one padding event."""
+    return {"user_id": tf.constant([user_id]), "history": tf.constant([[""]]),
+            "history_event_type": tf.constant([[""]]), "history_time_gap": tf.zeros([1, 1]),
+            "query": tf.constant([query])}
+
+
+EMPTY_HISTORY = {"history": [], "history_event_type": [], "history_time_gap": []}
+
+
+def test_an_empty_history_answers_as_no_history(server, loaded, export):
+    _, _, items = export
+    row = {"user_id": "u1", **EMPTY_HISTORY, "query": "phone"}
+    answer = _rest_predict(server, {"signature_name": "retrieve", "instances": [row, {**row, "user_id": "u2"}]})
+    assert answer.status_code == 200, answer.text
+    first = answer.json()["predictions"][0]
+    expected = loaded.signatures["retrieve"](**_padded_user("u1", "phone"))
+    assert first["item_ids"] == [i.decode() for i in expected["item_ids"].numpy()[0]]
+    np.testing.assert_allclose(first["scores"], expected["scores"].numpy()[0], atol=1e-5)
+
+    columns = {"user_id": ["u1"], "history": [[]], "history_event_type": [[]], "history_time_gap": [[]],
+               "query": ["phone"], "candidates": [items[:3]]}
+    answer = _rest_predict(server, {"inputs": columns})
+    assert answer.status_code == 200, answer.text
+    expected = loaded.signatures["serving_default"](**_padded_user("u1", "phone"), candidates=tf.constant([items[:3]]))
+    for name in ("ctr", "cvr", "ctcvr"):
+        np.testing.assert_allclose(answer.json()["outputs"][name], expected[name].numpy(), atol=1e-5)
+        assert 0 < min(answer.json()["outputs"][name][0]) <= max(answer.json()["outputs"][name][0]) < 1
+
+
+@pytest.mark.parametrize("form", ["instances", "inputs"])
+def test_misshapen_user_inputs_get_a_400_naming_them(server, export, form):
+    _, _, items = export
+    user = {"user_id": "u1", "history": items[:2], "history_event_type": ["click"],
+            "history_time_gap": [1.0, 2.0], "query": ""}
+    body = {"signature_name": "retrieve", form: [user] if form == "instances" else {k: [v] for k, v in user.items()}}
+    answer = _rest_predict(server, body)
+    assert answer.status_code == 400, answer.text
+    assert "history_event_type holds 1 event per row but history holds 2" in answer.json()["error"]
+
+    columns = {k: [v] for k, v in {**user, "history_event_type": ["click", "cart"]}.items()}
+    answer = _rest_predict(server, {"signature_name": "retrieve", "inputs": {**columns, "user_id": ["u1", "u2"]}})
+    assert answer.status_code == 400, answer.text
+    assert "user_id: 2 rows" in answer.json()["error"] and "query: 1 row" in answer.json()["error"]
+    answer = _rest_predict(server, {"signature_name": "retrieve", "inputs": columns})
+    assert answer.status_code == 200, answer.text
