@@ -150,11 +150,11 @@ def test_save_and_reload_give_equal_outputs(tmp_path, tiny_config, tiny_prepared
 def test_a_task_whose_label_is_missing_from_the_data_is_named(tiny_config, tiny_prepared):
     config = dataclasses.replace(tiny_config, tasks=tiny_config.tasks + (
         TaskConfig("dwell", "regression", "dwell_time", ("user", "item")),))
-    with pytest.raises(ConfigError, match="task 'dwell' learns label 'dwell_time', which the data does not provide"):
+    with pytest.raises(ConfigError, match="'dwell' learns label 'dwell_time', which the data does not provide"):
         check_tasks_against_data(config, tiny_prepared)
     # The sample shop has no ratings: a rating task has nothing to learn from.
     config = dataclasses.replace(tiny_config, tasks=(TaskConfig("rating", "regression", "rating", ("user", "item")),))
-    with pytest.raises(ConfigError, match="task 'rating': no training example has a 'rating' label"):
+    with pytest.raises(ConfigError, match="'rating': no training example has a 'rating' label"):
         check_tasks_against_data(config, tiny_prepared)
 
 
