@@ -9,7 +9,7 @@ TRAIN_ARGS ?=
 REST_PORT ?= 8501
 GRPC_PORT ?= 8500
 
-export TF_CPP_MIN_LOG_LEVEL ?= 2
+export TF_CPP_MIN_LOG_LEVEL ?= 3
 
 .PHONY: install install-test quickstart test bench clean
 
