@@ -6,6 +6,7 @@ import dataclasses
 import os
 from pathlib import Path
 
+from mtrec_tf import progress
 from mtrec_tf.config import DataConfig
 from mtrec_tf.data.examples import Examples, build_examples
 from mtrec_tf.data.readers import EcommerceData, load_data
@@ -28,16 +29,35 @@ class PreparedData:
 def load_configured_data(config: DataConfig) -> EcommerceData:
     """The tables that `config` names, or the built-in sample world when it names none."""
     if config.events is None:
-        world = generate_sample(scale=config.sample_scale, seed=config.sample_seed)
-        return load_data(world.events, world.items, world.queries)
-    return load_data(
-        config.events, config.items, config.queries,
-        bad_rows=config.bad_rows, unknown_items=config.unknown_items,
-    )
+        with progress.step("generating the sample shop") as done:
+            world = generate_sample(scale=config.sample_scale, seed=config.sample_seed)
+            data = load_data(world.events, world.items, world.queries)
+            done.report(_table_sizes(data), len(data.events), "events")
+        return data
+    with progress.step("reading tables") as done:
+        data = load_data(
+            config.events, config.items, config.queries,
+            bad_rows=config.bad_rows, unknown_items=config.unknown_items,
+        )
+        done.report(_table_sizes(data), len(data.events), "events")
+    return data
+
+
+def _table_sizes(data: EcommerceData) -> str:
+    sizes = f"{len(data.events):,} events, {len(data.items):,} items"
+    return sizes + (f", {len(data.queries):,} labelled queries" if data.queries is not None else "")
 
 
 def prepare_data(data: EcommerceData, config: DataConfig, seed: int = 0) -> PreparedData:
     """Splits the events, builds every task's examples and fits statistics on training."""
+    with progress.step("preparing data") as done:
+        prepared = _prepare(data, config, seed)
+        examples = _example_count(prepared.examples)
+        done.report(f"{len(data.events):,} events -> {examples:,} examples", examples, "examples")
+    return prepared
+
+
+def _prepare(data: EcommerceData, config: DataConfig, seed: int) -> PreparedData:
     split = split_events(data.events, config.split, seed)
     examples = build_examples(
         data.events, data.items, split,
@@ -60,10 +80,14 @@ def write_prepared(prepared: PreparedData, out_dir: str | os.PathLike, fmt: str 
     from mtrec_tf.data.pipeline import write_shards
 
     out_dir = Path(out_dir)
-    shards = {
-        part: [p.name for p in write_shards(prepared.examples.parts[part], out_dir / part, fmt, examples_per_shard)]
-        for part in PARTS
-    }
+    with progress.step("writing examples") as done:
+        shards = {
+            part: [p.name for p in write_shards(prepared.examples.parts[part], out_dir / part, fmt,
+                                                examples_per_shard)]
+            for part in PARTS
+        }
+        examples = _example_count(prepared.examples)
+        done.report(f"{examples:,} examples in {sum(map(len, shards.values()))} {fmt} shards", examples, "examples")
     prepared.statistics.save(out_dir / "vocab")
     summary = {
         "split": {
@@ -78,3 +102,7 @@ def write_prepared(prepared: PreparedData, out_dir: str | os.PathLike, fmt: str 
     }
     write_json_atomic(out_dir / "examples.json", summary)
     return summary
+
+
+def _example_count(examples: Examples) -> int:
+    return sum(table.num_rows for table in examples.parts.values())

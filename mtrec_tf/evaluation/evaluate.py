@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 import pyarrow as pa
 
-from mtrec_tf import metrics
+from mtrec_tf import metrics, progress
 from mtrec_tf.backend import tf
 from mtrec_tf.config import Config, TaskConfig
 from mtrec_tf.data.pipeline import make_dataset, table_to_arrays
@@ -69,7 +69,9 @@ def evaluate_model(model: MultiTaskModel, config: Config, statistics: DataStatis
         ks: cutoffs of the ranking metrics.
         arrays: `table_to_arrays(table, config.data.history_length)`, when already made.
     """
-    outputs = predict(model, table, config.data.history_length)
+    with progress.step("predicting") as done:
+        outputs = predict(model, table, config.data.history_length)
+        done.report(f"{table.num_rows:,} examples", table.num_rows, "examples")
     if arrays is None:
         arrays = table_to_arrays(table, config.data.history_length)
     results: dict[str, dict[str, float]] = {}
@@ -86,11 +88,14 @@ def evaluate_model(model: MultiTaskModel, config: Config, statistics: DataStatis
                                                         outputs[task.name][rows]),
                                   "examples": float(len(rows))}
         else:
-            vectors = item_vectors(model, task.name, len(statistics.items))
-            users = outputs[task.name][rows]
-            results[task.name] = retrieval_metrics(
-                lambda index: users[index] @ vectors.T, len(rows), arrays, rows, task, statistics,
-                item_categories, exclude_seen, ks)
+            with progress.step(f"ranking {task.name}") as done:
+                vectors = item_vectors(model, task.name, len(statistics.items))
+                users = outputs[task.name][rows]
+                results[task.name] = retrieval_metrics(
+                    lambda index: users[index] @ vectors.T, len(rows), arrays, rows, task, statistics,
+                    item_categories, exclude_seen, ks)
+                done.report(f"{len(rows):,} examples against {len(statistics.items):,} items",
+                            len(rows), "examples")
     return results
 
 

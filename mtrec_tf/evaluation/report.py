@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 
+from mtrec_tf import progress
 from mtrec_tf.data.pipeline import table_to_arrays
 from mtrec_tf.data.prepare import PreparedData, load_configured_data, prepare_data
 from mtrec_tf.evaluation.baselines import baseline_metrics
@@ -35,8 +36,10 @@ def evaluate_run(run_dir: str | os.PathLike, prepared: PreparedData | None = Non
     arrays = table_to_arrays(test, config.data.history_length)
 
     report: dict = evaluate_model(model, config, statistics, test, item_categories, exclude_seen, arrays=arrays)
-    report["baselines"] = baseline_metrics(config, statistics, train, test, item_categories, exclude_seen,
-                                           test_arrays=arrays)
+    with progress.step("baselines") as done:
+        report["baselines"] = baseline_metrics(config, statistics, train, test, item_categories, exclude_seen,
+                                               test_arrays=arrays)
+        done.report(f"{len(report['baselines'])} tasks on {test.num_rows:,} examples", test.num_rows, "examples")
     single = {}
     for task in config.tasks:
         task_run = join(paths.root, SINGLE_TASK_DIR, task.name)
@@ -46,7 +49,8 @@ def evaluate_run(run_dir: str | os.PathLike, prepared: PreparedData | None = Non
                                          arrays=arrays))
     if single:
         report["single_task"] = single
-    report["latency"] = forward_latency(model, test, config.data.history_length)
+    with progress.step("measuring forward latency"):
+        report["latency"] = forward_latency(model, test, config.data.history_length)
     write_json_atomic(paths.metrics, _json_safe(report))
 
     task_types = {task.name: task.type for task in config.tasks}
