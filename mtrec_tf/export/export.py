@@ -2,7 +2,8 @@
 
 The version is written into a hidden temporary directory beside its final place, audited,
 given its warmup requests, and only then renamed to `<export_root>/<model_name>/<version>/`,
-so a server polling the base path never sees half a version.
+so a server polling the base path never sees half a version. Staging folders that killed
+exports left behind are removed by the next export of the model (see `staging`).
 """
 
 from __future__ import annotations
@@ -10,14 +11,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-import uuid
 from pathlib import Path
 
+from mtrec_tf import progress
 from mtrec_tf.backend import tf
 from mtrec_tf.data.catalogue import Catalogue
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.export.op_audit import check_saved_model
 from mtrec_tf.export.signatures import ServingModule
+from mtrec_tf.export.staging import remove_stale_staging, staging_name
 from mtrec_tf.export.tfserving_config import write_serving_config
 from mtrec_tf.export.warmup import write_warmup_requests
 from mtrec_tf.io_utils import as_path, exists, folder_size, isdir, join, listdir, makedirs, parent, rename, rmtree
@@ -68,13 +70,20 @@ def export_model(model: MultiTaskModel, statistics: DataStatistics, catalogue: C
     if exists(final):
         raise FileExistsError(f"{final} already exists: export another --version")
     makedirs(base_path)
+    removed = remove_stale_staging(base_path)
+    if removed:
+        progress.say(f"removed {len(removed)} staging folder(s) of interrupted exports: {', '.join(removed)}")
 
     item_ids = list(statistics.items)
-    module = ServingModule(model, item_ids, list(statistics.categories), history_length, top_k=top_k)
+    with progress.step("encoding the catalogue") as done:
+        module = ServingModule(model, item_ids, list(statistics.categories), history_length, top_k=top_k)
+        done.report(f"{len(item_ids):,} items", len(item_ids), "items")
     signatures = module.signatures()
-    staging = join(base_path, f".{version}-{uuid.uuid4().hex[:8]}")
+    staging = join(base_path, staging_name(version))
     try:
-        tf.saved_model.save(module, staging, signatures=signatures)
+        with progress.step("tracing and saving") as done:
+            tf.saved_model.save(module, staging, signatures=signatures)
+            done.report(f"{len(signatures)} signatures")
         op_types = check_saved_model(staging, target)
         image_png = tf.io.encode_png(catalogue.image[1 if len(catalogue.image) > 1 else 0]).numpy()
         write_warmup_requests(staging, model_name, sorted(signatures), item_ids, image_png)

@@ -8,8 +8,6 @@ drift from training. Input and output names come from `serving.contract`.
 
 from __future__ import annotations
 
-import tensorflow_recommenders as tfrs
-
 from mtrec_tf.backend import tf
 from mtrec_tf.models import MultiTaskModel
 from serving.contract import SIGNATURES, input_shape
@@ -58,18 +56,23 @@ class ServingModule(tf.Module):
         self.image_size = int(model.catalogue_image.shape[1])
         self.index = None
         if RETRIEVAL_TASK in self.tasks and item_ids:
+            # A brute-force index as two variables, not a Keras layer: saving a layer traces its own functions.
             vectors = model.retrieval_item_vectors(self.item_table[0][1:], RETRIEVAL_TASK, training=False)
-            self.index = tfrs.layers.factorized_top_k.BruteForce(k=min(top_k, len(item_ids)))
-            self.index.index(vectors, identifiers=tf.constant(item_ids))
+            self.index = (tf.Variable(vectors, trainable=False, name="retrieval_item_vectors"),
+                          tf.Variable(tf.constant(item_ids), trainable=False, name="retrieval_item_ids"))
+            self.index_k = min(top_k, len(item_ids))
         # The catalogue's raw features live on in `item_table`; the signatures never read them.
         self.model_variables = [v for v in model.variables if not v.name.startswith("catalogue_")]
         self.lookup_tables = [layer.lookup_table for layer in
                               (model.item_lookup, model.token_lookup, model.category_lookup, model.event_type_lookup)]
 
-    def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
-        """The concrete function of every signature the model's tasks support, by name.
+    def signatures(self) -> dict[str, tf.types.experimental.PolymorphicFunction]:
+        """The `tf.function` of every signature the model's tasks support, by name.
 
-        Only those become `tf.function` attributes, so saving traces nothing else.
+        Only those become attributes, so saving traces nothing else, and each once: saving
+        traces again whatever was traced before it (the save context is part of the cache key).
+        Autograph is off: the serving code branches on Python values only, and converting the
+        model's source would take most of the export's time.
         """
         methods = {}
         if {"ctr", "cvr"} <= set(self.tasks):
@@ -83,9 +86,8 @@ class ServingModule(tf.Module):
             methods["image_category"] = self._image_category
         functions = {}
         for name, method in methods.items():
-            function = tf.function(method, input_signature=_specs(name))
-            setattr(self, name, function)
-            functions[name] = function.get_concrete_function()
+            functions[name] = tf.function(method, input_signature=_specs(name), autograph=False)
+            setattr(self, name, functions[name])
         return functions
 
     # --- features ---------------------------------------------------------------------------
@@ -150,8 +152,9 @@ class ServingModule(tf.Module):
 
     def _retrieve(self, user_id, history, history_event_type, history_time_gap, query):
         user = self._user_embedding(user_id, history, history_event_type, history_time_gap, query)["embedding"]
-        scores, item_ids = self.index(user)
-        return {"item_ids": item_ids, "scores": scores}
+        vectors, ids = self.index
+        scores, rows = tf.math.top_k(tf.matmul(user, vectors, transpose_b=True), k=self.index_k)
+        return {"item_ids": tf.gather(ids, rows), "scores": scores}
 
     def _item_embedding(self, item_id):
         tower = tf.gather(self.item_table[0], self.model.item_lookup(item_id))

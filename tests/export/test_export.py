@@ -154,6 +154,29 @@ def test_versions_appear_whole_and_never_overwrite(exported, tiny_config, tiny_p
                      version=1)
 
 
+def test_an_export_removes_the_staging_folders_interrupted_exports_left(tmp_path, tiny_config, tiny_prepared,
+                                                                         model_and_batch):
+    import time
+
+    from mtrec_tf.export.staging import STALE_SECONDS, host_id, staging_name
+
+    model, catalogue, _ = model_and_batch
+    root = tmp_path / "export"
+    killed = subprocess.Popen([sys.executable, "-c", "pass"])
+    killed.wait()
+    left = [root / "mtrec" / f".1-{host_id()}-{killed.pid}-0123abcd", root / "mtrec" / ".1-d6711e56"]
+    kept = [root / "mtrec" / staging_name(2), root / "other" / ".1-d6711e56", root / "mtrec" / ".notes"]
+    for folder in left + kept:
+        folder.mkdir(parents=True)
+    an_hour_ago = time.time() - STALE_SECONDS - 60
+    for folder in (left[1], kept[1]):
+        os.utime(folder, (an_hour_ago, an_hour_ago))
+    export_model(model, tiny_prepared.statistics, catalogue, tiny_config.data.history_length, root,
+                 target="core", top_k=20)
+    assert sorted(p.name for p in (root / "mtrec").iterdir()) == sorted(["1", kept[0].name, ".notes"])
+    assert kept[1].is_dir()  # another model's folder is not this export's to clean
+
+
 def test_warmup_holds_one_request_per_signature(exported):
     from tensorflow_serving.apis import prediction_log_pb2
 
