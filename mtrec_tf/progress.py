@@ -9,7 +9,7 @@ Example:
     with progress.step("preparing data") as done:
         examples = build_examples(...)
         done.report(f"{events:,} events -> {len(examples):,} examples", len(examples), "examples")
-    # preparing data: 86,854 events -> 84,952 examples in 2.1 s (40,453 examples/s)
+    # preparing data: 86,854 events -> 83,952 examples in 0.4 s (203,875 examples/s)
 
     with progress.shown():
         ...  # the command

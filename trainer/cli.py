@@ -1,4 +1,8 @@
-"""The `mtrec` command line. It parses arguments and calls the library; no model code here."""
+"""The `mtrec` command line. It parses arguments and calls the library; no model code here.
+
+Building the parser imports no TensorFlow, so `--help` and argument errors answer at once;
+each command imports what it needs when it runs.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from mtrec_tf import progress
 from mtrec_tf.config import BAD_ROW_POLICIES, SPLIT_METHODS, UNKNOWN_ITEM_POLICIES, ConfigError
+from mtrec_tf.errors import DataValidationError, OpAuditError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -269,7 +275,7 @@ def _train(args: argparse.Namespace) -> int:
 
     config = resolve_train_config(args)
     result = train_with_single_tasks(config, args.output_dir, single_task=args.single_task,
-                                     overwrite=args.overwrite)
+                                     overwrite=args.overwrite, verbose=keras_verbosity())
     print(f"trained {', '.join(t.name for t in config.tasks)} in {result.seconds:.0f} s "
           f"({result.examples_per_second:,.0f} examples/s); run: {result.run_dir}")
     if not args.no_export:
@@ -383,22 +389,30 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from mtrec_tf.native_logs import native_logs_filtered
     from serving.dev_server import run_from_args
 
+    with native_logs_filtered():
+        import tensorflow  # noqa: F401  (the server's, loaded here so that its start-up messages follow the log level)
     return run_from_args(args)
+
+
+def keras_verbosity() -> int:
+    """Keras's progress bar on a terminal; one line per epoch in a log file or a pipe."""
+    return 1 if sys.stdout.isatty() else 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mtrec` console script."""
     import os
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from mtrec_tf.data.validation import DataValidationError
-    from mtrec_tf.export import OpAuditError
-
+    # TensorFlow's native messages (INFO to ERROR) stay hidden unless the user asks for them;
+    # its failures reach the user as Python exceptions.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        with progress.shown():
+            return args.handler(args)
     except (ConfigError, DataValidationError, FileNotFoundError, FileExistsError, OpAuditError) as error:
         print(f"mtrec: error: {error}", file=sys.stderr)
         return 2

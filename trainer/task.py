@@ -21,7 +21,9 @@ import os
 import sys
 from typing import TYPE_CHECKING, Mapping, Sequence
 
+from mtrec_tf import progress
 from mtrec_tf.config import ConfigError
+from mtrec_tf.errors import DataValidationError, OpAuditError
 from trainer.cli import add_train_arguments, resolve_train_config
 
 if TYPE_CHECKING:
@@ -154,12 +156,10 @@ def report_metric(name: str, value: float, step: int) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m trainer.task`."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from mtrec_tf.data.validation import DataValidationError
-    from mtrec_tf.export import OpAuditError
-
     args = parse_args(argv)
     try:
-        run(args)
+        with progress.shown():
+            run(args)
         return 0
     except (ConfigError, DataValidationError, FileNotFoundError, FileExistsError, OpAuditError) as error:
         print(f"trainer.task: error: {error}", file=sys.stderr)

@@ -1,8 +1,12 @@
-"""The `mtrec data` commands end to end on the sample shop."""
+"""The `mtrec data` commands end to end on the sample shop; help without TensorFlow, no native noise."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -53,3 +57,70 @@ def test_a_bad_table_is_an_error_naming_it(tmp_path, capsys):
     assert main(["data", "inspect", str(tmp_path)]) == 2
     error = capsys.readouterr().err
     assert "events.csv" in error and "event_type" in error
+
+
+# --- a quiet, fast command line --------------------------------------------------------------
+
+NATIVE_NOISE = ("absl::InitializeLog", "Could not find cuda drivers", "cuInit", "oneDNN", "cudart_stub")
+
+_MAIN = """
+import os, sys
+from trainer.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as stop:
+    code = stop.code
+if os.environ.get("RUN_AN_OP"):
+    from mtrec_tf.backend import tf
+    tf.reduce_sum(tf.constant([1, 2], tf.int64)).numpy()
+print("RESULT", code, "tensorflow" in sys.modules, os.environ.get("TF_CPP_MIN_LOG_LEVEL"))
+"""
+
+
+def _run_main(*argv: str, **env: str) -> tuple[list[str], str]:
+    """Runs `trainer.cli.main(argv)` in a fresh process: ([exit code, TensorFlow imported, level], stderr)."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "RUN_AN_OP")}
+    result = subprocess.run([sys.executable, "-c", _MAIN, *argv], capture_output=True, text=True,
+                            env={**environ, **env}, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split("RESULT")[-1].split(), result.stderr
+
+
+@pytest.mark.parametrize("argv, code", [
+    (["--help"], "0"), (["train", "--help"], "0"), (["export", "--help"], "0"), (["serve", "--help"], "0"),
+    (["tune", "--help"], "0"), (["data", "examples", "--help"], "0"), (["pretrain", "--help"], "0"),
+    ([], "2"), (["bogus"], "2"), (["train", "--preset", "no-such-preset"], "2"),
+    (["export", "run", "--target", "nowhere"], "2"),
+])
+def test_help_and_argument_errors_do_not_import_tensorflow(argv, code):
+    (exit_code, imported, _), _ = _run_main(*argv)
+    assert exit_code == code
+    assert imported == "False"
+
+
+def test_a_command_that_imports_tensorflow_prints_none_of_its_native_noise(tmp_path):
+    (code, imported, level), stderr = _run_main("export", str(tmp_path / "no-run"), RUN_AN_OP="1")
+    assert (code, imported, level) == ("2", "True", "3")
+    assert "mtrec: error:" in stderr
+    assert [noise for noise in NATIVE_NOISE if noise in stderr] == []
+
+
+def test_the_users_own_log_level_wins(tmp_path):
+    (code, _, level), _ = _run_main("export", str(tmp_path / "no-run"), TF_CPP_MIN_LOG_LEVEL="0")
+    assert (code, level) == ("2", "0")
+
+
+def test_keras_shows_one_line_per_epoch_when_standard_output_is_not_a_terminal(monkeypatch):
+    from trainer.cli import keras_verbosity
+
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    assert keras_verbosity() == 2
+
+
+def test_examples_print_one_progress_line_per_step(sample_dir, tmp_path, capsys):
+    assert main(["data", "examples", str(sample_dir), "--out", str(tmp_path / "examples")]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    for step, unit in (("reading tables", "events/s"), ("preparing data", "examples/s"),
+                       ("writing examples", "examples/s")):
+        found = [line for line in lines if line.startswith(step + ": ")]
+        assert len(found) == 1 and found[0].endswith(f" {unit})"), lines
