@@ -112,7 +112,20 @@ class ServingModule(tf.Module):
         }
 
     def _recent(self, history, event_type, time_gap):
-        """The last `history_length` events of each row, left-aligned with "" / 0 padding."""
+        """The last `history_length` events of each row, left-aligned with "" / 0 padding.
+
+        An empty history (length 0) is no events; inputs of different lengths fail with a
+        message naming them (TF Serving answers it as a 400).
+        """
+        shape = tf.shape(history)
+        checks = [tf.debugging.assert_equal(
+            tf.shape(values), shape,
+            message=f"history and {name} describe the same events: they must have the same shape")
+            for name, values in (("history_event_type", event_type), ("history_time_gap", time_gap))]
+        with tf.control_dependencies(checks):
+            # One padding event more, so that a history of length 0 has a column to gather from.
+            history, event_type, time_gap = (tf.pad(values, [[0, 0], [0, 1]], constant_values=pad)
+                                             for values, pad in ((history, ""), (event_type, ""), (time_gap, 0.0)))
         present = tf.not_equal(history, "")
         lengths = tf.reduce_sum(tf.cast(present, tf.int32), axis=1)
         start = tf.maximum(lengths - self.history_length, 0)
@@ -173,9 +186,7 @@ class ServingModule(tf.Module):
             return tf.cast(tf.image.resize(pixels, [size, size], antialias=True), tf.uint8)
 
         pixels = tf.map_fn(decode, image, fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8))
-        encoded = self.model.image_encoder(pixels, training=False)
-        logits = self.model.towers["image_category"](encoded, training=False)
-        return self._top_categories(tf.nn.softmax(logits))
+        return self._top_categories(self.model.image_outputs(pixels, "image_category"))
 
     def _top_categories(self, probabilities: tf.Tensor) -> dict[str, tf.Tensor]:
         top = tf.math.top_k(probabilities, k=self.top_categories)

@@ -134,6 +134,24 @@ def test_empty_unknown_and_over_long_inputs_are_answered(exported, tiny_config):
                                loaded.signatures["user_embedding"](**inputs)["embedding"], atol=1e-6)
 
 
+def test_an_empty_history_is_no_events_and_mismatched_lengths_are_named(exported):
+    _, loaded = exported
+    user = {"user_id": tf.constant(["u1", "u2"]), "query": tf.constant(["", "phone"])}
+    empty = {"history": tf.zeros([2, 0], tf.string), "history_event_type": tf.zeros([2, 0], tf.string),
+             "history_time_gap": tf.zeros([2, 0], tf.float32)}
+    padding = {"history": tf.constant([[""], [""]]), "history_event_type": tf.constant([[""], [""]]),
+               "history_time_gap": tf.constant([[0.0], [0.0]])}
+    for name in ("user_embedding", "retrieve"):
+        got, expected = loaded.signatures[name](**user, **empty), loaded.signatures[name](**user, **padding)
+        for output in got:
+            np.testing.assert_array_equal(got[output].numpy(), expected[output].numpy())
+    scored = loaded.signatures["serving_default"](**user, **empty, candidates=tf.constant([["x"], ["y"]]))
+    assert np.isfinite(scored["ctr"].numpy()).all()
+    mismatched = dict(padding, history_event_type=tf.constant([["click", "click"], ["click", "click"]]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="history and history_event_type describe the same"):
+        loaded.signatures["user_embedding"](**user, **mismatched)
+
+
 def test_image_signature_decodes_png_and_jpeg(exported, model_and_batch):
     _, loaded = exported
     _, catalogue, _ = model_and_batch
