@@ -28,7 +28,7 @@ from mtrec_tf.data.prepare import load_configured_data, prepare_data
 from mtrec_tf.data.pipeline import table_to_arrays
 from mtrec_tf.evaluation.evaluate import evaluate_model
 from mtrec_tf.training.fit import load_trained_model, train
-from mtrec_tf.tuning.objective import HEADLINE
+from mtrec_tf.tuning.objective import headline
 from mtrec_tf.tuning.tuner import objective_of, run_search
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,7 +90,7 @@ def main() -> None:
     print(f"tuned: best of {len(search.rows)} {args.tuner} trials (each the same budget) on validation "
           f"objective {objective.text}\n")
     print(f"{'test split':34}" + "".join(f"{n:>13}" for n in names) + f"{'tuned-equal':>13}")
-    rows = [(t.name, HEADLINE[t.type]) for t in config.tasks]
+    rows = [(t.name, headline(t.type)) for t in config.tasks]
     rows += [(t.name, "logloss") for t in config.tasks if t.type == "binary"]
     rows += [(t.name, "recall@10") for t in config.tasks if t.type == "retrieval"]
     for task, metric in rows:

@@ -14,13 +14,11 @@ from typing import Any, Sequence
 
 import yaml
 
+from mtrec_tf.errors import ConfigError
+
 SPLIT_METHODS = ("time", "leave_last_out", "random")
 BAD_ROW_POLICIES = ("error", "skip")
 UNKNOWN_ITEM_POLICIES = ("keep", "drop")
-
-
-class ConfigError(ValueError):
-    """A configuration key or value is wrong; the message names it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,8 +98,6 @@ class DataConfig:
             raise ConfigError("data.events and data.items go together: give both or neither")
 
 
-TASK_TYPES = ("multiclass", "binary", "regression", "retrieval")
-MULTICLASS_LOSSES = ("", "hinge")  # "": softmax cross-entropy
 COMBINATIONS = ("shared_bottom", "mmoe", "ple")
 TEXT_ENCODERS = ("bilstm", "none")
 LOSS_WEIGHTINGS = ("fixed", "uncertainty")
@@ -140,12 +136,17 @@ class TaskConfig:
     loss: str = ""
 
     def __post_init__(self) -> None:
-        _check_choice(f"tasks.{self.name}.type", self.type, TASK_TYPES)
-        if self.loss not in MULTICLASS_LOSSES:
+        from mtrec_tf.tasks import TASK_TYPES
+
+        _check_choice(f"tasks.{self.name}.type", self.type, tuple(TASK_TYPES))
+        other_losses = sorted({loss for kind in TASK_TYPES.values() for loss in kind.other_losses})
+        if self.loss and self.loss not in other_losses:
             raise ConfigError(f"tasks.{self.name}.loss must be empty (the type's loss) or one of "
-                              f"{', '.join(MULTICLASS_LOSSES[1:])}; got {self.loss!r}")
-        if self.loss and self.type != "multiclass":
-            raise ConfigError(f"tasks.{self.name}.loss {self.loss!r} applies to multiclass tasks, not {self.type!r}")
+                              f"{', '.join(other_losses)}; got {self.loss!r}")
+        if self.loss and self.loss not in TASK_TYPES[self.type].other_losses:
+            takers = [name for name, kind in TASK_TYPES.items() if self.loss in kind.other_losses]
+            raise ConfigError(f"tasks.{self.name}.loss {self.loss!r} applies to {', '.join(takers)} tasks, "
+                              f"not {self.type!r}")
         if self.loss == "hinge" and self.label_smoothing:
             raise ConfigError(f"tasks.{self.name}: label_smoothing applies to the cross-entropy loss, not 'hinge'")
         unknown = sorted(set(self.inputs) - set(TASK_INPUTS))
@@ -157,7 +158,7 @@ class TaskConfig:
             raise ConfigError(f"tasks.{self.name}.weight must not be negative, got {self.weight}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"tasks.{self.name}.label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if self.label_smoothing and self.type != "multiclass":
+        if self.label_smoothing and not TASK_TYPES[self.type].takes_label_smoothing:
             raise ConfigError(f"tasks.{self.name}.label_smoothing applies to multiclass tasks, not {self.type!r}")
 
 
@@ -398,9 +399,7 @@ class Config:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ConfigError(f"tasks: task {duplicates[0]!r} is defined twice")
-        for task in self.tasks:
-            if task.parent is not None and task.parent not in names:
-                raise ConfigError(f"tasks.{task.name}.parent names {task.parent!r}, which is not a task")
+        _check_parents(self.tasks)
         for name in self.tuning.tasks:
             if name not in names:
                 raise ConfigError(f"tuning.tasks names {name!r}, which is not a task; tasks: {', '.join(names)}")
@@ -414,6 +413,36 @@ class Config:
             if task.name == name:
                 return task
         raise ConfigError(f"no task named {name!r}; tasks: {', '.join(t.name for t in self.tasks)}")
+
+
+def _check_parents(tasks: Sequence[TaskConfig]) -> None:
+    """ESMM parents form a forest of tasks of one type that takes parents: no self-parent, no
+    parent of another type, no cycle."""
+    from mtrec_tf.tasks import TASK_TYPES, task_type
+
+    by_name = {task.name: task for task in tasks}
+    for task in tasks:
+        if task.parent is None:
+            continue
+        key = f"tasks.{task.name}.parent"
+        if task.parent == task.name:
+            raise ConfigError(f"{key}: task {task.name!r} cannot be its own parent")
+        parent = by_name.get(task.parent)
+        if parent is None:
+            raise ConfigError(f"{key} names {task.parent!r}, which is not a task")
+        if not task_type(task.type).takes_parent:
+            takers = [name for name, kind in TASK_TYPES.items() if kind.takes_parent]
+            raise ConfigError(f"{key}: a {task.type} task has no parent; only {', '.join(takers)} tasks do (ESMM)")
+        if parent.type != task.type:
+            raise ConfigError(f"{key}: task {task.name!r} is {task.type} but its parent {parent.name!r} is "
+                              f"{parent.type}; a parent's probability multiplies its child's, so both are {task.type}")
+    for task in tasks:
+        chain = [task.name]
+        while by_name[chain[-1]].parent is not None:
+            chain.append(by_name[chain[-1]].parent)
+            if chain[-1] in chain[:-1]:
+                cycle = chain[chain.index(chain[-1]):]
+                raise ConfigError(f"tasks: the parents form a cycle: {' -> '.join(cycle)}")
 
 
 def _check_choice(key: str, value: str, allowed: Sequence[str]) -> None:

@@ -1,10 +1,15 @@
 """Errors that the command line reports as a message, defined apart from the modules that raise
 them so that catching them imports neither TensorFlow nor pandas.
 
-Each is also importable from where it is raised (`mtrec_tf.data.validation`, `mtrec_tf.export`).
+Each is also importable from where it is raised (`mtrec_tf.config`, `mtrec_tf.data.validation`,
+`mtrec_tf.export`).
 """
 
 from __future__ import annotations
+
+
+class ConfigError(ValueError):
+    """A configuration key or value is wrong; the message names it."""
 
 
 class DataValidationError(ValueError):

@@ -53,6 +53,10 @@ def test_yaml_round_trip(tmp_path):
         ("tasks.ctr.inputs=user", r"tasks.ctr.inputs: expected a list of texts, got 'user'$"),
         ("tasks.ctr.weight=heavy", r"tasks.ctr.weight: expected a number, got 'heavy'$"),
         ("seed=1e3", r"seed: expected a whole number, got '1e3'$"),
+        ("tasks.ctr.parent=ctr", "tasks.ctr.parent: task 'ctr' cannot be its own parent"),
+        ("tasks.ctr.parent=cvr", "tasks: the parents form a cycle: ctr -> cvr -> ctr"),
+        ("tasks.cvr.parent=next_item", "tasks.cvr.parent: task 'cvr' is binary but its parent 'next_item' is retrieval"),
+        ("tasks.next_item.parent=ctr", "tasks.next_item.parent: a retrieval task has no parent; only binary tasks do"),
     ],
 )
 def test_bad_values_are_named(override, message):

@@ -12,8 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from mtrec_tf.io_utils import write_bytes_atomic  # noqa: E402
-
-HEADLINE = {"multiclass": "accuracy", "binary": "auc", "regression": "rmse", "retrieval": "recall@50"}
+from mtrec_tf.tasks import task_type  # noqa: E402
 
 
 def _save(figure, path: str | os.PathLike) -> None:
@@ -48,7 +47,7 @@ def plot_comparison(report: dict, task_types: dict[str, str], path: str | os.Pat
     names = [n for n in task_types if n in report]
     figure, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.2), squeeze=False)
     for axis, name in zip(axes.flat, names):
-        metric = HEADLINE[task_types[name]]
+        metric = task_type(task_types[name]).headline
         bars = {"multi-task": report[name].get(metric)}
         if name in report.get("single_task", {}):
             bars["single-task"] = report["single_task"][name].get(metric)

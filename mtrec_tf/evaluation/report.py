@@ -10,8 +10,9 @@ from mtrec_tf.data.pipeline import table_to_arrays
 from mtrec_tf.data.prepare import PreparedData, load_configured_data, prepare_data
 from mtrec_tf.evaluation.baselines import baseline_metrics
 from mtrec_tf.evaluation.evaluate import evaluate_model, forward_latency
-from mtrec_tf.evaluation.plots import HEADLINE, plot_comparison, plot_training_curves
+from mtrec_tf.evaluation.plots import plot_comparison, plot_training_curves
 from mtrec_tf.io_utils import exists, join, read_json, write_json_atomic
+from mtrec_tf.tasks import task_type
 from mtrec_tf.training.fit import load_trained_model
 from mtrec_tf.training.run_dir import RunPaths
 
@@ -81,7 +82,7 @@ def format_report(report: dict, task_types: dict[str, str]) -> str:
             columns.append(("single-task", report["single_task"][name]))
         if name in report.get("baselines", {}):
             columns.append(("baseline", report["baselines"][name]))
-        lines.append(f"{name} ({kind}; headline {HEADLINE[kind]})")
+        lines.append(f"{name} ({kind}; headline {task_type(kind).headline})")
         lines.append(f"  {'metric':16}" + "".join(f"{title:>14}" for title, _ in columns))
         for metric in report[name]:
             cells = "".join(f"{_cell(values.get(metric)):>14}" for _, values in columns)

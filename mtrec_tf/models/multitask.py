@@ -37,12 +37,10 @@ from mtrec_tf.config import ConfigError, ModelConfig, TaskConfig
 from mtrec_tf.data.catalogue import Catalogue
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.layers import (
-    MLP, HashedNgramLinear, ImageEncoder, MixtureOfExperts, ProgressiveLayeredExtraction, SequenceEncoder,
-    TargetAttention,
+    MLP, ImageEncoder, MixtureOfExperts, ProgressiveLayeredExtraction, SequenceEncoder, TargetAttention,
 )
-from mtrec_tf.losses import (
-    RetrievalLoss, UncertaintyWeighting, binary_loss, multiclass_hinge_loss, multiclass_loss, regression_loss,
-)
+from mtrec_tf.losses import UncertaintyWeighting
+from mtrec_tf.tasks import LossContext, TaskBatch, task_type
 from mtrec_tf.text.tokenizer import ngram_ids, subword_ids, tokenize
 
 TIME_GAP_BUCKETS = 16
@@ -147,49 +145,22 @@ class MultiTaskModel(keras.Model):
         self.item_tower = MLP([], output_units=d, name="item_tower")
         self.target_attention = TargetAttention(name="target_attention")
 
-        # Heads.
-        self.ranking_tasks = [t for t in self.tasks if t.type in ("binary", "regression")]
+        # Heads: each task type makes its own.
+        self.ranking_tasks = [t for t in self.tasks if task_type(t.type).shares_ranking_bottom]
         self.combination = self._make_combination(len(self.ranking_tasks))
-        self.towers = {}
-        self.ngram_heads = {}
-        for task in self.tasks:
-            if task.type == "multiclass":
-                self.towers[task.name] = MLP(config.tower_units, dropout=config.dropout,
-                                             output_units=self.num_categories, name=f"{task.name}_tower")
-                if config.ngram_buckets and "query" in task.inputs:
-                    self.ngram_heads[task.name] = HashedNgramLinear(
-                        self.num_categories, config.ngram_buckets, dropout=config.ngram_dropout,
-                        name=f"{task.name}_ngrams")
-            elif task.type in ("binary", "regression"):
-                self.towers[task.name] = MLP(config.tower_units, dropout=config.dropout, output_units=1,
-                                             name=f"{task.name}_tower")
-            else:
-                self.towers[task.name] = MLP(config.tower_units, output_units=config.retrieval_dim,
-                                             name=f"{task.name}_user_tower")
-                self.towers[f"{task.name}_item"] = MLP([], output_units=config.retrieval_dim,
-                                                       name=f"{task.name}_item_tower")
-        self.retrieval_loss = RetrievalLoss(config.retrieval_temperature)
+        self.heads = {task.name: task_type(task.type).make_head(task, config, self.num_categories)
+                      for task in self.tasks}
         self.loss_weighting = (UncertaintyWeighting([t.name for t in self.tasks], name="uncertainty_weighting")
                                if config.loss_weighting == "uncertainty" else None)
         self.loss_trackers = {t.name: keras.metrics.Mean(name=f"{t.name}_loss") for t in self.tasks}
         self.total_tracker = keras.metrics.Mean(name="loss")
-        self.task_metrics = {t.name: self._make_metric(t) for t in self.tasks}
+        self.task_metrics = {t.name: task_type(t.type).make_metric(t) for t in self.tasks}
 
     # --- construction helpers -------------------------------------------------------------
 
     def _check_tasks(self, stats: DataStatistics) -> None:
         for task in self.tasks:
-            if self.config.text_encoder == "none" and "query" in task.inputs and not (
-                    task.type == "multiclass" and self.config.ngram_buckets):
-                raise ConfigError(
-                    f"task {task.name!r} reads the query, which model.text_encoder='none' leaves unencoded: "
-                    "only a multiclass task with model.ngram_buckets > 0 reads it then, as a bag of n-grams")
-            if task.type == "multiclass" and not stats.categories:
-                raise ConfigError(f"task {task.name!r} is multiclass but the data has no categories")
-            if task.type == "retrieval" and not stats.items:
-                raise ConfigError(f"task {task.name!r} retrieves items but the catalogue is empty")
-            if task.type == "retrieval" and "item" in task.inputs:
-                raise ConfigError(f"task {task.name!r}: a retrieval task cannot read the candidate item")
+            task_type(task.type).check(task, self.config, stats)
 
     def _make_combination(self, num_tasks: int):
         if num_tasks == 0:
@@ -201,15 +172,6 @@ class MultiTaskModel(keras.Model):
             return ProgressiveLayeredExtraction(num_tasks, c.num_experts, max(1, c.num_experts // 2),
                                                 c.expert_units, name="ple")
         return MLP([c.expert_units], dropout=c.dropout, name="shared_bottom")
-
-    def _make_metric(self, task: TaskConfig):
-        if task.type == "multiclass":
-            return keras.metrics.SparseCategoricalAccuracy(name=f"{task.name}_accuracy")
-        if task.type == "binary":
-            return keras.metrics.AUC(name=f"{task.name}_auc", num_thresholds=500)
-        if task.type == "regression":
-            return keras.metrics.RootMeanSquaredError(name=f"{task.name}_rmse")
-        return keras.metrics.Mean(name=f"{task.name}_batch_top1")
 
     @property
     def metrics(self):
@@ -224,7 +186,8 @@ class MultiTaskModel(keras.Model):
         c = self.config
         tokens = tokenize(queries)[:, : c.max_query_tokens]
         ids = tf.ragged.map_flat_values(self.token_lookup, tokens).to_tensor(default_value=0)
-        ngrams = ngram_ids(tokens, c.ngram_buckets, c.ngram_order, c.ngram_char_width) if self.ngram_heads else None
+        ngrams = (ngram_ids(tokens, c.ngram_buckets, c.ngram_order, c.ngram_char_width)
+                  if self.ngram_heads() else None)
         if not c.subword_buckets:
             return TokenBatch(ids, None, ngrams)
         subwords = tf.ragged.map_flat_values(lambda t: subword_ids(t, c.subword_buckets, c.max_subwords), tokens)
@@ -339,11 +302,13 @@ class MultiTaskModel(keras.Model):
 
         # Queries and titles share one text encoder call.
         texts = []
+        ngram_scores: dict[str, tf.Tensor] = {}
         if "query" in needs:
             texts.append(self.query_tokens(unique_queries))
-            # The n-gram heads score each distinct query once.
-            ngram_logits = {name: per_candidate(tf.gather(head(texts[0].ngrams, training=training), query_position))
-                            for name, head in self.ngram_heads.items()}
+            # The n-gram bags score each distinct query once.
+            ngram_scores = {name: per_candidate(tf.gather(head.ngram_scores(texts[0].ngrams, training=training),
+                                                          query_position))
+                            for name, head in self.ngram_heads().items()}
         if encodes_items:
             unique_items, item_position = tf.unique(item_index)
             texts.append(self.title_tokens(unique_items))
@@ -372,21 +337,12 @@ class MultiTaskModel(keras.Model):
         logits: dict[str, tf.Tensor] = {}
         ranking_inputs = self._ranking_inputs(encoded, training)
         for task in self.tasks:
-            if task.type == "retrieval":
-                user = self._concat(encoded, task.inputs)
-                outputs[task.name] = tf.math.l2_normalize(self.towers[task.name](user, training=training), axis=-1)
-                continue
             inputs = ranking_inputs[task.name] if task.name in ranking_inputs else self._concat(encoded, task.inputs)
-            out = self.towers[task.name](inputs, training=training)
-            if task.name in self.ngram_heads:
-                out += ngram_logits[task.name]
-            if task.type == "multiclass":
-                logits[task.name] = out
-                outputs[task.name] = tf.nn.softmax(out)
-            elif task.type == "binary":
-                outputs[task.name] = tf.sigmoid(tf.squeeze(out, -1))
+            if task.name in ngram_scores:
+                scores = self.heads[task.name](inputs, ngram_scores[task.name], training=training)
             else:
-                outputs[task.name] = tf.squeeze(out, -1)
+                scores = self.heads[task.name](inputs, training=training)
+            outputs[task.name], logits[task.name] = task_type(task.type).outputs(task, scores)
         for task in self.tasks:  # ESMM: p(child) = p(parent) * p(child | parent)
             if task.parent is not None:
                 outputs[task.name] = outputs[task.parent] * outputs[task.name]
@@ -406,69 +362,52 @@ class MultiTaskModel(keras.Model):
         per_task = self.combination(shared, training=training)
         return {t.name: x for t, x in zip(self.ranking_tasks, per_task)}
 
+    def image_outputs(self, pixels: tf.Tensor, task: str, training=None) -> tf.Tensor:
+        """The output of `task`, a task that reads the image alone, for pixels (n, size, size, 3) uint8."""
+        scores = self.heads[task](self.image_encoder(pixels, training=training), training=training)
+        return task_type(self.task_config(task).type).outputs(self.task_config(task), scores)[0]
+
+    def task_config(self, name: str) -> TaskConfig:
+        """The configuration of the task `name`."""
+        return next(task for task in self.tasks if task.name == name)
+
+    def ngram_heads(self) -> dict:
+        """The heads that score the query's bag of n-grams, by task name."""
+        return {name: head for name, head in self.heads.items() if getattr(head, "ngrams", None) is not None}
+
     def item_vectors(self, item_index: tf.Tensor, task: str, training=None) -> tf.Tensor:
         """L2-normalised retrieval vectors (n, retrieval_dim) of items by index, for `task`."""
         vectors, _ = self.encode_items(item_index, training=training)
         return self.retrieval_item_vectors(vectors, task, training)
 
     def retrieval_item_vectors(self, tower_vectors: tf.Tensor, task: str, training=None) -> tf.Tensor:
-        return tf.math.l2_normalize(self.towers[f"{task}_item"](tower_vectors, training=training), axis=-1)
+        return self.heads[task].item_vectors(tower_vectors, training=training)
 
     # --- losses and steps ----------------------------------------------------------------
 
-    def label_ids(self, task: TaskConfig, labels: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """Integer class ids of string category labels; unknown labels are masked out."""
-        ids = self.category_lookup(labels) - 1
-        return tf.maximum(ids, 0), mask * tf.cast(ids >= 0, mask.dtype)
-
     def compute_losses(self, features: dict, labels: dict, masks: dict, training: bool):
-        retrieval = [t for t in self.tasks if t.type == "retrieval"]
+        targeted = [t for t in self.tasks if task_type(t.type).encodes_targets]
         target_index = None
-        if retrieval:
+        if targeted:
             # Targets of every retrieval task, encoded with the batch's items in one pass.
-            target_index = tf.concat([self.item_lookup(labels[t.label]) for t in retrieval], axis=0)
+            target_index = tf.concat([self.item_lookup(labels[t.label]) for t in targeted], axis=0)
         outputs, logits, target_vectors = self.forward(features, training=training, extra_items=target_index)
-        target_vectors = dict(zip([t.name for t in retrieval],
-                                  tf.split(target_vectors, len(retrieval)) if retrieval else []))
+        context = LossContext(
+            class_ids=lambda label: self.category_lookup(label) - 1,
+            item_index=self.item_lookup,
+            sampling_probability=self.sampling_probability,
+            target_vectors=dict(zip([t.name for t in targeted],
+                                    tf.split(target_vectors, len(targeted)) if targeted else [])),
+            training=training,
+        )
         losses, counts = {}, {}
         for task in self.tasks:
-            mask = tf.cast(masks[task.label], tf.float32)
-            label = labels[task.label]
-            if task.type == "multiclass":
-                ids, mask = self.label_ids(task, label, mask)
-                if task.loss == "hinge":
-                    losses[task.name] = multiclass_hinge_loss(ids, logits[task.name], mask)
-                else:
-                    losses[task.name] = multiclass_loss(ids, logits[task.name], mask, task.label_smoothing)
-                self.task_metrics[task.name].update_state(ids, outputs[task.name], sample_weight=mask)
-            elif task.type == "binary":
-                label = tf.cast(label, tf.float32)
-                losses[task.name] = binary_loss(label, outputs[task.name], mask)
-                self.task_metrics[task.name].update_state(label, outputs[task.name], sample_weight=mask)
-            elif task.type == "regression":
-                label = tf.cast(label, tf.float32)
-                losses[task.name] = regression_loss(label, outputs[task.name], mask)
-                self.task_metrics[task.name].update_state(label, outputs[task.name], sample_weight=mask)
-            else:
-                losses[task.name] = self._retrieval_loss(task, outputs[task.name], label, target_vectors[task.name],
-                                                         mask, training)
+            batch = TaskBatch(labels[task.label], tf.cast(masks[task.label], tf.float32), outputs[task.name],
+                              logits[task.name])
+            losses[task.name], mask = task_type(task.type).loss(
+                task, self.heads[task.name], self.task_metrics[task.name], batch, context)
             counts[task.name] = tf.reduce_sum(mask)
         return losses, counts
-
-    def _retrieval_loss(self, task: TaskConfig, users: tf.Tensor, targets: tf.Tensor, tower_vectors: tf.Tensor,
-                        mask: tf.Tensor, training: bool) -> tf.Tensor:
-        keep = mask > 0
-        users = tf.boolean_mask(users, keep)
-        target_index = tf.boolean_mask(self.item_lookup(targets), keep)
-        items = self.retrieval_item_vectors(tf.boolean_mask(tower_vectors, keep), task.name, training)
-        probability = tf.gather(self.sampling_probability, target_index)
-        loss = self.retrieval_loss(users, items, target_index, probability)
-        scores = tf.matmul(users, items, transpose_b=True)  # (n, n)
-        # A column of -inf never wins, and keeps argmax defined when n is 0.
-        scores = tf.pad(scores, [[0, 0], [0, 1]], constant_values=float("-inf"))
-        best = tf.gather(target_index, tf.argmax(scores, axis=1))
-        self.task_metrics[task.name].update_state(tf.cast(tf.equal(best, target_index), tf.float32))
-        return loss
 
     def total_loss(self, losses: dict) -> tf.Tensor:
         if self.loss_weighting is not None:

@@ -18,23 +18,11 @@ import math
 import re
 from typing import Any, Mapping
 
-from mtrec_tf.config import ConfigError
+from mtrec_tf.errors import ConfigError
+from mtrec_tf.tasks import MAXIMISE, task_type
 
-MAXIMISE, MINIMISE = "max", "min"
 OBJECTIVE_NAME = "objective"
 FIELD = "tuning.objective"
-
-# The metrics that `mtrec_tf.evaluation.evaluate.evaluate_model` reports, by task type.
-METRIC_DIRECTIONS: dict[str, dict[str, str]] = {
-    "multiclass": {"accuracy": MAXIMISE, "macro_f1": MAXIMISE, "top3_accuracy": MAXIMISE},
-    "binary": {"auc": MAXIMISE, "gauc": MAXIMISE, "logloss": MINIMISE},
-    "regression": {"rmse": MINIMISE},
-    "retrieval": {"mrr": MAXIMISE},
-}
-# Retrieval metrics with a cutoff: `<name>@K`.
-RETRIEVAL_AT_K = ("recall", "precision", "hit_rate", "ndcg", "tail_recall", "coverage", "novelty", "diversity")
-# The metric each task type is judged by when the objective does not say.
-HEADLINE = {"multiclass": "accuracy", "binary": "auc", "regression": "rmse", "retrieval": "recall@50"}
 
 _NUMBER = r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _TERM = re.compile(
@@ -121,16 +109,18 @@ class Objective:
         return total
 
 
-def metric_direction(task: str, task_type: str, metric: str) -> str:
-    """"max" or "min" for a metric of a task of `task_type`; a ConfigError names an unknown one."""
-    known = METRIC_DIRECTIONS.get(task_type, {})
-    if metric in known:
-        return known[metric]
-    name, at, k = metric.partition("@")
-    if task_type == "retrieval" and at and name in RETRIEVAL_AT_K and k.isdigit() and int(k) >= 1:
-        return MAXIMISE
-    names = sorted(known) + ([f"{n}@K" for n in RETRIEVAL_AT_K] if task_type == "retrieval" else [])
-    raise ConfigError(f"{FIELD}: task {task!r} ({task_type}) has no metric {metric!r}; its metrics: {', '.join(names)}")
+def metric_direction(task: str, kind: str, metric: str) -> str:
+    """"max" or "min" for a metric of a task of type `kind`; a ConfigError names an unknown one."""
+    direction = task_type(kind).metric_direction(metric)
+    if direction is None:
+        raise ConfigError(f"{FIELD}: task {task!r} ({kind}) has no metric {metric!r}; "
+                          f"its metrics: {', '.join(task_type(kind).metric_names())}")
+    return direction
+
+
+def headline(kind: str) -> str:
+    """The metric a task of type `kind` is judged by when the objective does not say."""
+    return task_type(kind).headline
 
 
 def objective_terms(value: str | Mapping[str, Any]) -> dict[str, float]:
@@ -224,7 +214,7 @@ def default_objective(task_types: Mapping[str, str]) -> Objective:
     if not task_types:
         raise ConfigError(f"{FIELD}: there are no tasks to score")
     share = 1.0 / len(task_types)
-    return Objective(tuple(Term(task, HEADLINE[kind], share, metric_direction(task, kind, HEADLINE[kind]))
+    return Objective(tuple(Term(task, headline(kind), share, metric_direction(task, kind, headline(kind)))
                            for task, kind in task_types.items()))
 
 
@@ -233,7 +223,7 @@ def reported_metrics(objective: Objective, task_types: Mapping[str, str]) -> tup
     other metrics of that task, task by task in configuration order."""
     names: list[str] = []
     for task, kind in task_types.items():
-        for key in [f"{task}.{HEADLINE[kind]}"] + [term.key for term in objective.terms if term.task == task]:
+        for key in [f"{task}.{headline(kind)}"] + [term.key for term in objective.terms if term.task == task]:
             if key not in names:
                 names.append(key)
     return tuple(names)
@@ -246,5 +236,5 @@ def tradeoff_metrics(objective: Objective, task_types: Mapping[str, str]) -> tup
     keys = []
     for task in tasks[:2]:
         terms = sorted((term for term in objective.terms if term.task == task), key=lambda t: -t.coefficient)
-        keys.append(terms[0].key if terms else f"{task}.{HEADLINE[task_types[task]]}")
+        keys.append(terms[0].key if terms else f"{task}.{headline(task_types[task])}")
     return tuple(keys)

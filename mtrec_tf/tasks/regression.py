@@ -1,0 +1,60 @@
+"""Regression tasks: a rating, a dwell time, an amount."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from mtrec_tf import metrics
+from mtrec_tf.tasks.base import MINIMISE, LossContext, OfflineData, TaskBatch, TaskType
+
+if TYPE_CHECKING:
+    from mtrec_tf.config import ModelConfig, TaskConfig
+
+
+class RegressionTask(TaskType):
+    """A number from the shared ranking bottom, fitted by squared error.
+
+    Output: prediction (batch,). Baseline: the training mean.
+    """
+
+    name = "regression"
+    headline = "rmse"
+    metric_directions = {"rmse": MINIMISE}
+    label_dtype = "float32"
+    shares_ranking_bottom = True
+
+    def make_head(self, task: TaskConfig, config: ModelConfig, num_classes: int) -> Any:
+        from mtrec_tf.tasks.heads import ScalarHead
+
+        return ScalarHead(config.tower_units, dropout=config.dropout, name=f"{task.name}_head")
+
+    def make_metric(self, task: TaskConfig) -> Any:
+        from mtrec_tf.backend import keras
+
+        return keras.metrics.RootMeanSquaredError(name=f"{task.name}_rmse")
+
+    def outputs(self, task: TaskConfig, scores: Any) -> tuple[Any, Any]:
+        return scores, None
+
+    def loss(self, task: TaskConfig, head: Any, metric: Any, batch: TaskBatch,
+             context: LossContext) -> tuple[Any, Any]:
+        from mtrec_tf.backend import tf
+        from mtrec_tf.losses import regression_loss
+
+        label = tf.cast(batch.label, tf.float32)
+        metric.update_state(label, batch.output, sample_weight=batch.mask)
+        return regression_loss(label, batch.output, batch.mask), batch.mask
+
+    def offline_metrics(self, task: TaskConfig, data: OfflineData, rows: np.ndarray, outputs: np.ndarray,
+                        item_vectors: Callable[[], np.ndarray]) -> dict[str, float]:
+        return {"rmse": metrics.rmse(data.arrays[f"label_{task.label}"][rows], outputs[rows]),
+                "examples": float(len(rows))}
+
+    def baseline(self, task: TaskConfig, train: OfflineData, train_rows: np.ndarray, test: OfflineData,
+                 test_rows: np.ndarray) -> dict[str, float]:
+        labels = train.arrays[f"label_{task.label}"][train_rows]
+        mean = float(np.mean(labels)) if len(labels) else 0.0
+        return {"rmse": metrics.rmse(test.arrays[f"label_{task.label}"][test_rows], np.full(len(test_rows), mean)),
+                "examples": float(len(test_rows))}

@@ -1,0 +1,113 @@
+"""Retrieval tasks: the items a user wants next, from the whole catalogue."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import numpy as np
+
+from mtrec_tf import metrics
+from mtrec_tf.errors import ConfigError
+from mtrec_tf.tasks.base import MAXIMISE, LossContext, OfflineData, TaskBatch, TaskType
+
+if TYPE_CHECKING:
+    from mtrec_tf.config import ModelConfig, TaskConfig
+    from mtrec_tf.data.statistics import DataStatistics
+
+# Share of the least popular items whose targets `tail_recall@K` is computed on.
+TAIL_FRACTION = 0.2
+
+
+class RetrievalTask(TaskType):
+    """A user tower and an item tower compared by dot product, trained with an in-batch
+    softmax with log-Q correction (`mtrec_tf.losses.RetrievalLoss`).
+
+    Output: the L2-normalised user vector (batch, retrieval_dim). Offline, the whole
+    catalogue is ranked for each example. Baseline: the most popular training items.
+    """
+
+    name = "retrieval"
+    headline = "recall@50"
+    metric_directions = {"mrr": MAXIMISE}
+    metrics_at_k = ("recall", "precision", "hit_rate", "ndcg", "tail_recall", "coverage", "novelty", "diversity")
+    label_dtype = "string"
+    encodes_targets = True
+
+    def check(self, task: TaskConfig, config: ModelConfig, statistics: DataStatistics) -> None:
+        super().check(task, config, statistics)
+        if not statistics.items:
+            raise ConfigError(f"task {task.name!r} retrieves items but the catalogue is empty")
+        if "item" in task.inputs:
+            raise ConfigError(f"task {task.name!r}: a retrieval task cannot read the candidate item")
+
+    def make_head(self, task: TaskConfig, config: ModelConfig, num_classes: int) -> Any:
+        from mtrec_tf.tasks.heads import RetrievalHead
+
+        return RetrievalHead(config.retrieval_dim, config.tower_units, temperature=config.retrieval_temperature,
+                             name=f"{task.name}_head")
+
+    def make_metric(self, task: TaskConfig) -> Any:
+        from mtrec_tf.backend import keras
+
+        return keras.metrics.Mean(name=f"{task.name}_batch_top1")
+
+    def outputs(self, task: TaskConfig, scores: Any) -> tuple[Any, Any]:
+        return scores, None
+
+    def loss(self, task: TaskConfig, head: Any, metric: Any, batch: TaskBatch,
+             context: LossContext) -> tuple[Any, Any]:
+        from mtrec_tf.backend import tf
+
+        keep = batch.mask > 0
+        users = tf.boolean_mask(batch.output, keep)
+        target_index = tf.boolean_mask(context.item_index(batch.label), keep)
+        items = head.item_vectors(tf.boolean_mask(context.target_vectors[task.name], keep),
+                                  training=context.training)
+        probability = tf.gather(context.sampling_probability, target_index)
+        value = head.softmax_loss(users, items, target_index, probability)
+        scores = tf.matmul(users, items, transpose_b=True)  # (n, n)
+        # A column of -inf never wins, and keeps argmax defined when n is 0.
+        scores = tf.pad(scores, [[0, 0], [0, 1]], constant_values=float("-inf"))
+        best = tf.gather(target_index, tf.argmax(scores, axis=1))
+        metric.update_state(tf.cast(tf.equal(best, target_index), tf.float32))
+        return value, batch.mask
+
+    def offline_metrics(self, task: TaskConfig, data: OfflineData, rows: np.ndarray, outputs: np.ndarray,
+                        item_vectors: Callable[[], np.ndarray]) -> dict[str, float]:
+        vectors = item_vectors()
+        users = outputs[rows]
+        return ranking_report(lambda index: users[index] @ vectors.T, task, data, rows)
+
+    def baseline(self, task: TaskConfig, train: OfflineData, train_rows: np.ndarray, test: OfflineData,
+                 test_rows: np.ndarray) -> dict[str, float]:
+        popularity = np.asarray(train.statistics.item_popularity, dtype=np.float64)
+        return ranking_report(lambda index: np.tile(popularity, (len(index), 1)), task, test, test_rows)
+
+
+def ranking_report(score_fn: Callable[[np.ndarray], np.ndarray], task: TaskConfig, data: OfflineData,
+                   rows: np.ndarray) -> dict[str, float]:
+    """Ranking metrics of `score_fn(row_indices) -> (n, num_items)` against the full catalogue,
+    for the examples `rows` of `data`; items seen before are left out where `data.exclude_seen`."""
+    statistics = data.statistics
+    position = {item: i for i, item in enumerate(statistics.items)}
+    targets = [position.get(t, -1) for t in data.arrays[f"label_{task.label}"][rows]]
+    relevant = [[t] if t >= 0 else [] for t in targets]
+    exclude = None
+    if data.exclude_seen:
+        histories = data.arrays["history_item_ids"][rows]
+        # An item seen before is excluded unless it is the target itself.
+        exclude = [np.asarray(sorted({position[i] for i in h if i in position} - {t}), dtype=np.int64)
+                   for h, t in zip(histories, targets)]
+    ks: Sequence[int] = data.ks
+    top = metrics.top_k_items_chunked(score_fn, len(rows), max(ks), exclude=exclude)
+    report = metrics.retrieval_report(top, relevant, np.asarray(statistics.item_popularity), data.item_categories,
+                                      len(statistics.items), ks=ks)
+    # Recall on the examples whose target is among the least popular items.
+    tail = set(metrics.least_popular_items(statistics.item_popularity, TAIL_FRACTION).tolist())
+    tail_relevant = [[t] if t in tail else [] for t in targets]
+    tail_report = metrics.ranking_metrics(top, tail_relevant, ks)
+    for k in ks:
+        report[f"tail_recall@{k}"] = tail_report[f"recall@{k}"]
+    report["tail_examples"] = float(sum(1 for r in tail_relevant if r))
+    report["examples"] = float(len(rows))
+    return report
