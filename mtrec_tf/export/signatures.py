@@ -42,7 +42,7 @@ class ServingModule(tf.Module):
         # Item tower vectors and image encodings of every catalogue row, computed once here:
         # they do not depend on the request.
         tower, images = [], []
-        rows = int(model.catalogue_titles.shape[0])
+        rows = model.catalogue.size
         for start in range(0, rows, 4096):
             vectors, encodings = model.encode_items(tf.range(start, min(start + 4096, rows), dtype=tf.int64),
                                                     training=False)
@@ -53,7 +53,7 @@ class ServingModule(tf.Module):
         self.tasks = {task.name: task for task in model.tasks}
         self.categories = tf.constant(categories)
         self.top_categories = min(top_categories, len(categories))
-        self.image_size = int(model.catalogue_image.shape[1])
+        self.image_size = model.image_size
         self.index = None
         if RETRIEVAL_TASK in self.tasks and item_ids:
             # A brute-force index as two variables, not a Keras layer: saving a layer traces its own functions.
@@ -61,8 +61,9 @@ class ServingModule(tf.Module):
             self.index = (tf.Variable(vectors, trainable=False, name="retrieval_item_vectors"),
                           tf.Variable(tf.constant(item_ids), trainable=False, name="retrieval_item_ids"))
             self.index_k = min(top_k, len(item_ids))
-        # The catalogue's raw features live on in `item_table`; the signatures never read them.
-        self.model_variables = [v for v in model.variables if not v.name.startswith("catalogue_")]
+        # The model's variables are its trainable state; the catalogue's raw features are constants
+        # that live on in `item_table` only.
+        self.model_variables = list(model.variables)
         self.lookup_tables = [layer.lookup_table for layer in
                               (model.item_lookup, model.token_lookup, model.category_lookup, model.event_type_lookup)]
 

@@ -57,6 +57,32 @@ class TokenBatch(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
+class CatalogueTensors:
+    """What the model looks up by item index or token id, as constants (never checkpointed).
+
+    Attributes:
+        titles: int32 (items + 1, max_title_tokens) title token ids.
+        category, brand: int32 (items + 1,) ids; price: float32 (items + 1,) standardised.
+        image: uint8 (items + 1, size, size, 3), or None when the model reads no image.
+        token_subwords: int (tokens + 2, max_subwords) hashed subwords of each token id, or None.
+        sampling_probability: float32 (items + 1,) each item's share of the training clicks.
+    """
+
+    titles: tf.Tensor
+    category: tf.Tensor
+    brand: tf.Tensor
+    price: tf.Tensor
+    image: tf.Tensor | None
+    token_subwords: tf.Tensor | None
+    sampling_probability: tf.Tensor
+
+    @property
+    def size(self) -> int:
+        """Rows, the unknown item included."""
+        return int(self.category.shape[0])
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelData:
     """What the model is built from: vocabularies, statistics and the catalogue arrays."""
 
@@ -119,23 +145,26 @@ class MultiTaskModel(keras.Model):
             self.user_embedding = keras.layers.Embedding(config.user_buckets, d, name="user_embedding")
         self._gap_mean, self._gap_std = stats.time_gap_log_mean, stats.time_gap_log_std
 
-        # The catalogue, held as non-trainable variables so exports carry it.
-        def constant(name: str, value: np.ndarray) -> tf.Variable:
-            return tf.Variable(value, trainable=False, name=name)
-
-        self.catalogue_titles = constant("catalogue_titles", catalogue.title_tokens)
-        self.token_subwords = None
+        # The catalogue's item features and other data fixed at construction are constants, not
+        # variables: checkpoints hold trainable state only, whatever the catalogue's size.
+        token_subwords = None
         if config.subword_buckets:
             # Row i holds the subwords of token id i (ids 0 and 1 are padding and unknown).
             vocabulary = tf.constant(["", ""] + (list(stats.tokens) or [_NEVER]))
-            self.token_subwords = constant(
-                "token_subwords", subword_ids(vocabulary, config.subword_buckets, config.max_subwords).numpy())
-        self.catalogue_category = constant("catalogue_category", catalogue.category)
-        self.catalogue_brand = constant("catalogue_brand", catalogue.brand)
-        self.catalogue_price = constant("catalogue_price", catalogue.price)
-        self.catalogue_image = constant("catalogue_image", catalogue.image)
+            token_subwords = subword_ids(vocabulary, config.subword_buckets, config.max_subwords)
+        # Without any image (and no task reading one) the image encoder is left out.
+        self.uses_images = bool(catalogue.has_image.any()) or any("image" in t.inputs for t in self.tasks)
         popularity = np.asarray((0,) + tuple(stats.item_popularity), dtype=np.float64) + 1.0
-        self.sampling_probability = constant("sampling_probability", (popularity / popularity.sum()).astype(np.float32))
+        self.catalogue = CatalogueTensors(
+            titles=tf.constant(catalogue.title_tokens),
+            category=tf.constant(catalogue.category),
+            brand=tf.constant(catalogue.brand),
+            price=tf.constant(catalogue.price),
+            image=tf.constant(catalogue.image) if self.uses_images else None,
+            token_subwords=token_subwords,
+            sampling_probability=tf.constant((popularity / popularity.sum()).astype(np.float32)),
+        )
+        self.image_size = int(catalogue.image.shape[1])
 
         # Encoders.
         self.text_encoder = (SequenceEncoder(config.text_units, name="text_encoder")
@@ -147,7 +176,13 @@ class MultiTaskModel(keras.Model):
 
         # Heads: each task type makes its own.
         self.ranking_tasks = [t for t in self.tasks if task_type(t.type).shares_ranking_bottom]
-        self.combination = self._make_combination(len(self.ranking_tasks))
+        # Ranking tasks that read the same inputs share a bottom (MMoE, PLE); each task reads
+        # exactly its configured inputs.
+        groups: dict[tuple[str, ...], list[TaskConfig]] = {}
+        for task in self.ranking_tasks:
+            groups.setdefault(tuple(sorted(task.inputs)), []).append(task)
+        self.ranking_groups = [(names, tasks) for names, tasks in groups.items()]
+        self.combinations = [self._make_combination(len(tasks), i) for i, (_, tasks) in enumerate(self.ranking_groups)]
         self.heads = {task.name: task_type(task.type).make_head(task, config, self.num_categories)
                       for task in self.tasks}
         self.loss_weighting = (UncertaintyWeighting([t.name for t in self.tasks], name="uncertainty_weighting")
@@ -162,16 +197,15 @@ class MultiTaskModel(keras.Model):
         for task in self.tasks:
             task_type(task.type).check(task, self.config, stats)
 
-    def _make_combination(self, num_tasks: int):
-        if num_tasks == 0:
-            return None
+    def _make_combination(self, num_tasks: int, group: int):
         c = self.config
+        suffix = f"_{group}" if group else ""
         if c.combination == "mmoe":
-            return MixtureOfExperts(c.num_experts, c.expert_units, num_tasks, name="mmoe")
+            return MixtureOfExperts(c.num_experts, c.expert_units, num_tasks, name=f"mmoe{suffix}")
         if c.combination == "ple":
             return ProgressiveLayeredExtraction(num_tasks, c.num_experts, max(1, c.num_experts // 2),
-                                                c.expert_units, name="ple")
-        return MLP([c.expert_units], dropout=c.dropout, name="shared_bottom")
+                                                c.expert_units, name=f"ple{suffix}")
+        return MLP([c.expert_units], dropout=c.dropout, name=f"shared_bottom{suffix}")
 
     @property
     def metrics(self):
@@ -195,8 +229,9 @@ class MultiTaskModel(keras.Model):
 
     def title_tokens(self, item_index: tf.Tensor) -> TokenBatch:
         """Title token ids (n, max_title_tokens) of items by index, and their subword ids."""
-        ids = tf.gather(self.catalogue_titles, item_index)
-        return TokenBatch(ids, None if self.token_subwords is None else tf.gather(self.token_subwords, ids))
+        ids = tf.gather(self.catalogue.titles, item_index)
+        subwords = self.catalogue.token_subwords
+        return TokenBatch(ids, None if subwords is None else tf.gather(subwords, ids))
 
     def encode_texts(self, batches: Sequence[TokenBatch], training=None) -> list[tf.Tensor]:
         """Token batches (n_i, tokens_i) -> encodings (n_i, 2 * text_units).
@@ -226,17 +261,20 @@ class MultiTaskModel(keras.Model):
         return tf.split(encoded, [tf.shape(b.ids)[0] for b in batches], axis=0)
 
     def item_features(self, unique_items: tf.Tensor, titles: tf.Tensor, training=None) -> tuple[tf.Tensor, tf.Tensor]:
-        """Item tower vectors (n, embedding_dim) and image encodings (n, image_dim) of items
-        given by index, with their encoded titles."""
-        images = self.image_encoder(tf.gather(self.catalogue_image, unique_items), training=training)
+        """Item tower vectors (n, embedding_dim) and image encodings (n, image_dim; (n, 0) for a
+        model without images) of items given by index, with their encoded titles."""
+        catalogue = self.catalogue
         parts = [
             self.item_embedding(unique_items),
             titles,
-            self.category_embedding(tf.gather(self.catalogue_category, unique_items)),
-            self.brand_embedding(tf.gather(self.catalogue_brand, unique_items)),
-            tf.gather(self.catalogue_price, unique_items)[:, tf.newaxis],
-            images,
+            self.category_embedding(tf.gather(catalogue.category, unique_items)),
+            self.brand_embedding(tf.gather(catalogue.brand, unique_items)),
+            tf.gather(catalogue.price, unique_items)[:, tf.newaxis],
         ]
+        images = tf.zeros([tf.shape(unique_items)[0], 0])
+        if catalogue.image is not None:
+            images = self.image_encoder(tf.gather(catalogue.image, unique_items), training=training)
+            parts.append(images)
         return self.item_tower(tf.concat(parts, axis=-1), training=training), images
 
     def encode_items(self, item_index: tf.Tensor, training=None) -> tuple[tf.Tensor, tf.Tensor]:
@@ -352,15 +390,16 @@ class MultiTaskModel(keras.Model):
         return tf.concat([encoded[name] for name in names], axis=-1)
 
     def _ranking_inputs(self, encoded: dict, training) -> dict[str, tf.Tensor]:
-        if self.combination is None:
-            return {}
-        names = sorted({name for t in self.ranking_tasks for name in t.inputs})
-        shared = self._concat(encoded, names)
-        if isinstance(self.combination, MLP):
-            bottom = self.combination(shared, training=training)
-            return {t.name: bottom for t in self.ranking_tasks}
-        per_task = self.combination(shared, training=training)
-        return {t.name: x for t, x in zip(self.ranking_tasks, per_task)}
+        """Each ranking task's input: its group's shared bottom, or its own gate's mixture."""
+        inputs = {}
+        for (names, tasks), combination in zip(self.ranking_groups, self.combinations):
+            shared = self._concat(encoded, names)
+            if isinstance(combination, MLP):
+                bottom = combination(shared, training=training)
+                inputs.update({t.name: bottom for t in tasks})
+            else:
+                inputs.update({t.name: x for t, x in zip(tasks, combination(shared, training=training))})
+        return inputs
 
     def image_outputs(self, pixels: tf.Tensor, task: str, training=None) -> tf.Tensor:
         """The output of `task`, a task that reads the image alone, for pixels (n, size, size, 3) uint8."""
@@ -395,7 +434,7 @@ class MultiTaskModel(keras.Model):
         context = LossContext(
             class_ids=lambda label: self.category_lookup(label) - 1,
             item_index=self.item_lookup,
-            sampling_probability=self.sampling_probability,
+            sampling_probability=self.catalogue.sampling_probability,
             target_vectors=dict(zip([t.name for t in targeted],
                                     tf.split(target_vectors, len(targeted)) if targeted else [])),
             training=training,

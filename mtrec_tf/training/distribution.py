@@ -13,11 +13,10 @@ runs, so `make_strategy` is called at process start and the strategy is passed d
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
-from typing import Iterator, Mapping
+from typing import Mapping
 
 from mtrec_tf.config import ConfigError
 from mtrec_tf.io_utils import join
@@ -165,52 +164,6 @@ def make_strategy(cluster: Cluster | None = None):
     if len(tf.config.list_physical_devices("GPU")) > 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
-
-
-# The dtypes a collective broadcast carries.
-_BROADCAST_DTYPES = ("bool", "float16", "float32", "float64", "int32", "int64")
-
-
-@contextlib.contextmanager
-def model_scope(strategy) -> Iterator[None]:
-    """`strategy.scope()` for building a model, with constant data kept local to each worker.
-
-    MultiWorkerMirroredStrategy broadcasts the initial value of every variable from the chief,
-    and collective broadcasts carry only bool, float and int32/int64 tensors. Non-trainable
-    variables of other dtypes (the model's uint8 catalogue images, strings) hold data that
-    every worker builds identically and that training never changes, so under several workers
-    they are made as plain variables on the worker's first device instead of mirrored ones.
-    """
-    from mtrec_tf.backend import tf
-
-    with strategy.scope():
-        if _task_of(strategy)[0] is None:
-            yield
-            return
-        # `colocate_with=SingleDevice(...)` is how a strategy makes a non-mirrored variable.
-        from tensorflow.python.distribute.numpy_dataset import SingleDevice
-
-        device = strategy.extended.worker_devices[0]
-
-        def local_constants(next_creator, **kwargs):
-            if not kwargs.get("trainable", True) and _dtype_of(kwargs) not in _BROADCAST_DTYPES:
-                kwargs["colocate_with"] = SingleDevice(device)
-            return next_creator(**kwargs)
-
-        with tf.variable_creator_scope(local_constants):
-            yield
-
-
-def _dtype_of(kwargs: dict) -> str | None:
-    from mtrec_tf.backend import tf
-
-    if kwargs.get("dtype") is not None:
-        return tf.as_dtype(kwargs["dtype"]).name
-    value = kwargs.get("initial_value")
-    if value is None or callable(value):
-        return None
-    dtype = getattr(value, "dtype", None)
-    return tf.as_dtype(dtype).name if dtype is not None else None
 
 
 def is_chief(strategy=None) -> bool:

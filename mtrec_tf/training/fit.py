@@ -21,7 +21,7 @@ from mtrec_tf.embeddings.warm_start import apply_warm_start
 from mtrec_tf.io_utils import as_path, basename, exists, join, makedirs, parent, remove, rename, rmtree, write_json_atomic
 from mtrec_tf.models import ModelData, MultiTaskModel
 from mtrec_tf.training.callbacks import EpochHistory, StopOnNaNTaskLoss
-from mtrec_tf.training.distribution import is_chief, model_scope, worker_temp_dir
+from mtrec_tf.training.distribution import is_chief, worker_temp_dir
 from mtrec_tf.training.optimizers import LazyAdam
 from mtrec_tf.training.run_dir import RunPaths, load_run_inputs, save_run_inputs
 
@@ -164,7 +164,7 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
         validation_data = _distributable(make_dataset(validation, batch_size=VALIDATION_BATCH_SIZE,
                                                       history_length=config.data.history_length))
 
-    with model_scope(strategy):
+    with strategy.scope():
         model = build_model(config, prepared.statistics, catalogue)
         # Weights exist before fit so that a backup can be restored into them; in replica
         # context, where a strategy lets the metrics it syncs be updated.

@@ -92,7 +92,7 @@ def test_query_subwords_match_the_title_table_and_reach_unseen_words(tiny_config
     query = model.query_tokens(tf.constant([" ".join(known), known[0] + "zz"]))
     ids, subwords = query.ids.numpy(), query.subwords.numpy()
     # In-vocabulary tokens get the same subwords from their string as from the table of ids.
-    np.testing.assert_array_equal(subwords[0, :2], model.token_subwords.numpy()[ids[0, :2]])
+    np.testing.assert_array_equal(subwords[0, :2], model.catalogue.token_subwords.numpy()[ids[0, :2]])
     # An unseen word is unknown (id 1) but keeps the trigrams it shares with the known word.
     assert ids[1, 0] == 1
     shared = set(subwords[1, 0]) & set(subwords[0, 0]) - {0}
@@ -213,3 +213,30 @@ def test_without_a_text_encoder_only_bag_heads_may_read_the_query(tiny_config, t
     config = dataclasses.replace(select_tasks(tiny_config, tasks), model=model_config)
     with pytest.raises(ConfigError, match=f"task '{named}' reads the query, which model.text_encoder='none'"):
         build_model(config, tiny_prepared.statistics, catalogue)
+
+
+def test_a_catalogue_without_images_runs_no_image_encoder(tiny_config, tiny_prepared, batch):
+    items = tiny_prepared.data.items.assign(image=None)
+    catalogue = build_catalogue(items, tiny_prepared.statistics, tiny_config.model.max_title_tokens)
+    config = select_tasks(tiny_config, ["ctr", "next_item"])
+    model = build_model(config, tiny_prepared.statistics, catalogue)
+    assert not model.uses_images and model.catalogue.image is None
+    model.build_from_batch(batch)
+    assert not model.image_encoder.weights
+    logs = model.train_on_batch(batch[0], batch[1], sample_weight=batch[2], return_dict=True)
+    assert np.isfinite(logs["ctr_loss"]) and np.isfinite(logs["next_item_loss"])
+
+
+@pytest.mark.parametrize("combination", ["shared_bottom", "mmoe"])
+def test_a_ranking_task_reads_only_its_configured_inputs(tiny_config, tiny_prepared, catalogue, batch, combination):
+    tasks = (TaskConfig("ctr", "binary", "ctr", ("user", "item", "query")),
+             TaskConfig("cvr", "binary", "cvr", ("user", "item")))
+    config = dataclasses.replace(tiny_config, tasks=tasks,
+                                 model=dataclasses.replace(tiny_config.model, combination=combination))
+    model = build_model(config, tiny_prepared.statistics, catalogue)
+    model.build_from_batch(batch)
+    features = dict(batch[0])
+    other = dict(features, query=tf.fill(tf.shape(features["query"]), "完全 different words"))
+    before, after = model(features), model(other)
+    np.testing.assert_allclose(after["cvr"].numpy(), before["cvr"].numpy(), atol=1e-6)
+    assert np.abs(after["ctr"].numpy() - before["ctr"].numpy()).max() > 1e-4

@@ -56,3 +56,18 @@ def test_a_nan_task_loss_stops_training_naming_the_task():
     guard.on_train_batch_end(0, {"ctr_loss": 0.5, "next_item_loss": 1.0})
     with pytest.raises(TaskLossNaNError, match="task 'next_item' became nan at epoch 3, step 8"):
         guard.on_train_batch_end(7, {"ctr_loss": 0.5, "next_item_loss": math.nan})
+
+
+def test_checkpoints_hold_trainable_state_only(tiny_run):
+    from mtrec_tf.backend import tf
+
+    result, _ = tiny_run
+    final = result.run_dir / "checkpoints" / "final"
+    variables = tf.train.list_variables(str(final / "weights"))
+    assert variables and not any("catalogue" in name or "sampling_probability" in name for name, _ in variables)
+    shapes = {tuple(shape) for _, shape in variables}
+    catalogue = result.catalogue
+    assert catalogue.image.shape not in shapes and catalogue.title_tokens.shape not in shapes
+    # The catalogue's images alone are larger than every checkpoint of the tiny model.
+    for folder in [final, *(result.run_dir / "checkpoints").glob("epoch-*")]:
+        assert sum(f.stat().st_size for f in folder.iterdir()) < catalogue.image.nbytes / 4, folder
