@@ -27,7 +27,7 @@ import collections
 import numpy as np
 
 from mtrec_tf.config import load_config
-from mtrec_tf.data.prepare import load_configured_data, prepare_data
+from mtrec_tf.data.prepare import prepare_configured
 from mtrec_tf.embeddings.corpus import build_corpus
 from mtrec_tf.embeddings.neighbours import cosine_neighbours
 from mtrec_tf.embeddings.skipgram import default_config, pretrain
@@ -70,7 +70,7 @@ def main() -> None:
     args = parser.parse_args()
 
     config = load_config()
-    prepared = prepare_data(load_configured_data(config.data), config.data, seed=config.seed)
+    prepared = prepare_configured(config)
     items = prepared.data.items
     category_of = dict(zip(items["item_id"], items["category"]))
 

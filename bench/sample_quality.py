@@ -16,7 +16,7 @@ import numpy as np
 
 import mtrec_tf  # noqa: F401
 from mtrec_tf.backend import tf
-from mtrec_tf.data.prepare import load_configured_data, prepare_data
+from mtrec_tf.data.prepare import prepare_configured
 from mtrec_tf.data.sample import generate_sample
 from mtrec_tf.training.fit import load_trained_model
 
@@ -30,7 +30,7 @@ def main() -> None:
     if config.data.events is not None:
         raise SystemExit(f"{args.run} was not trained on the built-in sample")
     world = generate_sample(config.data.sample_scale, config.data.sample_seed)
-    prepared = prepare_data(load_configured_data(config.data), config.data, seed=config.seed)
+    prepared = prepare_configured(config)
     events = prepared.data.events
     test_searches = events[prepared.split.mask("test") & (events["event_type"] == "search")]
     truth = world.query_intents.set_index("session_id")["category"]

@@ -19,7 +19,7 @@ from mtrec_tf.backend import tf
 from mtrec_tf.config import Config, load_config, select_tasks
 from mtrec_tf.data.catalogue import Catalogue, build_catalogue
 from mtrec_tf.data.pipeline import make_dataset
-from mtrec_tf.data.prepare import load_configured_data, prepare_data
+from mtrec_tf.data.prepare import prepare_configured
 from mtrec_tf.data.statistics import DataStatistics
 
 
@@ -27,7 +27,7 @@ def sample_batches(batch_size: int, steps: int, preset: str = "default",
                    ) -> tuple[Config, DataStatistics, Catalogue, list]:
     """The configuration of `preset`, and the first `steps` training batches of the built-in sample."""
     config = load_config(None, [f"training.batch_size={batch_size}"], preset=preset)
-    prepared = prepare_data(load_configured_data(config.data), config.data, seed=config.seed)
+    prepared = prepare_configured(config)
     catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens)
     dataset = make_dataset(prepared.examples.parts["train"], batch_size=batch_size,
                            history_length=config.data.history_length, shuffle_buffer=20_000, seed=0)

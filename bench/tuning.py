@@ -24,7 +24,7 @@ from pathlib import Path
 
 from mtrec_tf.config import load_config
 from mtrec_tf.data.catalogue import build_catalogue
-from mtrec_tf.data.prepare import load_configured_data, prepare_data
+from mtrec_tf.data.prepare import prepare_configured
 from mtrec_tf.data.pipeline import table_to_arrays
 from mtrec_tf.evaluation.evaluate import evaluate_model
 from mtrec_tf.training.fit import load_trained_model, train
@@ -55,7 +55,7 @@ def main() -> None:
     ], preset=args.preset)
     equal = dataclasses.replace(config, tasks=tuple(dataclasses.replace(t, weight=1.0) for t in config.tasks))
     uncertainty = dataclasses.replace(equal, model=dataclasses.replace(equal.model, loss_weighting="uncertainty"))
-    prepared = prepare_data(load_configured_data(config.data), config.data, seed=config.seed)
+    prepared = prepare_configured(config)
     catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens)
     budget = args.epochs * args.steps_per_epoch * config.training.batch_size
     test = prepared.examples.parts["test"]

@@ -237,7 +237,7 @@ def _data_inspect(args: argparse.Namespace) -> int:
 
 def _data_examples(args: argparse.Namespace) -> int:
     from mtrec_tf.config import dump_config, load_config
-    from mtrec_tf.data.prepare import load_configured_data, prepare_data, write_prepared
+    from mtrec_tf.data.prepare import prepare_configured, write_prepared
     from mtrec_tf.data.readers import find_tables
     from mtrec_tf.io_utils import write_text_atomic
 
@@ -256,8 +256,7 @@ def _data_examples(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides)
 
     start = time.perf_counter()
-    data = load_configured_data(config.data)
-    prepared = prepare_data(data, config.data, seed=config.seed)
+    prepared = prepare_configured(config)
     summary = write_prepared(prepared, args.out, args.format, args.examples_per_shard)
     write_text_atomic(Path(args.out) / "config.yaml", dump_config(config))
     for line in prepared.examples.report.lines():
@@ -317,7 +316,7 @@ def _tune(args: argparse.Namespace) -> int:
 
 def _pretrain(args: argparse.Namespace) -> int:
     from mtrec_tf.config import load_config
-    from mtrec_tf.data.prepare import load_configured_data, prepare_data
+    from mtrec_tf.data.prepare import prepare_configured
     from mtrec_tf.embeddings.corpus import build_corpus
     from mtrec_tf.embeddings.skipgram import default_config, pretrain
     from mtrec_tf.embeddings.store import save_vectors
@@ -333,7 +332,7 @@ def _pretrain(args: argparse.Namespace) -> int:
             batch_size=args.batch_size, cbow=args.cbow or None, seed=config.seed)
     except ValueError as error:
         raise ConfigError(str(error)) from error
-    prepared = prepare_data(load_configured_data(config.data), config.data, seed=config.seed)
+    prepared = prepare_configured(config)
     corpus = build_corpus(args.kind, prepared)
     print(f"{args.kind}: {corpus.num_tokens:,} ids in {len(corpus.sequences):,} sentences of the training part, "
           f"vocabulary {len(corpus.vocabulary):,}")

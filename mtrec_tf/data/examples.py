@@ -27,6 +27,7 @@ catalogue is known at serving time, and the model looks them up by item id.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,7 +36,9 @@ import pyarrow as pa
 from mtrec_tf.data.schema import BEHAVIOUR_EVENT_TYPES
 from mtrec_tf.data.splits import PARTS, TRAIN, EventSplit
 
-TASKS: tuple[str, ...] = ("query_category", "ctr", "cvr", "next_item", "image_category", "rating")
+if TYPE_CHECKING:
+    from mtrec_tf.config import TaskConfig
+
 EXAMPLE_TYPES: tuple[str, ...] = ("query", "impression", "next_item", "image")
 
 SCALAR_FEATURES: dict[str, pa.DataType] = {
@@ -51,20 +54,48 @@ HISTORY_FEATURES: dict[str, pa.DataType] = {
     "history_event_types": pa.string(),
     "history_time_gaps": pa.float32(),
 }
-LABELS: dict[str, pa.DataType] = {
+# Labels derived from the event log (see the module docstring).
+DERIVED_LABELS: dict[str, pa.DataType] = {
     "query_category": pa.string(),
     "ctr": pa.float32(),
     "cvr": pa.float32(),
     "next_item": pa.string(),
     "image_category": pa.string(),
-    "rating": pa.float32(),
 }
-EXAMPLE_SCHEMA = pa.schema(
-    [pa.field(name, dtype) for name, dtype in SCALAR_FEATURES.items()]
-    + [pa.field(name, pa.list_(dtype)) for name, dtype in HISTORY_FEATURES.items()]
-    + [pa.field(f"label_{task}", dtype) for task, dtype in LABELS.items()]
-    + [pa.field(f"mask_{task}", pa.float32()) for task in TASKS]
-)
+# Columns of the events table that are labels whenever the table has them (explicit feedback).
+STANDARD_LABEL_COLUMNS: dict[str, pa.DataType] = {"rating": pa.float32()}
+LABEL_TYPES: dict[str, pa.DataType] = {"string": pa.string(), "float32": pa.float32()}
+
+
+def label_columns(tasks: Sequence[TaskConfig]) -> dict[str, pa.DataType]:
+    """The events columns the examples carry as labels: the standard ones and every task label
+    that is not derived from the log, typed by its task's type."""
+    from mtrec_tf.tasks import task_type
+
+    columns = dict(STANDARD_LABEL_COLUMNS)
+    for task in tasks:
+        if task.label not in DERIVED_LABELS:
+            columns.setdefault(task.label, LABEL_TYPES[task_type(task.type).label_dtype])
+    return columns
+
+
+def event_column_kinds(columns: Mapping[str, pa.DataType]) -> dict[str, str]:
+    """What `readers.load_data(event_columns=...)` keeps of each label column: numbers or text."""
+    return {name: "text" if dtype == pa.string() else "number" for name, dtype in columns.items()}
+
+
+def example_schema(labels: Mapping[str, pa.DataType]) -> pa.Schema:
+    """The columns of every example: features, then a label and a mask per label name."""
+    return pa.schema(
+        [pa.field(name, dtype) for name, dtype in SCALAR_FEATURES.items()]
+        + [pa.field(name, pa.list_(dtype)) for name, dtype in HISTORY_FEATURES.items()]
+        + [pa.field(f"label_{label}", dtype) for label, dtype in labels.items()]
+        + [pa.field(f"mask_{label}", pa.float32()) for label in labels]
+    )
+
+
+# The examples' columns with the standard labels only.
+EXAMPLE_SCHEMA = example_schema({**DERIVED_LABELS, **STANDARD_LABEL_COLUMNS})
 
 
 @dataclasses.dataclass
@@ -84,7 +115,7 @@ class ExampleReport:
 
 @dataclasses.dataclass
 class Examples:
-    """Examples of each part as Arrow tables with `EXAMPLE_SCHEMA`, and their report."""
+    """Examples of each part as Arrow tables (`example_schema` of their labels), and their report."""
 
     parts: dict[str, pa.Table]
     report: ExampleReport
@@ -100,6 +131,7 @@ def build_examples(
     image_validation_fraction: float = 0.1,
     image_test_fraction: float = 0.1,
     seed: int = 0,
+    columns: Mapping[str, pa.DataType] | None = None,
 ) -> Examples:
     """Builds the examples of every task from normalised events and items.
 
@@ -111,11 +143,17 @@ def build_examples(
         history_length: the most behaviour events an example carries.
         image_validation_fraction, image_test_fraction: items held out for `image`.
         seed: seed of the item permutation that splits the `image` examples.
+        columns: label columns of the events table (`label_columns`; default the standard
+            ones): an example built from an event carries that event's value, its mask set
+            where the value is present (a number, or non-empty text). Columns the events
+            table lacks are left out of the examples.
 
     Returns:
-        `Examples` with one Arrow table per part.
+        `Examples` with one Arrow table per part, in `example_schema` of the labels.
     """
-    log = _EventLog(events, split, history_length)
+    columns = {name: dtype for name, dtype in (STANDARD_LABEL_COLUMNS if columns is None else columns).items()
+               if name in events.columns}
+    log = _EventLog(events, split, history_length, columns)
     category_of = pd.Series(items["category"].to_numpy(), index=items["item_id"].to_numpy())
     skipped: dict[str, int] = {}
     images = _image_examples(items, image_validation_fraction, image_test_fraction, seed, skipped)
@@ -136,7 +174,7 @@ def build_examples(
         selected = frame[frame["part"] == index].sort_values(
             ["timestamp", "type_order", "row"], kind="stable"
         )
-        parts[name] = _to_table(selected, log)
+        parts[name] = _to_table(selected, log, columns)
         counts[name] = {k: int(v) for k, v in selected["example_type"].value_counts().items()}
     return Examples(parts, ExampleReport(counts, skipped))
 
@@ -144,9 +182,11 @@ def build_examples(
 class _EventLog:
     """Events sorted by user and time, with the index needed to cut histories."""
 
-    def __init__(self, events: pd.DataFrame, split: EventSplit, history_length: int):
+    def __init__(self, events: pd.DataFrame, split: EventSplit, history_length: int,
+                 columns: Mapping[str, pa.DataType] | None = None):
         frame = events.assign(part=split.part, row=np.arange(len(events)))
         self.events = frame
+        self.columns = dict(columns or {})
         self.history_length = history_length
         behaviour = frame[frame["event_type"].isin(BEHAVIOUR_EVENT_TYPES)]
         if split.method == "random":
@@ -241,11 +281,6 @@ def _impression_examples(log: _EventLog, train_image_category: pd.Series) -> pd.
     labelled = category.notna().to_numpy() & (frame["part"].to_numpy() == TRAIN)
     frame["label_image_category"] = category.where(labelled, "").astype(object)
     frame["mask_image_category"] = labelled.astype(np.float32)
-    if "rating" in impressions:
-        rating = impressions["rating"].to_numpy(dtype=np.float32)
-        rated = np.isfinite(rating)
-        frame["label_rating"] = np.where(rated, rating, 0.0).astype(np.float32)
-        frame["mask_rating"] = rated.astype(np.float32)
     return frame
 
 
@@ -269,7 +304,7 @@ def _explicit_query_examples(queries: pd.DataFrame) -> pd.DataFrame:
 
 def build_query_examples(queries: pd.DataFrame) -> pa.Table:
     """`query` examples of a labelled queries table alone (text classification without a
-    shop log), in `EXAMPLE_SCHEMA`."""
+    shop log), with the derived labels only."""
     empty = pd.DataFrame({name: pd.Series(dtype=object) for name in
                           ("user_id", "event_type", "item_id", "query", "session_id")})
     empty["timestamp"] = pd.Series(dtype=np.int64)
@@ -313,26 +348,57 @@ def _frame(source: pd.DataFrame, example_type: str, *, labels: dict[str, np.ndar
         "item_id": source["item_id"].to_numpy() if item_id is None else item_id,
         "position": source["position"].to_numpy(dtype=np.int64) if position is None else position,
     }, index=pd.RangeIndex(n))
-    for task, dtype in LABELS.items():
-        default = "" if dtype == pa.string() else np.float32(0)
-        frame[f"label_{task}"] = labels[task] if task in labels else default
-        frame[f"mask_{task}"] = np.float32(task in labels)
+    for label, dtype in DERIVED_LABELS.items():
+        frame[f"label_{label}"] = labels[label] if label in labels else _missing(dtype)
+        frame[f"mask_{label}"] = np.float32(label in labels)
     return frame
 
 
-def _to_table(frame: pd.DataFrame, log: _EventLog) -> pa.Table:
+def _missing(dtype: pa.DataType) -> object:
+    return "" if dtype == pa.string() else np.float32(0)
+
+
+def _to_table(frame: pd.DataFrame, log: _EventLog, columns: Mapping[str, pa.DataType] | None = None) -> pa.Table:
+    columns = dict(columns or {})
     with_history = frame["has_history"].to_numpy(dtype=bool)
     subset = frame[with_history].reset_index(drop=True)
     history = _spread(log.history(subset["user_id"], subset["timestamp"]), with_history)
-    columns = {}
+    arrays = {}
     for name, dtype in SCALAR_FEATURES.items():
-        columns[name] = pa.array(frame[name].to_numpy(), type=dtype)
-    columns.update(history)
-    for task, dtype in LABELS.items():
-        columns[f"label_{task}"] = pa.array(frame[f"label_{task}"].to_numpy(), type=dtype)
-    for task in TASKS:
-        columns[f"mask_{task}"] = pa.array(frame[f"mask_{task}"].to_numpy(dtype=np.float32))
-    return pa.table(columns, schema=EXAMPLE_SCHEMA)
+        arrays[name] = pa.array(frame[name].to_numpy(), type=dtype)
+    arrays.update(history)
+    for label, dtype in DERIVED_LABELS.items():
+        arrays[f"label_{label}"] = pa.array(frame[f"label_{label}"].to_numpy(), type=dtype)
+    labels, masks = _column_labels(frame["row"].to_numpy(), log, columns)
+    arrays.update({f"label_{name}": values for name, values in labels.items()})
+    for label in DERIVED_LABELS:
+        arrays[f"mask_{label}"] = pa.array(frame[f"mask_{label}"].to_numpy(dtype=np.float32))
+    arrays.update({f"mask_{name}": values for name, values in masks.items()})
+    return pa.table(arrays, schema=example_schema({**DERIVED_LABELS, **columns}))
+
+
+def _column_labels(rows: np.ndarray, log: _EventLog, columns: Mapping[str, pa.DataType]
+                   ) -> tuple[dict[str, pa.Array], dict[str, pa.Array]]:
+    """The value of each label column on the event each example was built from (`rows` >= 0),
+    and masks that are 1 where it is present; examples of no event have none."""
+    from_event = rows >= 0
+    labels, masks = {}, {}
+    for name, dtype in columns.items():
+        if len(log.events):
+            source = log.events[name].to_numpy()[np.where(from_event, rows, 0)]
+        else:
+            source = np.full(len(rows), None, dtype=object)
+        if dtype == pa.string():
+            values = np.asarray([v if isinstance(v, str) else "" for v in source], dtype=object)
+            present = from_event & (values != "")
+            values = np.where(present, values, "")
+        else:
+            values = pd.to_numeric(pd.Series(source), errors="coerce").to_numpy(dtype=np.float64)
+            present = from_event & np.isfinite(values)
+            values = np.where(present, values, 0.0)
+        labels[name] = pa.array(values, type=dtype)
+        masks[name] = pa.array(present.astype(np.float32))
+    return labels, masks
 
 
 def _spread(history: dict[str, pa.Array], rows: np.ndarray) -> dict[str, pa.Array]:

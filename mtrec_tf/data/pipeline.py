@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mtrec_tf.backend import tf
-from mtrec_tf.data.examples import EXAMPLE_SCHEMA, HISTORY_FEATURES, LABELS, SCALAR_FEATURES, TASKS
+from mtrec_tf.data.examples import EXAMPLE_SCHEMA, HISTORY_FEATURES, SCALAR_FEATURES
 
 FORMATS = ("tfrecord", "parquet")
 _TF_DTYPES = {pa.string(): tf.string, pa.int64(): tf.int64, pa.float32(): tf.float32}
@@ -58,7 +58,7 @@ def write_shards(
 def _write_tfrecord(table: pa.Table, path: Path) -> None:
     columns = table.to_pydict()
     fields = []
-    for field in EXAMPLE_SCHEMA:
+    for field in table.schema:
         kind = _value_type(field.type)
         fields.append((field.name, pa.types.is_list(field.type), kind))
     with tf.io.TFRecordWriter(str(path)) as writer:
@@ -81,15 +81,21 @@ def _value_type(dtype: pa.DataType) -> pa.DataType:
     return dtype.value_type if pa.types.is_list(dtype) else dtype
 
 
-def output_signature(history_length: int) -> tuple[dict, dict, dict]:
-    """The `tf.TensorSpec`s of one batch: features, labels and masks."""
+def output_signature(history_length: int, schema: pa.Schema = EXAMPLE_SCHEMA) -> tuple[dict, dict, dict]:
+    """The `tf.TensorSpec`s of one batch of examples of `schema`: features, labels and masks."""
     features = {n: tf.TensorSpec([None], _TF_DTYPES[t]) for n, t in SCALAR_FEATURES.items()}
     features.update(
         {n: tf.TensorSpec([None, history_length], _TF_DTYPES[t]) for n, t in HISTORY_FEATURES.items()}
     )
-    labels = {task: tf.TensorSpec([None], _TF_DTYPES[t]) for task, t in LABELS.items()}
-    masks = {task: tf.TensorSpec([None], tf.float32) for task in TASKS}
+    labels = {name: tf.TensorSpec([None], _TF_DTYPES[schema.field(f"label_{name}").type])
+              for name in label_names(schema)}
+    masks = {name: tf.TensorSpec([None], tf.float32) for name in label_names(schema)}
     return features, labels, masks
+
+
+def label_names(schema: pa.Schema) -> list[str]:
+    """The labels of examples of `schema` (each has a `label_<name>` and a `mask_<name>` column)."""
+    return [name[len("label_"):] for name in schema.names if name.startswith("label_")]
 
 
 def make_dataset(
@@ -105,7 +111,8 @@ def make_dataset(
     """A batched dataset of `(features, labels, masks)` from a table or shard files.
 
     Args:
-        source: an Arrow table with `EXAMPLE_SCHEMA`, or `.tfrecord` / `.parquet` shards.
+        source: an Arrow table of examples (`examples.example_schema`), or `.tfrecord` / `.parquet`
+            shards.
         batch_size: examples per batch.
         history_length: histories are truncated to their last `history_length` events and
             padded at the end to that length.
@@ -116,7 +123,8 @@ def make_dataset(
         drop_remainder: drop the last, smaller batch.
 
     Returns:
-        A `tf.data.Dataset` whose elements match `output_signature(history_length)`.
+        A `tf.data.Dataset` whose elements match `output_signature(history_length, schema)`,
+        the schema being the table's or the shards'.
     """
     if isinstance(source, pa.Table):
         return _table_dataset(source, batch_size, history_length, shuffle_buffer, seed, repeat, drop_remainder)
@@ -141,16 +149,32 @@ def make_dataset(
         if repeat:
             records = records.repeat()
         dataset = records.batch(batch_size, drop_remainder=drop_remainder).map(
-            _parser(history_length), num_parallel_calls=tf.data.AUTOTUNE
+            _parser(history_length, _tfrecord_schema(files[0])), num_parallel_calls=tf.data.AUTOTUNE
         )
     else:
         dataset = _parquet_dataset(files, batch_size, history_length, shuffle_buffer, seed, repeat, drop_remainder)
     return dataset.map(_split_outputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def _parser(history_length: int):
+def _tfrecord_schema(path: Path) -> pa.Schema:
+    """The columns of TFRecord examples, read from the first record of a shard."""
+    first = next(iter(tf.data.TFRecordDataset(str(path)).take(1)), None)
+    if first is None:
+        return EXAMPLE_SCHEMA
+    kinds = {"bytes_list": pa.string(), "int64_list": pa.int64(), "float_list": pa.float32()}
+    fields = []
+    for name, feature in tf.train.Example.FromString(first.numpy()).features.feature.items():
+        if name in HISTORY_FEATURES:
+            fields.append(pa.field(name, pa.list_(HISTORY_FEATURES[name])))
+        else:
+            fields.append(pa.field(name, kinds[feature.WhichOneof("kind")]))
+    order = {name: i for i, name in enumerate(EXAMPLE_SCHEMA.names)}
+    return pa.schema(sorted(fields, key=lambda f: (order.get(f.name, len(order)), f.name)))
+
+
+def _parser(history_length: int, schema: pa.Schema):
     spec = {}
-    for field in EXAMPLE_SCHEMA:
+    for field in schema:
         dtype = _TF_DTYPES[_value_type(field.type)]
         if pa.types.is_list(field.type):
             spec[field.name] = tf.io.RaggedFeature(dtype)
@@ -169,14 +193,14 @@ def _parser(history_length: int):
 
 def _split_outputs(batch: dict[str, tf.Tensor]) -> tuple[dict, dict, dict]:
     features = {name: batch[name] for name in (*SCALAR_FEATURES, *HISTORY_FEATURES)}
-    labels = {task: batch[f"label_{task}"] for task in TASKS}
-    masks = {task: batch[f"mask_{task}"] for task in TASKS}
+    labels = {name[len("label_"):]: value for name, value in batch.items() if name.startswith("label_")}
+    masks = {name[len("mask_"):]: value for name, value in batch.items() if name.startswith("mask_")}
     return features, labels, masks
 
 
-def _flat_signature(history_length: int) -> dict[str, tf.TensorSpec]:
+def _flat_signature(history_length: int, schema: pa.Schema) -> dict[str, tf.TensorSpec]:
     spec = {}
-    for field in EXAMPLE_SCHEMA:
+    for field in schema:
         dtype = _TF_DTYPES[_value_type(field.type)]
         shape = [None, history_length] if pa.types.is_list(field.type) else [None]
         spec[field.name] = tf.TensorSpec(shape, dtype)
@@ -186,7 +210,7 @@ def _flat_signature(history_length: int) -> dict[str, tf.TensorSpec]:
 def table_to_arrays(table: pa.Table, history_length: int) -> dict[str, np.ndarray]:
     """Numpy columns of an example table, histories padded to `(rows, history_length)`."""
     arrays = {}
-    for field in EXAMPLE_SCHEMA:
+    for field in table.schema:
         column = table.column(field.name).combine_chunks()
         if pa.types.is_list(field.type):
             arrays[field.name] = _pad_lists(column, history_length, _PAD[field.type.value_type])
@@ -224,7 +248,7 @@ def _table_dataset(table: pa.Table, batch_size: int, history_length: int, shuffl
     `shuffle_buffer` shuffles the whole table uniformly.
     """
     gathers = {field.name: _column_gather(table.column(field.name).combine_chunks(), field.type, history_length)
-               for field in EXAMPLE_SCHEMA}
+               for field in table.schema}
     rows = tf.data.Dataset.range(table.num_rows)
     if shuffle_buffer:
         rows = rows.shuffle(max(table.num_rows, 1), seed=seed, reshuffle_each_iteration=True)
@@ -278,7 +302,7 @@ def _parquet_dataset(files: list[Path], batch_size: int, history_length: int, sh
 
     With shuffling, shard order and the rows within each shard are permuted every epoch.
     """
-    signature = _flat_signature(history_length)
+    signature = _flat_signature(history_length, pq.read_schema(files[0]))
 
     def batches() -> Iterator[dict[str, np.ndarray]]:
         rng = np.random.default_rng(seed)

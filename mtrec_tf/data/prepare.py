@@ -5,10 +5,13 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import Mapping
+
+import pyarrow as pa
 
 from mtrec_tf import progress
-from mtrec_tf.config import DataConfig
-from mtrec_tf.data.examples import Examples, build_examples
+from mtrec_tf.config import Config, DataConfig
+from mtrec_tf.data.examples import Examples, build_examples, event_column_kinds, label_columns
 from mtrec_tf.data.readers import EcommerceData, load_data
 from mtrec_tf.data.sample import generate_sample
 from mtrec_tf.data.splits import PARTS, EventSplit, split_events
@@ -26,18 +29,27 @@ class PreparedData:
     statistics: DataStatistics
 
 
-def load_configured_data(config: DataConfig) -> EcommerceData:
-    """The tables that `config` names, or the built-in sample world when it names none."""
+def prepare_configured(config: Config) -> PreparedData:
+    """The data a configuration names, split, with every configured task's examples: a task's
+    label that the log does not derive is a column of the events table."""
+    columns = label_columns(config.tasks)
+    return prepare_data(load_configured_data(config.data, columns), config.data, seed=config.seed, columns=columns)
+
+
+def load_configured_data(config: DataConfig, columns: Mapping[str, pa.DataType] | None = None) -> EcommerceData:
+    """The tables that `config` names, or the built-in sample world when it names none;
+    `columns` (label columns, `examples.label_columns`) are kept from the events table."""
+    kinds = event_column_kinds(columns or {})
     if config.events is None:
         with progress.step("generating the sample shop") as done:
             world = generate_sample(scale=config.sample_scale, seed=config.sample_seed)
-            data = load_data(world.events, world.items, world.queries)
+            data = load_data(world.events, world.items, world.queries, event_columns=kinds)
             done.report(_table_sizes(data), len(data.events), "events")
         return data
     with progress.step("reading tables") as done:
         data = load_data(
             config.events, config.items, config.queries,
-            bad_rows=config.bad_rows, unknown_items=config.unknown_items,
+            bad_rows=config.bad_rows, unknown_items=config.unknown_items, event_columns=kinds,
         )
         done.report(_table_sizes(data), len(data.events), "events")
     return data
@@ -48,16 +60,22 @@ def _table_sizes(data: EcommerceData) -> str:
     return sizes + (f", {len(data.queries):,} labelled queries" if data.queries is not None else "")
 
 
-def prepare_data(data: EcommerceData, config: DataConfig, seed: int = 0) -> PreparedData:
-    """Splits the events, builds every task's examples and fits statistics on training."""
+def prepare_data(data: EcommerceData, config: DataConfig, seed: int = 0,
+                 columns: Mapping[str, pa.DataType] | None = None) -> PreparedData:
+    """Splits the events, builds every task's examples and fits statistics on training.
+
+    `columns` are the label columns of the events table (`examples.label_columns`; default the
+    standard ones).
+    """
     with progress.step("preparing data") as done:
-        prepared = _prepare(data, config, seed)
+        prepared = _prepare(data, config, seed, columns)
         examples = _example_count(prepared.examples)
         done.report(f"{len(data.events):,} events -> {examples:,} examples", examples, "examples")
     return prepared
 
 
-def _prepare(data: EcommerceData, config: DataConfig, seed: int) -> PreparedData:
+def _prepare(data: EcommerceData, config: DataConfig, seed: int,
+             columns: Mapping[str, pa.DataType] | None) -> PreparedData:
     split = split_events(data.events, config.split, seed)
     examples = build_examples(
         data.events, data.items, split,
@@ -66,6 +84,7 @@ def _prepare(data: EcommerceData, config: DataConfig, seed: int) -> PreparedData
         image_validation_fraction=config.image_validation_fraction,
         image_test_fraction=config.image_test_fraction,
         seed=seed,
+        columns=columns,
     )
     statistics = fit_statistics(
         data.events[split.mask("train")], data.items, examples.parts["train"],

@@ -19,7 +19,7 @@ import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence, Union
+from typing import Callable, Mapping, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -113,6 +113,7 @@ def load_data(
     *,
     bad_rows: str = "error",
     unknown_items: str = "keep",
+    event_columns: Mapping[str, str] | None = None,
 ) -> EcommerceData:
     """Reads, validates and normalises the events, items and optional queries tables.
 
@@ -122,13 +123,15 @@ def load_data(
             and counts them in the reports.
         unknown_items: what to do with events whose item_id is not in the catalogue:
             "keep" (as out-of-vocabulary items) or "drop". They are counted either way.
+        event_columns: columns of the shop's own to keep in the events table, each "number"
+            or "text" (the label columns of tasks; `validation.EXTRA_COLUMN_KINDS`).
 
     Returns:
         The normalised tables and their reports.
     """
     check_choice("bad_rows", bad_rows, BAD_ROW_POLICIES)
     check_choice("unknown_items", unknown_items, UNKNOWN_ITEM_POLICIES)
-    event_frame, event_report = read_table(events, "events", bad_rows=bad_rows)
+    event_frame, event_report = read_table(events, "events", bad_rows=bad_rows, extra_columns=event_columns)
     item_frame, item_report = read_table(items, "items", bad_rows=bad_rows)
     reports = [event_report, item_report]
     query_frame = None
@@ -182,6 +185,7 @@ def read_table(
     *,
     bad_rows: str = "error",
     name: str | None = None,
+    extra_columns: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, TableReport]:
     """Reads one table and returns it in normalised form with its report.
 
@@ -192,6 +196,7 @@ def read_table(
         kind: one of `schema.TABLE_KINDS`.
         bad_rows: "error" or "skip", as in `validation.validate_table`.
         name: how a DataFrame is named in messages (default: `kind`).
+        extra_columns: columns of the shop's own to keep, as in `validation.validate_table`.
 
     Returns:
         One frame for all shards and one report for all of them; messages keep each file's
@@ -200,9 +205,10 @@ def read_table(
     check_choice("kind", kind, schema.TABLE_KINDS)
     check_choice("bad_rows", bad_rows, BAD_ROW_POLICIES)
     if isinstance(source, pd.DataFrame):
-        return validate_table(source, kind, source=f"DataFrame {name or kind}", bad_rows=bad_rows)
+        return validate_table(source, kind, source=f"DataFrame {name or kind}", bad_rows=bad_rows,
+                              extra_columns=extra_columns)
     files = table_files(source)
-    parts = [_read_and_validate(path, kind, bad_rows) for path in files]
+    parts = [_read_and_validate(path, kind, bad_rows, extra_columns) for path in files]
     frames = [frame for frame, _, _ in parts]
     table = frames[0] if len(frames) == 1 else pd.concat(frames)
     if kind == "items" and len(parts) > 1:
@@ -214,13 +220,14 @@ def read_table(
     return table.reset_index(drop=True), report
 
 
-def _read_and_validate(path: Path, kind: str, bad_rows: str) -> tuple[pd.DataFrame, TableReport, RowLocator]:
+def _read_and_validate(path: Path, kind: str, bad_rows: str, extra_columns: Mapping[str, str] | None
+                       ) -> tuple[pd.DataFrame, TableReport, RowLocator]:
     raw = read_raw(path)
     if raw.file_issues and bad_rows == "error":
         raise DataValidationError(raw.file_issues[0])
     frame, report = validate_located(
         raw.frame, kind, raw.locator, bad_rows=bad_rows, base_dir=path.parent,
-        problems=_label_repairs_dropped(raw.problems, kind),
+        problems=_label_repairs_dropped(raw.problems, kind), extra_columns=extra_columns,
     )
     report.notes.extend(raw.file_issues)
     return frame, report, raw.locator

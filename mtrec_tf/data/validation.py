@@ -20,7 +20,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,8 @@ from mtrec_tf.data import schema
 from mtrec_tf.errors import DataValidationError
 
 BAD_ROW_POLICIES: tuple[str, ...] = ("error", "skip")
+# What a column of the shop's own holds (`extra_columns`): "number" (float64) or "text".
+EXTRA_COLUMN_KINDS: tuple[str, ...] = ("number", "text")
 MAX_EXAMPLES = 10
 EXAMPLES_PER_REASON = 3
 TEXT_DTYPE = "str"
@@ -232,6 +234,7 @@ def validate_table(
     row_offset: int = 0,
     line_offset: int | None = None,
     base_dir: Path | None = None,
+    extra_columns: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, TableReport]:
     """Validates a table and returns it in normalised form with a report.
 
@@ -245,6 +248,8 @@ def validate_table(
             None when the source has no lines.
         base_dir: folder that relative image paths are resolved against (default: the
             working directory).
+        extra_columns: columns of the shop's own to keep beside the schema's, each "number"
+            or "text" (such as a task's label column); absent ones are not added.
 
     Returns:
         The normalised table (columns and dtypes of `schema`, index 0..n-1) and its report.
@@ -254,7 +259,8 @@ def validate_table(
             (with bad_rows="error") a row breaks a rule.
     """
     locator = RowLocator(source, row_offset=row_offset, line_offset=line_offset)
-    clean, report = validate_located(frame, kind, locator, bad_rows=bad_rows, base_dir=base_dir)
+    clean, report = validate_located(frame, kind, locator, bad_rows=bad_rows, base_dir=base_dir,
+                                     extra_columns=extra_columns)
     return clean.reset_index(drop=True), report
 
 
@@ -266,6 +272,7 @@ def validate_located(
     bad_rows: str = "error",
     base_dir: Path | None = None,
     problems: Iterable[Problem] = (),
+    extra_columns: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, TableReport]:
     """`validate_table` with a given locator and problems already found by a reader.
 
@@ -277,12 +284,24 @@ def validate_located(
     _check_required(raw, kind, locator.source)
     found = list(problems)
     normalised = _NORMALISERS[kind](raw, found, base_dir)
+    for name, kind_of_value in (extra_columns or {}).items():
+        if name in raw.columns and name not in normalised.columns:
+            normalised[name] = _extra_column(raw, name, kind_of_value, found)
     report = TableReport(source=locator.source, kind=kind, rows_read=len(raw))
     clean = _apply_policy(normalised, found, locator, bad_rows, report)
     if kind == "items":
         check_unique_item_ids(clean["item_id"], lambda i: locator.describe(int(clean.index[i])))
     report.rows_kept = len(clean)
     return clean, report
+
+
+def _extra_column(raw: pd.DataFrame, name: str, kind_of_value: str, problems: list[Problem]) -> Any:
+    """A column of the shop's own kept beside the schema's: numbers (a value that is not one
+    is repairable to NaN) or text."""
+    check_choice(f"the kind of column {name!r}", kind_of_value, EXTRA_COLUMN_KINDS)
+    if kind_of_value == "number":
+        return _optional_numbers(raw, name, f"{name} not a number", problems)
+    return _text_column(raw, name).to_numpy(dtype=object)
 
 
 def check_unique_item_ids(item_ids: pd.Series, describe: Callable[[int], str]) -> None:

@@ -7,7 +7,7 @@ import os
 
 from mtrec_tf import progress
 from mtrec_tf.data.pipeline import table_to_arrays
-from mtrec_tf.data.prepare import PreparedData, load_configured_data, prepare_data
+from mtrec_tf.data.prepare import PreparedData, prepare_configured
 from mtrec_tf.evaluation.baselines import baseline_metrics
 from mtrec_tf.evaluation.evaluate import evaluate_model, forward_latency
 from mtrec_tf.evaluation.plots import plot_comparison, plot_training_curves
@@ -29,7 +29,7 @@ def evaluate_run(run_dir: str | os.PathLike, prepared: PreparedData | None = Non
     paths = RunPaths(run_dir)
     config, model, statistics, catalogue = load_trained_model(run_dir)
     if prepared is None:
-        prepared = prepare_data(load_configured_data(config.data), config.data, seed=config.seed)
+        prepared = prepare_configured(config)
     test = prepared.examples.parts["test"]
     train = prepared.examples.parts["train"]
     item_categories = catalogue.category[1:]

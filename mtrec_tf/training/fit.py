@@ -15,7 +15,7 @@ from mtrec_tf.config import Config, ConfigError
 from mtrec_tf.data.catalogue import Catalogue, build_catalogue
 from mtrec_tf.data.inspect import data_quality, format_quality
 from mtrec_tf.data.pipeline import make_dataset
-from mtrec_tf.data.prepare import PreparedData, load_configured_data, prepare_data
+from mtrec_tf.data.prepare import PreparedData, prepare_configured
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.embeddings.warm_start import apply_warm_start
 from mtrec_tf.io_utils import as_path, basename, exists, join, makedirs, parent, remove, rename, rmtree, write_json_atomic
@@ -139,7 +139,7 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
     makedirs(paths.root)
     keras.utils.set_random_seed(config.seed)
     if prepared is None:
-        prepared = prepare_data(load_configured_data(config.data), config.data, seed=config.seed)
+        prepared = prepare_configured(config)
         if chief:
             print(format_quality(data_quality(prepared.data)), flush=True)
     write_json_atomic(paths.data_report, {**data_quality(prepared.data), "examples": {

@@ -28,7 +28,7 @@ from mtrec_tf.backend import keras
 from mtrec_tf.config import Config, ConfigError, dump_config, load_config, to_dict
 from mtrec_tf.data.catalogue import Catalogue, build_catalogue
 from mtrec_tf.data.pipeline import table_to_arrays
-from mtrec_tf.data.prepare import PreparedData, load_configured_data, prepare_data
+from mtrec_tf.data.prepare import PreparedData, prepare_configured
 from mtrec_tf.evaluation.evaluate import KS, evaluate_model
 from mtrec_tf.io_utils import write_json_atomic, write_text_atomic
 from mtrec_tf.models import MultiTaskModel
@@ -242,7 +242,7 @@ def run_search(config: Config, output_dir: str | os.PathLike, resume: bool = Fal
         write_text_atomic(paths.config, dump_config(config))
     if role != CHIEF:
         if prepared is None:
-            prepared = prepare_data(load_configured_data(config.data), config.data, seed=config.seed)
+            prepared = prepare_configured(config)
         if catalogue is None:
             catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens)
     else:

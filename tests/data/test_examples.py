@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtrec_tf.data.examples import EXAMPLE_SCHEMA, TASKS, build_examples
+from mtrec_tf.data.examples import DERIVED_LABELS, EXAMPLE_SCHEMA, build_examples, example_schema, label_columns
 from mtrec_tf.data.schema import BEHAVIOUR_EVENT_TYPES
 from mtrec_tf.data.splits import PARTS, split_events, time_split
 from mtrec_tf.config import SplitConfig
@@ -23,7 +23,10 @@ def test_counts_match_the_hand_computed_log(tiny_events, tiny_items):
     assert examples.report.skipped["searches without a click on a catalogue item"] == 1
     assert examples.report.skipped["catalogue items without an image"] == 1
     assert examples.parts["validation"].num_rows == 0
-    assert examples.parts["train"].schema == EXAMPLE_SCHEMA
+    # The events carry no rating column: the examples have the derived labels only.
+    assert examples.parts["train"].schema == example_schema(DERIVED_LABELS)
+    rated = build_examples(tiny_events.assign(rating=np.nan), tiny_items, _all_train(tiny_events))
+    assert rated.parts["train"].schema == EXAMPLE_SCHEMA
 
 
 def test_labels_and_masks_match_the_hand_computed_log(tiny_events, tiny_items):
@@ -52,7 +55,7 @@ def test_labels_and_masks_match_the_hand_computed_log(tiny_events, tiny_items):
         "next_item": {"next_item"}, "image": {"image_category"},
     }
     for row in frame.itertuples():
-        on = {task for task in TASKS if getattr(row, f"mask_{task}") == 1.0}
+        on = {task for task in DERIVED_LABELS if getattr(row, f"mask_{task}") == 1.0}
         if row.example_type == "impression" and row.item_id in ("a", "b"):
             # Training impressions of items with a training image also teach the image task.
             assert on == {"ctr", "cvr", "image_category"}
@@ -161,3 +164,24 @@ def test_a_random_split_builds_histories_from_training_events_only(tiny_events, 
     frame = build_examples(tiny_events, tiny_items, EventSplit(part, "random")).parts["train"].to_pandas()
     click_b = frame[(frame["example_type"] == "next_item") & (frame["label_next_item"] == "b")].iloc[0]
     assert list(click_b["history_event_types"]) == ["add_to_cart", "purchase"]
+
+
+def test_a_task_label_that_is_a_column_of_the_events_labels_the_examples_of_its_events(tiny_events, tiny_items):
+    from mtrec_tf.config import TaskConfig
+
+    tasks = (TaskConfig("dwell", "regression", "dwell_seconds", ("user", "item")),
+             TaskConfig("device", "multiclass", "device", ("user",)),
+             TaskConfig("ctr", "binary", "ctr", ("user", "item")))
+    columns = label_columns(tasks)
+    assert set(columns) == {"rating", "dwell_seconds", "device"}  # ctr is derived from the log
+    events = tiny_events.assign(dwell_seconds=np.nan, device="")
+    clicks = events["event_type"] == "click"
+    events.loc[clicks, "dwell_seconds"] = [30.0, 12.5, np.nan]
+    events.loc[events["event_type"] == "search", "device"] = ["ios", "", "web"]
+    frame = build_examples(events, tiny_items, _all_train(events), columns=columns).parts["train"].to_pandas()
+    dwell = frame[frame["mask_dwell_seconds"] == 1.0]
+    assert dwell["example_type"].tolist() == ["next_item", "next_item"]
+    assert dwell["label_dwell_seconds"].tolist() == [30.0, 12.5]
+    device = frame[frame["mask_device"] == 1.0]
+    assert device["label_device"].tolist() == ["ios"] and device["example_type"].tolist() == ["query"]
+    assert "label_rating" not in frame  # a column the events lack is left out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mtrec_tf.data.examples import TASKS, build_examples
+from mtrec_tf.data.examples import DERIVED_LABELS, build_examples
 from mtrec_tf.data.pipeline import make_dataset, output_signature, table_to_arrays, write_shards
 from mtrec_tf.data.splits import time_split
 
@@ -45,13 +45,13 @@ def test_shards_give_the_same_examples_as_the_table(tmp_path, tiny_table, fmt):
 def test_batches_match_the_output_signature(tiny_table):
     dataset = make_dataset(tiny_table, batch_size=4, history_length=3)
     features, labels, masks = next(iter(dataset))
-    spec_features, spec_labels, spec_masks = output_signature(3)
+    spec_features, spec_labels, spec_masks = output_signature(3, tiny_table.schema)
     for got, spec in ((features, spec_features), (labels, spec_labels), (masks, spec_masks)):
         assert set(got) == set(spec)
         for name, tensor in got.items():
             assert tensor.dtype == spec[name].dtype, name
             assert spec[name].shape.is_compatible_with(tensor.shape), name
-    assert set(masks) == set(TASKS)
+    assert set(masks) == set(DERIVED_LABELS)
 
 
 def test_histories_are_cut_to_the_last_events_and_padded(tiny_table):
@@ -80,3 +80,17 @@ def test_bad_arguments_are_named(tmp_path, tiny_table):
         make_dataset([], batch_size=2, history_length=2)
     with pytest.raises(ValueError, match="must all be .tfrecord or all .parquet"):
         make_dataset([tmp_path / "a.tfrecord", tmp_path / "b.parquet"], batch_size=2, history_length=2)
+
+
+@pytest.mark.parametrize("fmt", ["tfrecord", "parquet"])
+def test_label_columns_of_the_shop_travel_through_shards(tmp_path, tiny_events, tiny_items, fmt):
+    import pyarrow as pa
+
+    events = tiny_events.assign(dwell=np.where(tiny_events["event_type"] == "click", 9.5, np.nan))
+    split = time_split(events["timestamp"].to_numpy(), 0.0, 0.0)
+    table = build_examples(events, tiny_items, split, columns={"dwell": pa.float32()}).parts["train"]
+    paths = write_shards(table, tmp_path, fmt, examples_per_shard=5)
+    for source in (table, paths):
+        _, labels, masks = next(iter(make_dataset(source, batch_size=100, history_length=3)))
+        assert set(labels) == set(DERIVED_LABELS) | {"dwell"}
+        assert float(masks["dwell"].numpy().sum()) == 3 and set(labels["dwell"].numpy()[masks["dwell"].numpy() > 0]) == {9.5}

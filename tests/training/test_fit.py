@@ -71,3 +71,35 @@ def test_checkpoints_hold_trainable_state_only(tiny_run):
     # The catalogue's images alone are larger than every checkpoint of the tiny model.
     for folder in [final, *(result.run_dir / "checkpoints").glob("epoch-*")]:
         assert sum(f.stat().st_size for f in folder.iterdir()) < catalogue.image.nbytes / 4, folder
+
+
+def test_a_new_task_on_a_column_of_the_events_trains_with_no_code(tmp_path, sample_world):
+    """A regression task on the shop's own numeric column: configuration only."""
+    import numpy as np
+
+    from mtrec_tf.config import load_config
+    from mtrec_tf.data.examples import label_columns
+    from mtrec_tf.data.prepare import prepare_data
+    from mtrec_tf.data.readers import load_data
+    from mtrec_tf.evaluation.report import evaluate_run
+    from mtrec_tf.training.fit import train
+
+    config = load_config(None, ["data.sample_seed=7", "training.steps_per_epoch=60", "training.epochs=2",
+                                "training.learning_rate=0.01", "tasks={ctr: {type: binary, label: ctr, "
+                                "inputs: [user, item, query]}, view: {type: regression, label: view_seconds, "
+                                "inputs: [user, item]}}"], preset="tiny")
+    events = sample_world.events.copy()
+    impressions = (events["event_type"] == "impression").to_numpy()
+    # Seconds an impression stays on screen: planted per item, plus noise.
+    codes = events["item_id"].astype("category").cat.codes.to_numpy()
+    noise = np.random.default_rng(0).normal(0.0, 0.5, len(events))
+    events["view_seconds"] = np.where(impressions, (codes % 5) * 2.0 + noise, np.nan)
+    columns = label_columns(config.tasks)
+    data = load_data(events, sample_world.items, sample_world.queries,
+                     event_columns={"view_seconds": "number"})
+    prepared = prepare_data(data, config.data, seed=config.seed, columns=columns)
+    result = train(config, tmp_path, prepared=prepared, verbose=0)
+    assert len(result.history["view_loss"]) == 2 and result.history["view_loss"][-1] < result.history["view_loss"][0]
+    report = evaluate_run(tmp_path, prepared=prepared)
+    assert report["view"]["examples"] > 100
+    assert report["view"]["rmse"] < 0.9 * report["baselines"]["view"]["rmse"]

@@ -19,8 +19,7 @@ def fast_search(monkeypatch, light_prepared):
     import mtrec_tf.tuning.tuner as tuner_module
 
     monkeypatch.setattr(tuner_module, "train_and_validate", fake_train_and_validate)
-    monkeypatch.setattr(tuner_module, "load_configured_data", lambda data: None)
-    monkeypatch.setattr(tuner_module, "prepare_data", lambda data, config, seed: light_prepared)
+    monkeypatch.setattr(tuner_module, "prepare_configured", lambda config: light_prepared)
     return tuner_module
 
 
