@@ -7,11 +7,10 @@ are looked up by item id inside the graph, at training and at serving alike.
 from __future__ import annotations
 
 import dataclasses
-import io
+import re
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.data.validation import DataValidationError
@@ -90,9 +89,17 @@ def _decoded(item_id: str, data: bytes, size: int) -> np.ndarray:
 
 
 def decode_image(data: bytes, size: int) -> np.ndarray:
-    """An encoded PNG or JPEG as a (size, size, 3) uint8 RGB array."""
-    with Image.open(io.BytesIO(data)) as picture:
-        picture = picture.convert("RGB")
-        if picture.size != (size, size):
-            picture = picture.resize((size, size), Image.BILINEAR)
-        return np.asarray(picture, dtype=np.uint8)
+    """An encoded PNG or JPEG as a (size, size, 3) uint8 RGB array, by the preprocessing the
+    `image_category` signature runs too (`mtrec_tf.data.images.preprocess_image`).
+
+    Raises:
+        ValueError: when `data` is not an image TensorFlow can decode.
+    """
+    from mtrec_tf.backend import tf  # here: commands that never decode an image load no TensorFlow
+    from mtrec_tf.data.images import preprocess_image
+
+    try:
+        return preprocess_image(tf.constant(bytes(data), tf.string), size).numpy()
+    except tf.errors.InvalidArgumentError as error:
+        # The op's own words, without TensorFlow's "{{function_node ...}}" and "[Op:...]" wrapping.
+        raise ValueError(re.sub(r"^\{\{.*?\}\}\s*|\s*\[Op:.*$", "", error.message.strip(), flags=re.S)) from None
