@@ -3,16 +3,18 @@
 The module keeps the model's variables and `tf.function`s, not the Keras model object, so
 the SavedModel is small and loads fast (DESIGN.md §1). The preprocessing in the graph is
 the model's own (the tokenizer, the id lookups): there is no second implementation to
-drift from training. Input and output names come from `serving.contract`.
+drift from training; images go through the catalogue's own `preprocess_image`. Which
+signatures exist follows from the task types (`signature_tasks`), never from task names;
+input and output names come from `serving.contract`.
 """
 
 from __future__ import annotations
 
 from mtrec_tf.backend import tf
+from mtrec_tf.data.images import preprocess_image
+from mtrec_tf.export.signature_tasks import signature_tasks
 from mtrec_tf.models import MultiTaskModel
 from serving.contract import SIGNATURES, input_shape
-
-RETRIEVAL_TASK = "next_item"
 
 
 def _specs(signature: str) -> list[tf.TensorSpec]:
@@ -21,7 +23,7 @@ def _specs(signature: str) -> list[tf.TensorSpec]:
 
 
 class ServingModule(tf.Module):
-    """Serving functions of `model`, one per signature its tasks support.
+    """Serving functions of `model`, one per signature its task types support.
 
     Args:
         model: a trained multi-task model.
@@ -50,14 +52,14 @@ class ServingModule(tf.Module):
             images.append(encodings)
         self.item_table = (tf.Variable(tf.concat(tower, 0), trainable=False, name="item_tower_vectors"),
                            tf.Variable(tf.concat(images, 0), trainable=False, name="item_image_encodings"))
-        self.tasks = {task.name: task for task in model.tasks}
+        self.roles = signature_tasks(model.tasks)
         self.categories = tf.constant(categories)
         self.top_categories = min(top_categories, len(categories))
         self.image_size = model.image_size
         self.index = None
-        if RETRIEVAL_TASK in self.tasks and item_ids:
+        if self.roles.retrieval is not None and item_ids:
             # A brute-force index as two variables, not a Keras layer: saving a layer traces its own functions.
-            vectors = model.retrieval_item_vectors(self.item_table[0][1:], RETRIEVAL_TASK, training=False)
+            vectors = model.retrieval_item_vectors(self.item_table[0][1:], self.roles.retrieval, training=False)
             self.index = (tf.Variable(vectors, trainable=False, name="retrieval_item_vectors"),
                           tf.Variable(tf.constant(item_ids), trainable=False, name="retrieval_item_ids"))
             self.index_k = min(top_k, len(item_ids))
@@ -75,21 +77,18 @@ class ServingModule(tf.Module):
         Autograph is off: the serving code branches on Python values only, and converting the
         model's source would take most of the export's time.
         """
-        methods = {}
-        if {"ctr", "cvr"} <= set(self.tasks):
-            methods["serving_default"] = self._score
-        if self.index is not None:
-            methods.update(retrieve=self._retrieve, item_embedding=self._item_embedding,
-                           user_embedding=self._user_embedding)
-        if "query_category" in self.tasks:
-            methods["classify_query"] = self._classify_query
-        if "image_category" in self.tasks:
-            methods["image_category"] = self._image_category
+        methods = {"serving_default": self._score, "retrieve": self._retrieve, "user_embedding": self._user_embedding,
+                   "item_embedding": self._item_embedding, "classify_query": self._classify_query,
+                   "image_category": self._image_category}
         functions = {}
-        for name, method in methods.items():
-            functions[name] = tf.function(method, input_signature=_specs(name), autograph=False)
+        for name in self.served_tasks():
+            functions[name] = tf.function(methods[name], input_signature=_specs(name), autograph=False)
             setattr(self, name, functions[name])
         return functions
+
+    def served_tasks(self) -> dict[str, tuple[str, ...]]:
+        """Signature name -> the tasks it serves, for every signature of this export."""
+        return self.roles.signatures(has_catalogue=self.index is not None)
 
     # --- features ---------------------------------------------------------------------------
 
@@ -154,15 +153,16 @@ class ServingModule(tf.Module):
         rows = tf.repeat(tf.range(batch), n)
         outputs, _, _ = self.model.forward(features, training=False, context_rows=rows, item_table=self.item_table)
         present = tf.cast(tf.not_equal(candidates, ""), tf.float32)
-        ctr = tf.reshape(outputs["ctr"], [batch, n]) * present
-        ctcvr = tf.reshape(outputs["cvr"], [batch, n]) * present  # ESMM: the cvr head gives p(click and buy)
+        ctr = tf.reshape(outputs[self.roles.click], [batch, n]) * present
+        # ESMM: the conversion task's output is p(click and buy).
+        ctcvr = tf.reshape(outputs[self.roles.conversion], [batch, n]) * present
         return {"ctr": ctr, "cvr": tf.math.divide_no_nan(ctcvr, ctr), "ctcvr": ctcvr}
 
     def _user_embedding(self, user_id, history, history_event_type, history_time_gap, query):
         features = self._features(tf.shape(user_id)[0], user_id, history, history_event_type,
                                   history_time_gap, query)
         outputs, _, _ = self.model.forward(features, training=False, item_table=self.item_table)
-        return {"embedding": outputs[RETRIEVAL_TASK]}
+        return {"embedding": outputs[self.roles.retrieval]}
 
     def _retrieve(self, user_id, history, history_event_type, history_time_gap, query):
         user = self._user_embedding(user_id, history, history_event_type, history_time_gap, query)["embedding"]
@@ -172,22 +172,19 @@ class ServingModule(tf.Module):
 
     def _item_embedding(self, item_id):
         tower = tf.gather(self.item_table[0], self.model.item_lookup(item_id))
-        return {"embedding": self.model.retrieval_item_vectors(tower, RETRIEVAL_TASK, training=False)}
+        return {"embedding": self.model.retrieval_item_vectors(tower, self.roles.retrieval, training=False)}
 
     def _classify_query(self, query):
         features = self._features(tf.shape(query)[0], query=query)
         outputs, _, _ = self.model.forward(features, training=False, item_table=self.item_table)
-        return self._top_categories(outputs["query_category"])
+        return self._top_categories(outputs[self.roles.query_classifier])
 
     def _image_category(self, image):
         size = self.image_size
-
-        def decode(data):
-            pixels = tf.io.decode_image(data, channels=3, expand_animations=False)
-            return tf.cast(tf.image.resize(pixels, [size, size], antialias=True), tf.uint8)
-
-        pixels = tf.map_fn(decode, image, fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8))
-        return self._top_categories(self.model.image_outputs(pixels, "image_category"))
+        # The catalogue's images went through the same function at training.
+        pixels = tf.map_fn(lambda data: preprocess_image(data, size), image,
+                           fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8))  # (batch, size, size, 3)
+        return self._top_categories(self.model.image_outputs(pixels, self.roles.image_classifier))
 
     def _top_categories(self, probabilities: tf.Tensor) -> dict[str, tf.Tensor]:
         top = tf.math.top_k(probabilities, k=self.top_categories)
