@@ -13,6 +13,8 @@ _EXPORTS = {
     "RestClient": "serving.client",
     "GrpcClient": "serving.grpc_client",
     "UserRequest": "serving.requests_builder",
+    "Contract": "serving.contract",
+    "read_contract": "serving.contract",
     "VersionStatus": "serving.requests_builder",
     "ServingError": "serving.client_errors",
     "InvalidRequestError": "serving.client_errors",

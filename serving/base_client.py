@@ -1,24 +1,28 @@
 """The client API shared by the REST and gRPC transports: request building, retries, parsing.
 
-A transport implements four methods that send one request and raise a typed `ServingError`
-(`serving.client_errors`) on failure: `_predict_once`, `_status_once`, `_metadata_once` and `close`.
-Everything else (the public methods, retries with exponential backoff on UNAVAILABLE and
-RESOURCE_EXHAUSTED only, padding, answer parsing) lives here once.
+A transport implements five methods that send one request and raise a typed `ServingError`
+(`serving.client_errors`) on failure: `_predict_once`, `_status_once`, `_metadata_once`,
+`_contract_once` and `close`. Everything else (the public methods, retries with exponential
+backoff on UNAVAILABLE and RESOURCE_EXHAUSTED only, padding, the contract's value checks, answer
+parsing) lives here once.
 """
 
 from __future__ import annotations
 
 import abc
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Union
 
 from serving import requests_builder as rb
-from serving.contract import DEFAULT_MODEL_NAME
+from serving.contract import DEFAULT_MODEL_NAME, ENUMERATED_INPUTS, Contract, read_contract
 from serving.client_errors import ServingError
 from serving.requests_builder import TensorValue, UserRequest, VersionStatus
 
 T = TypeVar("T")
+ContractSource = Union[str, os.PathLike, Mapping[str, Any], Contract]
+"""An export's version folder, its `contract.json`, that file's JSON object, or a `Contract`."""
 
 
 class BaseClient(abc.ABC):
@@ -30,10 +34,15 @@ class BaseClient(abc.ABC):
         timeout: seconds to wait for each attempt's answer.
         retries: how many times a request is sent again when the server is down or overloaded.
         backoff: seconds before the first retry, doubled before each next one.
+        contract: the served export's contract (`serving.contract`): its version folder, its
+            `contract.json`, or that file's JSON. By default the client asks the server for it
+            once, before the first request with an enumerated input (the development server
+            serves it; TF Serving cannot, and then no values are checked).
     """
 
     def __init__(self, model_name: str = DEFAULT_MODEL_NAME, version: int | None = None,
-                 timeout: float = 10.0, retries: int = 3, backoff: float = 0.2):
+                 timeout: float = 10.0, retries: int = 3, backoff: float = 0.2,
+                 contract: ContractSource | None = None):
         if not model_name or not isinstance(model_name, str):
             raise ValueError(f"model_name must be a non-empty string, got {model_name!r}")
         if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 0):
@@ -50,6 +59,8 @@ class BaseClient(abc.ABC):
         self.retries = retries
         self.backoff = float(backoff)
         self._sleep: Callable[[float], None] = time.sleep
+        self._contract = None if contract is None else read_contract(contract)
+        self._contract_known = contract is not None
 
     # --- transport ------------------------------------------------------------------------------
 
@@ -64,6 +75,10 @@ class BaseClient(abc.ABC):
     @abc.abstractmethod
     def _metadata_once(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """The `ModelSpec` and the `SignatureDefMap` of the model, as TF Serving's JSON."""
+
+    @abc.abstractmethod
+    def _contract_once(self) -> Mapping[str, Any] | None:
+        """The contract's JSON the server serves for the model, None when it serves none."""
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -102,6 +117,10 @@ class BaseClient(abc.ABC):
         """
         values = rb.as_inputs(signature_name, inputs)
         shapes = [rb.shape_of(value.values) for value in values.values()]  # ValueError when ragged
+        if ENUMERATED_INPUTS.keys() & values.keys():
+            contract = self.contract()
+            if contract is not None:  # ValueError naming the accepted values
+                contract.check_inputs(signature_name, {name: value.values for name, value in values.items()})
         outputs = self._call(self._predict_once, signature_name, values)
         batch = {shape[0] for shape in shapes if shape}
         if len(batch) == 1:
@@ -114,9 +133,14 @@ class BaseClient(abc.ABC):
 
         Args:
             user_id: the user's id.
-            history: item ids, or `(item_id, event_type, seconds_ago)` tuples, most recent last.
+            history: item ids (clicks), or `(item_id, event_type, seconds_ago)` tuples, most recent
+                last; the event types are the model's (`contract().enumerations`), e.g.
+                "click", "add_to_cart", "purchase".
             query: the current search, "" for none.
             k: how many items, at most the export's K.
+
+        Raises:
+            ValueError: for an event type outside the export's contract, naming those it accepts.
         """
         return self.recommend_many([UserRequest(user_id, history, query)], k=k)[0]
 
@@ -187,6 +211,20 @@ class BaseClient(abc.ABC):
         """The model's signatures: `{"name", "version", "signatures": {name: {"inputs",
         "outputs", "method_name"}}}`, dtypes named as in `serving.contract`."""
         return rb.parse_metadata(*self._call(self._metadata_once))
+
+    def contract(self) -> Contract | None:
+        """The served export's contract: the one given as `contract=`, else the server's, asked
+        for once (with the retries of any request); None when the server serves none.
+
+        With a contract, requests holding a value of an enumerated input (an event type) that
+        the model does not know are refused before they are sent.
+        """
+        if not self._contract_known:
+            data = self._call(self._contract_once)
+            self._contract = None if data is None else Contract.from_json(
+                data, f"served by {getattr(self, 'address', 'the server')}")
+            self._contract_known = True
+        return self._contract
 
     def __repr__(self) -> str:
         version = "latest" if self.version is None else self.version

@@ -20,8 +20,8 @@ from urllib.parse import quote
 
 import requests
 
-from serving.base_client import BaseClient
-from serving.contract import DEFAULT_MODEL_NAME, SIGNATURES
+from serving.base_client import BaseClient, ContractSource
+from serving.contract import CONTRACT_METADATA_FIELD, DEFAULT_MODEL_NAME, SIGNATURES
 from serving.client_errors import (DeadlineExceededError, ServerUnavailableError, ServingError,
                             error_for_http_status)
 from serving.requests_builder import TensorValue, UserRequest, VersionStatus
@@ -57,11 +57,15 @@ class RestClient(BaseClient):
         timeout: seconds to wait for each attempt (connecting, and each read of the answer).
         retries: how many times a request is sent again on HTTP 503 / 429 or a refused connection.
         backoff: seconds before the first retry, doubled before each next one.
+        contract: the served export's contract (its version folder, its `contract.json` or that
+            file's JSON); by default the `"contract"` of the server's metadata answer, which the
+            development server adds and TF Serving does not (then no values are checked).
     """
 
     def __init__(self, base_url: str, model_name: str = DEFAULT_MODEL_NAME, version: int | None = None,
-                 timeout: float = 10.0, retries: int = 3, backoff: float = 0.2):
-        super().__init__(model_name, version, timeout, retries, backoff)
+                 timeout: float = 10.0, retries: int = 3, backoff: float = 0.2,
+                 contract: ContractSource | None = None):
+        super().__init__(model_name, version, timeout, retries, backoff, contract)
         if "://" not in base_url:
             base_url = "http://" + base_url
         self.address = base_url.rstrip("/")
@@ -121,3 +125,7 @@ class RestClient(BaseClient):
     def _metadata_once(self) -> tuple[dict[str, Any], dict[str, Any]]:
         answer = self._send("GET", f"{self.model_url}/metadata")
         return answer.get("model_spec") or {}, (answer.get("metadata") or {}).get("signature_def") or {}
+
+    def _contract_once(self) -> dict[str, Any] | None:
+        contract = self._send("GET", f"{self.model_url}/metadata").get(CONTRACT_METADATA_FIELD)
+        return contract if isinstance(contract, dict) else None

@@ -1,4 +1,5 @@
-"""The serving contract: signature, input and output names of an exported mtrec-tf model.
+"""The serving contract: signature, input and output names of an exported mtrec-tf model, and
+what one export accepts.
 
 Pure Python, so the client, the development server, the exporter and the tests read the
 same names. Every input is a batch: its first dimension is the number of requests.
@@ -6,19 +7,33 @@ same names. Every input is a batch: its first dimension is the number of request
 Inputs (the same name means the same thing in every signature):
     user_id             string  (batch,)          unknown users are fine
     history             string  (batch, length)   item ids, most recent last, "" padding
-    history_event_type  string  (batch, length)   "click", "cart", "purchase", ... beside `history`
+    history_event_type  string  (batch, length)   "click", "add_to_cart", "purchase", ... beside
+                                                  `history`: the export's `enumerations` list them
     history_time_gap    float32 (batch, length)   seconds from each history event to the request
     query               string  (batch,)          "" when there is no search
     candidates          string  (batch, n)        item ids to score, "" padding
     item_id             string  (batch,)
     image               string  (batch,)          encoded PNG or JPEG bytes (`{"b64": ...}` over REST)
+
+`SIGNATURES` holds the names every export uses. Which of them one export has, with its
+dtypes, shapes and the accepted values of enumerated inputs, is its `Contract`: the exporter
+writes it into the version folder (`CONTRACT_FILE`) with `write_contract`, the development
+server serves it in its metadata answer, and the clients read it (`read_contract`) to refuse
+values the model does not know before sending them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 DEFAULT_MODEL_NAME = "mtrec"
+DEFAULT_EVENT_TYPE = "click"
+"""The event type of a history given as bare item ids."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,9 +66,171 @@ SIGNATURES: dict[str, Signature] = {s.name: s for s in (
 
 HISTORY_INPUTS = ("history", "history_event_type", "history_time_gap")
 LIST_INPUTS = (*HISTORY_INPUTS, "candidates")  # shape (batch, n); every other input is (batch,)
+PADDING = ""
+
+ENUMERATED_INPUTS = {"history_event_type": "event types"}
+"""Inputs whose values a model knows from a fixed vocabulary, and what messages call them."""
+
+CONTRACT_FILE = "assets.extra/contract.json"
+"""Where an export keeps its contract, relative to the version folder."""
+
+CONTRACT_FORMAT = 1
+
+CONTRACT_METADATA_FIELD = "contract"
+"""The development server's metadata key of the contract: beside `metadata` in the REST answer,
+a `metadata_field` of gRPC GetModelMetadata (a JSON `google.protobuf.StringValue`)."""
 
 
 def input_shape(name: str) -> list[None]:
     """The shape of an input, with unknown sizes as None."""
     return [None, None] if name in LIST_INPUTS else [None]
-DEFAULT_EVENT_TYPE = "click"
+
+
+@dataclasses.dataclass(frozen=True)
+class Contract:
+    """What one export serves: its signatures and the values its enumerated inputs accept.
+
+    Args:
+        signatures: signature name -> `{"inputs": {name: {"dtype", "shape"}}, "outputs":
+            {...}, "tasks": [...], "doc": str}`; shapes hold -1 for a size that is not fixed.
+        enumerations: input name -> the values the model knows (padding, "", is always fine).
+        history_length: histories are cut to their most recent `history_length` events.
+        top_k: the items `retrieve` returns.
+        source: where the contract was read, for messages.
+    """
+
+    signatures: Mapping[str, Mapping[str, Any]]
+    enumerations: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    history_length: int | None = None
+    top_k: int | None = None
+    source: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The contract as the JSON object of `CONTRACT_FILE`."""
+        return {"format": CONTRACT_FORMAT, "history_length": self.history_length, "top_k": self.top_k,
+                "signatures": {name: dict(value) for name, value in self.signatures.items()},
+                "enumerations": {name: list(values) for name, values in self.enumerations.items()}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], source: str = "") -> "Contract":
+        """A contract from the JSON object of `CONTRACT_FILE`; ValueError when it is not one."""
+        where = f" ({source})" if source else ""
+        if not isinstance(data, Mapping) or not isinstance(data.get("signatures"), Mapping):
+            raise ValueError(f"not an mtrec-tf serving contract{where}: no 'signatures' object")
+        if data.get("format") != CONTRACT_FORMAT:
+            raise ValueError(f"serving contract format {data.get('format')!r}{where}: this client reads "
+                             f"format {CONTRACT_FORMAT}")
+        enumerations = data.get("enumerations") or {}
+        for name, values in enumerations.items():
+            if not (isinstance(values, list) and all(isinstance(v, str) for v in values)):
+                raise ValueError(f"serving contract{where}: enumeration {name!r} is not a list of strings")
+        return cls(signatures=dict(data["signatures"]),
+                   enumerations={name: tuple(values) for name, values in enumerations.items()},
+                   history_length=data.get("history_length"), top_k=data.get("top_k"), source=source)
+
+    def check_inputs(self, signature: str, inputs: Mapping[str, Any]) -> None:
+        """Raises ValueError naming the accepted values when an enumerated input of `inputs`
+        (nested lists, by input name) holds a value outside the export's vocabulary.
+
+        Example:
+            >>> contract.check_inputs("retrieve", {"history_event_type": [["cart"]]})
+            ValueError: history_event_type holds 'cart', which this model does not know; its
+            event types are: search, impression, click, add_to_cart, purchase (...)
+        """
+        for name, accepted in self.enumerations.items():
+            if name not in inputs:
+                continue
+            unknown = sorted({value for value in _flat(inputs[name]) if value != PADDING and value not in accepted},
+                             key=str)
+            if unknown:
+                what = ENUMERATED_INPUTS.get(name, "values")
+                shown = ", ".join(repr(v) for v in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+                raise ValueError(f"{name} holds {shown}, which this model does not know; its {what} are: "
+                                 f"{', '.join(accepted)} (the export's contract, {self.source or 'given'})")
+
+
+def _flat(values: Any) -> list[Any]:
+    if isinstance(values, (list, tuple)):
+        return [x for v in values for x in _flat(v)]
+    return [values.decode("utf-8", "replace") if isinstance(values, bytes) else values]
+
+
+def make_contract(signature_defs: Mapping[str, Mapping[str, Mapping[str, Mapping[str, Any]]]],
+                  tasks: Mapping[str, Sequence[str]], enumerations: Mapping[str, Sequence[str]],
+                  history_length: int, top_k: int | None) -> Contract:
+    """The contract of an export from its saved signatures.
+
+    Args:
+        signature_defs: signature name -> `{"inputs": {name: {"dtype", "shape"}}, "outputs": ...}`
+            as saved (internal signatures, `__...`, are left out).
+        tasks: signature name -> the model tasks it serves.
+        enumerations: input name -> the values the model knows.
+        history_length: the export's history cut.
+        top_k: the items `retrieve` returns; None without `retrieve`.
+
+    Raises:
+        ValueError: when a signature's names or input dtypes differ from `SIGNATURES`, so that
+            an export never contradicts the names the clients use.
+    """
+    signatures = {}
+    for name, saved in sorted(signature_defs.items()):
+        if name.startswith("__"):
+            continue
+        expected = SIGNATURES.get(name)
+        if expected is None:
+            raise ValueError(f"signature {name!r} is not in the serving contract ({', '.join(SIGNATURES)})")
+        dtypes = {key: info["dtype"] for key, info in saved["inputs"].items()}
+        if dtypes != expected.inputs or set(saved["outputs"]) != set(expected.outputs):
+            raise ValueError(f"signature {name!r} takes {dtypes} and gives {sorted(saved['outputs'])}; the "
+                             f"serving contract says {expected.inputs} and {sorted(expected.outputs)}")
+        signatures[name] = {"inputs": {key: dict(saved["inputs"][key]) for key in expected.inputs},
+                            "outputs": {key: dict(saved["outputs"][key]) for key in expected.outputs},
+                            "tasks": list(tasks.get(name, ())), "doc": expected.doc}
+    used = {key for signature in signatures.values() for key in signature["inputs"]}
+    return Contract(signatures, {name: tuple(values) for name, values in enumerations.items() if name in used},
+                    history_length, top_k if "retrieve" in signatures else None)
+
+
+def write_contract(export_dir: str | os.PathLike, contract: Contract,
+                   write_text: Callable[[str, str], None] | None = None) -> str:
+    """Writes `contract` as `export_dir/CONTRACT_FILE`; returns the file's path.
+
+    Args:
+        export_dir: the version folder (local, or a URL that `write_text` can write).
+        contract: what to write.
+        write_text: `write_text(path, text)`, e.g. an atomic writer that knows `gs://`; by
+            default a local file is written.
+    """
+    path = f"{os.fspath(export_dir).rstrip('/')}/{CONTRACT_FILE}"
+    text = json.dumps(contract.to_json(), indent=2, ensure_ascii=False) + "\n"
+    if write_text is None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text, encoding="utf-8")
+    else:
+        write_text(path, text)
+    return path
+
+
+def read_contract(source: str | os.PathLike | Mapping[str, Any] | Contract) -> Contract:
+    """The contract of an export: a `Contract`, its JSON object, its `contract.json` file or the
+    version folder that holds one.
+
+    Raises:
+        FileNotFoundError: when a folder has no `CONTRACT_FILE` (an export older than contracts).
+        ValueError: when the file is not a contract.
+    """
+    if isinstance(source, Contract):
+        return source
+    if isinstance(source, Mapping):
+        return Contract.from_json(source, "given")
+    path = Path(source)
+    if path.is_dir():
+        path = path / CONTRACT_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"{source} holds no {CONTRACT_FILE}: give an export's version folder "
+                                    "(<export>/<model_name>/<version>) or its contract.json")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not JSON: {error}") from None
+    return Contract.from_json(data, str(path))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import math
 import os
 import sys
@@ -27,14 +28,14 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
-from serving.base_client import BaseClient
-from serving.contract import DEFAULT_MODEL_NAME
-from serving.client_errors import ServingError, error_for_code
+from serving.base_client import BaseClient, ContractSource
+from serving.contract import CONTRACT_METADATA_FIELD, DEFAULT_MODEL_NAME
+from serving.client_errors import InvalidRequestError, ServingError, error_for_code
 from serving.requests_builder import TensorValue, UserRequest, VersionStatus, decode_utf8, shape_of
 
 __all__ = ["GrpcClient", "UserRequest", "VersionStatus", "tensor_proto"]
 
-_MODULES = ("grpc", "google.protobuf.json_format", "tensorflow",
+_MODULES = ("grpc", "google.protobuf.json_format", "google.protobuf.wrappers_pb2", "tensorflow",
             "tensorflow_serving.apis.predict_pb2", "tensorflow_serving.apis.get_model_metadata_pb2",
             "tensorflow_serving.apis.get_model_status_pb2",
             "tensorflow_serving.apis.prediction_service_pb2_grpc",
@@ -106,11 +107,15 @@ class GrpcClient(BaseClient):
         timeout: the deadline of each attempt, in seconds.
         retries: how many times a request is sent again on UNAVAILABLE / RESOURCE_EXHAUSTED.
         backoff: seconds before the first retry, doubled before each next one.
+        contract: the served export's contract (its version folder, its `contract.json` or that
+            file's JSON); by default the `"contract"` metadata field of GetModelMetadata, which
+            the development server answers and TF Serving refuses (then no values are checked).
     """
 
     def __init__(self, target: str, model_name: str = DEFAULT_MODEL_NAME, version: int | None = None,
-                 timeout: float = 10.0, retries: int = 3, backoff: float = 0.2):
-        super().__init__(model_name, version, timeout, retries, backoff)
+                 timeout: float = 10.0, retries: int = 3, backoff: float = 0.2,
+                 contract: ContractSource | None = None):
+        super().__init__(model_name, version, timeout, retries, backoff, contract)
         self._apis = load_apis()
         self.address = target
         grpc = self._apis.grpc
@@ -166,3 +171,14 @@ class GrpcClient(BaseClient):
         to_dict = apis.json_format.MessageToDict
         return (to_dict(response.model_spec, preserving_proto_field_name=True),
                 to_dict(signatures, preserving_proto_field_name=True))
+
+    def _contract_once(self) -> dict[str, Any] | None:
+        apis = self._apis
+        request = apis.get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=[CONTRACT_METADATA_FIELD])
+        self._model_spec(request.model_spec)
+        try:
+            response = self._rpc(self._predictions.GetModelMetadata, request)
+        except InvalidRequestError:
+            return None  # TF Serving: "Metadata field contract is not supported"
+        packed, text = response.metadata.get(CONTRACT_METADATA_FIELD), apis.wrappers_pb2.StringValue()
+        return json.loads(text.value) if packed is not None and packed.Unpack(text) else None

@@ -2,12 +2,15 @@
 
 Follows TF Serving's `predict_util.cc` (input checks, `output_filter`, outputs written as typed
 value fields), `get_model_metadata_impl.cc` (a `SignatureDefMap` packed in `Any` under
-"signature_def") and `get_model_status_impl.cc`. Errors abort the call with the gRPC status of
+"signature_def") and `get_model_status_impl.cc`. One addition: the metadata field "contract"
+answers the export's contract as JSON in a packed `StringValue` (left out for an export
+without one; TF Serving refuses the field). Errors abort the call with the gRPC status of
 their code and TF Serving's message. Imports TensorFlow (through `tensorflow_serving.apis`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from concurrent import futures
 from typing import Any, Callable
@@ -15,10 +18,12 @@ from typing import Any, Callable
 import grpc
 import numpy as np
 import tensorflow as tf
+from google.protobuf import wrappers_pb2
 from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_pb2,
                                      model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc)
 
+from serving.contract import CONTRACT_METADATA_FIELD
 from serving.repository import ModelRepository
 from serving.status_codes import CODE_NAMES, RequestError, invalid
 from serving.tensors import DEFAULT_SIGNATURE, TensorSpec, check_input_names, tf_type_name
@@ -68,16 +73,20 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         if not request.metadata_field:
             raise invalid("GetModelMetadataRequest must specify at least one metadata_field")
         for field in request.metadata_field:
-            if field != SIGNATURE_DEF_FIELD:
+            if field not in (SIGNATURE_DEF_FIELD, CONTRACT_METADATA_FIELD):
                 raise invalid(f"Metadata field {field} is not supported")
         model = self.repository.get(name, version)
-        signature_defs = get_model_metadata_pb2.SignatureDefMap()
-        for key, signature_def in model.signature_defs.items():
-            signature_defs.signature_def[key].CopyFrom(signature_def)
         response = get_model_metadata_pb2.GetModelMetadataResponse()
         response.model_spec.name = name
         response.model_spec.version.value = model.version
-        response.metadata[SIGNATURE_DEF_FIELD].Pack(signature_defs)
+        if SIGNATURE_DEF_FIELD in request.metadata_field:
+            signature_defs = get_model_metadata_pb2.SignatureDefMap()
+            for key, signature_def in model.signature_defs.items():
+                signature_defs.signature_def[key].CopyFrom(signature_def)
+            response.metadata[SIGNATURE_DEF_FIELD].Pack(signature_defs)
+        if CONTRACT_METADATA_FIELD in request.metadata_field and model.contract is not None:
+            contract = json.dumps(model.contract.to_json(), ensure_ascii=False)
+            response.metadata[CONTRACT_METADATA_FIELD].Pack(wrappers_pb2.StringValue(value=contract))
         return response
 
 

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from serving.contract import DEFAULT_MODEL_NAME
+from serving.contract import CONTRACT_FILE, DEFAULT_MODEL_NAME, Contract, read_contract
 from serving.status_codes import RequestError
 from serving.tensors import DEFAULT_SIGNATURE, TensorSpec, conform_inputs
 
@@ -48,6 +48,8 @@ class VersionStatus:
 class LoadedModel:
     """One loaded version of a SavedModel. Like TF Serving, it replays the export's warmup requests
     (`assets.extra/tf_serving_warmup_requests`, PredictionLog records) and fails to load if one fails.
+    It also reads the export's contract (`assets.extra/contract.json`, None for an export without
+    one), which the metadata answers carry; a contract that cannot be read fails the load.
 
     Args:
         path: the version directory (holding `saved_model.pb`).
@@ -67,6 +69,7 @@ class LoadedModel:
             raise ValueError(f"{self.path} has no MetaGraph tagged {SERVE_TAG!r}")
         self.signature_defs = graphs[0].signature_def
         """Every SignatureDef of the serving MetaGraph (as TF Serving's metadata lists them)."""
+        self.contract: Contract | None = read_contract(self.path) if (self.path / CONTRACT_FILE).is_file() else None
         self._module = tf.saved_model.load(str(self.path), tags=[SERVE_TAG])
         self.signatures = {name: ServedSignature(name, _specs(self.signature_defs[name].inputs),
                                                  _specs(self.signature_defs[name].outputs), function)

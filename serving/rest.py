@@ -3,7 +3,9 @@
 Routes, status codes and JSON bodies follow `tensorflow_serving/model_servers/http_rest_api_handler.cc`
 and `http_rest_api_util.cc`: `GET /v1/models/{name}[/versions/{v}][/metadata]` and
 `POST /v1/models/{name}[/versions/{v}]:predict`; every error is `{"error": "<message>"}` with the
-HTTP status of its error code. Requests over `max_request_bytes` get 413.
+HTTP status of its error code. Requests over `max_request_bytes` get 413. One addition: the
+metadata answer carries the export's contract as `"contract"` beside `"metadata"`, when the
+export has one (`serving.contract`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from serving.contract import CONTRACT_METADATA_FIELD
 from serving.repository import ModelRepository
 from serving.status_codes import RequestError, invalid
 from serving.tensors import arrays_to_response, parse_json, request_to_arrays, signature_name_of
@@ -81,8 +84,11 @@ class RestApi:
         signature_defs = {key: json_format.MessageToDict(value, preserving_proto_field_name=True,
                                                          always_print_fields_with_no_presence=True)
                           for key, value in model.signature_defs.items()}
-        return {"model_spec": {"name": name, "signature_name": "", "version": str(model.version)},
-                "metadata": {"signature_def": {"signature_def": signature_defs}}}
+        answer = {"model_spec": {"name": name, "signature_name": "", "version": str(model.version)},
+                  "metadata": {"signature_def": {"signature_def": signature_defs}}}
+        if model.contract is not None:
+            answer[CONTRACT_METADATA_FIELD] = model.contract.to_json()
+        return answer
 
     def predict(self, name: str, version: int | None, body: bytes) -> dict[str, Any]:
         request = parse_json(body)

@@ -1,9 +1,10 @@
 """Export a trained model as a versioned SavedModel that TF Serving can poll.
 
 The version is written into a hidden temporary directory beside its final place, audited,
-given its warmup requests, and only then renamed to `<export_root>/<model_name>/<version>/`,
-so a server polling the base path never sees half a version. Staging folders that killed
-exports left behind are removed by the next export of the model (see `staging`).
+given its contract (`assets.extra/contract.json`) and warmup requests, and only then renamed
+to `<export_root>/<model_name>/<version>/`, so a server polling the base path never sees half
+a version. Staging folders that killed exports left behind are removed by the next export of
+the model (see `staging`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from mtrec_tf import progress
 from mtrec_tf.backend import tf
 from mtrec_tf.data.catalogue import Catalogue
 from mtrec_tf.data.statistics import DataStatistics
+from mtrec_tf.export.export_contract import write_export_contract
 from mtrec_tf.export.op_audit import check_saved_model
 from mtrec_tf.export.signatures import ServingModule
 from mtrec_tf.export.staging import remove_stale_staging, staging_name
@@ -24,7 +26,7 @@ from mtrec_tf.export.tfserving_config import write_serving_config
 from mtrec_tf.export.warmup import write_warmup_requests
 from mtrec_tf.io_utils import as_path, exists, folder_size, isdir, join, listdir, makedirs, parent, rename, rmtree
 from mtrec_tf.models import MultiTaskModel
-from serving.contract import DEFAULT_MODEL_NAME
+from serving.contract import DEFAULT_MODEL_NAME, Contract
 
 
 @dataclasses.dataclass
@@ -37,6 +39,7 @@ class ExportResult:
     op_types: set[str]
     bytes: int
     seconds: float
+    contract: Contract | None = None
 
 
 def next_version(base_path: str | os.PathLike) -> int:
@@ -85,6 +88,8 @@ def export_model(model: MultiTaskModel, statistics: DataStatistics, catalogue: C
             tf.saved_model.save(module, staging, signatures=signatures)
             done.report(f"{len(signatures)} signatures")
         op_types = check_saved_model(staging, target)
+        top = module.index_k if module.index is not None else None
+        contract = write_export_contract(staging, module.served_tasks(), statistics.event_types, history_length, top)
         image_png = tf.io.encode_png(catalogue.image[1 if len(catalogue.image) > 1 else 0]).numpy()
         write_warmup_requests(staging, model_name, sorted(signatures), item_ids, image_png)
         rename(staging, final)
@@ -94,4 +99,5 @@ def export_model(model: MultiTaskModel, statistics: DataStatistics, catalogue: C
     write_serving_config(serving_dir if serving_dir else join(parent(export_root), "serving"),
                          export_root, model_name)
     size = folder_size(final)
-    return ExportResult(as_path(final), version, sorted(signatures), op_types, size, time.perf_counter() - start)
+    return ExportResult(as_path(final), version, sorted(signatures), op_types, size, time.perf_counter() - start,
+                        contract)

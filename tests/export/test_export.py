@@ -1,8 +1,10 @@
-"""Export: signatures equal the model, raw-feature edge cases, atomic versions, op audit,
-warmup requests and the TF Serving config."""
+"""Export: signatures equal the model, raw-feature edge cases, the contract file, atomic versions,
+op audit, warmup requests and the TF Serving config."""
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import os
 import subprocess
 import sys
@@ -14,12 +16,13 @@ import pytest
 
 from mtrec_tf.backend import tf
 from mtrec_tf.data.catalogue import build_catalogue
+from mtrec_tf.data.images import preprocess_image
 from mtrec_tf.data.pipeline import make_dataset
 from mtrec_tf.export import OpAuditError, export_model
 from mtrec_tf.export.op_audit import check_saved_model, saved_model_op_types
 from mtrec_tf.export.warmup import WARMUP_FILE
 from mtrec_tf.training.fit import build_model
-from serving.contract import SIGNATURES
+from serving.contract import CONTRACT_FILE, SIGNATURES, read_contract
 
 REPO = Path(__file__).resolve().parents[2]
 N = 100
@@ -78,12 +81,56 @@ def test_signatures_equal_the_model_on_raw_features(exported, model_and_batch):
     np.testing.assert_allclose(user, expected["next_item"], atol=1e-5)
 
     classified = loaded.signatures["classify_query"](query=features["query"])
-    np.testing.assert_allclose(classified["probabilities"][:, 0], tf.reduce_max(expected["query_category"], 1),
-                               atol=1e-5)
+    top = tf.math.top_k(expected["query_category"], k=classified["probabilities"].shape[1])
+    np.testing.assert_allclose(classified["probabilities"], top.values, atol=1e-5)
 
     items = model.item_lookup(features["item_id"])
     np.testing.assert_allclose(loaded.signatures["item_embedding"](item_id=features["item_id"])["embedding"],
                                model.item_vectors(items, "next_item", training=False), atol=1e-5)
+
+
+def test_retrieve_equals_the_model_ranking_the_whole_catalogue(exported, model_and_batch, tiny_prepared):
+    _, loaded = exported
+    model, _, (features, _, _) = model_and_batch
+    inputs = {k: v[:16] for k, v in _user_inputs(features).items()}
+    answer = loaded.signatures["retrieve"](**inputs)
+    items = list(tiny_prepared.statistics.items)
+    user = model(features, training=False)["next_item"][:16]
+    scores = tf.matmul(user, model.item_vectors(tf.range(1, len(items) + 1, dtype=tf.int64), "next_item",
+                                                training=False), transpose_b=True)  # (16, items)
+    np.testing.assert_allclose(answer["scores"], tf.math.top_k(scores, k=20).values, atol=1e-5)
+    rows = [[items.index(i.decode()) for i in row] for row in answer["item_ids"].numpy()]
+    np.testing.assert_allclose(tf.gather(scores, rows, batch_dims=1), answer["scores"], atol=1e-5)
+
+
+def _encoded(pixels: np.ndarray, image_format: str) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format=image_format, quality=90)
+    return buffer.getvalue()
+
+
+def test_image_signature_equals_the_model_on_images_that_need_resizing(exported, model_and_batch, tiny_prepared):
+    _, loaded = exported
+    model, catalogue, _ = model_and_batch
+    size = catalogue.image.shape[1]
+    rng = np.random.default_rng(3)
+    # Not the training size: 100 wide and 80 high, 37 x 51, and one of the catalogue's own.
+    photos = [np.kron(catalogue.image[1], np.ones((2, 2, 1), np.uint8))[:80, :100],
+              rng.integers(0, 256, (51, 37, 3), dtype=np.uint8), catalogue.image[2]]
+    images = [_encoded(photos[0], "PNG"), _encoded(photos[0], "JPEG"), _encoded(photos[1], "PNG"),
+              _encoded(photos[2], "PNG")]
+    answer = loaded.signatures["image_category"](image=tf.constant(images))
+    pixels = tf.stack([preprocess_image(image, size) for image in images])  # (4, size, size, 3)
+    np.testing.assert_array_equal(pixels[3], catalogue.image[2])  # the size already: left as it is
+    probabilities = model.image_outputs(pixels, "image_category", training=False)  # (4, categories)
+    top = tf.math.top_k(probabilities, k=answer["probabilities"].shape[1])
+    np.testing.assert_allclose(answer["probabilities"], top.values, atol=1e-5)
+    # Each returned category with the model's probability of it (robust to near ties in the order).
+    classes = [[list(tiny_prepared.statistics.categories).index(c.decode()) for c in row]
+               for row in answer["categories"].numpy()]
+    np.testing.assert_allclose(tf.gather(probabilities, classes, batch_dims=1), answer["probabilities"], atol=1e-5)
 
 
 def test_many_candidates_score_as_one_row_each(exported, model_and_batch):
@@ -160,6 +207,57 @@ def test_image_signature_decodes_png_and_jpeg(exported, model_and_batch):
     answer = loaded.signatures["image_category"](image=images)
     assert answer["categories"].shape == (2, answer["probabilities"].shape[1])
     assert np.all(answer["probabilities"].numpy() <= 1.0)
+
+
+def test_the_contract_file_says_what_the_export_serves(exported, tiny_config, tiny_prepared):
+    result, loaded = exported
+    assert (result.path / CONTRACT_FILE).is_file()
+    contract = read_contract(result.path)
+    assert contract.to_json() == result.contract.to_json()
+    assert sorted(contract.signatures) == sorted(loaded.signatures)
+    for name, function in loaded.signatures.items():
+        saved = {key: {"dtype": spec.dtype.name, "shape": [-1 if d is None else d for d in spec.shape]}
+                 for key, spec in function.structured_input_signature[1].items()}
+        assert contract.signatures[name]["inputs"] == saved
+        assert set(contract.signatures[name]["outputs"]) == set(function.structured_outputs)
+    assert contract.signatures["retrieve"]["outputs"]["item_ids"] == {"dtype": "string", "shape": [-1, 20]}
+    assert contract.signatures["serving_default"]["tasks"] == ["ctr", "cvr"]
+    assert contract.signatures["image_category"]["tasks"] == ["image_category"]
+    # The model's own event-type vocabulary: "add_to_cart", never the "cart" that README once said.
+    assert contract.enumerations == {"history_event_type": tiny_prepared.statistics.event_types}
+    assert "add_to_cart" in contract.enumerations["history_event_type"]
+    assert (contract.history_length, contract.top_k) == (tiny_config.data.history_length, 20)
+
+
+RENAMED = {"query_category": "query_topic", "ctr": "click", "cvr": "buy", "next_item": "next",
+           "image_category": "picture"}
+
+
+def test_renamed_tasks_keep_every_signature_and_its_outputs(tmp_path, tiny_config, tiny_prepared, model_and_batch):
+    _, catalogue, batch = model_and_batch
+    tasks = tuple(dataclasses.replace(t, name=RENAMED[t.name], parent=RENAMED.get(t.parent))
+                  for t in tiny_config.tasks)
+    model = build_model(dataclasses.replace(tiny_config, tasks=tasks), tiny_prepared.statistics, catalogue)
+    model.build_from_batch(batch)
+    result = export_model(model, tiny_prepared.statistics, catalogue, tiny_config.data.history_length,
+                          tmp_path / "export", target="core", top_k=20)
+    assert result.signatures == sorted(SIGNATURES)
+    served = {name: signature["tasks"] for name, signature in read_contract(result.path).signatures.items()}
+    assert served == {"serving_default": ["click", "buy"], "retrieve": ["next"], "user_embedding": ["next"],
+                      "item_embedding": ["next"], "classify_query": ["query_topic"], "image_category": ["picture"]}
+
+    loaded = tf.saved_model.load(str(result.path))
+    features, _, _ = batch
+    expected = model(features, training=False)
+    scored = loaded.signatures["serving_default"](**_user_inputs(features), candidates=features["item_id"][:, None])
+    has_item = features["item_id"].numpy() != b""
+    np.testing.assert_allclose(scored["ctr"][:, 0].numpy()[has_item], expected["click"].numpy()[has_item], atol=1e-5)
+    np.testing.assert_allclose(scored["ctcvr"][:, 0].numpy()[has_item], expected["buy"].numpy()[has_item], atol=1e-5)
+    np.testing.assert_allclose(loaded.signatures["user_embedding"](**_user_inputs(features))["embedding"],
+                               expected["next"], atol=1e-5)
+    classified = loaded.signatures["classify_query"](query=features["query"])
+    np.testing.assert_allclose(classified["probabilities"][:, 0], tf.reduce_max(expected["query_topic"], 1),
+                               atol=1e-5)
 
 
 def test_versions_appear_whole_and_never_overwrite(exported, tiny_config, tiny_prepared, model_and_batch):

@@ -12,10 +12,12 @@ from serving.contract import SIGNATURES, input_shape
 CATEGORIES = ("Books", "Food", "Toys")
 ITEMS = ("i1", "i2", "i3", "i4", "i5")
 EMBEDDING_DIM = 4
+EVENT_TYPES = ("click", "add_to_cart", "purchase")
 
 
-def write_contract_model(path: Path, version: int = 1, offset: float = 0.0) -> Path:
-    """Writes `path/<version>/` and returns it. Answers:
+def write_contract_model(path: Path, version: int = 1, offset: float = 0.0, with_contract: bool = True) -> Path:
+    """Writes `path/<version>/` and returns it, with its `assets.extra/contract.json` (accepting the
+    event types `EVENT_TYPES`) unless `with_contract` is false. Answers:
 
     - `serving_default`: ctr = 0.5 + offset and cvr = 0.25 for each non-empty candidate, 0 for padding;
     - `retrieve`: `ITEMS[:3]` for everyone, scores 3, 2, 1 plus the history length;
@@ -76,6 +78,10 @@ def write_contract_model(path: Path, version: int = 1, offset: float = 0.0) -> P
         signatures[name] = function.get_concrete_function()
     target = Path(path) / str(version)
     tf.saved_model.save(module, str(target), signatures=signatures)
+    if with_contract:
+        from mtrec_tf.export.export_contract import write_export_contract
+
+        write_export_contract(target, {}, EVENT_TYPES, history_length=3, top_k=len(ITEMS[:3]))
     return target
 
 

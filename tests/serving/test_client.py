@@ -25,7 +25,7 @@ from serving.base_client import BaseClient
 from serving.client import RestClient
 from serving.client_errors import (DeadlineExceededError, InvalidRequestError, ModelNotFoundError,
                                    ServerUnavailableError, ServingError)
-from serving.contract import SIGNATURES
+from serving.contract import CONTRACT_FILE, SIGNATURES, read_contract
 from serving.grpc_client import GrpcClient, tensor_proto
 from serving.requests_builder import TensorValue, UserRequest, VersionStatus, as_inputs
 
@@ -123,7 +123,7 @@ def test_recommend_k_above_the_exports_k(client):
 
 
 def test_recommend_many(client):
-    users = [UserRequest("u1"), "u2", UserRequest("u3", ["i1", ("i2", "cart", 5.0)], query="toys")]
+    users = [UserRequest("u1"), "u2", UserRequest("u3", ["i1", ("i2", "add_to_cart", 5.0)], query="toys")]
     assert client.recommend_many(users, k=2) == [[("i1", 3.0), ("i2", 2.0)], [("i1", 3.0), ("i2", 2.0)],
                                                  [("i1", 5.0), ("i2", 4.0)]]
     assert client.recommend_many([], k=2) == []
@@ -131,15 +131,15 @@ def test_recommend_many(client):
 
 def test_recommend_many_sends_one_padded_request(client, fake):
     users = [UserRequest("u1"), UserRequest("u2", ["i1", "i2"]),
-             UserRequest("u3", [("i3", "cart", 5), "i4", ("i5", "purchase", 60.5)], query="q")]
+             UserRequest("u3", [("i3", "add_to_cart", 5), "i4", ("i5", "purchase", 60.5)], query="q")]
     assert client.recommend_many(users, k=1) == [[("i1", 3.0)], [("i1", 5.0)], [("i1", 6.0)]]
-    assert len(fake.requests) == 1
+    assert len(fake.predict_calls) == 1
     signature, inputs = fake.predict_calls[0]
     assert signature == "retrieve"
     assert inputs == {
         "user_id": ["u1", "u2", "u3"],
         "history": [["", "", ""], ["i1", "i2", ""], ["i3", "i4", "i5"]],
-        "history_event_type": [["", "", ""], ["click", "click", ""], ["cart", "click", "purchase"]],
+        "history_event_type": [["", "", ""], ["click", "click", ""], ["add_to_cart", "click", "purchase"]],
         "history_time_gap": [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [5.0, 0.0, 60.5]],
         "query": ["", "", "q"],
     }
@@ -164,7 +164,7 @@ def test_score_many(client):
 
 def test_score_many_pads_candidates_in_one_request(client, fake):
     client.score_many(["u1", "u2", "u3"], [["i1"], ["i2", "i3", "i4"], []])
-    assert len(fake.requests) == 1
+    assert len(fake.predict_calls) == 1
     signature, inputs = fake.predict_calls[0]
     assert signature == "serving_default"
     assert inputs["candidates"] == [["i1", "", ""], ["i2", "i3", "i4"], ["", "", ""]]
@@ -223,6 +223,48 @@ def test_fixed_version(target):
 def test_raw_predict(client):
     outputs = client.predict("classify_query", {"query": ["a", "b"]})
     assert outputs["categories"] == [["Books", "Food", "Toys"]] * 2
+
+
+# --- the export's contract --------------------------------------------------------------------------
+
+def test_a_given_contract_refuses_unknown_event_types_before_sending(target, fake, contract_model_base, tmp_path):
+    version = contract_model_base / "1"
+    for source in (version, version / CONTRACT_FILE, read_contract(version).to_json()):
+        fake.reset()
+        with target.client(contract=source) as client:
+            with pytest.raises(ValueError) as error:
+                client.recommend("u1", [("i1", "cart", 5.0), ("i2", "purchase", 1.0)], k=1)
+            assert "history_event_type holds 'cart'" in str(error.value)
+            assert "its event types are: click, add_to_cart, purchase" in str(error.value)
+            with pytest.raises(ValueError, match="'view'"):
+                client.score_many([UserRequest("u1", [("i1", "view", 1.0)])], [["i1"]])
+            with pytest.raises(ValueError, match="'cart'"):
+                client.predict("user_embedding", {"user_id": ["u"], "history": [["i1"]],
+                                                  "history_event_type": [["cart"]], "history_time_gap": [[1.0]],
+                                                  "query": [""]})
+            assert fake.requests == []  # refused before sending
+            assert client.recommend("u1", [("i1", "add_to_cart", 5.0)], k=1) == [("i1", 4.0)]
+            assert len(fake.requests) == 1  # the given contract is not asked for
+    with pytest.raises(FileNotFoundError, match="contract.json"):
+        target.client(contract=tmp_path)
+
+
+def test_without_a_contract_the_server_is_asked_once_and_nothing_is_checked(target, fake):
+    # The fakes serve no contract, as TF Serving: every event type is sent as given.
+    with target.client() as client:
+        assert client.classify_query(["shoes"]) == [_approx(CATEGORIES)]  # no enumerated input: not asked
+        assert client.recommend("u1", [("i1", "cart", 5.0)], k=1) == [("i1", 4.0)]
+        assert client.recommend("u1", [("i1", "view", 5.0)], k=1) == [("i1", 4.0)]
+        assert client.contract() is None
+    metadata, predict = ("GET", "POST") if target.transport == "rest" else ("GetModelMetadata", "Predict")
+    assert [request[0] for request in fake.requests] == [predict, metadata, predict, predict]
+
+
+def test_a_server_down_when_the_contract_is_asked_for_fails_the_call_like_any(target, fake):
+    fake.fail_next("UNAVAILABLE", "starting", times=1)
+    with target.client() as client:
+        assert client.recommend("u1", ["i1"], k=1) == [("i1", 4.0)]  # the contract's request retried
+    assert len(fake.requests) == 3
 
 
 # --- errors ----------------------------------------------------------------------------------------
@@ -326,11 +368,11 @@ def test_grpc_sends_explicit_dtypes(fake_grpc):
 
     fake_grpc.reset()
     with GrpcClient(fake_grpc.target, version=1) as client:
-        client.recommend("用户", [("i1", "cart", 5)], k=1)
+        client.recommend("用户", [("i1", "add_to_cart", 5)], k=1)
         client.predict("retrieve", {"user_id": ["u"], "history": [["i1"]], "history_event_type": [["click"]],
                                     "history_time_gap": [[7]], "query": [""]})  # ints, sent as float32
         client.classify_image([_png()])
-    (_, retrieve), (_, raw), (_, image) = fake_grpc.requests
+    (_, retrieve), (_, raw), (_, image) = [call for call in fake_grpc.requests if call[0] == "Predict"]
     assert retrieve.model_spec.version.value == 1 and retrieve.model_spec.signature_name == "retrieve"
     for request in (retrieve, raw):
         dtypes = {name: tensor.dtype for name, tensor in request.inputs.items()}

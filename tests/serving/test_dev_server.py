@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import importlib.util
+import json
 import os
 import shutil
 import signal
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 import requests
 
-from serving.contract import SIGNATURES, input_shape
+from serving.contract import CONTRACT_FILE, SIGNATURES, input_shape
 from serving.dev_server import DevServer
 from serving.tensors import ROW, arrays_to_response
 
@@ -56,7 +57,7 @@ def model_url(server, suffix: str = "") -> str:
 
 def instance(user_id: str, png: bytes) -> dict:
     """Every contract input for one request, in REST row form."""
-    return {"user_id": user_id, "history": ["i1", "i2", ""], "history_event_type": ["click", "cart", ""],
+    return {"user_id": user_id, "history": ["i1", "i2", ""], "history_event_type": ["click", "add_to_cart", ""],
             "history_time_gap": [5.0, 60, 0.0], "query": "red shoes", "candidates": ["i1", "i3", ""],
             "item_id": user_id, "image": {"b64": base64.b64encode(png).decode()}}
 
@@ -122,6 +123,54 @@ def test_metadata_lists_every_contract_signature(server, suffix):
             rank = len(input_shape(key))
             assert info["tensor_shape"] == {"dim": [{"size": "-1", "name": ""}] * rank, "unknown_rank": False}
             assert isinstance(info["name"], str) and info["name"]
+
+
+def _grpc_metadata(stub, *fields: str):
+    from tensorflow_serving.apis import get_model_metadata_pb2
+
+    request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=list(fields))
+    request.model_spec.name = "mtrec"
+    return stub.GetModelMetadata(request, timeout=30)
+
+
+def _grpc_contract(response) -> dict | None:
+    from google.protobuf import wrappers_pb2
+
+    if "contract" not in response.metadata:
+        return None
+    text = wrappers_pb2.StringValue()
+    assert response.metadata["contract"].Unpack(text)
+    return json.loads(text.value)
+
+
+def test_metadata_carries_the_exports_contract(server, grpc_stubs, contract_model_base):
+    written = json.loads((contract_model_base / "1" / CONTRACT_FILE).read_text())
+    assert written["enumerations"] == {"history_event_type": ["click", "add_to_cart", "purchase"]}
+    for suffix in ("/metadata", "/versions/1/metadata"):
+        body = requests.get(model_url(server, suffix), timeout=30).json()
+        assert body["contract"] == written and set(body["metadata"]) == {"signature_def"}
+    assert _grpc_contract(_grpc_metadata(grpc_stubs[0], "contract")) == written
+    both = _grpc_metadata(grpc_stubs[0], "signature_def", "contract")
+    assert set(both.metadata) == {"signature_def", "contract"} and _grpc_contract(both) == written
+    assert set(_grpc_metadata(grpc_stubs[0], "signature_def").metadata) == {"signature_def"}
+
+
+def test_an_export_without_a_contract_answers_none_and_a_broken_one_fails_its_load(tmp_path):
+    import grpc
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    base = tmp_path / "mtrec"
+    write_contract_model(base, version=1, with_contract=False)
+    write_contract_model(base, version=2)
+    (base / "2" / CONTRACT_FILE).write_text("{not json")
+    with DevServer(base, poll_seconds=3600) as server:
+        states = requests.get(model_url(server), timeout=30).json()["model_version_status"]
+        assert [(s["version"], s["state"]) for s in states] == [("2", "END"), ("1", "AVAILABLE")]
+        assert "contract.json is not JSON" in states[0]["status"]["error_message"]
+        assert "contract" not in requests.get(model_url(server, "/metadata"), timeout=30).json()
+        with grpc.insecure_channel(server.grpc_target) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            assert _grpc_contract(_grpc_metadata(stub, "contract")) is None
 
 
 # ---- predict ----------------------------------------------------------------------------------------
