@@ -8,8 +8,8 @@ from mtrec_tf.config import ConfigError, ModelConfig
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.embeddings.store import StoredVectors, load_vectors
 
-# Pre-training kind -> (the model's Embedding layer attribute, the statistics vocabulary).
-TABLES = {"words": ("token_embedding", "tokens"), "items": ("item_embedding", "items")}
+# Pre-training kind -> (the model's Embedding layer, by its encoder and attribute, the statistics vocabulary).
+TABLES = {"words": ("text_encoder.token_embedding", "tokens"), "items": ("item_encoder.item_embedding", "items")}
 
 
 def warm_start_dirs(init_embeddings: str) -> list[Path]:
@@ -59,7 +59,8 @@ def apply_warm_start(model, config: ModelConfig, statistics: DataStatistics) -> 
             raise ConfigError(f"model.init_embeddings: {seen[stored.kind]} and {source} both hold {stored.kind}")
         seen[stored.kind] = source
         check_compatible(stored, config, statistics, source)
-        layer = getattr(model, TABLES[stored.kind][0])
+        encoder, attribute = TABLES[stored.kind][0].split(".")
+        layer = getattr(getattr(model, encoder), attribute)
         table = layer.embeddings
         rows = min(table.shape[0], stored.vectors.shape[0])  # an empty vocabulary has a placeholder row
         table[:rows].assign(stored.vectors[:rows])

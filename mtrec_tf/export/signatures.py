@@ -66,8 +66,7 @@ class ServingModule(tf.Module):
         # The model's variables are its trainable state; the catalogue's raw features are constants
         # that live on in `item_table` only.
         self.model_variables = list(model.variables)
-        self.lookup_tables = [layer.lookup_table for layer in
-                              (model.item_lookup, model.token_lookup, model.category_lookup, model.event_type_lookup)]
+        self.lookup_tables = [layer.lookup_table for layer in model.lookup_layers()]
 
     def signatures(self) -> dict[str, tf.types.experimental.PolymorphicFunction]:
         """The `tf.function` of every signature the model's tasks support, by name.

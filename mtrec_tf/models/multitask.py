@@ -1,4 +1,5 @@
-"""The multi-task model: shared embeddings and encoders, one head per configured task.
+"""The multi-task model: shared encoders (`TextEncoder`, `ItemEncoder`, `UserEncoder`), one
+head per configured task (made by its task type), and the training step.
 
     query text ──tokens──► token embedding ─► BiLSTM + attention ─────────► query vector
     item id ──► item embedding ┐
@@ -28,58 +29,18 @@ masked loss into the total.
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple, Sequence
-
-import numpy as np
+from typing import Sequence
 
 from mtrec_tf.backend import keras, tf
 from mtrec_tf.config import ConfigError, ModelConfig, TaskConfig
 from mtrec_tf.data.catalogue import Catalogue
 from mtrec_tf.data.statistics import DataStatistics
-from mtrec_tf.layers import (
-    MLP, ImageEncoder, MixtureOfExperts, ProgressiveLayeredExtraction, SequenceEncoder, TargetAttention,
-)
+from mtrec_tf.layers import MLP, MixtureOfExperts, ProgressiveLayeredExtraction, TargetAttention
 from mtrec_tf.losses import UncertaintyWeighting
+from mtrec_tf.models.item_encoder import ItemEncoder
+from mtrec_tf.models.text_encoder import TextEncoder
+from mtrec_tf.models.user_encoder import UserEncoder
 from mtrec_tf.tasks import LossContext, TaskBatch, task_type
-from mtrec_tf.text.tokenizer import ngram_ids, subword_ids, tokenize
-
-TIME_GAP_BUCKETS = 16
-_NEVER = "\x00never"
-
-
-class TokenBatch(NamedTuple):
-    """Token ids (n, tokens), 0 padding; hashed subword ids (n, tokens, max_subwords) or None;
-    hashed n-gram ids (n, grams), 0 padding, or None."""
-
-    ids: tf.Tensor
-    subwords: tf.Tensor | None
-    ngrams: tf.Tensor | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class CatalogueTensors:
-    """What the model looks up by item index or token id, as constants (never checkpointed).
-
-    Attributes:
-        titles: int32 (items + 1, max_title_tokens) title token ids.
-        category, brand: int32 (items + 1,) ids; price: float32 (items + 1,) standardised.
-        image: uint8 (items + 1, size, size, 3), or None when the model reads no image.
-        token_subwords: int (tokens + 2, max_subwords) hashed subwords of each token id, or None.
-        sampling_probability: float32 (items + 1,) each item's share of the training clicks.
-    """
-
-    titles: tf.Tensor
-    category: tf.Tensor
-    brand: tf.Tensor
-    price: tf.Tensor
-    image: tf.Tensor | None
-    token_subwords: tf.Tensor | None
-    sampling_probability: tf.Tensor
-
-    @property
-    def size(self) -> int:
-        """Rows, the unknown item included."""
-        return int(self.category.shape[0])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,63 +76,20 @@ class MultiTaskModel(keras.Model):
         self.config = config
         stats, catalogue = model_data.statistics, model_data.catalogue
         self._check_tasks(stats)
-        d = config.embedding_dim
 
-        # Lookups: strings on the outside, ids inside.
-        # An empty vocabulary is not allowed: a placeholder that never occurs stands in.
-        self.item_lookup = keras.layers.StringLookup(vocabulary=list(stats.items) or [_NEVER],
-                                                     num_oov_indices=1, mask_token=None)
-        self.token_lookup = keras.layers.StringLookup(vocabulary=list(stats.tokens) or [_NEVER],
-                                                      num_oov_indices=1, mask_token="")
+        # The label vocabulary of multiclass heads.
         self.category_lookup = keras.layers.StringLookup(vocabulary=list(stats.categories), num_oov_indices=1,
                                                          mask_token=None)
-        self.event_type_lookup = keras.layers.StringLookup(vocabulary=list(stats.event_types), num_oov_indices=1,
-                                                           mask_token=None)
         self.num_categories = len(stats.categories)
 
-        # Shared embedding tables.
-        self.item_embedding = keras.layers.Embedding(max(len(stats.items), 1) + 1, d, name="item_embedding")
-        self.token_embedding = keras.layers.Embedding(max(len(stats.tokens), 1) + 2, d, name="token_embedding")
-        self.subword_embedding = None
-        if config.subword_buckets:
-            self.subword_embedding = keras.layers.Embedding(config.subword_buckets + 1, d, name="subword_embedding")
-        self.category_embedding = keras.layers.Embedding(len(stats.categories) + 1, d, name="category_embedding")
-        self.brand_embedding = keras.layers.Embedding(len(stats.brands) + 1, d, name="brand_embedding")
-        self.event_type_embedding = keras.layers.Embedding(len(stats.event_types) + 1, d, name="event_type_embedding")
-        self.time_gap_embedding = keras.layers.Embedding(TIME_GAP_BUCKETS + 1, d, name="time_gap_embedding")
-        self.user_hashing = None
-        if config.user_buckets:
-            self.user_hashing = keras.layers.Hashing(config.user_buckets)
-            self.user_embedding = keras.layers.Embedding(config.user_buckets, d, name="user_embedding")
-        self._gap_mean, self._gap_std = stats.time_gap_log_mean, stats.time_gap_log_std
-
-        # The catalogue's item features and other data fixed at construction are constants, not
-        # variables: checkpoints hold trainable state only, whatever the catalogue's size.
-        token_subwords = None
-        if config.subword_buckets:
-            # Row i holds the subwords of token id i (ids 0 and 1 are padding and unknown).
-            vocabulary = tf.constant(["", ""] + (list(stats.tokens) or [_NEVER]))
-            token_subwords = subword_ids(vocabulary, config.subword_buckets, config.max_subwords)
-        # Without any image (and no task reading one) the image encoder is left out.
+        # Encoders, sharing the token table (queries, titles) and the item table (candidates,
+        # histories, retrieval targets). Without any image (and no task reading one) the item
+        # encoder leaves the image out.
         self.uses_images = bool(catalogue.has_image.any()) or any("image" in t.inputs for t in self.tasks)
-        popularity = np.asarray((0,) + tuple(stats.item_popularity), dtype=np.float64) + 1.0
-        self.catalogue = CatalogueTensors(
-            titles=tf.constant(catalogue.title_tokens),
-            category=tf.constant(catalogue.category),
-            brand=tf.constant(catalogue.brand),
-            price=tf.constant(catalogue.price),
-            image=tf.constant(catalogue.image) if self.uses_images else None,
-            token_subwords=token_subwords,
-            sampling_probability=tf.constant((popularity / popularity.sum()).astype(np.float32)),
-        )
-        self.image_size = int(catalogue.image.shape[1])
-
-        # Encoders.
-        self.text_encoder = (SequenceEncoder(config.text_units, name="text_encoder")
-                             if config.text_encoder == "bilstm" else None)
-        self.history_encoder = SequenceEncoder(config.history_units, name="history_encoder")
-        self.image_encoder = ImageEncoder(config.image_dim, backbone_path=config.image_backbone, name="image_encoder")
-        self.item_tower = MLP([], output_units=d, name="item_tower")
+        self.text_encoder = TextEncoder(stats.tokens, config, name="text_encoder")
+        self.item_encoder = ItemEncoder(stats, catalogue, config, self.text_encoder, self.uses_images,
+                                        name="item_encoder")
+        self.user_encoder = UserEncoder(stats, config, self.item_encoder, name="user_encoder")
         self.target_attention = TargetAttention(name="target_attention")
 
         # Heads: each task type makes its own.
@@ -211,96 +129,55 @@ class MultiTaskModel(keras.Model):
     def metrics(self):
         return [self.total_tracker, *self.loss_trackers.values(), *self.task_metrics.values()]
 
-    # --- encoders ------------------------------------------------------------------------
+    # --- encoders: the public API that training, evaluation and the export call --------------
 
-    def query_tokens(self, queries: tf.Tensor) -> TokenBatch:
-        """(batch,) strings -> token ids (batch, <= max_query_tokens), 0 padding, their
-        subword ids, computed from the strings so that unseen words get them too, and the
-        hashed n-grams of the kept tokens when a head reads them."""
-        c = self.config
-        tokens = tokenize(queries)[:, : c.max_query_tokens]
-        ids = tf.ragged.map_flat_values(self.token_lookup, tokens).to_tensor(default_value=0)
-        ngrams = (ngram_ids(tokens, c.ngram_buckets, c.ngram_order, c.ngram_char_width)
-                  if self.ngram_heads() else None)
-        if not c.subword_buckets:
-            return TokenBatch(ids, None, ngrams)
-        subwords = tf.ragged.map_flat_values(lambda t: subword_ids(t, c.subword_buckets, c.max_subwords), tokens)
-        return TokenBatch(ids, subwords.to_tensor(default_value=0, shape=[None, None, c.max_subwords]), ngrams)
-
-    def title_tokens(self, item_index: tf.Tensor) -> TokenBatch:
-        """Title token ids (n, max_title_tokens) of items by index, and their subword ids."""
-        ids = tf.gather(self.catalogue.titles, item_index)
-        subwords = self.catalogue.token_subwords
-        return TokenBatch(ids, None if subwords is None else tf.gather(subwords, ids))
-
-    def encode_texts(self, batches: Sequence[TokenBatch], training=None) -> list[tf.Tensor]:
-        """Token batches (n_i, tokens_i) -> encodings (n_i, 2 * text_units).
-
-        All batches go through the shared text encoder in one call, cut to the longest
-        text present. A token's embedding is its own plus the mean of its subwords'.
-        Without a text encoder (`model.text_encoder="none"`) every text is encoded as a
-        constant 1, so a tower over the query alone is a learned class bias.
-        """
-        if self.text_encoder is None:
-            return [tf.ones([tf.shape(b.ids)[0], 1]) for b in batches]
-        widths = [tf.shape(b.ids)[1] for b in batches]
-        width = tf.maximum(tf.reduce_max(tf.stack(widths)), 1)  # all texts empty: one padding step
-        token_ids = tf.concat([tf.pad(tf.cast(b.ids, tf.int64), [[0, 0], [0, width - w]])
-                               for b, w in zip(batches, widths)], axis=0)  # (sum n_i, width)
-        mask = token_ids > 0
-        length = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)), 1)
-        token_ids, mask = token_ids[:, :length], mask[:, :length]
-        embedded = self.token_embedding(token_ids)
-        if self.subword_embedding is not None:
-            subwords = tf.concat([tf.pad(b.subwords, [[0, 0], [0, width - w], [0, 0]])
-                                  for b, w in zip(batches, widths)], axis=0)[:, :length]
-            present = tf.cast(subwords > 0, embedded.dtype)[..., tf.newaxis]
-            summed = tf.reduce_sum(self.subword_embedding(subwords) * present, axis=2)
-            embedded += summed / tf.maximum(tf.reduce_sum(present, axis=2), 1.0)
-        encoded = self.text_encoder(embedded, mask=mask, training=training)
-        return tf.split(encoded, [tf.shape(b.ids)[0] for b in batches], axis=0)
-
-    def item_features(self, unique_items: tf.Tensor, titles: tf.Tensor, training=None) -> tuple[tf.Tensor, tf.Tensor]:
-        """Item tower vectors (n, embedding_dim) and image encodings (n, image_dim; (n, 0) for a
-        model without images) of items given by index, with their encoded titles."""
-        catalogue = self.catalogue
-        parts = [
-            self.item_embedding(unique_items),
-            titles,
-            self.category_embedding(tf.gather(catalogue.category, unique_items)),
-            self.brand_embedding(tf.gather(catalogue.brand, unique_items)),
-            tf.gather(catalogue.price, unique_items)[:, tf.newaxis],
-        ]
-        images = tf.zeros([tf.shape(unique_items)[0], 0])
-        if catalogue.image is not None:
-            images = self.image_encoder(tf.gather(catalogue.image, unique_items), training=training)
-            parts.append(images)
-        return self.item_tower(tf.concat(parts, axis=-1), training=training), images
+    def encode_query(self, queries: tf.Tensor, training=None) -> tf.Tensor:
+        """(batch,) query strings -> (batch, 2 * text_units) vectors (the shared text encoder)."""
+        return self.text_encoder(queries, training=training)
 
     def encode_items(self, item_index: tf.Tensor, training=None) -> tuple[tf.Tensor, tf.Tensor]:
-        """Item tower vectors and image encodings of items by index (each distinct one once)."""
-        unique, position = tf.unique(tf.reshape(item_index, [-1]))
-        (titles,) = self.encode_texts([self.title_tokens(unique)], training)
-        vectors, images = self.item_features(unique, titles, training)
-        return tf.gather(vectors, position), tf.gather(images, position)
+        """Item tower vectors (n, embedding_dim) and image encodings of items by catalogue row."""
+        return self.item_encoder(item_index, training=training)
 
-    def encode_history(self, features: dict, training=None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """The user vector (batch, 2 * history_units), history item embeddings and mask."""
-        ids = features["history_item_ids"]
-        mask = tf.not_equal(ids, "")
-        length = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)), 1)
-        ids, mask = ids[:, :length], mask[:, :length]
-        types = features["history_event_types"][:, :length]
-        gaps = tf.cast(features["history_time_gaps"][:, :length], tf.float32)
-        gap_z = (tf.math.log1p(tf.maximum(gaps, 0.0)) - self._gap_mean) / self._gap_std
-        gap_bucket = tf.clip_by_value(tf.cast(tf.floor((gap_z + 3.0) / 6.0 * TIME_GAP_BUCKETS), tf.int64),
-                                      0, TIME_GAP_BUCKETS - 1) + 1
-        items = self.item_embedding(self.item_lookup(ids))  # (batch, time, d)
-        steps = items + self.event_type_embedding(self.event_type_lookup(types)) + self.time_gap_embedding(gap_bucket)
-        user = self.history_encoder(steps, mask=mask, training=training)
-        if self.user_hashing is not None:
-            user = tf.concat([user, self.user_embedding(self.user_hashing(features["user_id"]))], axis=-1)
-        return user, items, mask
+    def encode_user(self, features: dict, training=None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """The user vector of each row's history, the history's item embeddings and their mask."""
+        return self.user_encoder(features, training=training)
+
+    def query_tokens(self, queries: tf.Tensor):
+        """The token batch of queries as the model reads them (with n-grams when a head reads them)."""
+        return self.text_encoder.query_tokens(queries, ngrams=bool(self.ngram_heads()))
+
+    def lookup_layers(self) -> list:
+        """The string lookups of the model (items, tokens, categories, event types), whose tables
+        an export must carry."""
+        return [self.item_encoder.item_lookup, self.text_encoder.token_lookup, self.category_lookup,
+                self.user_encoder.event_type_lookup]
+
+    @property
+    def item_lookup(self):
+        """Item ids -> catalogue rows (0 unknown)."""
+        return self.item_encoder.item_lookup
+
+    @property
+    def token_lookup(self):
+        return self.text_encoder.token_lookup
+
+    @property
+    def event_type_lookup(self):
+        return self.user_encoder.event_type_lookup
+
+    @property
+    def catalogue(self):
+        """The catalogue's constants (`item_encoder.CatalogueTensors`)."""
+        return self.item_encoder.catalogue
+
+    @property
+    def image_size(self) -> int:
+        return self.item_encoder.image_size
+
+    @property
+    def image_encoder(self):
+        return self.item_encoder.image_encoder
 
     # --- forward -------------------------------------------------------------------------
 
@@ -338,7 +215,6 @@ class MultiTaskModel(keras.Model):
         encodes_items = item_table is None and (uses_candidate or extra_items is not None)
         unique_queries, query_position = tf.unique(features["query"])
 
-        # Queries and titles share one text encoder call.
         texts = []
         ngram_scores: dict[str, tf.Tensor] = {}
         if "query" in needs:
@@ -349,25 +225,26 @@ class MultiTaskModel(keras.Model):
                             for name, head in self.ngram_heads().items()}
         if encodes_items:
             unique_items, item_position = tf.unique(item_index)
-            texts.append(self.title_tokens(unique_items))
-        text_vectors = self.encode_texts(texts, training) if texts else []
+            texts.append(self.item_encoder.titles(unique_items))
+        # Queries and titles go through the text encoder in one call.
+        text_vectors = self.text_encoder.encode(texts, training) if texts else []
         if "query" in needs:
             encoded["query"] = per_candidate(tf.gather(text_vectors[0], query_position))
         item_vectors = image_vectors = None
         if encodes_items:
-            item_vectors, image_vectors = self.item_features(unique_items, text_vectors[-1], training)
+            item_vectors, image_vectors = self.item_encoder.features(unique_items, text_vectors[-1], training)
             item_vectors = tf.gather(item_vectors, item_position)
             image_vectors = tf.gather(image_vectors, item_position)
         elif item_table is not None:
             item_vectors, image_vectors = (tf.gather(table, item_index) for table in item_table)
 
         if "user" in needs:
-            encoded["user"], history_items, history_mask = map(per_candidate, self.encode_history(features, training))
+            encoded["user"], history_items, history_mask = map(per_candidate, self.encode_user(features, training))
         if uses_candidate:
             encoded["image"] = image_vectors[:candidates]
             encoded["item"] = item_vectors[:candidates]
             if "user" in needs:
-                candidate = self.item_embedding(candidate_index)
+                candidate = self.item_encoder.item_embedding(candidate_index)
                 interest = self.target_attention([candidate, history_items], mask=history_mask, training=training)
                 encoded["item"] = tf.concat([encoded["item"], interest], axis=-1)
 

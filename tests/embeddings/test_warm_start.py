@@ -60,11 +60,11 @@ def test_warm_start_loads_both_tables_before_training(vector_dirs, tiny_config, 
     root, words, items = vector_dirs
     config = _with_init(tiny_config, f"{root / 'words'},{root / 'items'}")
     model = _built_model(config, tiny_prepared)
-    assert not np.allclose(model.token_embedding.embeddings.numpy(), words)
+    assert not np.allclose(model.text_encoder.token_embedding.embeddings.numpy(), words)
     assert apply_warm_start(model, config.model, tiny_prepared.statistics) is False
-    np.testing.assert_array_equal(model.token_embedding.embeddings.numpy(), words)
-    np.testing.assert_array_equal(model.item_embedding.embeddings.numpy(), items)
-    assert model.token_embedding.trainable
+    np.testing.assert_array_equal(model.text_encoder.token_embedding.embeddings.numpy(), words)
+    np.testing.assert_array_equal(model.item_encoder.item_embedding.embeddings.numpy(), items)
+    assert model.text_encoder.token_embedding.trainable
 
 
 def test_mismatches_are_named(vector_dirs, tiny_config, tiny_prepared, tmp_path):
@@ -89,7 +89,7 @@ def test_train_warm_starts_and_frozen_tables_stay_fixed(vector_dirs, tiny_config
     config = dataclasses.replace(config, training=dataclasses.replace(config.training, steps_per_epoch=2))
     result = train(config, tmp_path / "run", prepared=tiny_prepared, verbose=0)
     model = result.model
-    np.testing.assert_array_equal(model.token_embedding.embeddings.numpy(), words)
-    np.testing.assert_array_equal(model.item_embedding.embeddings.numpy(), items)
+    np.testing.assert_array_equal(model.text_encoder.token_embedding.embeddings.numpy(), words)
+    np.testing.assert_array_equal(model.item_encoder.item_embedding.embeddings.numpy(), items)
     names = {v.name for v in model.trainable_variables}
     assert names and not any("token_embedding" in n or "item_embedding" in n for n in names)

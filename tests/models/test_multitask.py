@@ -92,7 +92,7 @@ def test_query_subwords_match_the_title_table_and_reach_unseen_words(tiny_config
     query = model.query_tokens(tf.constant([" ".join(known), known[0] + "zz"]))
     ids, subwords = query.ids.numpy(), query.subwords.numpy()
     # In-vocabulary tokens get the same subwords from their string as from the table of ids.
-    np.testing.assert_array_equal(subwords[0, :2], model.catalogue.token_subwords.numpy()[ids[0, :2]])
+    np.testing.assert_array_equal(subwords[0, :2], model.text_encoder.token_subwords.numpy()[ids[0, :2]])
     # An unseen word is unknown (id 1) but keeps the trigrams it shares with the known word.
     assert ids[1, 0] == 1
     shared = set(subwords[1, 0]) & set(subwords[0, 0]) - {0}
@@ -168,7 +168,7 @@ def test_without_a_text_encoder_the_query_head_is_its_ngram_bag(tiny_config, tin
     model_config = dataclasses.replace(tiny_config.model, text_encoder="none", ngram_buckets=997)
     config = dataclasses.replace(select_tasks(tiny_config, ["query_category", "image_category"]), model=model_config)
     model = build_model(config, tiny_prepared.statistics, catalogue)
-    assert model.text_encoder is None
+    assert model.text_encoder.sequence_encoder is None
     before = model(batch[0])
     head = model.ngram_heads()["query_category"].ngrams
     table = np.random.default_rng(1).normal(size=head.table.shape).astype("float32")
