@@ -31,6 +31,9 @@ from mtrec_tf.data import schema
 from mtrec_tf.errors import DataValidationError
 
 BAD_ROW_POLICIES: tuple[str, ...] = ("error", "skip")
+# Image formats that training and serving decode (`tf.io.decode_image`); MPO is a JPEG.
+DECODED_IMAGE_FORMATS = frozenset({"PNG", "JPEG", "MPO", "GIF", "BMP"})
+IMAGE_FORMAT_NAMES = ("PNG", "JPEG", "GIF", "BMP")
 # What a column of the shop's own holds (`extra_columns`): "number" (float64) or "text".
 EXTRA_COLUMN_KINDS: tuple[str, ...] = ("number", "text")
 MAX_EXAMPLES = 10
@@ -660,6 +663,8 @@ def image_error(content: bytes) -> str | None:
     try:
         with Image.open(io.BytesIO(content)) as picture:
             picture.verify()
+            if picture.format not in DECODED_IMAGE_FORMATS:
+                return f"{picture.format} is not a format TensorFlow decodes ({', '.join(IMAGE_FORMAT_NAMES)})"
     except Image.DecompressionBombError as error:
         return str(error)
     except (OSError, SyntaxError, ValueError) as error:

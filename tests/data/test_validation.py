@@ -434,3 +434,18 @@ def test_a_table_whose_every_row_was_dropped_says_why(tmp_path: Path) -> None:
     with pytest.raises(DataValidationError, match=r"all 1 rows of the events table were dropped as bad "
                                                   r"\(1 bad timestamp\)"):
         load_data(events, items_csv(tmp_path, "i1,Cup,Home,3,\n"), bad_rows="skip")
+
+
+def test_an_image_format_tensorflow_cannot_decode_is_named(tmp_path: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buffer, format="TIFF")
+    (tmp_path / "images").mkdir()
+    write(tmp_path / "images" / "i1.tif", buffer.getvalue())
+    path = items_csv(tmp_path, "i1,Cup,Home,3,images/i1.tif\n")
+    with pytest.raises(DataValidationError, match=r"item_id 'i1': cannot decode image .*i1\.tif: TIFF is not a "
+                                                  r"format TensorFlow decodes \(PNG, JPEG, GIF, BMP\)"):
+        read_table(path, "items")
