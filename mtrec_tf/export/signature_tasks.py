@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from mtrec_tf.config import TaskConfig
+from mtrec_tf.tasks import task_type
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,8 +55,8 @@ class SignatureTasks:
 def signature_tasks(tasks: Sequence[TaskConfig]) -> SignatureTasks:
     """The tasks of a model that its serving signatures read, chosen by type.
 
-    `serving_default` scores candidates with an ESMM pair: the first binary task whose parent
-    is a binary task without a parent of its own (so that the parent's output is p(click)).
+    `serving_default` scores candidates with an ESMM pair: the first task of a type that takes
+    parents whose parent has no parent of its own (so that the parent's output is p(click)).
     The other roles take the first task of their kind in the order of `tasks`.
 
     Example:
@@ -66,17 +67,18 @@ def signature_tasks(tasks: Sequence[TaskConfig]) -> SignatureTasks:
     click = conversion = None
     for task in tasks:
         parent = by_name.get(task.parent) if task.parent else None
-        if task.type == "binary" and parent is not None and parent.type == "binary" and parent.parent is None:
+        # Parents are of their child's type (checked by the configuration).
+        if parent is not None and task_type(task.type).takes_parent and parent.parent is None:
             click, conversion = parent.name, task.name
             break
 
-    def first(kind: str, inputs: set[str]) -> str | None:
-        return next((t.name for t in tasks if t.type == kind and set(t.inputs) == inputs), None)
+    def classifier(inputs: set[str]) -> str | None:
+        return next((t.name for t in tasks if task_type(t.type).classifies and set(t.inputs) == inputs), None)
 
     return SignatureTasks(
         click=click,
         conversion=conversion,
-        retrieval=next((t.name for t in tasks if t.type == "retrieval"), None),
-        query_classifier=first("multiclass", {"query"}),
-        image_classifier=first("multiclass", {"image"}),
+        retrieval=next((t.name for t in tasks if task_type(t.type).ranks_catalogue), None),
+        query_classifier=classifier({"query"}),
+        image_classifier=classifier({"image"}),
     )

@@ -86,6 +86,9 @@ class TaskType:
             labels (the items are encoded with the batch's own).
         other_losses: values of `tasks.<name>.loss` besides "" (the type's own loss).
         takes_label_smoothing: `tasks.<name>.label_smoothing` applies.
+        classifies: the output is class probabilities (served as the top categories).
+        ranks_catalogue: the output is a user vector that ranks the catalogue (served by
+            `retrieve` and the embedding signatures).
     """
 
     name: ClassVar[str]
@@ -98,6 +101,8 @@ class TaskType:
     encodes_targets: ClassVar[bool] = False
     other_losses: ClassVar[tuple[str, ...]] = ()
     takes_label_smoothing: ClassVar[bool] = False
+    classifies: ClassVar[bool] = False
+    ranks_catalogue: ClassVar[bool] = False
 
     # --- metric names ----------------------------------------------------------------------
 

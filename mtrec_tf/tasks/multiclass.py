@@ -27,6 +27,7 @@ class MulticlassTask(TaskType):
     label_dtype = "string"
     other_losses = ("hinge",)
     takes_label_smoothing = True
+    classifies = True
 
     def check(self, task: TaskConfig, config: ModelConfig, statistics: DataStatistics) -> None:
         super().check(task, config, statistics)

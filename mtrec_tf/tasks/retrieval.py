@@ -32,6 +32,7 @@ class RetrievalTask(TaskType):
     metrics_at_k = ("recall", "precision", "hit_rate", "ndcg", "tail_recall", "coverage", "novelty", "diversity")
     label_dtype = "string"
     encodes_targets = True
+    ranks_catalogue = True
 
     def check(self, task: TaskConfig, config: ModelConfig, statistics: DataStatistics) -> None:
         super().check(task, config, statistics)
