@@ -1,0 +1,85 @@
+"""The encoders: shapes, padding that changes nothing, shared tables, and save and reload."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from mtrec_tf.backend import tf
+from mtrec_tf.data.catalogue import build_catalogue
+from mtrec_tf.models import ItemEncoder, TextEncoder, UserEncoder
+
+
+@pytest.fixture(scope="module")
+def parts(tiny_config, tiny_prepared):
+    catalogue = build_catalogue(tiny_prepared.data.items, tiny_prepared.statistics, tiny_config.model.max_title_tokens)
+    text = TextEncoder(tiny_prepared.statistics.tokens, tiny_config.model)
+    items = ItemEncoder(tiny_prepared.statistics, catalogue, tiny_config.model, text, uses_images=True)
+    users = UserEncoder(tiny_prepared.statistics, tiny_config.model, items)
+    return text, items, users
+
+
+def test_texts_encoded_together_equal_texts_encoded_apart(parts, tiny_config):
+    text, items, _ = parts
+    queries = tf.constant(["red dress", "", "华为 phone case for a very long query of many words"])
+    alone = text(queries).numpy()
+    assert alone.shape == (3, 2 * tiny_config.model.text_units)
+    together = text.encode([text.query_tokens(queries), items.titles(tf.constant([1, 2, 3], tf.int64))])
+    np.testing.assert_allclose(together[0].numpy(), alone, atol=1e-6)  # padding to the titles changes nothing
+    assert together[1].shape == (3, 2 * tiny_config.model.text_units)
+
+
+def test_without_a_text_encoder_every_text_is_one(tiny_config, tiny_prepared):
+    config = dataclasses.replace(tiny_config.model, text_encoder="none")
+    text = TextEncoder(tiny_prepared.statistics.tokens, config)
+    np.testing.assert_array_equal(text(tf.constant(["a", "b c"])).numpy(), np.ones((2, 1)))
+
+
+def test_items_are_encoded_once_each_and_by_row(parts, tiny_config):
+    _, items, _ = parts
+    vectors, images = items(tf.constant([3, 1, 3, 0], tf.int64))
+    assert vectors.shape == (4, tiny_config.model.embedding_dim) and images.shape == (4, tiny_config.model.image_dim)
+    np.testing.assert_allclose(vectors[0].numpy(), vectors[2].numpy(), atol=1e-6)
+    assert items.catalogue.size == len(items.catalogue.titles.numpy())
+
+
+def test_an_item_encoder_without_images_has_empty_image_encodings(tiny_config, tiny_prepared):
+    catalogue = build_catalogue(tiny_prepared.data.items.assign(image=None), tiny_prepared.statistics,
+                                tiny_config.model.max_title_tokens)
+    text = TextEncoder(tiny_prepared.statistics.tokens, tiny_config.model)
+    items = ItemEncoder(tiny_prepared.statistics, catalogue, tiny_config.model, text, uses_images=False)
+    vectors, images = items(tf.constant([1, 2], tf.int64))
+    assert images.shape == (2, 0) and vectors.shape == (2, tiny_config.model.embedding_dim)
+    assert not items.image_encoder.weights
+
+
+def test_history_padding_changes_nothing_and_the_item_table_is_shared(parts, tiny_config):
+    _, items, users = parts
+    item_ids = list(items.item_lookup.get_vocabulary()[1:4])
+    short = {"user_id": tf.constant(["u1"]), "history_item_ids": tf.constant([item_ids]),
+             "history_event_types": tf.constant([["click"] * 3]), "history_time_gaps": tf.constant([[60.0] * 3])}
+    padded = {"user_id": short["user_id"], "history_item_ids": tf.constant([item_ids + ["", ""]]),
+              "history_event_types": tf.constant([["click"] * 3 + ["", ""]]),
+              "history_time_gaps": tf.constant([[60.0] * 3 + [0.0, 0.0]])}
+    user, history_items, mask = users(short)
+    assert user.shape == (1, 2 * tiny_config.model.history_units) and mask.numpy().all()
+    np.testing.assert_allclose(users(padded)[0].numpy(), user.numpy(), atol=1e-6)
+    expected = items.item_embedding(items.item_lookup(tf.constant(item_ids))).numpy()
+    np.testing.assert_allclose(history_items[0].numpy(), expected, atol=1e-7)
+    assert users.item_encoder is items
+
+
+def test_encoders_reload_from_a_checkpoint_with_equal_outputs(tmp_path, parts, tiny_config, tiny_prepared):
+    text, items, _ = parts
+    queries = tf.constant(["red dress", "phone"])
+    expected_text, expected_items = text(queries).numpy(), items(tf.constant([1, 2], tf.int64))[0].numpy()
+    path = tf.train.Checkpoint(text=text, items=items).write(str(tmp_path / "encoders"))
+    catalogue = build_catalogue(tiny_prepared.data.items, tiny_prepared.statistics, tiny_config.model.max_title_tokens)
+    text_again = TextEncoder(tiny_prepared.statistics.tokens, tiny_config.model)
+    items_again = ItemEncoder(tiny_prepared.statistics, catalogue, tiny_config.model, text_again, uses_images=True)
+    text_again(queries), items_again(tf.constant([1], tf.int64))  # builds the weights
+    tf.train.Checkpoint(text=text_again, items=items_again).read(path).assert_consumed()
+    np.testing.assert_allclose(text_again(queries).numpy(), expected_text, atol=1e-6)
+    np.testing.assert_allclose(items_again(tf.constant([1, 2], tf.int64))[0].numpy(), expected_items, atol=1e-6)
