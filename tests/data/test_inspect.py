@@ -86,7 +86,6 @@ def test_format_report_mentions_each_section(data: EcommerceData) -> None:
 
 def test_a_report_on_no_events() -> None:
     # load_data refuses an empty events table; a report is still made of one built directly.
-    events = pd.DataFrame(columns=["user_id", "timestamp", "event_type", "item_id", "query"])
     items = pd.DataFrame({"item_id": ["i1"], "title": ["Cup"], "category": ["Home"]})
     clean = load_data(pd.DataFrame({"user_id": ["u"], "timestamp": [1], "event_type": ["search"],
                                     "item_id": [""], "query": ["cup"]}), items)
