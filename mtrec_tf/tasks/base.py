@@ -174,3 +174,27 @@ class TaskType:
                  test_rows: np.ndarray) -> dict[str, float]:
         """Metrics on `test_rows` of the type's baseline fitted on `train_rows`."""
         raise NotImplementedError
+
+
+class ScoreTask(TaskType):
+    """A type whose head gives one score per example from the shared ranking bottom, fitted
+    by a pointwise loss on a float label (binary, regression). Subclasses name the loss in
+    `mtrec_tf.losses` and turn the score into the output."""
+
+    label_dtype = "float32"
+    shares_ranking_bottom = True
+    pointwise_loss: ClassVar[str]
+
+    def make_head(self, task: "TaskConfig", config: "ModelConfig", num_classes: int) -> Any:
+        from mtrec_tf.tasks.heads import ScalarHead
+
+        return ScalarHead(config.tower_units, dropout=config.dropout, name=f"{task.name}_head")
+
+    def loss(self, task: "TaskConfig", head: Any, metric: Any, batch: TaskBatch,
+             context: LossContext) -> tuple[Any, Any]:
+        from mtrec_tf import losses
+        from mtrec_tf.backend import tf
+
+        label = tf.cast(batch.label, tf.float32)
+        metric.update_state(label, batch.output, sample_weight=batch.mask)
+        return getattr(losses, self.pointwise_loss)(label, batch.output, batch.mask), batch.mask

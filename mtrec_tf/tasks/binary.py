@@ -7,16 +7,16 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from mtrec_tf import metrics
-from mtrec_tf.tasks.base import MAXIMISE, MINIMISE, LossContext, OfflineData, TaskBatch, TaskType
+from mtrec_tf.tasks.base import MAXIMISE, MINIMISE, OfflineData, ScoreTask
 
 if TYPE_CHECKING:
-    from mtrec_tf.config import ModelConfig, TaskConfig
+    from mtrec_tf.config import TaskConfig
 
 # Pseudo-examples of the overall rate added to each category in the baseline.
 PRIOR_SMOOTHING = 10.0
 
 
-class BinaryTask(TaskType):
+class BinaryTask(ScoreTask):
     """A probability from the shared ranking bottom; with a parent, the product with the
     parent's probability (ESMM: p(click and buy) = p(click) * p(buy | click)).
 
@@ -27,14 +27,8 @@ class BinaryTask(TaskType):
     name = "binary"
     headline = "auc"
     metric_directions = {"auc": MAXIMISE, "gauc": MAXIMISE, "logloss": MINIMISE}
-    label_dtype = "float32"
-    shares_ranking_bottom = True
     takes_parent = True
-
-    def make_head(self, task: TaskConfig, config: ModelConfig, num_classes: int) -> Any:
-        from mtrec_tf.tasks.heads import ScalarHead
-
-        return ScalarHead(config.tower_units, dropout=config.dropout, name=f"{task.name}_head")
+    pointwise_loss = "binary_loss"
 
     def make_metric(self, task: TaskConfig) -> Any:
         from mtrec_tf.backend import keras
@@ -45,15 +39,6 @@ class BinaryTask(TaskType):
         from mtrec_tf.backend import tf
 
         return tf.sigmoid(scores), None
-
-    def loss(self, task: TaskConfig, head: Any, metric: Any, batch: TaskBatch,
-             context: LossContext) -> tuple[Any, Any]:
-        from mtrec_tf.backend import tf
-        from mtrec_tf.losses import binary_loss
-
-        label = tf.cast(batch.label, tf.float32)
-        metric.update_state(label, batch.output, sample_weight=batch.mask)
-        return binary_loss(label, batch.output, batch.mask), batch.mask
 
     def offline_metrics(self, task: TaskConfig, data: OfflineData, rows: np.ndarray, outputs: np.ndarray,
                         item_vectors: Callable[[], np.ndarray]) -> dict[str, float]:

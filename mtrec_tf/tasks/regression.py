@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from mtrec_tf import metrics
-from mtrec_tf.tasks.base import MINIMISE, LossContext, OfflineData, TaskBatch, TaskType
+from mtrec_tf.tasks.base import MINIMISE, OfflineData, ScoreTask
 
 if TYPE_CHECKING:
-    from mtrec_tf.config import ModelConfig, TaskConfig
+    from mtrec_tf.config import TaskConfig
 
 
-class RegressionTask(TaskType):
+class RegressionTask(ScoreTask):
     """A number from the shared ranking bottom, fitted by squared error.
 
     Output: prediction (batch,). Baseline: the training mean.
@@ -22,13 +22,7 @@ class RegressionTask(TaskType):
     name = "regression"
     headline = "rmse"
     metric_directions = {"rmse": MINIMISE}
-    label_dtype = "float32"
-    shares_ranking_bottom = True
-
-    def make_head(self, task: TaskConfig, config: ModelConfig, num_classes: int) -> Any:
-        from mtrec_tf.tasks.heads import ScalarHead
-
-        return ScalarHead(config.tower_units, dropout=config.dropout, name=f"{task.name}_head")
+    pointwise_loss = "regression_loss"
 
     def make_metric(self, task: TaskConfig) -> Any:
         from mtrec_tf.backend import keras
@@ -37,15 +31,6 @@ class RegressionTask(TaskType):
 
     def outputs(self, task: TaskConfig, scores: Any) -> tuple[Any, Any]:
         return scores, None
-
-    def loss(self, task: TaskConfig, head: Any, metric: Any, batch: TaskBatch,
-             context: LossContext) -> tuple[Any, Any]:
-        from mtrec_tf.backend import tf
-        from mtrec_tf.losses import regression_loss
-
-        label = tf.cast(batch.label, tf.float32)
-        metric.update_state(label, batch.output, sample_weight=batch.mask)
-        return regression_loss(label, batch.output, batch.mask), batch.mask
 
     def offline_metrics(self, task: TaskConfig, data: OfflineData, rows: np.ndarray, outputs: np.ndarray,
                         item_vectors: Callable[[], np.ndarray]) -> dict[str, float]:
