@@ -65,14 +65,16 @@ def evaluate_model(model: MultiTaskModel, config: Config, statistics: DataStatis
         arrays = table_to_arrays(table, config.data.history_length)
     data = OfflineData(arrays, statistics, item_categories, exclude_seen, tuple(ks))
     results: dict[str, dict[str, float]] = {}
-    for task in model.tasks:
-        kind = task_type(task.type)
-        rows = kind.evaluation_rows(task, data)
-        with progress.step(f"scoring {task.name}") as done:
+    with progress.step("scoring") as done:
+        for task in model.tasks:
+            kind = task_type(task.type)
+            rows = kind.evaluation_rows(task, data)
             results[task.name] = kind.offline_metrics(
                 task, data, rows, outputs[task.name],
                 lambda name=task.name: item_vectors(model, name, len(statistics.items)))
-            done.report(f"{len(rows):,} examples", len(rows), "examples")
+        scored = sum(int(result.get("examples", 0)) for result in results.values())
+        done.report(f"{len(results)} tasks, {scored:,} labelled examples, retrieval ranking the whole catalogue",
+                    scored, "examples")
     return results
 
 
