@@ -93,7 +93,16 @@ class ServingModule(tf.Module):
 
     def _features(self, n: tf.Tensor, user_id=None, history=None, history_event_type=None,
                   history_time_gap=None, query=None, item_id=None) -> dict[str, tf.Tensor]:
-        """The model's feature dict for `n` rows; what is not given is blank."""
+        """The model's feature dict for `n` rows; what is not given is blank. An input with
+        another number of rows fails naming it (TF Serving answers it as a 400)."""
+        given = [(name, value) for name, value in (("user_id", user_id), ("history", history), ("query", query))
+                 if value is not None]
+        checks = [tf.debugging.assert_equal(
+            tf.shape(value)[0], n,
+            message=f"{name} has a different batch size from the request's other inputs: every input holds one "
+                    "row per request") for name, value in given]
+        with tf.control_dependencies(checks):
+            n = tf.identity(n)
         blank = tf.fill([n], "")
         if history is None:
             history = history_event_type = tf.fill([n, 1], "")

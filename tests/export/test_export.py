@@ -197,6 +197,12 @@ def test_an_empty_history_is_no_events_and_mismatched_lengths_are_named(exported
     mismatched = dict(padding, history_event_type=tf.constant([["click", "click"], ["click", "click"]]))
     with pytest.raises(tf.errors.InvalidArgumentError, match="history and history_event_type describe the same"):
         loaded.signatures["user_embedding"](**user, **mismatched)
+    # Two users but one row of history: the second user is not dropped, the request fails naming the input.
+    with pytest.raises(tf.errors.InvalidArgumentError, match="history has a different batch size"):
+        loaded.signatures["user_embedding"](**user, **{k: v[:1] for k, v in padding.items()})
+    with pytest.raises(tf.errors.InvalidArgumentError, match="query has a different batch size"):
+        loaded.signatures["serving_default"](**dict(user, query=tf.constant(["x"])), **padding,
+                                             candidates=tf.constant([["x"], ["y"]]))
 
 
 def test_image_signature_decodes_png_and_jpeg(exported, model_and_batch):
