@@ -14,11 +14,10 @@ from typing import Any, Sequence
 
 import yaml
 
+from mtrec_tf.data.schema import BAD_ROW_POLICIES, UNKNOWN_ITEM_POLICIES
 from mtrec_tf.errors import ConfigError
 
 SPLIT_METHODS = ("time", "leave_last_out", "random")
-BAD_ROW_POLICIES = ("error", "skip")
-UNKNOWN_ITEM_POLICIES = ("keep", "drop")
 
 
 @dataclasses.dataclass(frozen=True)

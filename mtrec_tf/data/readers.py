@@ -29,6 +29,7 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from mtrec_tf.data import schema
+from mtrec_tf.data.schema import UNKNOWN_ITEM_POLICIES
 from mtrec_tf.data.validation import (
     BAD_ROW_POLICIES,
     INVALID_UTF8,
@@ -51,7 +52,6 @@ FORMATS: dict[str, str] = {
     ".jsonl": "jsonl",
     ".json": "jsonl",
 }
-UNKNOWN_ITEM_POLICIES: tuple[str, ...] = ("keep", "drop")
 # Columns whose values are labels: a row whose label cannot be read is dropped, not repaired.
 LABEL_COLUMNS: dict[str, tuple[str, ...]] = {"items": ("category",), "queries": ("category",)}
 IGNORED_FOLDERS: tuple[str, ...] = ("truth", "images")

@@ -31,6 +31,10 @@ ITEMS_OPTIONAL: tuple[str, ...] = ("brand", "price", "image")
 QUERIES_REQUIRED: tuple[str, ...] = ("query", "category")
 
 TABLE_KINDS: tuple[str, ...] = ("events", "items", "queries")
+# What reading does with a bad row ("error": stop, naming it; "skip": drop or repair and count it)
+# and with events on items missing from the catalogue (keep as unknown, or drop; counted either way).
+BAD_ROW_POLICIES: tuple[str, ...] = ("error", "skip")
+UNKNOWN_ITEM_POLICIES: tuple[str, ...] = ("keep", "drop")
 CATEGORY_SEPARATOR = " > "
 
 

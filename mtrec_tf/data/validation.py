@@ -28,9 +28,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mtrec_tf.data import schema
+from mtrec_tf.data.schema import BAD_ROW_POLICIES
 from mtrec_tf.errors import DataValidationError
 
-BAD_ROW_POLICIES: tuple[str, ...] = ("error", "skip")
 # Image formats that training and serving decode (`tf.io.decode_image`); MPO is a JPEG.
 DECODED_IMAGE_FORMATS = frozenset({"PNG", "JPEG", "MPO", "GIF", "BMP"})
 IMAGE_FORMAT_NAMES = ("PNG", "JPEG", "GIF", "BMP")
