@@ -417,7 +417,7 @@ class Config:
 def _check_parents(tasks: Sequence[TaskConfig]) -> None:
     """ESMM parents form a forest of tasks of one type that takes parents: no self-parent, no
     parent of another type, no cycle."""
-    from mtrec_tf.tasks import TASK_TYPES, task_type
+    from mtrec_tf.tasks import TASK_TYPES
 
     by_name = {task.name: task for task in tasks}
     for task in tasks:
@@ -429,7 +429,7 @@ def _check_parents(tasks: Sequence[TaskConfig]) -> None:
         parent = by_name.get(task.parent)
         if parent is None:
             raise ConfigError(f"{key} names {task.parent!r}, which is not a task")
-        if not task_type(task.type).takes_parent:
+        if not TASK_TYPES[task.type].takes_parent:
             takers = [name for name, kind in TASK_TYPES.items() if kind.takes_parent]
             raise ConfigError(f"{key}: a {task.type} task has no parent; only {', '.join(takers)} tasks do (ESMM)")
         if parent.type != task.type:

@@ -116,18 +116,15 @@ def check_inputs(arrays: dict[str, np.ndarray], specs: dict[str, TensorSpec]) ->
 
 
 def conform_inputs(arrays: dict[str, np.ndarray], specs: dict[str, TensorSpec]) -> dict[str, np.ndarray]:
-    """`arrays` checked against the signature and the serving contract, an empty history padded.
+    """`arrays` checked against the signature and the serving contract.
 
     INVALID_ARGUMENT, naming the inputs, when `check_inputs` fails, when the contract's inputs hold
     different numbers of rows, or when the history inputs hold different numbers of events. A
-    history of no events becomes one padding event ("" and 0.0), as clients send a user without one.
+    history of no events goes to the model as it is: an export reads it as no events.
     """
     check_inputs(arrays, specs)
     _check_batch_sizes(arrays)
-    history = [name for name in HISTORY_INPUTS if name in arrays and arrays[name].ndim == 2]
-    _check_history_lengths(arrays, history)
-    if history and arrays[history[0]].shape[1] == 0:
-        arrays = {**arrays, **{name: _padding(arrays[name], specs[name].dtype) for name in history}}
+    _check_history_lengths(arrays, [name for name in HISTORY_INPUTS if name in arrays and arrays[name].ndim == 2])
     return arrays
 
 
@@ -155,13 +152,6 @@ def _check_history_lengths(arrays: dict[str, np.ndarray], names: list[str]) -> N
 
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
-
-
-def _padding(array: np.ndarray, dtype: str) -> np.ndarray:
-    """One padding event per row: "" for strings, 0 for numbers."""
-    if dtype == "string":
-        return np.full((array.shape[0], 1), b"", dtype=object)
-    return np.zeros((array.shape[0], 1), dtype=array.dtype)
 
 
 def arrays_to_response(outputs: dict[str, np.ndarray], form: str) -> dict[str, Any]:

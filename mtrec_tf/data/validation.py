@@ -31,9 +31,9 @@ from mtrec_tf.data import schema
 from mtrec_tf.data.schema import BAD_ROW_POLICIES
 from mtrec_tf.errors import DataValidationError
 
-# Image formats that training and serving decode (`tf.io.decode_image`); MPO is a JPEG.
-DECODED_IMAGE_FORMATS = frozenset({"PNG", "JPEG", "MPO", "GIF", "BMP"})
-IMAGE_FORMAT_NAMES = ("PNG", "JPEG", "GIF", "BMP")
+# Image formats that training and serving decode (`tf.io.decode_image`), by PIL's names.
+IMAGE_FORMAT_NAMES = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
+DECODED_IMAGE_FORMATS = frozenset(IMAGE_FORMAT_NAMES) | {"MPO"}  # MPO: a JPEG with extra frames
 # What a column of the shop's own holds (`extra_columns`): "number" (float64) or "text".
 EXTRA_COLUMN_KINDS: tuple[str, ...] = ("number", "text")
 MAX_EXAMPLES = 10

@@ -159,14 +159,6 @@ class MultiTaskModel(keras.Model):
         return self.item_encoder.item_lookup
 
     @property
-    def token_lookup(self):
-        return self.text_encoder.token_lookup
-
-    @property
-    def event_type_lookup(self):
-        return self.user_encoder.event_type_lookup
-
-    @property
     def catalogue(self):
         """The catalogue's constants (`item_encoder.CatalogueTensors`)."""
         return self.item_encoder.catalogue
@@ -174,10 +166,6 @@ class MultiTaskModel(keras.Model):
     @property
     def image_size(self) -> int:
         return self.item_encoder.image_size
-
-    @property
-    def image_encoder(self):
-        return self.item_encoder.image_encoder
 
     # --- forward -------------------------------------------------------------------------
 
@@ -280,8 +268,9 @@ class MultiTaskModel(keras.Model):
 
     def image_outputs(self, pixels: tf.Tensor, task: str, training=None) -> tf.Tensor:
         """The output of `task`, a task that reads the image alone, for pixels (n, size, size, 3) uint8."""
-        scores = self.heads[task](self.image_encoder(pixels, training=training), training=training)
-        return task_type(self.task_config(task).type).outputs(self.task_config(task), scores)[0]
+        scores = self.heads[task](self.item_encoder.image_encoder(pixels, training=training), training=training)
+        config = self.task_config(task)
+        return task_type(config.type).outputs(config, scores)[0]
 
     def task_config(self, name: str) -> TaskConfig:
         """The configuration of the task `name`."""

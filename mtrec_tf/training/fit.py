@@ -140,9 +140,12 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
     keras.utils.set_random_seed(config.seed)
     if prepared is None:
         prepared = prepare_configured(config)
+        quality = data_quality(prepared.data)
         if chief:
-            print(format_quality(data_quality(prepared.data)), flush=True)
-    write_json_atomic(paths.data_report, {**data_quality(prepared.data), "examples": {
+            print(format_quality(quality), flush=True)
+    else:
+        quality = data_quality(prepared.data)
+    write_json_atomic(paths.data_report, {**quality, "examples": {
         "counts": prepared.examples.report.counts, "skipped": prepared.examples.report.skipped}})
     check_tasks_against_data(config, prepared)
     if catalogue is None:
@@ -205,7 +208,7 @@ def _claim_run(paths: RunPaths, overwrite: bool, clear: bool) -> None:
             f"{paths.root} holds a finished run (it has {paths.final_weights}); give --overwrite to train "
             "it again from scratch, or another --output-dir"
         )
-    if remove:
+    if clear:
         for path in (paths.checkpoints, join(paths.root, "checkpoints"), paths.logs, paths.history,
                      paths.metrics, paths.data_report, join(paths.root, "single_task")):
             remove(path)

@@ -447,5 +447,5 @@ def test_an_image_format_tensorflow_cannot_decode_is_named(tmp_path: Path) -> No
     write(tmp_path / "images" / "i1.tif", buffer.getvalue())
     path = items_csv(tmp_path, "i1,Cup,Home,3,images/i1.tif\n")
     with pytest.raises(DataValidationError, match=r"item_id 'i1': cannot decode image .*i1\.tif: TIFF is not a "
-                                                  r"format TensorFlow decodes \(PNG, JPEG, GIF, BMP\)"):
+                                                  r"format TensorFlow decodes \(PNG, JPEG, WEBP, GIF, BMP\)"):
         read_table(path, "items")

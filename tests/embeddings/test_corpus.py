@@ -24,7 +24,7 @@ def test_word_and_item_ids_match_the_models_lookups(tiny_config, tiny_prepared):
     corpus = word_corpus(texts, tiny_prepared.statistics)
     for text, ids in zip(texts, corpus.sequences):
         tokens = [t for t in tokenize_to_lists([text])[0] if t in set(tiny_prepared.statistics.tokens)]
-        model_ids = model.token_lookup(tf.constant(tokens)).numpy()
+        model_ids = model.text_encoder.token_lookup(tf.constant(tokens)).numpy()
         assert ids.tolist() == model_ids.tolist()
         assert [tiny_prepared.statistics.tokens[i - 2] for i in ids] == tokens
 

@@ -222,7 +222,7 @@ def test_a_catalogue_without_images_runs_no_image_encoder(tiny_config, tiny_prep
     model = build_model(config, tiny_prepared.statistics, catalogue)
     assert not model.uses_images and model.catalogue.image is None
     model.build_from_batch(batch)
-    assert not model.image_encoder.weights
+    assert not model.item_encoder.image_encoder.weights
     logs = model.train_on_batch(batch[0], batch[1], sample_weight=batch[2], return_dict=True)
     assert np.isfinite(logs["ctr_loss"]) and np.isfinite(logs["next_item_loss"])
 
