@@ -20,7 +20,7 @@ import gc
 import logging
 import signal
 import sys
-import threading
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -159,7 +159,10 @@ def run_from_args(args: argparse.Namespace) -> int:
               f"from {args.model_base_path}: REST at {server.rest_url}/v1/models/{args.model_name}{grpc}. "
               "Ctrl-C stops.", flush=True)
         try:
-            threading.Event().wait()
+            # A signal may land on one of gRPC's threads, which leaves an untimed wait asleep:
+            # waking often lets the main thread run the handler within a fraction of a second.
+            while True:
+                time.sleep(0.2)
         except KeyboardInterrupt:
             pass
     # The process ends next: spare it the collector's passes over TensorFlow's objects (seconds).
