@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import yaml
 
 from mtrec_tf.data.schema import BAD_ROW_POLICIES, UNKNOWN_ITEM_POLICIES
-from mtrec_tf.errors import ConfigError
+from mtrec_tf.errors import ConfigError, check_choice
 
 SPLIT_METHODS = ("time", "leave_last_out", "random")
 
@@ -42,7 +42,7 @@ class SplitConfig:
     min_user_clicks: int = 3
 
     def __post_init__(self) -> None:
-        _check_choice("data.split.method", self.method, SPLIT_METHODS)
+        check_choice("data.split.method", self.method, SPLIT_METHODS, ConfigError)
         for name in ("validation_fraction", "test_fraction"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
@@ -87,8 +87,8 @@ class DataConfig:
     split: SplitConfig = dataclasses.field(default_factory=SplitConfig)
 
     def __post_init__(self) -> None:
-        _check_choice("data.bad_rows", self.bad_rows, BAD_ROW_POLICIES)
-        _check_choice("data.unknown_items", self.unknown_items, UNKNOWN_ITEM_POLICIES)
+        check_choice("data.bad_rows", self.bad_rows, BAD_ROW_POLICIES, ConfigError)
+        check_choice("data.unknown_items", self.unknown_items, UNKNOWN_ITEM_POLICIES, ConfigError)
         if self.history_length < 1:
             raise ConfigError(f"data.history_length must be at least 1, got {self.history_length}")
         if self.sample_scale < 1:
@@ -137,7 +137,7 @@ class TaskConfig:
     def __post_init__(self) -> None:
         from mtrec_tf.tasks import TASK_TYPES
 
-        _check_choice(f"tasks.{self.name}.type", self.type, tuple(TASK_TYPES))
+        check_choice(f"tasks.{self.name}.type", self.type, tuple(TASK_TYPES), ConfigError)
         other_losses = sorted({loss for kind in TASK_TYPES.values() for loss in kind.other_losses})
         if self.loss and self.loss not in other_losses:
             raise ConfigError(f"tasks.{self.name}.loss must be empty (the type's loss) or one of "
@@ -249,9 +249,9 @@ class ModelConfig:
     freeze_embeddings: bool = False
 
     def __post_init__(self) -> None:
-        _check_choice("model.combination", self.combination, COMBINATIONS)
-        _check_choice("model.text_encoder", self.text_encoder, TEXT_ENCODERS)
-        _check_choice("model.loss_weighting", self.loss_weighting, LOSS_WEIGHTINGS)
+        check_choice("model.combination", self.combination, COMBINATIONS, ConfigError)
+        check_choice("model.text_encoder", self.text_encoder, TEXT_ENCODERS, ConfigError)
+        check_choice("model.loss_weighting", self.loss_weighting, LOSS_WEIGHTINGS, ConfigError)
         for name in ("embedding_dim", "text_units", "history_units", "image_dim", "retrieval_dim",
                      "max_query_tokens", "max_title_tokens", "max_subwords", "num_experts", "expert_units",
                      "ngram_order"):
@@ -300,8 +300,8 @@ class TrainingConfig:
     steps_per_epoch: int = 0
 
     def __post_init__(self) -> None:
-        _check_choice("training.early_stopping_mode", self.early_stopping_mode, ("max", "min"))
-        _check_choice("training.optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("training.early_stopping_mode", self.early_stopping_mode, ("max", "min"), ConfigError)
+        check_choice("training.optimizer", self.optimizer, OPTIMIZERS, ConfigError)
         if self.batch_size < 1 or self.epochs < 1:
             raise ConfigError("training.batch_size and training.epochs must be at least 1")
         if self.learning_rate <= 0:
@@ -352,8 +352,8 @@ class TuningConfig:
 
         # A mapping becomes the canonical text, so that the YAML round trip is exact.
         object.__setattr__(self, "objective", canonical_objective(self.objective))
-        _check_choice("tuning.tuner", self.tuner, TUNERS)
-        _check_choice("tuning.weights", self.weights, WEIGHT_SEARCHES)
+        check_choice("tuning.tuner", self.tuner, TUNERS, ConfigError)
+        check_choice("tuning.weights", self.weights, WEIGHT_SEARCHES, ConfigError)
         if not isinstance(self.max_trials, int) or self.max_trials < 1:
             raise ConfigError(f"tuning.max_trials must be a whole number of at least 1, got {self.max_trials!r}")
         if not isinstance(self.hyperband_factor, int) or self.hyperband_factor < 2:
@@ -442,11 +442,6 @@ def _check_parents(tasks: Sequence[TaskConfig]) -> None:
             if chain[-1] in chain[:-1]:
                 cycle = chain[chain.index(chain[-1]):]
                 raise ConfigError(f"tasks: the parents form a cycle: {' -> '.join(cycle)}")
-
-
-def _check_choice(key: str, value: str, allowed: Sequence[str]) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got {value!r}")
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -628,8 +623,8 @@ PRESETS: dict[str, tuple[str, ...]] = {
 def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] = (),
                 preset: str | None = None) -> Config:
     """Reads a configuration: a preset, then a YAML file on top, then `--set` overrides."""
-    if preset is not None and preset not in PRESETS:
-        raise ConfigError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
+    if preset is not None:
+        check_choice("preset", preset, PRESETS, ConfigError)
     values: dict[str, Any] = apply_overrides({}, PRESETS[preset]) if preset else {}
     if path is not None:
         with open(path, encoding="utf-8") as handle:

@@ -7,6 +7,8 @@ Each is also importable from where it is raised (`mtrec_tf.config`, `mtrec_tf.da
 
 from __future__ import annotations
 
+from typing import Iterable
+
 
 class ConfigError(ValueError):
     """A configuration key or value is wrong; the message names it."""
@@ -18,3 +20,10 @@ class DataValidationError(ValueError):
 
 class OpAuditError(ValueError):
     """The SavedModel needs ops its target runtime does not have."""
+
+
+def check_choice(key: str, value: object, allowed: Iterable[str], error: type[ValueError] = ValueError) -> None:
+    """Raises `error` naming `key` and the allowed values unless `value` is one of them."""
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise error(f"{key} must be one of {', '.join(allowed)}; got {value!r}")

@@ -8,7 +8,9 @@ One function per metric, in three families:
   matrices too large to hold), `ranking_metrics`, `coverage`, `novelty`, `diversity` and
   `retrieval_report`, which gathers them all.
 
-Every function checks its inputs and raises a `ValueError` that names the argument and says
+Accuracy, macro-F1, AUC, log loss and RMSE are scikit-learn's; the ranking metrics (top-K with
+exclusions, GAUC, coverage, novelty, diversity) are computed here, as no library computes them
+the way evaluation needs. Every function checks its inputs and raises a `ValueError` that names the argument and says
 what was expected. Empty inputs give `nan` without warnings. Scalars are returned as Python
 `float`s, ready for JSON.
 
@@ -23,6 +25,8 @@ from typing import Any, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.stats import rankdata
+from sklearn import metrics as sk_metrics
 
 __all__ = [
     "accuracy",
@@ -251,7 +255,7 @@ def accuracy(labels: ArrayLike, probs_or_pred: ArrayLike) -> float:
     _check_label_range(y, num_classes, "probs_or_pred")
     if y.size == 0:
         return float("nan")
-    return float(np.mean(pred == y))
+    return float(sk_metrics.accuracy_score(y, pred))
 
 
 def top_k_accuracy(labels: ArrayLike, scores: ArrayLike, k: int = 3) -> float:
@@ -324,16 +328,7 @@ def macro_f1(labels: ArrayLike, predictions: ArrayLike, num_classes: int | None 
                 )
     if y.size == 0:
         return float("nan")
-    size = int(max(y.max(), pred.max())) + 1
-    support = np.bincount(y, minlength=size)
-    predicted = np.bincount(pred, minlength=size)
-    true_pos = np.bincount(y[y == pred], minlength=size)
-    present = (support + predicted) > 0
-    denominator = (support + predicted)[present]  # = 2 TP + FP + FN
-    f1 = np.divide(
-        2.0 * true_pos[present], denominator, out=np.zeros(denominator.shape), where=denominator > 0
-    )
-    return float(f1.mean())
+    return float(sk_metrics.f1_score(y, pred, average="macro", zero_division=0.0))
 
 
 # --------------------------------------------------------------------------- binary and regression
@@ -391,10 +386,10 @@ def auc(labels: ArrayLike, scores: ArrayLike) -> float:
     y = _binary_labels(labels)
     s = _as_float(_as_1d(scores, "scores"), "scores", allow_inf=True)
     _same_length(y, "labels", s, "scores")
-    if y.size == 0:
+    if y.size == 0 or y.min() == y.max():
         return float("nan")
-    values, _, valid = _grouped_auc(y, s, np.zeros(len(y), np.int64), 1)
-    return float(values[0]) if valid[0] else float("nan")
+    # AUC depends on the scores' order only: ranks carry it, and keep infinite scores finite.
+    return float(sk_metrics.roc_auc_score(y, rankdata(s)))
 
 
 def gauc(labels: ArrayLike, scores: ArrayLike, groups: ArrayLike) -> float:
@@ -434,16 +429,17 @@ def gauc(labels: ArrayLike, scores: ArrayLike, groups: ArrayLike) -> float:
 
 
 def logloss(labels: ArrayLike, probs: ArrayLike, eps: float = 1e-7) -> float:
-    """Mean negative log-likelihood (cross-entropy), with probabilities clipped to `[eps, 1 - eps]`.
+    """Mean negative log-likelihood (cross-entropy), binary probabilities clipped to `[eps, 1 - eps]`.
 
     Binary: `-(1 / n) * sum_i [y_i log p_i + (1 - y_i) log(1 - p_i)]` (labels in `[0, 1]`; soft
     labels are allowed). Multiclass, when `probs` is `(n, num_classes)` and `labels` are class
-    indices: `-(1 / n) * sum_i log p_{i, y_i}`.
+    indices: `-(1 / n) * sum_i log p_{i, y_i}`, with scikit-learn's clipping at the float64
+    machine epsilon (rows that do not sum to one get its warning).
 
     Args:
         labels: array `(n,)`: 0/1 (or soft) labels, or class indices for 2-D `probs`.
         probs: probabilities `(n,)` of the positive class, or `(n, num_classes)`.
-        eps: clipping bound, in `[0, 0.5)`.
+        eps: clipping bound of binary probabilities, in `[0, 0.5)`.
 
     Returns:
         The log loss, or `nan` when `n == 0`.
@@ -463,8 +459,7 @@ def logloss(labels: ArrayLike, probs: ArrayLike, eps: float = 1e-7) -> float:
         _check_probabilities(p)
         if len(p) == 0:
             return float("nan")
-        chosen = np.clip(p[np.arange(len(p)), classes].astype(np.float64), eps, 1.0 - eps)
-        return float(-np.mean(np.log(chosen)))
+        return float(sk_metrics.log_loss(classes, p.astype(np.float64), labels=np.arange(p.shape[1])))
     y = _binary_labels(labels, soft=True)
     p = _as_float(_as_1d(p, "probs"), "probs")
     _same_length(y, "labels", p, "probs")
@@ -472,7 +467,10 @@ def logloss(labels: ArrayLike, probs: ArrayLike, eps: float = 1e-7) -> float:
     if len(p) == 0:
         return float("nan")
     p = np.clip(p.astype(np.float64), eps, 1.0 - eps)
-    return float(-np.mean(y * np.log(p) + (1.0 - y) * np.log1p(-p)))
+    # A soft label y is a positive of weight y and a negative of weight 1 - y.
+    outcomes = np.concatenate([np.ones(len(p)), np.zeros(len(p))])
+    return float(sk_metrics.log_loss(outcomes, np.concatenate([p, p]), labels=[0, 1],
+                                     sample_weight=np.concatenate([y, 1.0 - y])))
 
 
 def _check_probabilities(p: NDArray[np.floating]) -> None:
@@ -500,7 +498,7 @@ def rmse(labels: ArrayLike, predictions: ArrayLike) -> float:
     _same_length(y, "labels", p, "predictions")
     if y.size == 0:
         return float("nan")
-    return float(np.sqrt(np.mean((y - p) ** 2)))
+    return float(np.sqrt(sk_metrics.mean_squared_error(y, p)))
 
 
 # --------------------------------------------------------------------------- top-k retrieval

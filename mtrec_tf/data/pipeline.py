@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from mtrec_tf.backend import tf
 from mtrec_tf.data.examples import EXAMPLE_SCHEMA, HISTORY_FEATURES, SCALAR_FEATURES
+from mtrec_tf.errors import check_choice
 
 FORMATS = ("tfrecord", "parquet")
 _TF_DTYPES = {pa.string(): tf.string, pa.int64(): tf.int64, pa.float32(): tf.float32}
@@ -34,8 +35,7 @@ def write_shards(
 
     Each shard is written under a temporary name and renamed into place.
     """
-    if fmt not in FORMATS:
-        raise ValueError(f"fmt must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    check_choice("fmt", fmt, FORMATS)
     if examples_per_shard < 1:
         raise ValueError(f"examples_per_shard must be at least 1; got {examples_per_shard}")
     out_dir = Path(out_dir)

@@ -39,11 +39,11 @@ from mtrec_tf.data.validation import (
     Problem,
     RowLocator,
     TableReport,
-    check_choice,
     check_unique_item_ids,
     validate_located,
     validate_table,
 )
+from mtrec_tf.errors import check_choice
 
 FORMATS: dict[str, str] = {
     ".csv": "csv",

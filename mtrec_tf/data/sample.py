@@ -28,6 +28,7 @@ import pandas as pd
 from PIL import Image
 
 from mtrec_tf.data.schema import CATEGORY_SEPARATOR, EVENT_TYPES
+from mtrec_tf.errors import check_choice
 
 START_TIMESTAMP = 1_767_225_600  # 2026-01-01T00:00:00Z
 WINDOW_DAYS = 60
@@ -299,8 +300,7 @@ def write_sample(
     >>> sorted(p.name for p in out.glob("*.csv"))
     ['events.csv', 'items.csv', 'queries.csv']
     """
-    if fmt not in FORMATS:
-        raise ValueError(f"fmt must be one of {', '.join(map(repr, FORMATS))}; got {fmt!r}")
+    check_choice("fmt", fmt, FORMATS)
     _check_int("scale", scale, minimum=1)
     _check_int("seed", seed, minimum=0)
     world = generate_sample(scale=scale, seed=seed)

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 
 from mtrec_tf.data import schema
 from mtrec_tf.data.schema import BAD_ROW_POLICIES
-from mtrec_tf.errors import DataValidationError
+from mtrec_tf.errors import DataValidationError, check_choice
 
 # Image formats that training and serving decode (`tf.io.decode_image`), by PIL's names.
 IMAGE_FORMAT_NAMES = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
@@ -220,12 +220,6 @@ class Problem:
         if column is not None:
             where = f"{where}, column '{column}'"
         return f"{where}: {self.detail(position)}"
-
-
-def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    """Raises ValueError unless `value` is one of `allowed`."""
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
 
 
 def validate_table(

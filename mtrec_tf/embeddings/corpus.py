@@ -22,6 +22,7 @@ import pandas as pd
 
 from mtrec_tf.data.schema import BEHAVIOUR_EVENT_TYPES
 from mtrec_tf.data.statistics import DataStatistics
+from mtrec_tf.errors import check_choice
 from mtrec_tf.text.tokenizer import tokenize_to_lists
 
 KINDS = ("words", "items")
@@ -100,8 +101,7 @@ def item_corpus(train_events: pd.DataFrame, statistics: DataStatistics, by_sessi
 
 def build_corpus(kind: str, prepared, by_session: bool = True) -> Corpus:
     """The corpus of `kind` from a `PreparedData`, training part only."""
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    check_choice("kind", kind, KINDS)
     data = prepared.data
     train_events = data.events[prepared.split.mask("train")]
     if kind == "words":

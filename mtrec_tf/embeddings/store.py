@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from mtrec_tf.embeddings.corpus import KINDS, OFFSETS, RESERVED
+from mtrec_tf.errors import check_choice
 from mtrec_tf.io_utils import write_bytes_atomic, write_json_atomic, write_text_atomic
 from mtrec_tf.text.vocabulary import load_vocabulary, save_vocabulary
 
@@ -57,8 +58,7 @@ def _tsv_field(text: str) -> str:
 def save_vectors(directory: str | os.PathLike, kind: str, vectors: np.ndarray, counts: np.ndarray,
                  vocabulary: tuple[str, ...], meta: dict[str, Any] | None = None) -> Path:
     """Writes the output folder; returns it."""
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    check_choice("kind", kind, KINDS)
     directory = Path(directory)
     vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.shape[0] != OFFSETS[kind] + len(vocabulary):

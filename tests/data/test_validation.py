@@ -260,9 +260,9 @@ def test_validate_table_offsets_rows_and_lines() -> None:
 
 def test_policy_names_are_checked() -> None:
     frame = pd.DataFrame({"query": ["tea"], "category": ["Tea"]})
-    with pytest.raises(ValueError, match="bad_rows must be one of 'error', 'skip'"):
+    with pytest.raises(ValueError, match="bad_rows must be one of error, skip"):
         read_table(frame, "queries", bad_rows="ignore")
-    with pytest.raises(ValueError, match="unknown_items must be one of 'keep', 'drop'"):
+    with pytest.raises(ValueError, match="unknown_items must be one of keep, drop"):
         load_data(frame, frame, unknown_items="maybe")
 
 
