@@ -1,7 +1,7 @@
 """gRPC client of a TF Serving compatible server (TF Serving's port 8500).
 
-Needs the `grpc` extra (`pip install 'mtrec-tf[grpc]'`: grpcio and tensorflow-serving-api, which
-imports all of TensorFlow, about 3 s). Importing this module is cheap: TensorFlow is imported
+Needs grpcio and tensorflow-serving-api (installed with mtrec-tf; the latter imports all of
+TensorFlow, about 3 s). Importing this module is cheap: TensorFlow is imported
 when the first `GrpcClient` is made.
 
 Tensors travel with explicit dtypes: strings as DT_STRING (str encoded to UTF-8 here, so str and
@@ -46,7 +46,7 @@ _MAX_MESSAGE_BYTES = 256 * 1024 * 1024  # gRPC's default of 4 MiB is too small f
 
 def load_apis() -> types.SimpleNamespace:
     """grpc, TensorFlow and the TF Serving protos, by their last name; a clear ImportError when
-    the `grpc` extra is missing.
+    grpcio or tensorflow-serving-api is missing.
 
     TensorFlow reads `TF_USE_LEGACY_KERAS` when it is first imported; when tf-keras is installed
     (a full mtrec-tf install) and nothing has imported TensorFlow yet, the flag is set as
@@ -59,7 +59,7 @@ def load_apis() -> types.SimpleNamespace:
         modules = {name.rsplit(".", 1)[-1]: importlib.import_module(name) for name in _MODULES}
     except ImportError as error:
         raise ImportError(f"GrpcClient needs grpcio and tensorflow-serving-api, which are missing "
-                          f"({error}): pip install 'mtrec-tf[grpc]'") from error
+                          f"({error}): pip install grpcio tensorflow-serving-api") from error
     return types.SimpleNamespace(**modules)
 
 
