@@ -29,7 +29,7 @@ install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
 
-# The main job on the built-in sample shop: data, train (and export), evaluate, then serve the
+# The main job on the built-in sample shop: data, then train, evaluate and export, then serve the
 # export with the development server and ask it for a user's recommendations through the client.
 quickstart: install
 	$(BIN)/mtrec data sample --out $(RUN)/data --scale $(SCALE)
@@ -37,7 +37,6 @@ quickstart: install
 	$(BIN)/mtrec data examples $(RUN)/data --out $(RUN)/examples --split time
 	$(BIN)/mtrec train --events $(RUN)/data/events.parquet --items $(RUN)/data/items.parquet \
 		--queries $(RUN)/data/queries.parquet --output-dir $(RUN)/model $(TRAIN_ARGS)
-	$(BIN)/mtrec evaluate $(RUN)/model
 	$(BIN)/mtrec serve --model-base-path $(RUN)/model/export/mtrec --rest-port $(REST_PORT) \
 		--grpc-port $(GRPC_PORT) & server=$$!; \
 	$(BIN)/python -m serving.demo --server http://127.0.0.1:$(REST_PORT) \

@@ -11,11 +11,15 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from mtrec_tf import progress
-from mtrec_tf.config import BAD_ROW_POLICIES, SPLIT_METHODS, UNKNOWN_ITEM_POLICIES, ConfigError
+from mtrec_tf.config import BAD_ROW_POLICIES, SPLIT_METHODS, UNKNOWN_ITEM_POLICIES, Config, ConfigError
 from mtrec_tf.errors import DataValidationError, OpAuditError
+
+if TYPE_CHECKING:
+    from mtrec_tf.export import ExportResult
+    from mtrec_tf.job import ExportOptions
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,6 +140,8 @@ def add_train_arguments(parser: argparse.ArgumentParser, output_dir_required: bo
                         help="also train the same architecture once per task, for comparison")
     parser.add_argument("--output-dir", required=output_dir_required,
                         help="the run directory (a local folder or gs://...)")
+    parser.add_argument("--no-evaluate", action="store_true",
+                        help="skip the test-split evaluation (metrics.json and plots)")
     parser.add_argument("--no-export", action="store_true", help="do not export the trained model")
     parser.add_argument("--overwrite", action="store_true",
                         help="train a finished run in --output-dir again from scratch (its exports are kept)")
@@ -270,17 +276,22 @@ def _data_examples(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from mtrec_tf.training.fit import train_with_single_tasks
+    from mtrec_tf.job import JobOptions, run_job
 
     config = resolve_train_config(args)
-    result = train_with_single_tasks(config, args.output_dir, single_task=args.single_task,
-                                     overwrite=args.overwrite, verbose=keras_verbosity())
-    print(f"trained {', '.join(t.name for t in config.tasks)} in {result.seconds:.0f} s "
-          f"({result.examples_per_second:,.0f} examples/s); run: {result.run_dir}")
-    if not args.no_export:
-        args.run = str(result.run_dir)
-        _export(args)
-    print(f"next: mtrec evaluate {result.run_dir}")
+    result = run_job(config, args.output_dir, JobOptions(
+        single_task=args.single_task, evaluate=not args.no_evaluate,
+        export=None if args.no_export else export_options(args), overwrite=args.overwrite,
+        verbose=keras_verbosity()))
+    training = result.training
+    print(f"trained {', '.join(t.name for t in config.tasks)} in {training.seconds:.0f} s "
+          f"({training.examples_per_second:,.0f} examples/s); run: {training.run_dir}")
+    if result.report is not None:
+        print_report(result.report, config, args.output_dir)
+    if result.exported is not None:
+        print_export(result.exported, args, args.output_dir)
+    if result.report is None:
+        print(f"next: mtrec evaluate {training.run_dir}")
     return 0
 
 
@@ -360,30 +371,45 @@ def _pretrain_neighbours(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export(args: argparse.Namespace) -> int:
-    from mtrec_tf.export import export_model
-    from mtrec_tf.io_utils import join
-    from mtrec_tf.training.fit import load_trained_model
+def export_options(args: argparse.Namespace) -> ExportOptions:
+    """The `ExportOptions` of `add_export_arguments`' arguments."""
+    from mtrec_tf.job import ExportOptions
 
-    config, model, statistics, catalogue = load_trained_model(args.run)
-    result = export_model(model, statistics, catalogue, config.data.history_length, join(args.run, "export"),
-                          model_name=args.model_name, version=args.version, target=args.target, top_k=args.top_k)
+    return ExportOptions(model_name=args.model_name, version=args.version, target=args.target, top_k=args.top_k)
+
+
+def print_export(result: ExportResult, args: argparse.Namespace, run: str) -> None:
+    """What an export wrote, and how to serve it."""
+    from mtrec_tf.io_utils import join
+
     print(f"exported {args.model_name} version {result.version} ({', '.join(result.signatures)}; "
           f"{result.bytes / 1e6:.1f} MB, {len(result.op_types)} op types, all in {args.target!r}) "
           f"to {result.path} in {result.seconds:.0f} s")
-    print(f"TF Serving: sh {join(args.run, 'serving', 'run_tfserving.sh')}")
+    print(f"TF Serving: sh {join(run, 'serving', 'run_tfserving.sh')}")
+
+
+def print_report(report: dict[str, Any], config: Config, run: str) -> None:
+    """The evaluation report as a table, and where it was written."""
+    from mtrec_tf.evaluation.report import format_report
+    from mtrec_tf.io_utils import join
+
+    print(format_report(report, {task.name: task.type for task in config.tasks}))
+    print(f"wrote {join(run, 'metrics.json')} and plots")
+
+
+def _export(args: argparse.Namespace) -> int:
+    from mtrec_tf.job import export_run
+
+    print_export(export_run(args.run, export_options(args)), args, args.run)
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from mtrec_tf.evaluation.report import evaluate_run, format_report
-    from mtrec_tf.io_utils import join
+    from mtrec_tf.evaluation.report import evaluate_run
     from mtrec_tf.training.run_dir import load_run_inputs
 
     config, _, _ = load_run_inputs(args.run)
-    report = evaluate_run(args.run, exclude_seen=not args.include_seen)
-    print(format_report(report, {task.name: task.type for task in config.tasks}))
-    print(f"wrote {join(args.run, 'metrics.json')} and plots")
+    print_report(evaluate_run(args.run, exclude_seen=not args.include_seen), config, args.run)
     return 0
 
 

@@ -17,6 +17,7 @@ through cloudml-hypertune when it is installed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from typing import TYPE_CHECKING, Mapping, Sequence
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 from mtrec_tf import progress
 from mtrec_tf.config import ConfigError
 from mtrec_tf.errors import DataValidationError, OpAuditError
-from trainer.cli import add_train_arguments, resolve_train_config
+from trainer.cli import add_train_arguments, export_options, resolve_train_config
 
 if TYPE_CHECKING:
     from mtrec_tf.training.fit import TrainingResult
@@ -36,8 +37,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="mtrec train for Vertex AI: reads AIP_MODEL_DIR, AIP_CHECKPOINT_DIR, "
                     "AIP_TENSORBOARD_LOG_DIR and TF_CONFIG or CLUSTER_SPEC.")
     add_train_arguments(parser, output_dir_required=False)
-    parser.add_argument("--no-evaluate", action="store_true",
-                        help="skip the test-split evaluation (metrics.json and plots)")
     parser.add_argument("--hypertune-metric", metavar="NAME",
                         help="report this metric to hyperparameter tuning: TASK.METRIC of metrics.json "
                              "(next_item.recall@50) or a training history key (val_loss; last epoch)")
@@ -70,7 +69,8 @@ def run_dir_of(args: argparse.Namespace, environ: Mapping[str, str]) -> str:
 
 
 def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> TrainingResult:
-    """Trains; on the chief, evaluates, exports and reports the tuning metric.
+    """Runs the job (`mtrec_tf.job.run_job`): trains; on the chief, evaluates, exports and
+    reports the tuning metric.
 
     Returns:
         The `TrainingResult` of this process (every worker holds the same weights).
@@ -86,41 +86,32 @@ def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> T
     # Before anything else runs a TensorFlow op: collectives are configured at start-up.
     strategy = make_strategy(cluster)
 
-    from mtrec_tf.io_utils import join
-    from mtrec_tf.training.distribution import is_chief
-    from mtrec_tf.training.fit import train_with_single_tasks
+    from mtrec_tf.evaluation.report import format_report
+    from mtrec_tf.job import JobOptions, run_job
 
     where = f"{cluster.task_type} {cluster.task_index}" if cluster.task_type else "single process"
     print(f"trainer.task: {where}, {strategy.num_replicas_in_sync} replica(s) in sync "
           f"({type(strategy).__name__}); run: {run_dir}", flush=True)
-    result = train_with_single_tasks(
-        config, run_dir, single_task=args.single_task, verbose=2, strategy=strategy,
-        checkpoint_dir=environ.get("AIP_CHECKPOINT_DIR") or None,
-        log_dir=environ.get("AIP_TENSORBOARD_LOG_DIR") or None, overwrite=args.overwrite)
+    export = None
+    if not args.no_export:
+        export = dataclasses.replace(export_options(args), export_dir=environ.get("AIP_MODEL_DIR") or None)
+    job = run_job(config, run_dir, JobOptions(
+        single_task=args.single_task, evaluate=not args.no_evaluate, export=export, overwrite=args.overwrite,
+        verbose=2, strategy=strategy, checkpoint_dir=environ.get("AIP_CHECKPOINT_DIR") or None,
+        log_dir=environ.get("AIP_TENSORBOARD_LOG_DIR") or None))
+    result = job.training
     epochs = len(result.history.get("loss", []))
     print(f"trainer.task: {where} trained {epochs} epoch(s) in {result.seconds:.1f} s "
           f"({result.examples_per_second:,.0f} examples/s)", flush=True)
-    if not is_chief(strategy):
+    if not job.chief:
         return result
-
-    report = None
-    if not args.no_evaluate:
-        from mtrec_tf.evaluation.report import evaluate_run, format_report
-
-        report = evaluate_run(run_dir, prepared=result.prepared)
-        print(format_report(report, {task.name: task.type for task in config.tasks}))
-    if not args.no_export:
-        from mtrec_tf.export import export_model
-        from mtrec_tf.training.fit import load_trained_model
-
-        trained = load_trained_model(run_dir)
-        exported = export_model(
-            trained.model, trained.statistics, trained.catalogue, trained.config.data.history_length,
-            environ.get("AIP_MODEL_DIR") or join(run_dir, "export"), model_name=args.model_name,
-            version=args.version, target=args.target, top_k=args.top_k, serving_dir=join(run_dir, "serving"))
-        print(f"trainer.task: exported {args.model_name} version {exported.version} to {exported.path}", flush=True)
+    if job.report is not None:
+        print(format_report(job.report, {task.name: task.type for task in config.tasks}))
+    if job.exported is not None:
+        print(f"trainer.task: exported {args.model_name} version {job.exported.version} to {job.exported.path}",
+              flush=True)
     if args.hypertune_metric:
-        report_metric(args.hypertune_metric, metric_value(args.hypertune_metric, report, result.history), epochs)
+        report_metric(args.hypertune_metric, metric_value(args.hypertune_metric, job.report, result.history), epochs)
     return result
 
 

@@ -34,7 +34,8 @@ def plot_training_curves(history: dict[str, list[float]], task_names: list[str],
                 axis.plot(range(1, len(values) + 1), values, style, marker="o", label=key)
         axis.set_title(name)
         axis.set_xlabel("epoch")
-        axis.legend(fontsize=7)
+        if axis.lines:
+            axis.legend(fontsize=7)
     for axis in list(axes.flat)[len(task_names):]:
         axis.axis("off")
     figure.suptitle("Training curves")

@@ -8,8 +8,10 @@ import os
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
+from mtrec_tf.data.schema import CATEGORY_SEPARATOR
 from trainer.cli import main
 
 
@@ -33,7 +35,24 @@ def test_inspect_prints_the_report_and_writes_json(sample_dir, tmp_path, capsys)
     for word in ("events", "items", "click", "sparsity"):
         assert word in printed.lower()
     report = json.loads(report_path.read_text(encoding="utf-8"))
-    assert report
+    # The figures are the tables' own, counted independently here.
+    events = pd.read_parquet(sample_dir / "events.parquet")
+    items = pd.read_parquet(sample_dir / "items.parquet")
+    assert report["rows"] == {"events": len(events), "items": len(items),
+                              "queries": len(pd.read_parquet(sample_dir / "queries.parquet"))}
+    assert report["event_types"] == events["event_type"].value_counts().to_dict()
+    assert report["users"] == events["user_id"].nunique()
+    behaviour = events[events["event_type"].isin(["click", "add_to_cart", "purchase"])]
+    assert report["interactions"] == len(behaviour)
+    pairs = len(behaviour[["user_id", "item_id"]].drop_duplicates())
+    assert report["user_item_pairs"] == pairs
+    assert report["sparsity"] == pytest.approx(1 - pairs / (report["users"] * len(items)))
+    leaves = items["category"].str.split(CATEGORY_SEPARATOR).str[-1]
+    assert report["categories"]["catalogue"] == leaves.value_counts().to_dict()
+    queries = report["rows"]["queries"]
+    assert [(table["kind"], table["rows_read"], table["rows_kept"]) for table in report["data_quality"]] == [
+        ("events", len(events), len(events)), ("items", len(items), len(items)), ("queries", queries, queries)]
+    assert f"{len(events):,} rows" in printed
 
 
 def test_examples_writes_shards_vocabularies_and_config(sample_dir, tmp_path, capsys):

@@ -102,6 +102,7 @@ def skip_run(tmp_path_factory, sample_world):
     run_dir = tmp_path_factory.mktemp("run")
     argv = ["train", "--events", str(folder / "events.csv"), "--items", str(folder / "items.csv"),
             "--preset", "tiny", "--tasks", "ctr", "--set", "training.steps_per_epoch=2", "--no-export",
+            "--no-evaluate",
             "--bad-rows", "skip", "--output-dir", str(run_dir)]
     return argv, run_dir
 
