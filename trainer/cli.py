@@ -177,16 +177,17 @@ def resolve_train_config(args: argparse.Namespace):
         value = getattr(args, kind)
         if value:
             overrides.append(f"data.{kind}={json.dumps(value)}")
-    if args.split:
-        overrides.append(f"data.split.method={args.split}")
-    if args.bad_rows:
-        overrides.append(f"data.bad_rows={args.bad_rows}")
-    if args.unknown_items:
-        overrides.append(f"data.unknown_items={args.unknown_items}")
+    overrides += _split_and_policy_overrides(args)
     config = load_config(args.config, overrides + list(args.set), preset=args.preset)
     if args.tasks:
         config = select_tasks(config, [name.strip() for name in args.tasks.split(",") if name.strip()])
     return config
+
+
+def _split_and_policy_overrides(args: argparse.Namespace) -> list[str]:
+    """`--set` overrides of `--split`, `--bad-rows` and `--unknown-items`, where given."""
+    given = {"data.split.method": args.split, "data.bad_rows": args.bad_rows, "data.unknown_items": args.unknown_items}
+    return [f"{key}={value}" for key, value in given.items() if value]
 
 
 def _add_validation_options(parser: argparse.ArgumentParser, defaults: bool = True) -> None:
@@ -247,13 +248,7 @@ def _data_examples(args: argparse.Namespace) -> int:
     from mtrec_tf.data.readers import find_tables
     from mtrec_tf.io_utils import write_text_atomic
 
-    overrides = list(args.set)
-    if args.split:
-        overrides.append(f"data.split.method={args.split}")
-    if args.bad_rows:
-        overrides.append(f"data.bad_rows={args.bad_rows}")
-    if args.unknown_items:
-        overrides.append(f"data.unknown_items={args.unknown_items}")
+    overrides = list(args.set) + _split_and_policy_overrides(args)
     if args.paths:
         tables = find_tables(args.paths)
         for kind in ("events", "items", "queries"):
