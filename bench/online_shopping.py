@@ -34,7 +34,7 @@ from mtrec_tf.data.pipeline import make_dataset
 from mtrec_tf.data.public import first_characters, load_online_shopping, stratified_split, tfidf_svm_reference
 from mtrec_tf.data.schema import EVENT_TYPES
 from mtrec_tf.data.statistics import DataStatistics
-from mtrec_tf.evaluation.evaluate import predict
+from mtrec_tf.training.scoring import predict
 from mtrec_tf.tasks.multiclass import class_ids
 from mtrec_tf.models import MultiTaskModel
 from mtrec_tf.text.tokenizer import tokenize_to_lists

@@ -280,8 +280,9 @@ class TrainingConfig:
             with large tables: 3.7x on the online_shopping n-gram bag of 2^20 buckets
             (`bench/optimizer_speed.py`), 1.07x on the five-task sample model.
         checkpoint_every_steps: also checkpoint every this many steps (0: epoch ends only).
-        early_stopping_metric: a validation metric such as "val_ctr_auc"; "" turns early
-            stopping off. The best weights are restored.
+        early_stopping_metric: a validation metric such as "val_ctr_auc", or a retrieval
+            task's ranking of the whole catalogue such as "val_next_item_ndcg@10" (computed
+            each epoch when chosen); "" turns early stopping off. The best weights are restored.
         early_stopping_mode: "max" or "min".
         patience: epochs without improvement before stopping.
         shuffle_buffer: examples in the shuffle buffer.

@@ -26,10 +26,11 @@ _enabled = False
 
 
 @contextlib.contextmanager
-def shown() -> Iterator[None]:
-    """Progress lines are printed within the block."""
+def shown(enabled: bool = True) -> Iterator[None]:
+    """Progress lines are printed within the block (not at all with `enabled=False`, for steps
+    that repeat within a longer one, such as each epoch's validation)."""
     global _enabled
-    before, _enabled = _enabled, True
+    before, _enabled = _enabled, enabled
     try:
         yield
     finally:

@@ -11,7 +11,7 @@ import pyarrow as pa
 from mtrec_tf.config import Config
 from mtrec_tf.data.pipeline import table_to_arrays
 from mtrec_tf.data.statistics import DataStatistics
-from mtrec_tf.evaluation.evaluate import KS
+from mtrec_tf.training.scoring import KS
 from mtrec_tf.tasks import OfflineData, task_type
 
 

@@ -9,12 +9,13 @@ from mtrec_tf import progress
 from mtrec_tf.data.pipeline import table_to_arrays
 from mtrec_tf.data.prepare import PreparedData, prepare_configured
 from mtrec_tf.evaluation.baselines import baseline_metrics
-from mtrec_tf.evaluation.evaluate import evaluate_model, forward_latency
+from mtrec_tf.evaluation.latency import forward_latency
 from mtrec_tf.evaluation.plots import plot_comparison, plot_training_curves
 from mtrec_tf.io_utils import exists, join, read_json, write_json_atomic
 from mtrec_tf.tasks import task_type
 from mtrec_tf.training.fit import load_trained_model
 from mtrec_tf.training.run_dir import RunPaths
+from mtrec_tf.training.scoring import evaluate_model
 
 SINGLE_TASK_DIR = "single_task"
 

@@ -21,6 +21,9 @@ from mtrec_tf.embeddings.warm_start import apply_warm_start
 from mtrec_tf.io_utils import as_path, basename, exists, join, makedirs, parent, remove, rename, rmtree, write_json_atomic
 from mtrec_tf.models import ModelData, MultiTaskModel
 from mtrec_tf.training.callbacks import EpochHistory, StopOnNaNTaskLoss
+from mtrec_tf.training.ranking_validation import (EarlyStoppingThatNamesItsEpoch, RankingValidation, ranking_metric,
+                                                   ranking_metric_names)
+from mtrec_tf.training.scoring import KS
 from mtrec_tf.training.distribution import is_chief, worker_temp_dir
 from mtrec_tf.training.optimizers import LazyAdam
 from mtrec_tf.training.run_dir import RunPaths, load_run_inputs, save_run_inputs
@@ -181,8 +184,7 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
         validation_data=validation_data,
         epochs=training.epochs,
         steps_per_epoch=training.steps_per_epoch or None,
-        callbacks=(_callbacks(config, shared, has_validation=validation_data is not None) + [epoch_history]
-                   + list(extra_callbacks)),
+        callbacks=(_callbacks(config, shared, prepared, catalogue) + [epoch_history] + list(extra_callbacks)),
         verbose=verbose,
     )
     seconds = time.perf_counter() - start
@@ -240,10 +242,20 @@ def train_with_single_tasks(config: Config, run_dir: str | os.PathLike, single_t
     return result
 
 
-def _callbacks(config: Config, paths: RunPaths, has_validation: bool) -> list[keras.callbacks.Callback]:
+def _callbacks(config: Config, paths: RunPaths, prepared: PreparedData,
+               catalogue: Catalogue) -> list[keras.callbacks.Callback]:
     training = config.training
     every = training.checkpoint_every_steps
-    callbacks = [
+    validation = prepared.examples.parts["validation"]
+    callbacks: list[keras.callbacks.Callback] = []
+    ranked = ranking_metric(config, training.early_stopping_metric)
+    if ranked and validation.num_rows:
+        # First, so that the callbacks after it read its metrics in the epoch's logs.
+        task, metric = ranked
+        cutoff = [int(metric.partition("@")[2])] if "@" in metric else []
+        callbacks.append(RankingValidation(config, prepared.statistics, validation, catalogue.category[1:],
+                                           [task], ks=(*KS, *cutoff)))
+    callbacks += [
         StopOnNaNTaskLoss([task.name for task in config.tasks]),
         keras.callbacks.BackupAndRestore(paths.backup, save_freq=every or "epoch", delete_checkpoint=True),
         keras.callbacks.ModelCheckpoint(join(paths.checkpoints, "epoch-{epoch:03d}", "weights"),
@@ -254,15 +266,13 @@ def _callbacks(config: Config, paths: RunPaths, has_validation: bool) -> list[ke
         callbacks.append(keras.callbacks.ModelCheckpoint(join(paths.checkpoints, "latest-step", "weights"),
                                                          save_weights_only=True, save_freq=every))
     if training.early_stopping_metric:
-        if not has_validation:
+        if not validation.num_rows:
             raise ConfigError(
                 f"training.early_stopping_metric is {training.early_stopping_metric!r} but the split has "
                 "no validation part"
             )
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=training.early_stopping_metric, mode=training.early_stopping_mode,
-            patience=training.patience, restore_best_weights=True,
-        ))
+        callbacks.append(EarlyStoppingThatNamesItsEpoch(training.early_stopping_metric, training.early_stopping_mode,
+                                                        training.patience, ranking_metric_names(config)))
     return callbacks
 
 

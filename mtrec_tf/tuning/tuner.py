@@ -29,7 +29,7 @@ from mtrec_tf.config import Config, ConfigError, dump_config, load_config, to_di
 from mtrec_tf.data.catalogue import Catalogue, build_catalogue
 from mtrec_tf.data.pipeline import table_to_arrays
 from mtrec_tf.data.prepare import PreparedData, prepare_configured
-from mtrec_tf.evaluation.evaluate import KS, evaluate_model
+from mtrec_tf.training.scoring import KS, evaluate_model
 from mtrec_tf.io_utils import write_json_atomic, write_text_atomic
 from mtrec_tf.models import MultiTaskModel
 from mtrec_tf.training.fit import load_trained_model, train

@@ -1,9 +1,9 @@
-"""Test-split metrics of every task of a trained model, ranking against the full catalogue."""
+"""Offline metrics of a model's tasks on one part of the examples, ranking against the full
+catalogue: the validation metrics of training (`RankingValidation`), the tuner's trials and the
+test evaluation all score here."""
 
 from __future__ import annotations
 
-import statistics as stats_lib
-import time
 from typing import Sequence
 
 import numpy as np
@@ -45,8 +45,9 @@ def item_vectors(model: MultiTaskModel, task: str, num_items: int, batch_size: i
 def evaluate_model(model: MultiTaskModel, config: Config, statistics: DataStatistics, table: pa.Table,
                    item_categories: np.ndarray, exclude_seen: bool = True,
                    ks: Sequence[int] = KS,
-                   arrays: dict[str, np.ndarray] | None = None) -> dict[str, dict[str, float]]:
-    """Metrics of every task of `model` on the examples of `table` (normally the test part).
+                   arrays: dict[str, np.ndarray] | None = None,
+                   tasks: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
+    """Metrics of every task of `model` (or of `tasks`) on the examples of `table`.
 
     Args:
         model: a trained model.
@@ -57,6 +58,7 @@ def evaluate_model(model: MultiTaskModel, config: Config, statistics: DataStatis
         exclude_seen: leave the items in an example's history out of its recommendations.
         ks: cutoffs of the ranking metrics.
         arrays: `table_to_arrays(table, config.data.history_length)`, when already made.
+        tasks: the names of the tasks to score (default: all).
     """
     with progress.step("predicting") as done:
         outputs = predict(model, table, config.data.history_length)
@@ -67,6 +69,8 @@ def evaluate_model(model: MultiTaskModel, config: Config, statistics: DataStatis
     results: dict[str, dict[str, float]] = {}
     with progress.step("scoring") as done:
         for task in model.tasks:
+            if tasks is not None and task.name not in tasks:
+                continue
             kind = task_type(task.type)
             rows = kind.evaluation_rows(task, data)
             results[task.name] = kind.offline_metrics(
@@ -76,22 +80,3 @@ def evaluate_model(model: MultiTaskModel, config: Config, statistics: DataStatis
         done.report(f"{len(results)} tasks, {scored:,} labelled examples, retrieval ranking the whole catalogue",
                     scored, "examples")
     return results
-
-
-def forward_latency(model: MultiTaskModel, table: pa.Table, history_length: int,
-                    batch_sizes: Sequence[int] = (1, 256), repeats: int = 30) -> dict[str, float]:
-    """Median milliseconds of one forward pass of the whole model at each batch size."""
-    call = tf.function(lambda features: model(features, training=False), reduce_retracing=True)
-    features, _, _ = next(iter(make_dataset(table, batch_size=max(batch_sizes), history_length=history_length)))
-    result = {}
-    for size in batch_sizes:
-        batch = {name: value[:size] for name, value in features.items()}
-        for _ in range(3):
-            call(batch)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            tf.nest.map_structure(lambda t: t.numpy(), call(batch))
-            times.append((time.perf_counter() - start) * 1000.0)
-        result[f"latency_ms_b{size}"] = stats_lib.median(times)
-    return result
