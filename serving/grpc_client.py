@@ -29,8 +29,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from serving.base_client import BaseClient, ContractSource
-from serving.contract import CONTRACT_METADATA_FIELD, DEFAULT_MODEL_NAME
 from serving.client_errors import InvalidRequestError, ServingError, error_for_code
+from serving.contract import CONTRACT_METADATA_FIELD, DEFAULT_MODEL_NAME
 from serving.requests_builder import TensorValue, UserRequest, VersionStatus, decode_utf8, shape_of
 
 __all__ = ["GrpcClient", "UserRequest", "VersionStatus", "tensor_proto"]

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
-from serving.contract import DEFAULT_EVENT_TYPE, SIGNATURES
 from serving.client_errors import ServingError
+from serving.contract import DEFAULT_EVENT_TYPE, SIGNATURES
 
-HistoryEvent = Union[str, tuple[str, str, float]]
+HistoryEvent = str | tuple[str, str, float]
 """An item id (a click, no time gap) or `(item_id, event_type, seconds_ago)`."""
 
 PADDING = ""

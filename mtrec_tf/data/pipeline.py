@@ -12,8 +12,8 @@ from disk, so they need not fit in memory; an in-memory Arrow table works too.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -134,7 +134,8 @@ def make_dataset(
             raise ValueError("make_dataset: no shard files given")
         suffixes = {f.suffix for f in files}
         if len(suffixes) != 1 or suffixes.pop() not in (".tfrecord", ".parquet"):
-            raise ValueError(f"make_dataset: shards must all be .tfrecord or all .parquet; got {sorted(map(str, files))}")
+            raise ValueError(
+                f"make_dataset: shards must all be .tfrecord or all .parquet; got {sorted(map(str, files))}")
         file_set = tf.data.Dataset.from_tensor_slices([str(f) for f in files])
         if shuffle_buffer:
             file_set = file_set.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)

@@ -59,7 +59,7 @@ class DataStatistics:
         write_json_atomic(join(directory, "statistics.json"), numbers)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> "DataStatistics":
+    def load(cls, directory: str | os.PathLike) -> DataStatistics:
         values = {name: load_vocabulary(join(directory, f"{name}.txt")) for name in _VOCABULARIES}
         numbers = read_json(join(directory, "statistics.json"))
         numbers["item_popularity"] = tuple(numbers["item_popularity"])

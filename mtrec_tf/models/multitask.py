@@ -29,7 +29,7 @@ masked loss into the total.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 from mtrec_tf.backend import keras, tf
 from mtrec_tf.config import ConfigError, ModelConfig, TaskConfig

@@ -6,7 +6,8 @@ output and loss (`mtrec_tf.tasks.base.TaskType`).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from mtrec_tf.backend import keras, tf
 from mtrec_tf.layers import MLP, HashedNgramLinear

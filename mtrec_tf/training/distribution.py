@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 from mtrec_tf.config import ConfigError
 from mtrec_tf.io_utils import join

@@ -19,8 +19,9 @@ import gc
 import math
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import keras_tuner
 
@@ -35,8 +36,15 @@ from mtrec_tf.models import MultiTaskModel
 from mtrec_tf.training.fit import load_trained_model, train
 from mtrec_tf.tuning.objective import Objective, parse_objective, reported_metrics, tradeoff_metrics
 from mtrec_tf.tuning.results import (
-    COMPLETED, SearchPaths, format_rows, last_error_line, plot_tradeoff, trial_config, trial_rows,
-    write_best_config, write_csv,
+    COMPLETED,
+    SearchPaths,
+    format_rows,
+    last_error_line,
+    plot_tradeoff,
+    trial_config,
+    trial_rows,
+    write_best_config,
+    write_csv,
 )
 from mtrec_tf.tuning.search_space import SearchSpace
 
