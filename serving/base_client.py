@@ -21,6 +21,7 @@ from serving.contract import DEFAULT_MODEL_NAME, ENUMERATED_INPUTS, Contract, re
 from serving.requests_builder import TensorValue, UserRequest, VersionStatus
 
 T = TypeVar("T")
+_Client = TypeVar("_Client", bound="BaseClient")
 ContractSource = str | os.PathLike | Mapping[str, Any] | Contract
 """An export's version folder, its `contract.json`, that file's JSON object, or a `Contract`."""
 
@@ -84,10 +85,10 @@ class BaseClient(abc.ABC):
     def close(self) -> None:
         """Releases the connection."""
 
-    def __enter__(self):
+    def __enter__(self: _Client) -> _Client:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def _call(self, send: Callable[..., T], *args: Any) -> T:

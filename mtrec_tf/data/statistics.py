@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -60,7 +61,7 @@ class DataStatistics:
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> DataStatistics:
-        values = {name: load_vocabulary(join(directory, f"{name}.txt")) for name in _VOCABULARIES}
+        values: dict[str, Any] = {name: load_vocabulary(join(directory, f"{name}.txt")) for name in _VOCABULARIES}
         numbers = read_json(join(directory, "statistics.json"))
         numbers["item_popularity"] = tuple(numbers["item_popularity"])
         return cls(**values, **numbers)

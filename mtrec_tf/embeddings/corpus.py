@@ -16,6 +16,7 @@ outside the vocabulary are dropped from the sequences.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,9 @@ import pandas as pd
 from mtrec_tf.data.schema import BEHAVIOUR_EVENT_TYPES
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.text.tokenizer import tokenize_to_lists
+
+if TYPE_CHECKING:
+    from mtrec_tf.data.prepare import PreparedData
 
 KINDS = ("words", "items")
 # Rows of the model's tables that come before the vocabulary.
@@ -98,7 +102,7 @@ def item_corpus(train_events: pd.DataFrame, statistics: DataStatistics, by_sessi
     return Corpus("items", sequences, tuple(statistics.items))
 
 
-def build_corpus(kind: str, prepared, by_session: bool = True) -> Corpus:
+def build_corpus(kind: str, prepared: PreparedData, by_session: bool = True) -> Corpus:
     """The corpus of `kind` from a `PreparedData`, training part only."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")

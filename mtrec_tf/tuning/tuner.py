@@ -79,7 +79,7 @@ def objective_of(config: Config) -> Objective:
 
 
 def train_and_validate(config: Config, run_dir: Path, prepared: PreparedData, catalogue: Catalogue,
-                       validation_arrays: dict, ks: tuple[int, ...]) -> dict[str, dict[str, float]]:
+                       validation_arrays: dict | None, ks: tuple[int, ...]) -> dict[str, dict[str, float]]:
     """Trains `config` into `run_dir` as `mtrec train` does; returns its validation metrics by task."""
     result = train(config, run_dir, prepared=prepared, catalogue=catalogue, verbose=0)
     validation = prepared.examples.parts["validation"]
