@@ -11,7 +11,7 @@ GRPC_PORT ?= 8500
 
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: install install-test quickstart test bench clean
+.PHONY: install install-test quickstart lint test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,11 +43,16 @@ quickstart: install
 		--events $(RUN)/data/events.parquet --items $(RUN)/data/items.parquet; status=$$?; \
 	kill $$server; wait $$server; exit $$status
 
-test: install-test
+# Lint (ruff) and type-check (mypy; its configuration names what it checks): both in pyproject.toml.
+lint: install-test
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m mypy
+
+test: install-test lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python bench/data_pipeline.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

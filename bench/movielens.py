@@ -27,8 +27,8 @@ from mtrec_tf.data.pipeline import table_to_arrays
 from mtrec_tf.data.prepare import prepare_data
 from mtrec_tf.data.public import load_movielens_100k
 from mtrec_tf.data.readers import load_data
-from mtrec_tf.training.scoring import item_vectors, predict
 from mtrec_tf.training.fit import train
+from mtrec_tf.training.scoring import item_vectors, predict
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -122,7 +122,8 @@ def main() -> None:
             wall, timings = results[workers]
             print(f"\n{workers} worker(s): {wall:.1f} s wall", flush=True)
             for index, timing in enumerate(timings):
-                print(f"  process {index}: start-up {timing['startup']:.1f} s, first epoch {timing['first_epoch']:.1f} s, "
+                print(f"  process {index}: start-up {timing['startup']:.1f} s, "
+                      f"first epoch {timing['first_epoch']:.1f} s, "
                       f"later {timing['later_step'] * 1000:.0f} ms/step "
                       f"({args.batch_size / timing['later_step']:,.0f} examples/s), "
                       f"{timing['replicas']} replica(s), final loss {timing['loss']:.4f}")

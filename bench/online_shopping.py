@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -34,12 +34,12 @@ from mtrec_tf.data.pipeline import make_dataset
 from mtrec_tf.data.public import first_characters, load_online_shopping, stratified_split, tfidf_svm_reference
 from mtrec_tf.data.schema import EVENT_TYPES
 from mtrec_tf.data.statistics import DataStatistics
-from mtrec_tf.training.scoring import predict
-from mtrec_tf.tasks.multiclass import class_ids
 from mtrec_tf.models import MultiTaskModel
+from mtrec_tf.tasks.multiclass import class_ids
 from mtrec_tf.text.tokenizer import tokenize_to_lists
 from mtrec_tf.text.vocabulary import build_vocabulary
 from mtrec_tf.training.fit import build_model
+from mtrec_tf.training.scoring import predict
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs/online_shopping.yaml"
 

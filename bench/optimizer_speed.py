@@ -48,7 +48,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    for title, setup in (("online_shopping n-gram bag", online_shopping_batches), ("five-task sample", functools.partial(sample_batches, 512))):
+    for title, setup in (("online_shopping n-gram bag", online_shopping_batches),
+                         ("five-task sample", functools.partial(sample_batches, 512))):
         config, statistics_, catalogue, batches = setup(args.steps)
         examples = sum(int(tf.shape(batch[0]["query"])[0]) for batch in batches)
         steps = {optimizer: traced_train_step(optimizer, with_optimizer(config, optimizer), statistics_, catalogue,

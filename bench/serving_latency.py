@@ -4,7 +4,8 @@
 
 Loads the newest export of RUN (`mtrec train` writes it), reports its size and load time,
 then times `recommend` (k=10) and `score` (100 candidates) at batch 1 and 64, called in turn
-in-process, and over REST and gRPC through the development server (`mtrec serve`, in its own process), interleaved so that machine noise hits all three alike.
+in-process, and over REST and gRPC through the development server (`mtrec serve`, in its own
+process), interleaved so that machine noise hits all three alike.
 Prints p50 and p99 in ms, requests/s of one sequential caller, and each transport's p50 over
 the in-process p50.
 """
@@ -13,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import socket
+import statistics
 import subprocess
 import sys
-import statistics
 import time
 from pathlib import Path
 
@@ -56,7 +57,8 @@ def main() -> None:
     start = time.perf_counter()
     loaded = tf.saved_model.load(str(path))
     load_seconds = time.perf_counter() - start
-    print(f"export {path}: {size / 1e6:.1f} MB (saved_model.pb {(path / 'saved_model.pb').stat().st_size / 1e6:.1f} MB), "
+    graph_size = (path / "saved_model.pb").stat().st_size
+    print(f"export {path}: {size / 1e6:.1f} MB (saved_model.pb {graph_size / 1e6:.1f} MB), "
           f"load {load_seconds:.2f} s")
     item_ids = (args.run / "vocab" / "items.txt").read_text(encoding="utf-8").split()
 
@@ -85,15 +87,7 @@ def run_cases(loaded, item_ids: list[str], clients: dict, calls: int) -> None:
     for batch in (1, 64):
         requests = users(item_ids, batch, rng)
         candidates = [list(rng.choice(item_ids, 100)) for _ in range(batch)]
-        cases = {
-            f"recommend k=10, batch {batch}": (
-                lambda c: c.recommend_many(requests, k=10), "retrieve",
-                lambda: user_tensors(requests)),
-            f"score 100, batch {batch}": (
-                lambda c: c.score_many(requests, candidates), "serving_default",
-                lambda: dict(user_tensors(requests), candidates=tf.constant(candidates))),
-        }
-        for name, (call, signature, inputs) in cases.items():
+        for name, (call, signature, inputs) in batch_cases(batch, requests, candidates).items():
             function, tensors = loaded.signatures[signature], inputs()
             timings: dict[str, list[float]] = {"in-process": [], "rest": [], "grpc": []}
             for _ in range(5):  # warm up every path
@@ -110,6 +104,18 @@ def run_cases(loaded, item_ids: list[str], clients: dict, calls: int) -> None:
                 p50, p99 = percentiles(seconds)
                 print(f"{name:28}{transport:>10}{p50:9.2f}{p99:9.2f}{1 / statistics.mean(seconds):8.0f}"
                       f"{statistics.median(seconds) / base:18.2f}")
+
+
+def batch_cases(batch: int, requests: list[UserRequest], candidates: list[list[str]]) -> dict[str, tuple]:
+    """Per case: how a client calls it, the signature it runs, and that signature's inputs."""
+    return {
+        f"recommend k=10, batch {batch}": (
+            lambda c: c.recommend_many(requests, k=10), "retrieve",
+            lambda: user_tensors(requests)),
+        f"score 100, batch {batch}": (
+            lambda c: c.score_many(requests, candidates), "serving_default",
+            lambda: dict(user_tensors(requests), candidates=tf.constant(candidates))),
+    }
 
 
 def user_tensors(requests: list[UserRequest]) -> dict[str, tf.Tensor]:

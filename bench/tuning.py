@@ -24,10 +24,10 @@ from pathlib import Path
 
 from mtrec_tf.config import load_config
 from mtrec_tf.data.catalogue import build_catalogue
-from mtrec_tf.data.prepare import prepare_configured
 from mtrec_tf.data.pipeline import table_to_arrays
-from mtrec_tf.training.scoring import evaluate_model
+from mtrec_tf.data.prepare import prepare_configured
 from mtrec_tf.training.fit import load_trained_model, train
+from mtrec_tf.training.scoring import evaluate_model
 from mtrec_tf.tuning.objective import headline
 from mtrec_tf.tuning.tuner import objective_of, run_search
 

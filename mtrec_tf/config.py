@@ -10,7 +10,8 @@ import dataclasses
 import os
 import types
 import typing
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import yaml
 
@@ -438,8 +439,8 @@ def _check_parents(tasks: Sequence[TaskConfig]) -> None:
                               f"{parent.type}; a parent's probability multiplies its child's, so both are {task.type}")
     for task in tasks:
         chain = [task.name]
-        while by_name[chain[-1]].parent is not None:
-            chain.append(by_name[chain[-1]].parent)
+        while (parent_name := by_name[chain[-1]].parent) is not None:
+            chain.append(parent_name)
             if chain[-1] in chain[:-1]:
                 cycle = chain[chain.index(chain[-1]):]
                 raise ConfigError(f"tasks: the parents form a cycle: {' -> '.join(cycle)}")
@@ -483,7 +484,7 @@ def from_dict(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
         hint = hints[name]
         if name == "tasks" and cls is Config:
             kwargs[name] = _tasks_from_dict(value)
-        elif dataclasses.is_dataclass(hint):
+        elif isinstance(hint, type) and dataclasses.is_dataclass(hint):
             kwargs[name] = from_dict(hint, value or {}, prefix=f"{prefix}{name}.")
         else:
             kwargs[name] = checked_value(f"{prefix}{name}", value, hint)

@@ -7,7 +7,7 @@ Each is also importable from where it is raised (`mtrec_tf.config`, `mtrec_tf.da
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 
 class ConfigError(ValueError):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 
-def _gfile():
+def _gfile() -> Any:
     from mtrec_tf.backend import tf
 
     return tf.io.gfile

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import tensorflow_recommenders as tfrs
 
@@ -80,7 +81,7 @@ class RetrievalLoss(keras.layers.Layer):
           neural modeling for large corpus item recommendations.
     """
 
-    def __init__(self, temperature: float = 0.1, **kwargs) -> None:
+    def __init__(self, temperature: float = 0.1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if temperature <= 0:
             raise ValueError(f"RetrievalLoss: temperature must be positive, got {temperature}")
@@ -93,7 +94,8 @@ class RetrievalLoss(keras.layers.Layer):
             remove_accidental_hits=True,
         )
 
-    def call(self, query, candidates, candidate_ids, sampling_probability):
+    def call(self, query: tf.Tensor, candidates: tf.Tensor, candidate_ids: tf.Tensor,
+             sampling_probability: tf.Tensor) -> tf.Tensor:
         def loss() -> tf.Tensor:
             return tf.reduce_mean(self.task(
                 query, candidates,
@@ -130,13 +132,13 @@ class UncertaintyWeighting(keras.layers.Layer):
           uncertainty to weigh losses for scene geometry and semantics.
     """
 
-    def __init__(self, task_names: Sequence[str], **kwargs) -> None:
+    def __init__(self, task_names: Sequence[str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not task_names:
             raise ValueError("UncertaintyWeighting: task_names is empty")
         self.task_names = list(task_names)
 
-    def build(self, input_shape=None) -> None:
+    def build(self, input_shape: Any = None) -> None:
         self.log_variances = {
             name: self.add_weight(name=f"log_variance_{name}", shape=(), initializer="zeros")
             for name in self.task_names

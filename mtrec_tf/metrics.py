@@ -21,7 +21,7 @@ with fewer than `K` items left once exclusions are applied) and counts as a miss
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -48,7 +48,7 @@ __all__ = [
 
 # A list (one entry per user) of item indices: arrays, lists or sets; or, for `exclude`, a
 # boolean (num_users, num_items) mask, dense or scipy.sparse (nonzero = excluded).
-ItemLists = Union[Sequence[Iterable[int]], Any]
+ItemLists = Sequence[Iterable[int]] | Any
 
 # Score cells handled per block by `top_k_items` (8 MB of float64, cache friendly).
 _BLOCK_CELLS = 1 << 20

@@ -19,7 +19,7 @@ import os
 import re
 import sys
 import tempfile
-from typing import Iterator
+from collections.abc import Iterator
 
 LEVEL_VARIABLE = "TF_CPP_MIN_LOG_LEVEL"
 ABSL_BANNER = b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
@@ -76,7 +76,5 @@ def native_logs_filtered() -> Iterator[None]:
 
 def _flush_stderr() -> None:
     if sys.stderr is not None:
-        try:
+        with contextlib.suppress(OSError, ValueError):
             sys.stderr.flush()
-        except (OSError, ValueError):
-            pass

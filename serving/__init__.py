@@ -8,6 +8,7 @@ TensorFlow when a client is made.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 _EXPORTS = {
     "RestClient": "serving.client",
@@ -26,7 +27,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'serving' has no attribute {name!r}")

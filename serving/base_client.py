@@ -13,15 +13,16 @@ import abc
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar
 
 from serving import requests_builder as rb
-from serving.contract import DEFAULT_MODEL_NAME, ENUMERATED_INPUTS, Contract, read_contract
 from serving.client_errors import ServingError
+from serving.contract import DEFAULT_MODEL_NAME, ENUMERATED_INPUTS, Contract, read_contract
 from serving.requests_builder import TensorValue, UserRequest, VersionStatus
 
 T = TypeVar("T")
-ContractSource = Union[str, os.PathLike, Mapping[str, Any], Contract]
+_Client = TypeVar("_Client", bound="BaseClient")
+ContractSource = str | os.PathLike | Mapping[str, Any] | Contract
 """An export's version folder, its `contract.json`, that file's JSON object, or a `Contract`."""
 
 
@@ -84,10 +85,10 @@ class BaseClient(abc.ABC):
     def close(self) -> None:
         """Releases the connection."""
 
-    def __enter__(self):
+    def __enter__(self: _Client) -> _Client:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def _call(self, send: Callable[..., T], *args: Any) -> T:

@@ -21,9 +21,8 @@ from urllib.parse import quote
 import requests
 
 from serving.base_client import BaseClient, ContractSource
+from serving.client_errors import DeadlineExceededError, ServerUnavailableError, ServingError, error_for_http_status
 from serving.contract import CONTRACT_METADATA_FIELD, DEFAULT_MODEL_NAME, SIGNATURES
-from serving.client_errors import (DeadlineExceededError, ServerUnavailableError, ServingError,
-                            error_for_http_status)
 from serving.requests_builder import TensorValue, UserRequest, VersionStatus
 
 __all__ = ["RestClient", "UserRequest", "VersionStatus"]

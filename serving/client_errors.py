@@ -86,8 +86,5 @@ def error_for_code(code: str, message: str, status: int | str | None = None) -> 
 
 def error_for_http_status(status: int, message: str) -> ServingError:
     """The typed error for an HTTP status of TF Serving's REST API."""
-    if status in _CODE_BY_HTTP_STATUS:
-        code = _CODE_BY_HTTP_STATUS[status]
-    else:
-        code = "INVALID_ARGUMENT" if 400 <= status < 500 else "UNKNOWN"
+    code = _CODE_BY_HTTP_STATUS.get(status, "INVALID_ARGUMENT" if 400 <= status < 500 else "UNKNOWN")
     return error_for_code(code, message, status=status)

@@ -112,7 +112,7 @@ class Contract:
                 "enumerations": {name: list(values) for name, values in self.enumerations.items()}}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], source: str = "") -> "Contract":
+    def from_json(cls, data: Mapping[str, Any], source: str = "") -> Contract:
         """A contract from the JSON object of `CONTRACT_FILE`; ValueError when it is not one."""
         where = f" ({source})" if source else ""
         if not isinstance(data, Mapping) or not isinstance(data.get("signatures"), Mapping):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import cast
 
 import pandas as pd
 
@@ -71,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     with RestClient(args.server, model_name=args.model_name) as client:
         wait_until_available(client, args.wait)
         print(f"user {user.user_id}, last search {user.query!r}, recent behaviour:")
-        for item_id, event_type, seconds_ago in user.history[-5:]:
+        recent = cast(list[tuple[str, str, float]], user.history[-5:])  # `latest_user` makes triples
+        for item_id, event_type, seconds_ago in recent:
             print(f"  {event_type:11} {seconds_ago / 3600:7.1f} h ago  {describe(item_id)}")
         recommendations = client.recommend(user.user_id, user.history, user.query, k=args.k)
         print(f"\ntop {args.k} recommendations:")

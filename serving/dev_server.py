@@ -21,8 +21,9 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from serving.contract import DEFAULT_MODEL_NAME
 from serving.repository import ModelRepository
@@ -74,7 +75,7 @@ class DevServer:
     def grpc_target(self) -> str:
         return f"{self._client_host()}:{self.grpc_port}"
 
-    def start(self) -> "DevServer":
+    def start(self) -> DevServer:
         """Loads the newest version, then listens; returns self."""
         self.repository.start()
         try:
@@ -104,7 +105,7 @@ class DevServer:
             self._grpc = None
         self.repository.stop()
 
-    def __enter__(self) -> "DevServer":
+    def __enter__(self) -> DevServer:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

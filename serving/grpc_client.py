@@ -25,12 +25,12 @@ import math
 import os
 import sys
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from serving.base_client import BaseClient, ContractSource
-from serving.contract import CONTRACT_METADATA_FIELD, DEFAULT_MODEL_NAME
 from serving.client_errors import InvalidRequestError, ServingError, error_for_code
+from serving.contract import CONTRACT_METADATA_FIELD, DEFAULT_MODEL_NAME
 from serving.requests_builder import TensorValue, UserRequest, VersionStatus, decode_utf8, shape_of
 
 __all__ = ["GrpcClient", "UserRequest", "VersionStatus", "tensor_proto"]
@@ -73,7 +73,7 @@ def _flatten(values: Any) -> list:
     return [values]
 
 
-def tensor_proto(value: TensorValue, apis: types.SimpleNamespace | None = None):
+def tensor_proto(value: TensorValue, apis: types.SimpleNamespace | None = None) -> Any:
     """A `TensorProto` of `value` with its dtype stated: str is encoded to UTF-8 bytes."""
     apis = apis or load_apis()
     tf = apis.tensorflow
@@ -90,7 +90,7 @@ def tensor_proto(value: TensorValue, apis: types.SimpleNamespace | None = None):
     return tf.make_tensor_proto(array, dtype=getattr(tf, value.dtype), shape=shape)
 
 
-def _from_proto(name: str, proto, apis: types.SimpleNamespace) -> Any:
+def _from_proto(name: str, proto: Any, apis: types.SimpleNamespace) -> Any:
     """Nested lists of an output; strings decoded from UTF-8 except outputs named `*_bytes`."""
     values = apis.tensorflow.make_ndarray(proto).tolist()
     return values if name.endswith("_bytes") else decode_utf8(values)
@@ -128,12 +128,12 @@ class GrpcClient(BaseClient):
     def close(self) -> None:
         self._channel.close()
 
-    def _model_spec(self, spec) -> None:
+    def _model_spec(self, spec: Any) -> None:
         spec.name = self.model_name
         if self.version is not None:
             spec.version.value = self.version
 
-    def _rpc(self, method, request):
+    def _rpc(self, method: Callable[..., Any], request: Any) -> Any:
         """One call with the client's deadline; gRPC errors as typed `ServingError`s."""
         try:
             return method(request, timeout=self.timeout)

@@ -12,16 +12,23 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from concurrent import futures
-from typing import Any, Callable
+from typing import Any
 
 import grpc
 import numpy as np
 import tensorflow as tf
 from google.protobuf import wrappers_pb2
 from tensorflow.core.framework import tensor_pb2
-from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_pb2,
-                                     model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc)
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
 from serving.contract import CONTRACT_METADATA_FIELD
 from serving.repository import ModelRepository

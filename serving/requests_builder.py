@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
-from serving.contract import DEFAULT_EVENT_TYPE, SIGNATURES
 from serving.client_errors import ServingError
+from serving.contract import DEFAULT_EVENT_TYPE, SIGNATURES
 
-HistoryEvent = Union[str, tuple[str, str, float]]
+HistoryEvent = str | tuple[str, str, float]
 """An item id (a click, no time gap) or `(item_id, event_type, seconds_ago)`."""
 
 PADDING = ""
@@ -141,20 +141,20 @@ def as_user(user: UserRequest | str) -> UserRequest:
 
 def user_inputs(users: Sequence[UserRequest | str]) -> dict[str, TensorValue]:
     """The user features of a batch (`user_id`, the history triple, `query`), histories padded."""
-    users = [as_user(u) for u in _check_batch(users, "users", (UserRequest, str))]
-    histories = [normalize_history(u.history) for u in users]
-    for user in users:
+    requests = [as_user(u) for u in _check_batch(users, "users", (UserRequest, str))]
+    histories = [normalize_history(u.history) for u in requests]
+    for user in requests:
         if not isinstance(user.query, str):
             raise TypeError(f"query must be a string, got {user.query!r}")
     length = max([1] + [len(h) for h in histories])
     pad = (PADDING, PADDING, 0.0)
     rows = [h + [pad] * (length - len(h)) for h in histories]  # (batch, length) of triples
     return {
-        "user_id": TensorValue("string", [u.user_id for u in users]),
+        "user_id": TensorValue("string", [u.user_id for u in requests]),
         "history": TensorValue("string", [[e[0] for e in row] for row in rows]),
         "history_event_type": TensorValue("string", [[e[1] for e in row] for row in rows]),
         "history_time_gap": TensorValue("float32", [[e[2] for e in row] for row in rows]),
-        "query": TensorValue("string", [u.query for u in users]),
+        "query": TensorValue("string", [u.query for u in requests]),
     }
 
 

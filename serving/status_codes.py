@@ -32,7 +32,7 @@ class RequestError(Exception):
         self.http_status = HTTP_STATUS[code] if http_status is None else http_status
 
     @classmethod
-    def from_code_number(cls, number: int, message: str) -> "RequestError":
+    def from_code_number(cls, number: int, message: str) -> RequestError:
         """From a TensorFlow error code number (`tf.errors.OpError.error_code`)."""
         return cls(CODE_NAMES[number] if 0 < number < len(CODE_NAMES) else "UNKNOWN", message)
 

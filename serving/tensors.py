@@ -16,7 +16,8 @@ import binascii
 import dataclasses
 import json
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -172,6 +173,7 @@ def arrays_to_response(outputs: dict[str, np.ndarray], form: str) -> dict[str, A
         batch = shape[0]
     if len(names) == 1:
         return {"predictions": values[names[0]]}
+    assert batch is not None  # set by the loop over the (non-empty) names
     return {"predictions": [{name: values[name][row] for name in names} for row in range(batch)]}
 
 

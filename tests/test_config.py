@@ -55,7 +55,8 @@ def test_yaml_round_trip(tmp_path):
         ("seed=1e3", r"seed: expected a whole number, got '1e3'$"),
         ("tasks.ctr.parent=ctr", "tasks.ctr.parent: task 'ctr' cannot be its own parent"),
         ("tasks.ctr.parent=cvr", "tasks: the parents form a cycle: ctr -> cvr -> ctr"),
-        ("tasks.cvr.parent=next_item", "tasks.cvr.parent: task 'cvr' is binary but its parent 'next_item' is retrieval"),
+        ("tasks.cvr.parent=next_item",
+         "tasks.cvr.parent: task 'cvr' is binary but its parent 'next_item' is retrieval"),
         ("tasks.next_item.parent=ctr", "tasks.next_item.parent: a retrieval task has no parent; only binary tasks do"),
     ],
 )

@@ -7,7 +7,12 @@ import pytest
 
 from mtrec_tf.backend import tf
 from mtrec_tf.losses import (
-    RetrievalLoss, UncertaintyWeighting, binary_loss, masked_mean, multiclass_hinge_loss, multiclass_loss,
+    RetrievalLoss,
+    UncertaintyWeighting,
+    binary_loss,
+    masked_mean,
+    multiclass_hinge_loss,
+    multiclass_loss,
     regression_loss,
 )
 

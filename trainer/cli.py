@@ -10,14 +10,16 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from mtrec_tf import progress
 from mtrec_tf.config import BAD_ROW_POLICIES, SPLIT_METHODS, UNKNOWN_ITEM_POLICIES, Config, ConfigError
 from mtrec_tf.errors import DataValidationError, OpAuditError
 
 if TYPE_CHECKING:
+    from mtrec_tf.data.readers import EcommerceData
     from mtrec_tf.export import ExportResult
     from mtrec_tf.job import ExportOptions
 
@@ -168,7 +170,7 @@ def add_pretrain_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cbow", action="store_true", help="continuous bag of words instead of skip-gram")
 
 
-def resolve_train_config(args: argparse.Namespace):
+def resolve_train_config(args: argparse.Namespace) -> Config:
     """The configuration that `mtrec train` arguments describe."""
     from mtrec_tf.config import load_config, select_tasks
 
@@ -215,7 +217,7 @@ def _data_movielens(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_tables(paths: Sequence[str], bad_rows: str, unknown_items: str):
+def _load_tables(paths: Sequence[str], bad_rows: str, unknown_items: str) -> EcommerceData:
     from mtrec_tf.data.readers import find_tables, load_data
 
     tables = find_tables(paths)

@@ -20,7 +20,8 @@ import argparse
 import dataclasses
 import os
 import sys
-from typing import TYPE_CHECKING, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from mtrec_tf import progress
 from mtrec_tf.config import ConfigError

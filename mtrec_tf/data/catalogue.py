@@ -80,7 +80,7 @@ def build_catalogue(
     return Catalogue(titles, category, brand, price, image, has_image)
 
 
-def _decoded(item_id: str, data: bytes, size: int) -> np.ndarray:
+def _decoded(item_id: str, data: bytes | bytearray, size: int) -> np.ndarray:
     try:
         return decode_image(data, size)
     except ValueError as error:
@@ -88,7 +88,7 @@ def _decoded(item_id: str, data: bytes, size: int) -> np.ndarray:
                                   "fix or remove it, or validate the table with bad_rows=skip") from error
 
 
-def decode_image(data: bytes, size: int) -> np.ndarray:
+def decode_image(data: bytes | bytearray, size: int) -> np.ndarray:
     """An encoded PNG or JPEG as a (size, size, 3) uint8 RGB array, by the preprocessing the
     `image_category` signature runs too (`mtrec_tf.data.images.preprocess_image`).
 

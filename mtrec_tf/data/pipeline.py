@@ -12,8 +12,8 @@ from disk, so they need not fit in memory; an in-memory Arrow table works too.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -134,7 +134,8 @@ def make_dataset(
             raise ValueError("make_dataset: no shard files given")
         suffixes = {f.suffix for f in files}
         if len(suffixes) != 1 or suffixes.pop() not in (".tfrecord", ".parquet"):
-            raise ValueError(f"make_dataset: shards must all be .tfrecord or all .parquet; got {sorted(map(str, files))}")
+            raise ValueError(
+                f"make_dataset: shards must all be .tfrecord or all .parquet; got {sorted(map(str, files))}")
         file_set = tf.data.Dataset.from_tensor_slices([str(f) for f in files])
         if shuffle_buffer:
             file_set = file_set.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
@@ -172,7 +173,7 @@ def _tfrecord_schema(path: Path) -> pa.Schema:
     return pa.schema(sorted(fields, key=lambda f: (order.get(f.name, len(order)), f.name)))
 
 
-def _parser(history_length: int, schema: pa.Schema):
+def _parser(history_length: int, schema: pa.Schema) -> Callable[[tf.Tensor], dict[str, tf.Tensor]]:
     spec = {}
     for field in schema:
         dtype = _TF_DTYPES[_value_type(field.type)]
@@ -263,7 +264,8 @@ def _table_dataset(table: pa.Table, batch_size: int, history_length: int, shuffl
     return dataset.map(_split_outputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def _column_gather(column: pa.Array, dtype: pa.DataType, history_length: int):
+def _column_gather(column: pa.Array, dtype: pa.DataType,
+                   history_length: int) -> Callable[[tf.Tensor], tf.Tensor]:
     """A function from row indices (batch,) to the column's batch tensor."""
     if pa.types.is_list(dtype):
         offsets = tf.constant(column.offsets.to_numpy().astype(np.int64))
@@ -286,7 +288,8 @@ def _column_gather(column: pa.Array, dtype: pa.DataType, history_length: int):
     return take
 
 
-def _encoded_values(array: pa.Array, dtype: pa.DataType):
+def _encoded_values(array: pa.Array,
+                    dtype: pa.DataType) -> tuple[tf.Tensor, Callable[[tf.Tensor], tf.Tensor] | None]:
     """Values as a tensor; strings as int32 codes with a function decoding codes (-1: "")."""
     if dtype != pa.string():
         return tf.constant(_to_numpy(array).astype(_TF_DTYPES[dtype].as_numpy_dtype)), None

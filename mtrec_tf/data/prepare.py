@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import pyarrow as pa
 
@@ -46,6 +46,7 @@ def load_configured_data(config: DataConfig, columns: Mapping[str, pa.DataType] 
             data = load_data(world.events, world.items, world.queries, event_columns=kinds)
             done.report(_table_sizes(data), len(data.events), "events")
         return data
+    assert config.items is not None  # DataConfig names both tables or neither
     with progress.step("reading tables") as done:
         data = load_data(
             config.events, config.items, config.queries,

@@ -30,9 +30,10 @@ import math
 import os
 import time
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, overload
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd

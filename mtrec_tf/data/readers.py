@@ -17,9 +17,9 @@ import csv
 import io
 import json
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Mapping, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -56,8 +56,8 @@ FORMATS: dict[str, str] = {
 LABEL_COLUMNS: dict[str, tuple[str, ...]] = {"items": ("category",), "queries": ("category",)}
 IGNORED_FOLDERS: tuple[str, ...] = ("truth", "images")
 
-PathLike = Union[str, "os.PathLike[str]"]
-TableSource = Union[PathLike, pd.DataFrame, Sequence[PathLike]]
+PathLike = str | os.PathLike[str]
+TableSource = PathLike | pd.DataFrame | Sequence[PathLike]
 
 _HEADER_SCAN_CHARS = 1 << 20
 # Columns that pyarrow must not read as dates: all but `timestamp`. A JSON string such as

@@ -16,12 +16,14 @@ same files byte for byte.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -311,7 +313,7 @@ def write_sample(
     items = world.items.drop(columns="image")
     items["image"] = _str(np.array([f"images/{i}.png" for i in items["item_id"]], dtype=object))
     for item_id, png in zip(world.items["item_id"], world.items["image"]):
-        _atomic_write(out / "images" / f"{item_id}.png", lambda tmp, data=png: tmp.write_bytes(data))
+        _atomic_write(out / "images" / f"{item_id}.png", functools.partial(Path.write_bytes, data=png))
     tables = {
         "events": world.events, "items": items, "queries": world.queries,
         "truth/query_intents": world.query_intents, "truth/user_interests": world.user_interests,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -59,8 +60,8 @@ class DataStatistics:
         write_json_atomic(join(directory, "statistics.json"), numbers)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> "DataStatistics":
-        values = {name: load_vocabulary(join(directory, f"{name}.txt")) for name in _VOCABULARIES}
+    def load(cls, directory: str | os.PathLike) -> DataStatistics:
+        values: dict[str, Any] = {name: load_vocabulary(join(directory, f"{name}.txt")) for name in _VOCABULARIES}
         numbers = read_json(join(directory, "statistics.json"))
         numbers["item_popularity"] = tuple(numbers["item_popularity"])
         return cls(**values, **numbers)

@@ -18,9 +18,10 @@ import io
 import math
 import os
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -38,7 +39,7 @@ DECODED_IMAGE_FORMATS = frozenset(IMAGE_FORMAT_NAMES) | {"MPO"}  # MPO: a JPEG w
 EXTRA_COLUMN_KINDS: tuple[str, ...] = ("number", "text")
 MAX_EXAMPLES = 10
 EXAMPLES_PER_REASON = 3
-TEXT_DTYPE = "str"
+TEXT_DTYPE: Final = "str"
 
 # Reasons under which rows are counted in a report.
 MALFORMED_ROW = "malformed row"
@@ -379,9 +380,9 @@ def as_text(values: pd.Series) -> pd.Series:
     """Strings without surrounding whitespace; missing values become ""."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         values = values.astype(object)
-    if isinstance(values.dtype, pd.StringDtype):
-        text = values
-    elif values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+    holds_strings = isinstance(values.dtype, pd.StringDtype) or (
+        values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"))
+    if holds_strings:
         text = values
     elif pd.api.types.is_integer_dtype(values.dtype):
         text = values.astype(str)
@@ -401,7 +402,7 @@ def _scalar_text(value: object) -> str:
     return str(value)
 
 
-def _is_missing(value: object) -> bool:
+def _is_missing(value: Any) -> bool:
     return value is None or (not isinstance(value, (list, dict, tuple, np.ndarray)) and bool(pd.isna(value)))
 
 

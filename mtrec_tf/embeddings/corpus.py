@@ -16,6 +16,7 @@ outside the vocabulary are dropped from the sequences.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,9 @@ from mtrec_tf.data.schema import BEHAVIOUR_EVENT_TYPES
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.errors import check_choice
 from mtrec_tf.text.tokenizer import tokenize_to_lists
+
+if TYPE_CHECKING:
+    from mtrec_tf.data.prepare import PreparedData
 
 KINDS = ("words", "items")
 # Rows of the model's tables that come before the vocabulary.
@@ -99,7 +103,7 @@ def item_corpus(train_events: pd.DataFrame, statistics: DataStatistics, by_sessi
     return Corpus("items", sequences, tuple(statistics.items))
 
 
-def build_corpus(kind: str, prepared, by_session: bool = True) -> Corpus:
+def build_corpus(kind: str, prepared: PreparedData, by_session: bool = True) -> Corpus:
     """The corpus of `kind` from a `PreparedData`, training part only."""
     check_choice("kind", kind, KINDS)
     data = prepared.data

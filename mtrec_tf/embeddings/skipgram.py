@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from typing import Any
 
 import numpy as np
 
@@ -77,7 +78,7 @@ KIND_DEFAULTS = {
 }
 
 
-def default_config(kind: str, **overrides) -> PretrainConfig:
+def default_config(kind: str, **overrides: Any) -> PretrainConfig:
     """The settings for `kind`, with `overrides` (None values ignored) on top."""
     values = {**KIND_DEFAULTS[kind], **{k: v for k, v in overrides.items() if v is not None}}
     return PretrainConfig(**values)
@@ -174,7 +175,7 @@ class SkipGram(keras.Model):
         Logits `(batch, 1 + k)`: the positive first, then the negatives.
     """
 
-    def __init__(self, vocab_size: int, dim: int, cbow: bool = False, seed: int = 0, **kwargs):
+    def __init__(self, vocab_size: int, dim: int, cbow: bool = False, seed: int = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.vocab_size, self.dim, self.cbow = vocab_size, dim, cbow
         # word2vec's initialisation: small uniform input vectors, zero output vectors.

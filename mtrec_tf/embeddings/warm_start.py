@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mtrec_tf.config import ConfigError, ModelConfig
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.embeddings.store import StoredVectors, load_vectors
+
+if TYPE_CHECKING:
+    from mtrec_tf.models import MultiTaskModel
 
 # Pre-training kind -> (the model's Embedding layer, by its encoder and attribute, the statistics vocabulary).
 TABLES = {"words": ("text_encoder.token_embedding", "tokens"), "items": ("item_encoder.item_embedding", "items")}
@@ -35,7 +39,7 @@ def check_compatible(stored: StoredVectors, config: ModelConfig, statistics: Dat
             f"{wanted!r}; pre-train on the same data and configuration")
 
 
-def apply_warm_start(model, config: ModelConfig, statistics: DataStatistics) -> bool:
+def apply_warm_start(model: MultiTaskModel, config: ModelConfig, statistics: DataStatistics) -> bool:
     """Assigns pre-trained vectors into the built model's shared tables.
 
     Args:

@@ -3,7 +3,7 @@ frequent category, category-prior rates and the mean (`TaskType.baseline`)."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -11,8 +11,8 @@ import pyarrow as pa
 from mtrec_tf.config import Config
 from mtrec_tf.data.pipeline import table_to_arrays
 from mtrec_tf.data.statistics import DataStatistics
-from mtrec_tf.training.scoring import KS
 from mtrec_tf.tasks import OfflineData, task_type
+from mtrec_tf.training.scoring import KS
 
 
 def baseline_metrics(config: Config, statistics: DataStatistics, train: pa.Table, test: pa.Table,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics as stats_lib
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import pyarrow as pa
 

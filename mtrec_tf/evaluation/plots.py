@@ -10,12 +10,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from mtrec_tf.io_utils import write_bytes_atomic  # noqa: E402
 from mtrec_tf.tasks import task_type  # noqa: E402
 
 
-def _save(figure, path: str | os.PathLike) -> None:
+def _save(figure: Figure, path: str | os.PathLike[str]) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(figure)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from typing import Any
 
 from mtrec_tf import progress
 from mtrec_tf.data.pipeline import table_to_arrays
@@ -63,7 +64,7 @@ def evaluate_run(run_dir: str | os.PathLike, prepared: PreparedData | None = Non
     return report
 
 
-def _json_safe(value):
+def _json_safe(value: Any) -> Any:
     """NaN and infinities become null: JSON has no NaN."""
     if isinstance(value, dict):
         return {k: _json_safe(v) for k, v in value.items()}
@@ -96,7 +97,7 @@ def format_report(report: dict, task_types: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def _cell(value) -> str:
+def _cell(value: object) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if isinstance(value, float) and value.is_integer() and abs(value) >= 10:

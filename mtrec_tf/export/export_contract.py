@@ -21,7 +21,9 @@ def saved_signatures(export_dir: str | os.PathLike) -> dict[str, dict[str, dict[
     serving graph, internal ones (`__saved_model_init_op`) left out; dtypes named as TensorFlow
     names them ("string", "float32"), -1 for a size that is not fixed, None as the shape of
     unknown rank."""
-    from mtrec_tf.backend import tf
+    from mtrec_tf.backend import tf  # first: it loads TensorFlow with its native logs filtered
+
+    # isort: split
     from tensorflow.core.protobuf import saved_model_pb2
 
     saved_model = saved_model_pb2.SavedModel()

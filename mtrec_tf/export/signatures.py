@@ -34,7 +34,7 @@ class ServingModule(tf.Module):
     """
 
     def __init__(self, model: MultiTaskModel, item_ids: list[str], categories: list[str],
-                 history_length: int, top_k: int = 100, top_categories: int = 5):
+                 history_length: int, top_k: int = 100, top_categories: int = 5) -> None:
         super().__init__(name="mtrec_serving")
         # The variables are tracked, not the Keras model object: a slim SavedModel (DESIGN.md §1).
         # One call builds every layer (a model loaded from weights creates them lazily).
@@ -56,7 +56,7 @@ class ServingModule(tf.Module):
         self.categories = tf.constant(categories)
         self.top_categories = min(top_categories, len(categories))
         self.image_size = model.image_size
-        self.index = None
+        self.index: tuple[tf.Variable, tf.Variable] | None = None  # (vectors, item ids) to retrieve from
         if self.roles.retrieval is not None and item_ids:
             # A brute-force index as two variables, not a Keras layer: saving a layer traces its own functions.
             vectors = model.retrieval_item_vectors(self.item_table[0][1:], self.roles.retrieval, training=False)
@@ -91,8 +91,9 @@ class ServingModule(tf.Module):
 
     # --- features ---------------------------------------------------------------------------
 
-    def _features(self, n: tf.Tensor, user_id=None, history=None, history_event_type=None,
-                  history_time_gap=None, query=None, item_id=None) -> dict[str, tf.Tensor]:
+    def _features(self, n: tf.Tensor, user_id: tf.Tensor | None = None, history: tf.Tensor | None = None,
+                  history_event_type: tf.Tensor | None = None, history_time_gap: tf.Tensor | None = None,
+                  query: tf.Tensor | None = None, item_id: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         """The model's feature dict for `n` rows; what is not given is blank. An input with
         another number of rows fails naming it (TF Serving answers it as a 400)."""
         given = [(name, value) for name, value in (("user_id", user_id), ("history", history), ("query", query))
@@ -119,7 +120,8 @@ class ServingModule(tf.Module):
             "history_time_gaps": history_time_gap,
         }
 
-    def _recent(self, history, event_type, time_gap):
+    def _recent(self, history: tf.Tensor, event_type: tf.Tensor,
+                time_gap: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """The last `history_length` events of each row, left-aligned with "" / 0 padding.
 
         An empty history (length 0) is no events; inputs of different lengths fail with a
@@ -144,7 +146,7 @@ class ServingModule(tf.Module):
         order = tf.argsort(tf.cast(~present, tf.int32), axis=1, stable=True)
         gather = tf.gather(order, tf.minimum(positions, tf.shape(history)[1] - 1), batch_dims=1)
 
-        def take(values, pad):
+        def take(values: tf.Tensor, pad: str | float) -> tf.Tensor:
             values = tf.gather(values, gather, batch_dims=1)
             return tf.where(keep, values, tf.fill(tf.shape(values), pad) if values.dtype == tf.string
                             else tf.zeros_like(values))
@@ -153,7 +155,8 @@ class ServingModule(tf.Module):
 
     # --- signatures -------------------------------------------------------------------------
 
-    def _score(self, user_id, history, history_event_type, history_time_gap, query, candidates):
+    def _score(self, user_id: tf.Tensor, history: tf.Tensor, history_event_type: tf.Tensor,
+               history_time_gap: tf.Tensor, query: tf.Tensor, candidates: tf.Tensor) -> dict[str, tf.Tensor]:
         batch, n = tf.shape(candidates)[0], tf.shape(candidates)[1]
         features = self._features(batch, user_id, history, history_event_type, history_time_gap, query,
                                   item_id=tf.reshape(candidates, [-1]))
@@ -166,28 +169,31 @@ class ServingModule(tf.Module):
         ctcvr = tf.reshape(outputs[self.roles.conversion], [batch, n]) * present
         return {"ctr": ctr, "cvr": tf.math.divide_no_nan(ctcvr, ctr), "ctcvr": ctcvr}
 
-    def _user_embedding(self, user_id, history, history_event_type, history_time_gap, query):
+    def _user_embedding(self, user_id: tf.Tensor, history: tf.Tensor, history_event_type: tf.Tensor,
+                        history_time_gap: tf.Tensor, query: tf.Tensor) -> dict[str, tf.Tensor]:
         features = self._features(tf.shape(user_id)[0], user_id, history, history_event_type,
                                   history_time_gap, query)
         outputs, _, _ = self.model.forward(features, training=False, item_table=self.item_table)
         return {"embedding": outputs[self.roles.retrieval]}
 
-    def _retrieve(self, user_id, history, history_event_type, history_time_gap, query):
+    def _retrieve(self, user_id: tf.Tensor, history: tf.Tensor, history_event_type: tf.Tensor,
+                  history_time_gap: tf.Tensor, query: tf.Tensor) -> dict[str, tf.Tensor]:
         user = self._user_embedding(user_id, history, history_event_type, history_time_gap, query)["embedding"]
+        assert self.index is not None  # `served_tasks` has retrieve only with an index
         vectors, ids = self.index
         scores, rows = tf.math.top_k(tf.matmul(user, vectors, transpose_b=True), k=self.index_k)
         return {"item_ids": tf.gather(ids, rows), "scores": scores}
 
-    def _item_embedding(self, item_id):
+    def _item_embedding(self, item_id: tf.Tensor) -> dict[str, tf.Tensor]:
         tower = tf.gather(self.item_table[0], self.model.item_lookup(item_id))
         return {"embedding": self.model.retrieval_item_vectors(tower, self.roles.retrieval, training=False)}
 
-    def _classify_query(self, query):
+    def _classify_query(self, query: tf.Tensor) -> dict[str, tf.Tensor]:
         features = self._features(tf.shape(query)[0], query=query)
         outputs, _, _ = self.model.forward(features, training=False, item_table=self.item_table)
         return self._top_categories(outputs[self.roles.query_classifier])
 
-    def _image_category(self, image):
+    def _image_category(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
         size = self.image_size
         # The catalogue's images went through the same function at training.
         pixels = tf.map_fn(lambda data: preprocess_image(data, size), image,

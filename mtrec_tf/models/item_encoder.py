@@ -12,7 +12,7 @@ from mtrec_tf.config import ModelConfig
 from mtrec_tf.data.catalogue import Catalogue
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.layers import MLP, ImageEncoder
-from mtrec_tf.models.text_encoder import NEVER, TextEncoder
+from mtrec_tf.models.text_encoder import NEVER, TextEncoder, TokenBatch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,11 +83,12 @@ class ItemEncoder(keras.layers.Layer):
         )
         self.image_size = int(catalogue.image.shape[1])
 
-    def titles(self, unique_index: tf.Tensor):
+    def titles(self, unique_index: tf.Tensor) -> TokenBatch:
         """The title tokens of items by index, for the text encoder."""
         return self.text_encoder.id_tokens(tf.gather(self.catalogue.titles, unique_index))
 
-    def features(self, unique_index: tf.Tensor, titles: tf.Tensor, training: bool | None = None):
+    def features(self, unique_index: tf.Tensor, titles: tf.Tensor,
+                 training: bool | None = None) -> tuple[tf.Tensor, tf.Tensor]:
         """Tower vectors and image encodings of items by index, given their encoded titles."""
         catalogue = self.catalogue
         parts = [
@@ -103,7 +104,7 @@ class ItemEncoder(keras.layers.Layer):
             parts.append(images)
         return self.tower(tf.concat(parts, axis=-1), training=training), images  # (n, d), (n, image_dim)
 
-    def call(self, item_index: tf.Tensor, training: bool | None = None):
+    def call(self, item_index: tf.Tensor, training: bool | None = None) -> tuple[tf.Tensor, tf.Tensor]:
         unique, position = tf.unique(tf.reshape(item_index, [-1]))  # each distinct item once
         (titles,) = self.text_encoder.encode([self.titles(unique)], training)
         vectors, images = self.features(unique, titles, training)

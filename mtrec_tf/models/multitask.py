@@ -29,7 +29,8 @@ masked loss into the total.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from mtrec_tf.backend import keras, tf
 from mtrec_tf.config import ConfigError, ModelConfig, TaskConfig
@@ -37,8 +38,8 @@ from mtrec_tf.data.catalogue import Catalogue
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.layers import MLP, MixtureOfExperts, ProgressiveLayeredExtraction, TargetAttention
 from mtrec_tf.losses import UncertaintyWeighting
-from mtrec_tf.models.item_encoder import ItemEncoder
-from mtrec_tf.models.text_encoder import TextEncoder
+from mtrec_tf.models.item_encoder import CatalogueTensors, ItemEncoder
+from mtrec_tf.models.text_encoder import TextEncoder, TokenBatch
 from mtrec_tf.models.user_encoder import UserEncoder
 from mtrec_tf.tasks import LossContext, TaskBatch, task_type
 
@@ -68,7 +69,7 @@ class MultiTaskModel(keras.Model):
         dict of outputs keyed by task name (see the module docstring).
     """
 
-    def __init__(self, tasks: Sequence[TaskConfig], config: ModelConfig, model_data: ModelData, **kwargs):
+    def __init__(self, tasks: Sequence[TaskConfig], config: ModelConfig, model_data: ModelData, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not tasks:
             raise ConfigError("the model needs at least one task")
@@ -115,7 +116,7 @@ class MultiTaskModel(keras.Model):
         for task in self.tasks:
             task_type(task.type).check(task, self.config, stats)
 
-    def _make_combination(self, num_tasks: int, group: int):
+    def _make_combination(self, num_tasks: int, group: int) -> keras.layers.Layer:
         c = self.config
         suffix = f"_{group}" if group else ""
         if c.combination == "mmoe":
@@ -126,24 +127,24 @@ class MultiTaskModel(keras.Model):
         return MLP([c.expert_units], dropout=c.dropout, name=f"shared_bottom{suffix}")
 
     @property
-    def metrics(self):
+    def metrics(self) -> list[keras.metrics.Metric]:
         return [self.total_tracker, *self.loss_trackers.values(), *self.task_metrics.values()]
 
     # --- encoders: the public API that training, evaluation and the export call --------------
 
-    def encode_query(self, queries: tf.Tensor, training=None) -> tf.Tensor:
+    def encode_query(self, queries: tf.Tensor, training: bool | None = None) -> tf.Tensor:
         """(batch,) query strings -> (batch, 2 * text_units) vectors (the shared text encoder)."""
         return self.text_encoder(queries, training=training)
 
-    def encode_items(self, item_index: tf.Tensor, training=None) -> tuple[tf.Tensor, tf.Tensor]:
+    def encode_items(self, item_index: tf.Tensor, training: bool | None = None) -> tuple[tf.Tensor, tf.Tensor]:
         """Item tower vectors (n, embedding_dim) and image encodings of items by catalogue row."""
         return self.item_encoder(item_index, training=training)
 
-    def encode_user(self, features: dict, training=None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    def encode_user(self, features: dict, training: bool | None = None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """The user vector of each row's history, the history's item embeddings and their mask."""
         return self.user_encoder(features, training=training)
 
-    def query_tokens(self, queries: tf.Tensor):
+    def query_tokens(self, queries: tf.Tensor) -> TokenBatch:
         """The token batch of queries as the model reads them (with n-grams when a head reads them)."""
         return self.text_encoder.query_tokens(queries, ngrams=bool(self.ngram_heads()))
 
@@ -154,12 +155,12 @@ class MultiTaskModel(keras.Model):
                 self.user_encoder.event_type_lookup]
 
     @property
-    def item_lookup(self):
+    def item_lookup(self) -> keras.layers.StringLookup:
         """Item ids -> catalogue rows (0 unknown)."""
         return self.item_encoder.item_lookup
 
     @property
-    def catalogue(self):
+    def catalogue(self) -> CatalogueTensors:
         """The catalogue's constants (`item_encoder.CatalogueTensors`)."""
         return self.item_encoder.catalogue
 
@@ -169,10 +170,10 @@ class MultiTaskModel(keras.Model):
 
     # --- forward -------------------------------------------------------------------------
 
-    def call(self, features: dict, training=None) -> dict:
+    def call(self, features: dict, training: bool | None = None) -> dict:
         return self.forward(features, training)[0]
 
-    def forward(self, features: dict, training=None, extra_items: tf.Tensor | None = None,
+    def forward(self, features: dict, training: bool | None = None, extra_items: tf.Tensor | None = None,
                 context_rows: tf.Tensor | None = None,
                 item_table: tuple[tf.Tensor, tf.Tensor] | None = None) -> tuple[dict, dict, tf.Tensor | None]:
         """The outputs of `call`, the logits of the multiclass heads, and the item tower
@@ -218,7 +219,9 @@ class MultiTaskModel(keras.Model):
         text_vectors = self.text_encoder.encode(texts, training) if texts else []
         if "query" in needs:
             encoded["query"] = per_candidate(tf.gather(text_vectors[0], query_position))
-        item_vectors = image_vectors = None
+        # Set below whenever a task reads the items or `extra_items` is given.
+        item_vectors: tf.Tensor = None
+        image_vectors: tf.Tensor = None
         if encodes_items:
             item_vectors, image_vectors = self.item_encoder.features(unique_items, text_vectors[-1], training)
             item_vectors = tf.gather(item_vectors, item_position)
@@ -254,7 +257,7 @@ class MultiTaskModel(keras.Model):
     def _concat(self, encoded: dict, names: Sequence[str]) -> tf.Tensor:
         return tf.concat([encoded[name] for name in names], axis=-1)
 
-    def _ranking_inputs(self, encoded: dict, training) -> dict[str, tf.Tensor]:
+    def _ranking_inputs(self, encoded: dict, training: bool | None) -> dict[str, tf.Tensor]:
         """Each ranking task's input: its group's shared bottom, or its own gate's mixture."""
         inputs = {}
         for (names, tasks), combination in zip(self.ranking_groups, self.combinations):
@@ -266,7 +269,7 @@ class MultiTaskModel(keras.Model):
                 inputs.update({t.name: x for t, x in zip(tasks, combination(shared, training=training))})
         return inputs
 
-    def image_outputs(self, pixels: tf.Tensor, task: str, training=None) -> tf.Tensor:
+    def image_outputs(self, pixels: tf.Tensor, task: str, training: bool | None = None) -> tf.Tensor:
         """The output of `task`, a task that reads the image alone, for pixels (n, size, size, 3) uint8."""
         scores = self.heads[task](self.item_encoder.image_encoder(pixels, training=training), training=training)
         config = self.task_config(task)
@@ -280,17 +283,18 @@ class MultiTaskModel(keras.Model):
         """The heads that score the query's bag of n-grams, by task name."""
         return {name: head for name, head in self.heads.items() if getattr(head, "ngrams", None) is not None}
 
-    def item_vectors(self, item_index: tf.Tensor, task: str, training=None) -> tf.Tensor:
+    def item_vectors(self, item_index: tf.Tensor, task: str, training: bool | None = None) -> tf.Tensor:
         """L2-normalised retrieval vectors (n, retrieval_dim) of items by index, for `task`."""
         vectors, _ = self.encode_items(item_index, training=training)
         return self.retrieval_item_vectors(vectors, task, training)
 
-    def retrieval_item_vectors(self, tower_vectors: tf.Tensor, task: str, training=None) -> tf.Tensor:
+    def retrieval_item_vectors(self, tower_vectors: tf.Tensor, task: str, training: bool | None = None) -> tf.Tensor:
         return self.heads[task].item_vectors(tower_vectors, training=training)
 
     # --- losses and steps ----------------------------------------------------------------
 
-    def compute_losses(self, features: dict, labels: dict, masks: dict, training: bool):
+    def compute_losses(self, features: dict, labels: dict, masks: dict,
+                       training: bool) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
         targeted = [t for t in self.tasks if task_type(t.type).encodes_targets]
         target_index = None
         if targeted:
@@ -336,7 +340,7 @@ class MultiTaskModel(keras.Model):
         # optimizer's step count and moments are restored with the weights.
         self.built = True
 
-    def train_step(self, data):
+    def train_step(self, data: tuple[dict, dict, dict]) -> dict[str, tf.Tensor]:
         features, labels, masks = data
         with tf.GradientTape() as tape:
             losses, counts = self.compute_losses(features, labels, masks, training=True)
@@ -351,7 +355,7 @@ class MultiTaskModel(keras.Model):
         )
         return self._update_trackers(losses, counts, total)
 
-    def test_step(self, data):
+    def test_step(self, data: tuple[dict, dict, dict]) -> dict[str, tf.Tensor]:
         features, labels, masks = data
         losses, counts = self.compute_losses(features, labels, masks, training=False)
         return self._update_trackers(losses, counts, self.total_loss(losses))

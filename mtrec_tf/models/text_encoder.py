@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from mtrec_tf.backend import keras, tf
 from mtrec_tf.config import ModelConfig

@@ -11,7 +11,8 @@ are imported when a model is built.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -38,7 +39,7 @@ class OfflineData:
     """
 
     arrays: dict[str, np.ndarray]
-    statistics: "DataStatistics"
+    statistics: DataStatistics
     item_categories: np.ndarray
     exclude_seen: bool = True
     ks: tuple[int, ...] = (10, 50)
@@ -121,37 +122,37 @@ class TaskType:
 
     # --- the model -------------------------------------------------------------------------
 
-    def check(self, task: "TaskConfig", config: "ModelConfig", statistics: "DataStatistics") -> None:
+    def check(self, task: TaskConfig, config: ModelConfig, statistics: DataStatistics) -> None:
         """Raises ConfigError when the model cannot have this task on these data."""
         if config.text_encoder == "none" and "query" in task.inputs and not self.reads_query_bag(config):
             raise ConfigError(
                 f"task {task.name!r} reads the query, which model.text_encoder='none' leaves unencoded: "
                 "only a multiclass task with model.ngram_buckets > 0 reads it then, as a bag of n-grams")
 
-    def reads_query_bag(self, config: "ModelConfig") -> bool:
+    def reads_query_bag(self, config: ModelConfig) -> bool:
         """Whether the head reads the query's bag of n-grams (and so the query without a text encoder)."""
         return False
 
-    def make_head(self, task: "TaskConfig", config: "ModelConfig", num_classes: int) -> Any:
+    def make_head(self, task: TaskConfig, config: ModelConfig, num_classes: int) -> Any:
         """The task's head, a Keras layer from `mtrec_tf.tasks.heads`."""
         raise NotImplementedError
 
-    def make_metric(self, task: "TaskConfig") -> Any:
+    def make_metric(self, task: TaskConfig) -> Any:
         """The Keras metric logged during training as `<task>_<metric>`."""
         raise NotImplementedError
 
-    def outputs(self, task: "TaskConfig", scores: Any) -> tuple[Any, Any]:
+    def outputs(self, task: TaskConfig, scores: Any) -> tuple[Any, Any]:
         """The task's output from its head's scores, and the logits its loss reads (or None)."""
         raise NotImplementedError
 
-    def loss(self, task: "TaskConfig", head: Any, metric: Any, batch: TaskBatch,
+    def loss(self, task: TaskConfig, head: Any, metric: Any, batch: TaskBatch,
              context: LossContext) -> tuple[Any, Any]:
         """The task's masked loss and the mask it used; updates `metric` (from `make_metric`)."""
         raise NotImplementedError
 
     # --- offline evaluation ----------------------------------------------------------------
 
-    def evaluation_rows(self, task: "TaskConfig", data: OfflineData) -> np.ndarray:
+    def evaluation_rows(self, task: TaskConfig, data: OfflineData) -> np.ndarray:
         """Indices of the examples that carry the task's label.
 
         The image task is scored on held-out catalogue items (`image` examples) only.
@@ -161,7 +162,7 @@ class TaskType:
             mask &= data.arrays["example_type"] == "image"
         return np.flatnonzero(mask)
 
-    def offline_metrics(self, task: "TaskConfig", data: OfflineData, rows: np.ndarray, outputs: np.ndarray,
+    def offline_metrics(self, task: TaskConfig, data: OfflineData, rows: np.ndarray, outputs: np.ndarray,
                         item_vectors: Callable[[], np.ndarray]) -> dict[str, float]:
         """Metrics of the task's `outputs` on the examples `rows` of `data`.
 
@@ -170,7 +171,7 @@ class TaskType:
         """
         raise NotImplementedError
 
-    def baseline(self, task: "TaskConfig", train: OfflineData, train_rows: np.ndarray, test: OfflineData,
+    def baseline(self, task: TaskConfig, train: OfflineData, train_rows: np.ndarray, test: OfflineData,
                  test_rows: np.ndarray) -> dict[str, float]:
         """Metrics on `test_rows` of the type's baseline fitted on `train_rows`."""
         raise NotImplementedError
@@ -185,12 +186,12 @@ class ScoreTask(TaskType):
     shares_ranking_bottom = True
     pointwise_loss: ClassVar[str]
 
-    def make_head(self, task: "TaskConfig", config: "ModelConfig", num_classes: int) -> Any:
+    def make_head(self, task: TaskConfig, config: ModelConfig, num_classes: int) -> Any:
         from mtrec_tf.tasks.heads import ScalarHead
 
         return ScalarHead(config.tower_units, dropout=config.dropout, name=f"{task.name}_head")
 
-    def loss(self, task: "TaskConfig", head: Any, metric: Any, batch: TaskBatch,
+    def loss(self, task: TaskConfig, head: Any, metric: Any, batch: TaskBatch,
              context: LossContext) -> tuple[Any, Any]:
         from mtrec_tf import losses
         from mtrec_tf.backend import tf

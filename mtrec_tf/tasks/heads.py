@@ -6,7 +6,8 @@ output and loss (`mtrec_tf.tasks.base.TaskType`).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from mtrec_tf.backend import keras, tf
 from mtrec_tf.layers import MLP, HashedNgramLinear
@@ -48,9 +49,11 @@ class MulticlassHead(keras.layers.Layer):
 
     def ngram_scores(self, ngram_ids: tf.Tensor, training: bool | None = None) -> tf.Tensor:
         """(n, grams) hashed n-gram ids, 0 padding -> (n, num_classes) linear scores."""
+        assert self.ngrams is not None  # called for heads with an n-gram bag only
         return self.ngrams(ngram_ids, training=training)
 
-    def call(self, inputs: tf.Tensor, ngram_scores: tf.Tensor | None = None, training: bool | None = None):
+    def call(self, inputs: tf.Tensor, ngram_scores: tf.Tensor | None = None,
+             training: bool | None = None) -> tf.Tensor:
         logits = self.tower(inputs, training=training)  # (batch, num_classes)
         return logits if ngram_scores is None else logits + ngram_scores
 

@@ -12,7 +12,7 @@ runtime (TF Serving, Vertex AI prebuilt containers) with no tf.text ops register
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from mtrec_tf.backend import tf
 

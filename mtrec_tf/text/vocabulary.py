@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 from mtrec_tf.io_utils import read_text, write_text_atomic
 

@@ -16,10 +16,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from mtrec_tf.config import ConfigError
 from mtrec_tf.io_utils import join
+
+if TYPE_CHECKING:
+    from mtrec_tf.backend import tf
 
 # Vertex AI worker pools, in order, as TF_CONFIG task types.
 WORKER_POOLS = ("chief", "worker", "ps", "evaluator")
@@ -128,7 +132,7 @@ def _parse(variable: str, text: str, shape: str, pools: bool) -> Cluster:
     return Cluster(spec, task_type, index, variable)
 
 
-def _task_type(name: object, pools: bool, fail) -> str:
+def _task_type(name: object, pools: bool, fail: Callable[[str], ClusterConfigError]) -> str:
     if pools:
         if isinstance(name, str) and name.startswith("workerpool") and name[10:] in ("0", "1", "2", "3"):
             return WORKER_POOLS[int(name[10:])]
@@ -138,7 +142,7 @@ def _task_type(name: object, pools: bool, fail) -> str:
     return str(name)
 
 
-def make_strategy(cluster: Cluster | None = None):
+def make_strategy(cluster: Cluster | None = None) -> tf.distribute.Strategy:
     """The strategy for this process: multi-worker, several local GPUs, or the default.
 
     Call it before any other TensorFlow work in the process: `MultiWorkerMirroredStrategy`
@@ -166,7 +170,7 @@ def make_strategy(cluster: Cluster | None = None):
     return tf.distribute.get_strategy()
 
 
-def is_chief(strategy=None) -> bool:
+def is_chief(strategy: tf.distribute.Strategy | None = None) -> bool:
     """Whether this process writes the shared outputs (exports, metrics, plots, the run files).
 
     Args:
@@ -179,14 +183,14 @@ def is_chief(strategy=None) -> bool:
     return task_type == "chief" or (task_type == "worker" and task_id == 0 and not spec.get("chief"))
 
 
-def worker_temp_dir(path: str | os.PathLike, strategy=None) -> str:
+def worker_temp_dir(path: str | os.PathLike, strategy: tf.distribute.Strategy | None = None) -> str:
     """Where a non-chief worker writes what the chief writes to `path`: a folder of its own inside
     `path`, to be deleted when done (as Keras does for its callbacks)."""
     task_type, task_id, _ = _task_of(strategy)
     return join(path, f"workertemp_{task_type}_{task_id}")
 
 
-def _task_of(strategy) -> tuple[str | None, int, dict]:
+def _task_of(strategy: tf.distribute.Strategy | None) -> tuple[str | None, int, dict]:
     from mtrec_tf.backend import tf
 
     strategy = strategy or tf.distribute.get_strategy()

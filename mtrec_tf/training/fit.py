@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import pyarrow.compute as pc
 
@@ -18,15 +19,30 @@ from mtrec_tf.data.pipeline import make_dataset
 from mtrec_tf.data.prepare import PreparedData, prepare_configured
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.embeddings.warm_start import apply_warm_start
-from mtrec_tf.io_utils import as_path, basename, exists, join, makedirs, parent, remove, rename, rmtree, write_json_atomic
+from mtrec_tf.io_utils import (
+    as_path,
+    basename,
+    exists,
+    join,
+    makedirs,
+    parent,
+    remove,
+    rename,
+    rmtree,
+    write_json_atomic,
+)
 from mtrec_tf.models import ModelData, MultiTaskModel
 from mtrec_tf.training.callbacks import EpochHistory, StopOnNaNTaskLoss
-from mtrec_tf.training.ranking_validation import (EarlyStoppingThatNamesItsEpoch, RankingValidation, ranking_metric,
-                                                   ranking_metric_names)
-from mtrec_tf.training.scoring import KS
 from mtrec_tf.training.distribution import is_chief, worker_temp_dir
 from mtrec_tf.training.optimizers import LazyAdam
+from mtrec_tf.training.ranking_validation import (
+    EarlyStoppingThatNamesItsEpoch,
+    RankingValidation,
+    ranking_metric,
+    ranking_metric_names,
+)
 from mtrec_tf.training.run_dir import RunPaths, load_run_inputs, save_run_inputs
+from mtrec_tf.training.scoring import KS
 
 VALIDATION_BATCH_SIZE = 1024
 

@@ -4,7 +4,8 @@ out), so that early stopping and the kept weights follow what a user of the rank
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 import yaml
@@ -38,6 +39,10 @@ class RunPaths:
     root: str
     checkpoint_dir: str | None = None
     log_dir: str | None = None
+
+    if TYPE_CHECKING:  # the generated __init__ takes paths too: `__post_init__` makes them strings
+        def __init__(self, root: str | os.PathLike, checkpoint_dir: str | os.PathLike | None = None,
+                     log_dir: str | os.PathLike | None = None) -> None: ...
 
     def __post_init__(self) -> None:
         for name in ("root", "checkpoint_dir", "log_dir"):

@@ -4,7 +4,8 @@ test evaluation all score here."""
 
 from __future__ import annotations
 
-from typing import Sequence
+import functools
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -75,7 +76,7 @@ def evaluate_model(model: MultiTaskModel, config: Config, statistics: DataStatis
             rows = kind.evaluation_rows(task, data)
             results[task.name] = kind.offline_metrics(
                 task, data, rows, outputs[task.name],
-                lambda name=task.name: item_vectors(model, name, len(statistics.items)))
+                functools.partial(item_vectors, model, task.name, len(statistics.items)))
         scored = sum(int(result.get("examples", 0)) for result in results.values())
         done.report(f"{len(results)} tasks, {scored:,} labelled examples, retrieval ranking the whole catalogue",
                     scored, "examples")

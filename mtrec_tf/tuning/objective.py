@@ -16,7 +16,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from mtrec_tf.errors import ConfigError
 from mtrec_tf.tasks import MAXIMISE, task_type

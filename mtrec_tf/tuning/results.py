@@ -15,8 +15,9 @@ import csv
 import dataclasses
 import io
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from mtrec_tf.config import Config, dump_config
 from mtrec_tf.io_utils import write_bytes_atomic, write_text_atomic

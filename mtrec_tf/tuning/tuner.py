@@ -19,8 +19,9 @@ import gc
 import math
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import keras_tuner
 
@@ -29,14 +30,21 @@ from mtrec_tf.config import Config, ConfigError, dump_config, load_config, to_di
 from mtrec_tf.data.catalogue import Catalogue, build_catalogue
 from mtrec_tf.data.pipeline import table_to_arrays
 from mtrec_tf.data.prepare import PreparedData, prepare_configured
-from mtrec_tf.training.scoring import KS, evaluate_model
 from mtrec_tf.io_utils import write_json_atomic, write_text_atomic
 from mtrec_tf.models import MultiTaskModel
 from mtrec_tf.training.fit import load_trained_model, train
+from mtrec_tf.training.scoring import KS, evaluate_model
 from mtrec_tf.tuning.objective import Objective, parse_objective, reported_metrics, tradeoff_metrics
 from mtrec_tf.tuning.results import (
-    COMPLETED, SearchPaths, format_rows, last_error_line, plot_tradeoff, trial_config, trial_rows,
-    write_best_config, write_csv,
+    COMPLETED,
+    SearchPaths,
+    format_rows,
+    last_error_line,
+    plot_tradeoff,
+    trial_config,
+    trial_rows,
+    write_best_config,
+    write_csv,
 )
 from mtrec_tf.tuning.search_space import SearchSpace
 
@@ -71,7 +79,7 @@ def objective_of(config: Config) -> Objective:
 
 
 def train_and_validate(config: Config, run_dir: Path, prepared: PreparedData, catalogue: Catalogue,
-                       validation_arrays: dict, ks: tuple[int, ...]) -> dict[str, dict[str, float]]:
+                       validation_arrays: dict | None, ks: tuple[int, ...]) -> dict[str, dict[str, float]]:
     """Trains `config` into `run_dir` as `mtrec train` does; returns its validation metrics by task."""
     result = train(config, run_dir, prepared=prepared, catalogue=catalogue, verbose=0)
     validation = prepared.examples.parts["validation"]

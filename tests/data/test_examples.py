@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mtrec_tf.config import SplitConfig
 from mtrec_tf.data.examples import DERIVED_LABELS, EXAMPLE_SCHEMA, build_examples, example_schema, label_columns
 from mtrec_tf.data.schema import BEHAVIOUR_EVENT_TYPES
 from mtrec_tf.data.splits import PARTS, split_events, time_split
-from mtrec_tf.config import SplitConfig
 
 
 def _all_train(events):

@@ -93,4 +93,5 @@ def test_label_columns_of_the_shop_travel_through_shards(tmp_path, tiny_events, 
     for source in (table, paths):
         _, labels, masks = next(iter(make_dataset(source, batch_size=100, history_length=3)))
         assert set(labels) == set(DERIVED_LABELS) | {"dwell"}
-        assert float(masks["dwell"].numpy().sum()) == 3 and set(labels["dwell"].numpy()[masks["dwell"].numpy() > 0]) == {9.5}
+        assert float(masks["dwell"].numpy().sum()) == 3
+        assert set(labels["dwell"].numpy()[masks["dwell"].numpy() > 0]) == {9.5}

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from image_files import png_bytes
 
 from mtrec_tf.data import schema
 from mtrec_tf.data.readers import find_tables, load_data, read_table
 from mtrec_tf.data.validation import DataValidationError
+
+from image_files import png_bytes
 
 EVENTS = pd.DataFrame(
     {

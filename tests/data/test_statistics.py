@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from mtrec_tf.config import DataConfig
+from mtrec_tf.data.examples import build_examples
 from mtrec_tf.data.prepare import prepare_data
 from mtrec_tf.data.readers import load_data
-from mtrec_tf.data.statistics import DataStatistics, fit_statistics
-from mtrec_tf.data.examples import build_examples
 from mtrec_tf.data.splits import time_split
+from mtrec_tf.data.statistics import DataStatistics, fit_statistics
 
 
 def test_popularity_vocabulary_and_categories(tiny_events, tiny_items):

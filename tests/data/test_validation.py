@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from image_files import png_bytes
 
 from mtrec_tf.data.readers import load_data, read_table
 from mtrec_tf.data.validation import DataValidationError, TableReport, validate_table
+
+from image_files import png_bytes
 
 EVENTS_HEADER = "user_id,timestamp,event_type,item_id,query,position\n"
 ITEMS_HEADER = "item_id,title,category,price,image\n"

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
 
 import mtrec_tf  # noqa: F401  (selects tf-keras before anything imports TensorFlow)
 from mtrec_tf.backend import keras
-
 
 
 def _as_list(outputs: Any) -> list[np.ndarray]:

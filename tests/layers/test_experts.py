@@ -41,7 +41,7 @@ def ple_reference(x, weights, tasks, shared, per_task, levels):
             w = weights[level]
             ek, eb = w["expert_kernel"], w["expert_bias"]
 
-            def expert(e, inp):
+            def expert(e, inp, ek=ek, eb=eb):
                 return relu(inp @ ek[e] + eb[e])
 
             own = [[expert(k * per_task + m, task_in[k]) for m in range(per_task)] for k in range(tasks)]

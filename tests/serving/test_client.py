@@ -19,15 +19,21 @@ import time
 from pathlib import Path
 
 import pytest
-from fake_servers import FakeGrpcServer, FakeModel, FakeRestServer
 
 from serving.base_client import BaseClient
 from serving.client import RestClient
-from serving.client_errors import (DeadlineExceededError, InvalidRequestError, ModelNotFoundError,
-                                   ServerUnavailableError, ServingError)
+from serving.client_errors import (
+    DeadlineExceededError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    ServerUnavailableError,
+    ServingError,
+)
 from serving.contract import CONTRACT_FILE, SIGNATURES, read_contract
 from serving.grpc_client import GrpcClient, tensor_proto
 from serving.requests_builder import TensorValue, UserRequest, VersionStatus, as_inputs
+
+from fake_servers import FakeGrpcServer, FakeModel, FakeRestServer
 
 REPO = Path(__file__).resolve().parents[2]
 CATEGORIES = [("Books", 0.5), ("Food", 0.3), ("Toys", 0.2)]  # conftest.write_contract_model

@@ -98,8 +98,8 @@ def test_classifiers_and_embeddings(client, loaded, export):
     assert len(client.classify_image([png])[0]) == expected["categories"].shape[1]
 
     vectors = np.asarray(client.item_embedding(items[:2]))
-    np.testing.assert_allclose(vectors, loaded.signatures["item_embedding"](item_id=tf.constant(items[:2]))["embedding"],
-                               atol=1e-5)
+    expected = loaded.signatures["item_embedding"](item_id=tf.constant(items[:2]))["embedding"]
+    np.testing.assert_allclose(vectors, expected, atol=1e-5)
     user = np.asarray(client.user_embedding([UserRequest("u1", items[:3], "")]))
     assert user.shape == (1, vectors.shape[1])
 

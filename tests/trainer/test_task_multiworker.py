@@ -53,11 +53,10 @@ def _start(tmp_path: Path, run: Path, attempt: str) -> list[subprocess.Popen]:
                    TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": task_type, "index": 0}}),
                    AIP_MODEL_DIR=str(tmp_path / "model"))
         env.pop("CLUSTER_SPEC", None)
-        log = open(tmp_path / f"{attempt}-{task_type}.log", "w")
-        workers.append(subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(tmp_path / f"{task_type}.npz"), *ARGS, "--output-dir", str(run)],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-        log.close()
+        with open(tmp_path / f"{attempt}-{task_type}.log", "w") as log:
+            workers.append(subprocess.Popen(
+                [sys.executable, "-c", WORKER, str(tmp_path / f"{task_type}.npz"), *ARGS, "--output-dir", str(run)],
+                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
     return workers
 
 
@@ -69,7 +68,8 @@ def _stop(workers: list[subprocess.Popen]) -> None:
 
 
 def _log(tmp_path: Path, attempt: str) -> str:
-    return "\n".join(f"--- {path.name}\n{path.read_text()[-3000:]}" for path in sorted(tmp_path.glob(f"{attempt}-*.log")))
+    logs = sorted(tmp_path.glob(f"{attempt}-*.log"))
+    return "\n".join(f"--- {path.name}\n{path.read_text()[-3000:]}" for path in logs)
 
 
 def test_two_workers_resume_after_being_killed_and_only_the_chief_exports(tmp_path):

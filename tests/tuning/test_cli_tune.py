@@ -11,6 +11,7 @@ import csv
 import pytest
 
 from trainer.cli import main
+
 from tuning_helpers import LIGHT_OVERRIDES, fake_train_and_validate
 
 

@@ -8,7 +8,10 @@ import pytest
 
 from mtrec_tf.config import ConfigError, load_config
 from mtrec_tf.tuning.objective import (
-    canonical_objective, parse_objective, reported_metrics, tradeoff_metrics,
+    canonical_objective,
+    parse_objective,
+    reported_metrics,
+    tradeoff_metrics,
 )
 
 TASKS = {"query_category": "multiclass", "ctr": "binary", "cvr": "binary", "next_item": "retrieval",

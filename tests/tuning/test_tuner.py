@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 
 from mtrec_tf.config import ConfigError, load_config
+
 from tuning_helpers import fake_train_and_validate, runs_per_trial
 
 
