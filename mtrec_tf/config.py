@@ -123,7 +123,12 @@ class TaskConfig:
             error, in-batch sampled softmax), or "hinge" for a "multiclass" task: the
             multiclass hinge loss of Crammer and Singer, a linear SVM's when the head is
             linear. Its probabilities (the softmax of the scores) rank the classes but are
-            not calibrated.
+            not calibrated. For a "retrieval" task: "full_softmax", cross-entropy over the
+            whole catalogue (every item encoded at every step; catalogues up to
+            `tasks.retrieval.FULL_SOFTMAX_MAX_ITEMS` items), or "sampled_softmax", the in-batch
+            softmax with `negatives` more items drawn from the catalogue at every step.
+        negatives: items drawn per step as extra negatives by "sampled_softmax".
+        negative_sampling: how they are drawn: "popularity" (by training clicks) or "uniform".
     """
 
     name: str
@@ -134,6 +139,8 @@ class TaskConfig:
     parent: str | None = None
     label_smoothing: float = 0.0
     loss: str = ""
+    negatives: int = 0
+    negative_sampling: str = "popularity"
 
     def __post_init__(self) -> None:
         from mtrec_tf.tasks import TASK_TYPES
@@ -147,6 +154,11 @@ class TaskConfig:
             takers = [name for name, kind in TASK_TYPES.items() if self.loss in kind.other_losses]
             raise ConfigError(f"tasks.{self.name}.loss {self.loss!r} applies to {', '.join(takers)} tasks, "
                               f"not {self.type!r}")
+        check_choice(f"tasks.{self.name}.negative_sampling", self.negative_sampling, NEGATIVE_SAMPLINGS,
+                     ConfigError)
+        if (self.loss == "sampled_softmax") != (self.negatives > 0):
+            raise ConfigError(f"tasks.{self.name}: negatives (got {self.negatives}) must be at least 1 with "
+                              f"loss 'sampled_softmax', and 0 with any other loss (got {self.loss or 'the default'!r})")
         if self.loss == "hinge" and self.label_smoothing:
             raise ConfigError(f"tasks.{self.name}: label_smoothing applies to the cross-entropy loss, not 'hinge'")
         unknown = sorted(set(self.inputs) - set(TASK_INPUTS))
@@ -163,6 +175,7 @@ class TaskConfig:
 
 
 TASK_INPUTS = ("query", "user", "item", "image")
+NEGATIVE_SAMPLINGS = ("popularity", "uniform")
 
 
 def default_tasks() -> tuple[TaskConfig, ...]:

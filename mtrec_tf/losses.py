@@ -69,9 +69,11 @@ class RetrievalLoss(keras.layers.Layer):
 
     Call arguments:
         query: (n, dim) query vectors of the labelled examples.
-        candidates: (n, dim) the positive item vector of each.
-        candidate_ids: (n,) item ids, for removing accidental hits.
-        sampling_probability: (n,) probability of each candidate being in a batch.
+        candidates: (n + m, dim) the positive item vector of each, then m more negatives
+            (none for the plain in-batch softmax; sampled items for mixed negative sampling).
+        candidate_ids: (n + m,) item ids, for removing accidental hits.
+        sampling_probability: (n + m,) each candidate's expected count among the candidates,
+            up to one common factor (its log is subtracted from its score: the log-Q correction).
 
     Returns:
         The scalar loss; 0 for an empty batch.
@@ -110,6 +112,21 @@ class RetrievalLoss(keras.layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "temperature": self.temperature}
+
+
+def full_softmax_loss(query: tf.Tensor, catalogue: tf.Tensor, targets: tf.Tensor,
+                      temperature: float) -> tf.Tensor:
+    """Softmax cross-entropy over the whole catalogue, averaged over examples; 0 for none.
+
+    Args:
+        query: (n, dim) query vectors.
+        catalogue: (num_items, dim) the vector of every item.
+        targets: (n,) each example's item, a row of `catalogue`.
+        temperature: scores are divided by it.
+    """
+    logits = tf.matmul(query, catalogue, transpose_b=True) / temperature
+    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
+    return tf.math.divide_no_nan(tf.reduce_sum(losses), tf.cast(tf.size(losses), losses.dtype))
 
 
 @keras.saving.register_keras_serializable(package="mtrec_tf")

@@ -10,6 +10,7 @@ from mtrec_tf.losses import (
     RetrievalLoss,
     UncertaintyWeighting,
     binary_loss,
+    full_softmax_loss,
     masked_mean,
     multiclass_hinge_loss,
     multiclass_loss,
@@ -92,6 +93,32 @@ def test_retrieval_loss_is_the_per_example_mean_of_the_corrected_softmax():
     scores = np.where(hits, scores - 1e9, scores)  # accidental hits leave the softmax
     expected = -np.diag(log_softmax(scores)).mean()
     assert float(loss) == pytest.approx(expected, rel=1e-4)
+
+
+def test_sampled_negatives_join_the_softmax_each_with_its_own_log_q_correction():
+    rng = np.random.default_rng(1)
+    users, items = rng.normal(size=(3, 4)).astype(np.float32), rng.normal(size=(3, 4)).astype(np.float32)
+    negatives = rng.normal(size=(5, 4)).astype(np.float32)
+    ids = np.array([1, 2, 3, 9, 2, 8, 8, 5])  # negative id 2 is row 1's own item: an accidental hit
+    # The batch's targets drawn 3 times by click share, the negatives 5 times by their share.
+    count = np.concatenate([3 * np.array([0.2, 0.1, 0.3]), 5 * np.array([0.05, 0.1, 0.2, 0.2, 0.15])])
+    loss = RetrievalLoss(temperature=0.2)(tf.constant(users), tf.constant(np.concatenate([items, negatives])),
+                                          tf.constant(ids), tf.constant(count, tf.float32))
+    scores = users @ np.concatenate([items, negatives]).T / 0.2 - np.log(count)[np.newaxis, :]
+    hits = (ids[:3, np.newaxis] == ids[np.newaxis, :]) & ~np.eye(3, 8, dtype=bool)
+    scores = np.where(hits, scores - 1e9, scores)
+    expected = -np.diag(log_softmax(scores)[:, :3]).mean()
+    assert float(loss) == pytest.approx(expected, rel=1e-4)
+
+
+def test_full_softmax_is_cross_entropy_over_the_whole_catalogue():
+    rng = np.random.default_rng(2)
+    users, catalogue = rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=(6, 3)).astype(np.float32)
+    targets = np.array([5, 0, 2, 2])
+    loss = full_softmax_loss(tf.constant(users), tf.constant(catalogue), tf.constant(targets), 0.5)
+    expected = -log_softmax(users @ catalogue.T / 0.5)[np.arange(4), targets].mean()
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+    assert float(full_softmax_loss(tf.zeros([0, 3]), tf.constant(catalogue), tf.zeros([0], tf.int64), 0.5)) == 0.0
 
 
 def test_retrieval_loss_does_not_grow_with_the_batch_size():

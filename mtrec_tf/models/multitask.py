@@ -308,6 +308,8 @@ class MultiTaskModel(keras.Model):
             target_vectors=dict(zip([t.name for t in targeted],
                                     tf.split(target_vectors, len(targeted)) if targeted else [])),
             training=training,
+            encode_items=lambda index: self.encode_items(index, training=training)[0],
+            num_items=int(self.catalogue.sampling_probability.shape[0]) - 1,
         )
         losses, counts = {}, {}
         for task in self.tasks:

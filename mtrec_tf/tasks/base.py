@@ -63,6 +63,9 @@ class LossContext(NamedTuple):
         sampling_probability: (catalogue rows,) probability of each item being in a batch.
         target_vectors: item tower vectors of each retrieval task's targets, by task name.
         training: whether this is a training step.
+        encode_items: catalogue rows (n,) -> their item tower vectors (n, width), for losses
+            that read more items than the batch's.
+        num_items: the catalogue's items (rows 1 to num_items; row 0 is the unknown item).
     """
 
     class_ids: Callable[[Any], Any]
@@ -70,6 +73,8 @@ class LossContext(NamedTuple):
     sampling_probability: Any
     target_vectors: Mapping[str, Any]
     training: bool
+    encode_items: Callable[[Any], Any]
+    num_items: int
 
 
 class TaskType:

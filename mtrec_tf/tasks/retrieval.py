@@ -17,11 +17,17 @@ if TYPE_CHECKING:
 
 # Share of the least popular items whose targets `tail_recall@K` is computed on.
 TAIL_FRACTION = 0.2
+# The largest catalogue `full_softmax` encodes at every step: a batch of 512 then scores 51M
+# pairs, about as many as the item encoder's work on the batch's own items costs.
+FULL_SOFTMAX_MAX_ITEMS = 100_000
 
 
 class RetrievalTask(TaskType):
     """A user tower and an item tower compared by dot product, trained with an in-batch
-    softmax with log-Q correction (`mtrec_tf.losses.RetrievalLoss`).
+    softmax with log-Q correction (`mtrec_tf.losses.RetrievalLoss`); or with a softmax over
+    the whole catalogue (`loss: full_softmax`); or with the in-batch softmax and `negatives`
+    items sampled from the catalogue besides (`loss: sampled_softmax`: mixed negative
+    sampling, each source's log-Q correction applied to its candidates).
 
     Output: the L2-normalised user vector (batch, retrieval_dim). Offline, the whole
     catalogue is ranked for each example. Baseline: the most popular training items.
@@ -34,11 +40,17 @@ class RetrievalTask(TaskType):
     label_dtype = "string"
     encodes_targets = True
     ranks_catalogue = True
+    other_losses = ("full_softmax", "sampled_softmax")
 
     def check(self, task: TaskConfig, config: ModelConfig, statistics: DataStatistics) -> None:
         super().check(task, config, statistics)
         if not statistics.items:
             raise ConfigError(f"task {task.name!r} retrieves items but the catalogue is empty")
+        if task.loss == "full_softmax" and len(statistics.items) > FULL_SOFTMAX_MAX_ITEMS:
+            raise ConfigError(
+                f"tasks.{task.name}.loss full_softmax encodes the whole catalogue at every step, and this one has "
+                f"{len(statistics.items):,} items (at most {FULL_SOFTMAX_MAX_ITEMS:,}): use sampled_softmax with "
+                f"tasks.{task.name}.negatives, or the default in-batch softmax")
         if "item" in task.inputs:
             raise ConfigError(f"task {task.name!r}: a retrieval task cannot read the candidate item")
 
@@ -61,18 +73,48 @@ class RetrievalTask(TaskType):
         from mtrec_tf.backend import tf
 
         keep = batch.mask > 0
+        if task.loss == "full_softmax":
+            return self._full_softmax(head, metric, batch, context)
         users = tf.boolean_mask(batch.output, keep)
         target_index = tf.boolean_mask(context.item_index(batch.label), keep)
         items = head.item_vectors(tf.boolean_mask(context.target_vectors[task.name], keep),
                                   training=context.training)
         probability = tf.gather(context.sampling_probability, target_index)
-        value = head.softmax_loss(users, items, target_index, probability)
+        candidates, candidate_ids = items, target_index
+        if task.loss == "sampled_softmax":
+            # Each source's expected count among the candidates: n draws of the batch's
+            # targets, and the sampled draws.
+            negatives, negative_count = sample_negatives(task, context)
+            candidates = tf.concat([items, head.item_vectors(context.encode_items(negatives),
+                                                             training=context.training)], axis=0)
+            candidate_ids = tf.concat([target_index, negatives], axis=0)
+            batch_count = probability * tf.cast(tf.shape(users)[0], tf.float32)
+            probability = tf.concat([batch_count, negative_count], axis=0)
+        value = head.softmax_loss(users, candidates, candidate_ids, probability)
         scores = tf.matmul(users, items, transpose_b=True)  # (n, n)
         # A column of -inf never wins, and keeps argmax defined when n is 0.
         scores = tf.pad(scores, [[0, 0], [0, 1]], constant_values=float("-inf"))
         best = tf.gather(target_index, tf.argmax(scores, axis=1))
         metric.update_state(tf.cast(tf.equal(best, target_index), tf.float32))
         return value, batch.mask
+
+    def _full_softmax(self, head: Any, metric: Any, batch: TaskBatch, context: LossContext) -> tuple[Any, Any]:
+        """Cross-entropy over every catalogue item; top-1 among them as the batch metric."""
+        from mtrec_tf.backend import tf
+        from mtrec_tf.losses import full_softmax_loss
+
+        target_index = context.item_index(batch.label)
+        # Examples whose item is not in the catalogue have no class to learn.
+        mask = batch.mask * tf.cast(target_index > 0, tf.float32)
+        keep = mask > 0
+        users = tf.boolean_mask(batch.output, keep)
+        targets = tf.boolean_mask(target_index, keep) - 1
+        items = head.item_vectors(context.encode_items(tf.range(1, context.num_items + 1, dtype=tf.int64)),
+                                  training=context.training)  # (num_items, dim)
+        value = full_softmax_loss(users, items, targets, head.temperature)
+        best = tf.argmax(tf.matmul(users, items, transpose_b=True), axis=1)
+        metric.update_state(tf.cast(tf.equal(best, targets), tf.float32))
+        return value, mask
 
     def offline_metrics(self, task: TaskConfig, data: OfflineData, rows: np.ndarray, outputs: np.ndarray,
                         item_vectors: Callable[[], np.ndarray]) -> dict[str, float]:
@@ -84,6 +126,19 @@ class RetrievalTask(TaskType):
                  test_rows: np.ndarray) -> dict[str, float]:
         popularity = np.asarray(train.statistics.item_popularity, dtype=np.float64)
         return ranking_report(lambda index: np.tile(popularity, (len(index), 1)), task, test, test_rows)
+
+
+def sample_negatives(task: TaskConfig, context: LossContext) -> tuple[Any, Any]:
+    """`task.negatives` catalogue rows drawn with replacement (by popularity or uniformly), and
+    each one's expected count among the draws, for its log-Q correction."""
+    from mtrec_tf.backend import tf
+
+    share = context.sampling_probability[1:]  # row 0, the unknown item, is never drawn
+    if task.negative_sampling == "uniform":
+        share = tf.ones_like(share)
+    share = share / tf.reduce_sum(share)
+    draws = tf.random.categorical(tf.math.log(share)[None, :], task.negatives)[0]
+    return draws + 1, tf.gather(share, draws) * float(task.negatives)
 
 
 def ranking_report(score_fn: Callable[[np.ndarray], np.ndarray], task: TaskConfig, data: OfflineData,

@@ -86,6 +86,19 @@ def test_model_options_train_a_step(tiny_config, tiny_prepared, catalogue, batch
     assert {f"{t}_loss" for t in ("query_category", "ctr", "cvr", "next_item", "image_category")} <= set(logs)
 
 
+@pytest.mark.parametrize("loss", [{"loss": "full_softmax"}, {"loss": "sampled_softmax", "negatives": 50},
+                                  {"loss": "sampled_softmax", "negatives": 50, "negative_sampling": "uniform"}])
+def test_retrieval_losses_train_a_step_and_lower_the_loss(tiny_config, tiny_prepared, catalogue, batch, loss):
+    config = select_tasks(tiny_config, ["next_item"])
+    config = dataclasses.replace(config, tasks=(dataclasses.replace(config.tasks[0], **loss),),
+                                 training=dataclasses.replace(config.training, learning_rate=0.003))
+    model = build_model(config, tiny_prepared.statistics, catalogue)
+    first = model.train_on_batch(batch[0], batch[1], sample_weight=batch[2], return_dict=True)
+    for _ in range(10):
+        last = model.train_on_batch(batch[0], batch[1], sample_weight=batch[2], return_dict=True)
+    assert np.isfinite(first["next_item_loss"]) and last["next_item_loss"] < 0.9 * first["next_item_loss"]
+
+
 def test_query_subwords_match_the_title_table_and_reach_unseen_words(tiny_config, tiny_prepared, catalogue):
     model = build_model(tiny_config, tiny_prepared.statistics, catalogue)
     known = [t for t in tiny_prepared.statistics.tokens if len(t) > 3][:2]

@@ -429,7 +429,7 @@ def test_importing_the_client_does_not_import_tensorflow(statement):
     assert result.returncode == 0, result.stderr
 
 
-def test_grpc_client_without_the_extra_says_what_to_install(monkeypatch):
+def test_grpc_client_without_its_packages_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow_serving.apis.predict_pb2", None)
-    with pytest.raises(ImportError, match=r"pip install 'mtrec-tf\[grpc\]'"):
+    with pytest.raises(ImportError, match=r"pip install grpcio tensorflow-serving-api"):
         GrpcClient("localhost:8500")

@@ -1,0 +1,57 @@
+"""The retrieval task's losses: the configuration they take, their negatives and their guard."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from mtrec_tf.config import ConfigError, TaskConfig
+from mtrec_tf.tasks import task_type
+from mtrec_tf.tasks.retrieval import FULL_SOFTMAX_MAX_ITEMS
+
+
+def _task(**values):
+    return TaskConfig("next_item", "retrieval", "next_item", ("user",), **values)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"loss": "sampled_softmax"}, "negatives .got 0. must be at least 1 with loss 'sampled_softmax'"),
+    ({"negatives": 8}, "and 0 with any other loss .got 'the default'"),
+    ({"loss": "full_softmax", "negatives": 8}, "and 0 with any other loss .got 'full_softmax'"),
+    ({"loss": "sampled_softmax", "negatives": 8, "negative_sampling": "zipf"},
+     "negative_sampling must be one of popularity, uniform"),
+    ({"loss": "hinge"}, "applies to multiclass tasks, not 'retrieval'"),
+])
+def test_the_loss_settings_are_checked_together(values, message):
+    with pytest.raises(ConfigError, match=message):
+        _task(**values)
+
+
+def test_full_softmax_refuses_a_catalogue_too_large_to_encode_at_every_step(tiny_config, tiny_prepared):
+    statistics = dataclasses.replace(tiny_prepared.statistics,
+                                     items=tuple(f"i{n}" for n in range(FULL_SOFTMAX_MAX_ITEMS + 1)))
+    kind = task_type("retrieval")
+    kind.check(_task(loss="full_softmax"), tiny_config.model, tiny_prepared.statistics)  # small enough
+    with pytest.raises(ConfigError, match=r"100,001 items \(at most 100,000\): use sampled_softmax"):
+        kind.check(_task(loss="full_softmax"), tiny_config.model, statistics)
+
+
+@pytest.mark.parametrize("sampling", ["popularity", "uniform"])
+def test_negatives_are_catalogue_rows_drawn_by_their_share_with_their_expected_counts(sampling):
+    from mtrec_tf.backend import tf
+    from mtrec_tf.tasks.base import LossContext
+    from mtrec_tf.tasks.retrieval import sample_negatives
+
+    # Row 0 is the unknown item, never drawn.
+    probability = np.array([0.5, 0.05, 0.15, 0.3], np.float32)
+    context = LossContext(None, None, tf.constant(probability), {}, True, None, 3)
+    tf.random.set_seed(0)
+    draws, counts = sample_negatives(_task(loss="sampled_softmax", negatives=20_000, negative_sampling=sampling),
+                                     context)
+    draws, counts = draws.numpy(), counts.numpy()
+    share = probability[1:] / probability[1:].sum() if sampling == "popularity" else np.full(3, 1 / 3)
+    assert draws.min() >= 1 and draws.max() <= 3
+    np.testing.assert_allclose(np.bincount(draws, minlength=4)[1:] / len(draws), share, atol=0.015)
+    np.testing.assert_allclose(counts, 20_000 * share[draws - 1], rtol=1e-5)
