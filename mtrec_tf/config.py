@@ -100,6 +100,7 @@ class DataConfig:
 
 COMBINATIONS = ("shared_bottom", "mmoe", "ple")
 TEXT_ENCODERS = ("bilstm", "none")
+HISTORY_ENCODERS = ("bilstm", "transformer")
 LOSS_WEIGHTINGS = ("fixed", "uncertainty")
 OPTIMIZERS = ("adam", "lazy_adam")
 
@@ -206,7 +207,18 @@ class ModelConfig:
             it is more accurate and many times faster. Other tasks cannot read the query
             then, and the item tower does without the title.
         text_units: units of each direction of the text BiLSTM.
-        history_units: units of each direction of the behaviour BiLSTM.
+        history_encoder: how the behaviour history becomes the user vector: "bilstm", a
+            BiLSTM with attention pooling (a `2 * history_units` wide vector); "transformer",
+            causal self-attention blocks with learned positions (SASRec), read at the most
+            recent event (`history_units` wide). Event-type and time-gap embeddings are
+            added to each step's item embedding either way.
+        history_units: units of each direction of the behaviour BiLSTM, or the width of
+            the transformer.
+        history_heads: attention heads of the transformer; `history_units` must be a
+            multiple of it.
+        history_blocks: self-attention blocks of the transformer.
+        history_dropout: dropout rate inside the transformer (its inputs, attention
+            weights, feed-forward part and residual branches).
         max_query_tokens, max_title_tokens: longer texts are truncated.
         subword_buckets: hash buckets of the character trigrams added to each token's
             embedding (fastText subwords), so misspelt and unseen words are understood;
@@ -239,7 +251,11 @@ class ModelConfig:
     embedding_dim: int = 32
     text_encoder: str = "bilstm"
     text_units: int = 32
+    history_encoder: str = "bilstm"
     history_units: int = 32
+    history_heads: int = 2
+    history_blocks: int = 2
+    history_dropout: float = 0.2
     max_query_tokens: int = 16
     max_title_tokens: int = 24
     subword_buckets: int = 0
@@ -265,18 +281,22 @@ class ModelConfig:
     def __post_init__(self) -> None:
         check_choice("model.combination", self.combination, COMBINATIONS, ConfigError)
         check_choice("model.text_encoder", self.text_encoder, TEXT_ENCODERS, ConfigError)
+        check_choice("model.history_encoder", self.history_encoder, HISTORY_ENCODERS, ConfigError)
         check_choice("model.loss_weighting", self.loss_weighting, LOSS_WEIGHTINGS, ConfigError)
         for name in ("embedding_dim", "text_units", "history_units", "image_dim", "retrieval_dim",
                      "max_query_tokens", "max_title_tokens", "max_subwords", "num_experts", "expert_units",
-                     "ngram_order"):
+                     "ngram_order", "history_heads", "history_blocks"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name} must be at least 1, got {getattr(self, name)}")
         for name in ("subword_buckets", "ngram_buckets", "ngram_char_width"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"model.{name} must be 0 or more, got {getattr(self, name)}")
-        for name in ("dropout", "ngram_dropout"):
+        for name in ("dropout", "ngram_dropout", "history_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"model.{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.history_encoder == "transformer" and self.history_units % self.history_heads:
+            raise ConfigError(f"model.history_units ({self.history_units}) must be a multiple of "
+                              f"model.history_heads ({self.history_heads}) for the transformer")
         if self.retrieval_temperature <= 0:
             raise ConfigError(f"model.retrieval_temperature must be positive, got {self.retrieval_temperature}")
 

@@ -36,6 +36,10 @@ def test_yaml_round_trip(tmp_path):
         ("model.dropout=1.0", r"model.dropout must be in \[0, 1\)"),
         ("model.ngram_dropout=1.0", r"model.ngram_dropout must be in \[0, 1\)"),
         ("model.text_encoder=cnn", "model.text_encoder must be one of bilstm, none"),
+        ("model.history_encoder=gru", "model.history_encoder must be one of bilstm, transformer"),
+        ("model.history_heads=0", "model.history_heads must be at least 1"),
+        ("model.history_blocks=0", "model.history_blocks must be at least 1"),
+        ("model.history_dropout=1.0", r"model.history_dropout must be in \[0, 1\)"),
         ("training.optimizer=sgd", "training.optimizer must be one of adam, lazy_adam"),
         ("tasks.query_category.label_smoothing=1.5", r"tasks.query_category.label_smoothing must be in \[0, 1\)"),
         ("tasks.ctr.label_smoothing=0.1", "tasks.ctr.label_smoothing applies to multiclass tasks"),
@@ -63,6 +67,12 @@ def test_yaml_round_trip(tmp_path):
 def test_bad_values_are_named(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, [override])
+
+
+def test_the_transformer_width_must_split_into_its_heads():
+    with pytest.raises(ConfigError, match=r"model.history_units \(8\) must be a multiple of model.history_heads \(3\)"):
+        load_config(None, ["model.history_encoder=transformer", "model.history_units=8", "model.history_heads=3"])
+    assert load_config(None, ["model.history_units=8", "model.history_heads=3"]).model.history_encoder == "bilstm"
 
 
 def test_top_level_must_be_a_mapping(tmp_path):

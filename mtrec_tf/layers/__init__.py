@@ -9,11 +9,13 @@ from mtrec_tf.layers.experts import MixtureOfExperts, ProgressiveLayeredExtracti
 from mtrec_tf.layers.image_encoder import ImageEncoder
 from mtrec_tf.layers.mlp import MLP
 from mtrec_tf.layers.ngram_linear import HashedNgramLinear
+from mtrec_tf.layers.self_attention_encoder import CausalSelfAttentionEncoder
 from mtrec_tf.layers.sequence_encoder import SequenceEncoder
 from mtrec_tf.layers.target_attention import TargetAttention
 
 __all__ = [
     "AttentionPooling",
+    "CausalSelfAttentionEncoder",
     "HashedNgramLinear",
     "ImageEncoder",
     "MLP",

@@ -7,6 +7,7 @@ head per configured task (made by its task type), and the training step.
     category, brand, price ───────────────────────────────────────────────┼► item tower
     image ────► CNN ──────────────────────────────────────────────────────┘
     history ──► item + event type + time gap embeddings ─► BiLSTM + attention ─► user vector
+                                   │                       (or causal self-attention)
                                    └─► target attention w.r.t. the candidate (DIN)
 
 Heads read the encodings their task names as inputs ("query", "user", "item", "image").
@@ -33,7 +34,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mtrec_tf.backend import keras, tf
-from mtrec_tf.config import ConfigError, ModelConfig, TaskConfig
+from mtrec_tf.config import ConfigError, DataConfig, ModelConfig, TaskConfig
 from mtrec_tf.data.catalogue import Catalogue
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.layers import MLP, MixtureOfExperts, ProgressiveLayeredExtraction, TargetAttention
@@ -46,10 +47,12 @@ from mtrec_tf.tasks import LossContext, TaskBatch, task_type
 
 @dataclasses.dataclass(frozen=True)
 class ModelData:
-    """What the model is built from: vocabularies, statistics and the catalogue arrays."""
+    """What the model is built from: vocabularies, statistics and the catalogue arrays, and
+    the most events a history holds (`data.history_length`)."""
 
     statistics: DataStatistics
     catalogue: Catalogue
+    history_length: int = DataConfig.history_length
 
 
 class MultiTaskModel(keras.Model):
@@ -90,7 +93,8 @@ class MultiTaskModel(keras.Model):
         self.text_encoder = TextEncoder(stats.tokens, config, name="text_encoder")
         self.item_encoder = ItemEncoder(stats, catalogue, config, self.text_encoder, self.uses_images,
                                         name="item_encoder")
-        self.user_encoder = UserEncoder(stats, config, self.item_encoder, name="user_encoder")
+        self.user_encoder = UserEncoder(stats, config, self.item_encoder, model_data.history_length,
+                                        name="user_encoder")
         self.target_attention = TargetAttention(name="target_attention")
 
         # Heads: each task type makes its own.

@@ -93,7 +93,8 @@ def check_tasks_against_data(config: Config, prepared: PreparedData) -> None:
 
 def build_model(config: Config, statistics: DataStatistics, catalogue: Catalogue) -> MultiTaskModel:
     """The compiled model of a configuration."""
-    model = MultiTaskModel(config.tasks, config.model, ModelData(statistics, catalogue))
+    model = MultiTaskModel(config.tasks, config.model,
+                           ModelData(statistics, catalogue, history_length=config.data.history_length))
     _compile(model, config)
     return model
 

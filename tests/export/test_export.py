@@ -364,3 +364,32 @@ def test_audit_finds_ops_that_only_occur_inside_library_functions(exported):
     ops = saved_model_op_types(result.path)
     # The tokenizer's ops live inside the signature functions, not in the top-level graph.
     assert {"StaticRegexReplace", "StringSplitV2", "StringNGrams"} <= ops
+
+
+def test_a_transformer_history_encoder_serves_like_the_model(tmp_path, tiny_config, tiny_prepared, model_and_batch):
+    # (tests/models/test_multitask.py trains a step of it.)
+    _, catalogue, batch = model_and_batch
+    config = dataclasses.replace(tiny_config, model=dataclasses.replace(tiny_config.model,
+                                                                        history_encoder="transformer"))
+    model = build_model(config, tiny_prepared.statistics, catalogue)
+    model.build_from_batch(batch)
+    features, _, _ = batch
+    result = export_model(model, tiny_prepared.statistics, catalogue, tiny_config.data.history_length,
+                          tmp_path / "export", target="core", top_k=20)
+    loaded = tf.saved_model.load(str(result.path))
+    expected = model(features, training=False)
+    scored = loaded.signatures["serving_default"](**_user_inputs(features), candidates=features["item_id"][:, None])
+    has_item = features["item_id"].numpy() != b""
+    np.testing.assert_allclose(scored["ctr"][:, 0].numpy()[has_item], expected["ctr"].numpy()[has_item], atol=1e-5)
+    inputs = _user_inputs(features)
+    np.testing.assert_allclose(loaded.signatures["user_embedding"](**inputs)["embedding"], expected["next_item"],
+                               atol=1e-5)
+    # A history longer than the position table is cut to its most recent events by the export.
+    older = {"history": tf.concat([tf.fill([N, 3], features["item_id"][0]), inputs["history"]], axis=1),
+             "history_event_type": tf.concat([tf.fill([N, 3], "click"), inputs["history_event_type"]], axis=1),
+             "history_time_gap": tf.concat([tf.fill([N, 3], 60.0), inputs["history_time_gap"]], axis=1)}
+    full = inputs["history"].numpy() != b""
+    rows = full.sum(axis=1) == tiny_config.data.history_length  # full rows only: they drop the older events
+    assert rows.any()
+    served = loaded.signatures["user_embedding"](**{**inputs, **older})["embedding"].numpy()
+    np.testing.assert_allclose(served[rows], expected["next_item"].numpy()[rows], atol=1e-5)

@@ -64,11 +64,38 @@ def test_history_padding_changes_nothing_and_the_item_table_is_shared(parts, tin
               "history_event_types": tf.constant([["click"] * 3 + ["", ""]]),
               "history_time_gaps": tf.constant([[60.0] * 3 + [0.0, 0.0]])}
     user, history_items, mask = users(short)
-    assert user.shape == (1, 2 * tiny_config.model.history_units) and mask.numpy().all()
+    assert user.shape == (1, users.output_dim) and mask.numpy().all()
+    assert users.output_dim == 2 * tiny_config.model.history_units  # the BiLSTM's two directions
     np.testing.assert_allclose(users(padded)[0].numpy(), user.numpy(), atol=1e-6)
     expected = items.item_embedding(items.item_lookup(tf.constant(item_ids))).numpy()
     np.testing.assert_allclose(history_items[0].numpy(), expected, atol=1e-7)
     assert users.item_encoder is items
+
+
+def test_the_transformer_history_encoder(parts, tiny_config, tiny_prepared):
+    _, items, _ = parts
+    config = dataclasses.replace(tiny_config.model, history_encoder="transformer")
+    users = UserEncoder(tiny_prepared.statistics, config, items, history_length=4)
+    assert users.sequence_encoder.name == "history_transformer"
+    assert users.sequence_encoder.max_length == 4
+    ids = list(items.item_lookup.get_vocabulary()[1:6])
+
+    def features(history, width=4):
+        n = len(history)
+        return {"user_id": tf.constant(["u1"]), "history_item_ids": tf.constant([history + [""] * (width - n)]),
+                "history_event_types": tf.constant([["click"] * n + [""] * (width - n)]),
+                "history_time_gaps": tf.constant([[60.0] * n + [0.0] * (width - n)])}
+
+    user = users(features(ids[:3]))[0].numpy()
+    assert user.shape == (1, users.output_dim) and users.output_dim == config.history_units
+    np.testing.assert_allclose(users(features(ids[:3], width=7))[0].numpy(), user, atol=1e-6)  # padding
+    assert not np.allclose(users(features(ids[:2] + ids[3:4]))[0].numpy(), user, atol=1e-3)  # the last event
+    np.testing.assert_array_equal(users(features([]))[0].numpy(), 0.0)  # no history: a zero vector
+    with pytest.raises(tf.errors.InvalidArgumentError, match="more real steps than `max_length` .4."):
+        users(features(ids[:5], width=5))
+    with_ids = UserEncoder(tiny_prepared.statistics, dataclasses.replace(config, user_buckets=7), items)
+    assert with_ids(features(ids[:3]))[0].shape == (1, config.history_units + config.embedding_dim)
+    assert with_ids.output_dim == config.history_units + config.embedding_dim
 
 
 def test_encoders_reload_from_a_checkpoint_with_equal_outputs(tmp_path, parts, tiny_config, tiny_prepared):

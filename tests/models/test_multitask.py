@@ -60,8 +60,12 @@ def test_empty_history_and_empty_query_give_finite_outputs(tiny_config, tiny_pre
         assert np.isfinite(value.numpy()).all()
 
 
-def test_padding_beyond_the_history_does_not_change_outputs(tiny_config, tiny_prepared, catalogue, batch):
-    model = build_model(tiny_config, tiny_prepared.statistics, catalogue)
+@pytest.mark.parametrize("history_encoder", ["bilstm", "transformer"])
+def test_padding_beyond_the_history_does_not_change_outputs(tiny_config, tiny_prepared, catalogue, batch,
+                                                            history_encoder):
+    config = dataclasses.replace(tiny_config, model=dataclasses.replace(tiny_config.model,
+                                                                        history_encoder=history_encoder))
+    model = build_model(config, tiny_prepared.statistics, catalogue)
     features = dict(batch[0])
     expected = model(features)
     padded = dict(features)
@@ -76,7 +80,7 @@ def test_padding_beyond_the_history_does_not_change_outputs(tiny_config, tiny_pr
 
 @pytest.mark.parametrize("overrides", [
     {"combination": "mmoe"}, {"combination": "ple"}, {"loss_weighting": "uncertainty"}, {"user_buckets": 50},
-    {"subword_buckets": 0},
+    {"subword_buckets": 0}, {"history_encoder": "transformer", "history_heads": 4, "history_blocks": 1},
 ])
 def test_model_options_train_a_step(tiny_config, tiny_prepared, catalogue, batch, overrides):
     config = dataclasses.replace(tiny_config, model=dataclasses.replace(tiny_config.model, **overrides))

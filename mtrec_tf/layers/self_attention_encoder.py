@@ -1,0 +1,286 @@
+"""Causal self-attention (SASRec) over a masked sequence, read at its last real step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mtrec_tf.backend import keras, tf
+from mtrec_tf.layers._utils import check_positive_int, check_rate, clone_initializer
+
+
+@keras.saving.register_keras_serializable(package="mtrec_tf")
+class CausalSelfAttentionEncoder(keras.layers.Layer):
+    """Encodes a sequence with causal self-attention blocks (SASRec) and reads the last step.
+
+    ```
+    h^0_t  = x_t W_in + P[p_t]                          p_t = real steps before t
+    a^l    = h^(l-1) + Dropout(MHA(LN(h^(l-1))))        causal: step t sees steps s <= t
+    h^l    = a^l + Dropout(FFN(LN(a^l)))                FFN(z) = W_2 Dropout(relu(W_1 z + b_1)) + b_2
+    y_t    = LN(h^N_t)                                  (units wide; zero on padded steps)
+    pooled = y_T                                        T = the row's last real step
+    ```
+
+    Each block is pre-LN: the layer norm sits at the input of the attention and of the
+    feed-forward part, the residual path is left unnormalised and a final layer norm
+    closes the stack. This is the block of the SASRec paper, `x + Dropout(g(LN(x)))`
+    (its code normalises only the queries of the attention; here queries, keys and values
+    all read the normalised input, as in the pre-LN Transformer). Pre-LN trains stably
+    without a learning-rate warm-up (Xiong et al., 2020), which the fit loop does not have.
+
+    Step `t` attends only to real steps `s <= t`, and every other operation is per step, so
+    step `t`'s output never depends on a later step: `sequences[:, t]` can predict item
+    `t + 1` when all positions are trained at once. Positions count the real steps before
+    each step (`p_t = 0` for the oldest), so padding anywhere in a row, and a prefix being
+    cut from a longer history or not, changes nothing. The pooled vector is the output at
+    each row's last real step: histories here are padded at the end with the most recent
+    event last. Padded steps take no part in attention and output zero; a row with no real
+    step gives an all-zero pooled vector and sequences, with finite gradients.
+
+    `W_in` is a linear projection made only when the input width differs from `units`.
+
+    Args:
+        units: Width of the model (the residual stream, attention and outputs).
+        max_length: Rows of the learned position table: the most real steps a row may have.
+        num_heads: Attention heads; `units` must be a multiple of it.
+        num_blocks: Stacked self-attention blocks.
+        dropout: Dropout rate on the input sum, the attention weights, the feed-forward
+            hidden layer and both residual branches, in `[0, 1)`.
+        feedforward_units: Hidden width of the feed-forward part; `None` gives `units`
+            (SASRec's choice).
+        return_sequences: If `True`, return the per-step outputs as well.
+        kernel_initializer: Initializer of the projections' kernels.
+        position_initializer: Initializer of the position table; Keras' `Embedding`
+            default, so positions start at the scale of the step embeddings they add to.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: Float tensor of shape `(batch, time, features)`.
+        mask: Optional boolean tensor of shape `(batch, time)`, `True` for real steps.
+            Taken from the Keras mask of `inputs` (e.g. `Embedding(mask_zero=True)`)
+            when not given. A row may not have more than `max_length` real steps.
+        training: Whether dropout is active.
+
+    Returns:
+        The pooled encoding, of shape `(batch, units)`. With `return_sequences=True`, the
+        pair `(pooled, sequences)` where `sequences` has shape `(batch, time, units)`, is
+        zero on masked steps and carries the input mask.
+
+    Example:
+
+    >>> x = tf.random.normal((2, 6, 8))
+    >>> mask = tf.sequence_mask([4, 0], maxlen=6)
+    >>> CausalSelfAttentionEncoder(units=16, max_length=6, num_heads=2)(x, mask=mask).shape
+    TensorShape([2, 16])
+
+    References:
+        - [Kang & McAuley, 2018](https://arxiv.org/abs/1808.09781): Self-Attentive
+          Sequential Recommendation (SASRec).
+        - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762): the Transformer.
+        - [Xiong et al., 2020](https://arxiv.org/abs/2002.04745): on layer normalization
+          in the Transformer (pre-LN).
+    """
+
+    def __init__(
+        self,
+        units: int,
+        max_length: int,
+        num_heads: int = 1,
+        num_blocks: int = 2,
+        dropout: float = 0.0,
+        feedforward_units: int | None = None,
+        return_sequences: bool = False,
+        kernel_initializer: Any = "glorot_uniform",
+        position_initializer: Any = "uniform",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        owner = "CausalSelfAttentionEncoder"
+        self.units = check_positive_int(owner, "units", units)
+        self.max_length = check_positive_int(owner, "max_length", max_length)
+        self.num_heads = check_positive_int(owner, "num_heads", num_heads)
+        self.num_blocks = check_positive_int(owner, "num_blocks", num_blocks)
+        self.dropout = check_rate(owner, "dropout", dropout)
+        self.feedforward_units = (
+            None
+            if feedforward_units is None
+            else check_positive_int(owner, "feedforward_units", feedforward_units)
+        )
+        if self.units % self.num_heads:
+            raise ValueError(
+                f"{owner}: `units` ({self.units}) must be a multiple of `num_heads` "
+                f"({self.num_heads})"
+            )
+        self.return_sequences = bool(return_sequences)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.position_initializer = keras.initializers.get(position_initializer)
+        self.supports_masking = True
+
+        policy = self.dtype_policy
+        hidden = self.feedforward_units or self.units
+
+        def dense(width: int, name: str, activation: Any = None) -> keras.layers.Dense:
+            return keras.layers.Dense(
+                width,
+                activation=activation,
+                kernel_initializer=clone_initializer(self.kernel_initializer),
+                dtype=policy,
+                name=name,
+            )
+
+        def norm(name: str) -> keras.layers.LayerNormalization:
+            # Keras' default epsilon (1e-3) is as large as the variance of freshly
+            # initialised embeddings (about 1e-3), and would damp the normalisation.
+            return keras.layers.LayerNormalization(epsilon=1e-6, dtype=policy, name=name)
+
+        self.input_projection: keras.layers.Dense | None = None  # made in build when needed
+        self.attention_norms = [norm(f"block_{i}_attention_norm") for i in range(num_blocks)]
+        self.attentions = [
+            keras.layers.MultiHeadAttention(
+                self.num_heads,
+                self.units // self.num_heads,
+                dropout=self.dropout,
+                kernel_initializer=clone_initializer(self.kernel_initializer),
+                dtype=policy,
+                name=f"block_{i}_attention",
+            )
+            for i in range(num_blocks)
+        ]
+        self.feedforward_norms = [norm(f"block_{i}_feedforward_norm") for i in range(num_blocks)]
+        self.feedforward_inner = [
+            dense(hidden, f"block_{i}_feedforward_inner", "relu") for i in range(num_blocks)
+        ]
+        self.feedforward_outer = [
+            dense(self.units, f"block_{i}_feedforward_outer") for i in range(num_blocks)
+        ]
+        self.final_norm = norm("final_norm")
+        self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=policy)
+
+    def build(self, input_shape: tf.TensorShape) -> None:
+        input_shape = tf.TensorShape(input_shape)
+        if input_shape.rank != 3 or input_shape[-1] is None:
+            raise ValueError(
+                "CausalSelfAttentionEncoder: expected input of shape (batch, time, features) "
+                f"with a known `features`, got {input_shape}"
+            )
+        if int(input_shape[-1]) != self.units:
+            self.input_projection = keras.layers.Dense(
+                self.units,
+                use_bias=False,
+                kernel_initializer=clone_initializer(self.kernel_initializer),
+                dtype=self.dtype_policy,
+                name="input_projection",
+            )
+            with tf.name_scope(self.input_projection.name):
+                self.input_projection.build(input_shape)
+        self.position_embedding = self.add_weight(
+            name="position_embedding",
+            shape=(self.max_length, self.units),
+            initializer=clone_initializer(self.position_initializer),
+        )
+        steps = input_shape[:-1].concatenate([self.units])  # (batch, time, units)
+        hidden = steps[:-1].concatenate([self.feedforward_units or self.units])
+        for i in range(self.num_blocks):
+            with tf.name_scope(self.attention_norms[i].name):
+                self.attention_norms[i].build(steps)
+            _build_attention(self.attentions[i], steps)  # names its own scope
+            with tf.name_scope(self.feedforward_norms[i].name):
+                self.feedforward_norms[i].build(steps)
+            with tf.name_scope(self.feedforward_inner[i].name):
+                self.feedforward_inner[i].build(steps)
+            with tf.name_scope(self.feedforward_outer[i].name):
+                self.feedforward_outer[i].build(hidden)
+        with tf.name_scope(self.final_norm.name):
+            self.final_norm.build(steps)
+        super().build(input_shape)
+
+    def call(
+        self, inputs: tf.Tensor, mask: tf.Tensor | None = None, training: bool | None = None
+    ) -> tf.Tensor | tuple[tf.Tensor, tf.Tensor]:
+        shape = tf.shape(inputs)
+        if mask is None:
+            mask = tf.ones(shape[:2], tf.bool)
+        mask = tf.cast(mask, tf.bool)  # (batch, time)
+        keep = tf.cast(mask, self.compute_dtype)[:, :, tf.newaxis]  # (batch, time, 1)
+
+        # Position = the number of real steps before this one (0 for the oldest).
+        count = tf.cumsum(tf.cast(mask, tf.int32), axis=1)  # (batch, time)
+        check = tf.debugging.assert_less_equal(
+            tf.reduce_max(count),  # the most real steps of a row (the minimum int if empty)
+            self.max_length,
+            message=f"CausalSelfAttentionEncoder: a row has more real steps than `max_length` "
+            f"({self.max_length}); cut histories to their most recent {self.max_length}",
+        )
+        with tf.control_dependencies([check]):
+            positions = tf.maximum(count - 1, 0)
+        x = inputs if self.input_projection is None else self.input_projection(inputs)
+        x = x + tf.gather(tf.cast(self.position_embedding, x.dtype), positions)
+        x = self.dropout_layer(x, training=training) * keep  # (batch, time, units)
+
+        # Step t attends to the real steps s <= t; a query with no such step (a padded
+        # step before any real one) gets finite values that the `keep` product zeroes.
+        causal = tf.linalg.band_part(tf.ones([shape[1], shape[1]], tf.bool), -1, 0)
+        attention_mask = tf.logical_and(causal[tf.newaxis], mask[:, tf.newaxis, :])
+        # attention_mask: (batch, time, time), [b, t, s] = may step t read step s
+        for i in range(self.num_blocks):
+            z = self.attention_norms[i](x)
+            z = self.attentions[i](z, z, attention_mask=attention_mask, training=training)
+            x = x + self.dropout_layer(z, training=training)
+            z = self.feedforward_norms[i](x)
+            z = self.feedforward_inner[i](z)  # (batch, time, feedforward_units)
+            z = self.dropout_layer(z, training=training)
+            z = self.feedforward_outer[i](z)  # (batch, time, units)
+            x = (x + self.dropout_layer(z, training=training)) * keep
+        sequences = self.final_norm(x) * keep  # (batch, time, units)
+
+        # The last real step of each row (step 0 of an empty row, whose output is zero).
+        steps = tf.range(shape[1])[tf.newaxis, :]  # (1, time)
+        last = tf.reduce_max(tf.where(mask, steps, tf.zeros_like(steps)), axis=1)  # (batch,)
+        pooled = tf.gather(sequences, last, batch_dims=1)  # (batch, units)
+        if self.return_sequences:
+            return pooled, sequences
+        return pooled
+
+    def compute_mask(
+        self, inputs: tf.Tensor, mask: tf.Tensor | None = None
+    ) -> list[tf.Tensor | None] | None:
+        if self.return_sequences:
+            return [None, mask]
+        return None
+
+    def compute_output_shape(
+        self, input_shape: tf.TensorShape
+    ) -> tf.TensorShape | tuple[tf.TensorShape, tf.TensorShape]:
+        input_shape = tf.TensorShape(input_shape)
+        pooled = tf.TensorShape([input_shape[0], self.units])
+        if self.return_sequences:
+            return pooled, input_shape[:-1].concatenate([self.units])
+        return pooled
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            {
+                "units": self.units,
+                "max_length": self.max_length,
+                "num_heads": self.num_heads,
+                "num_blocks": self.num_blocks,
+                "dropout": self.dropout,
+                "feedforward_units": self.feedforward_units,
+                "return_sequences": self.return_sequences,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "position_initializer": keras.initializers.serialize(self.position_initializer),
+            }
+        )
+        return config
+
+
+def _build_attention(attention: keras.layers.MultiHeadAttention, steps: tf.TensorShape) -> None:
+    """Creates the weights of a self-attention `MultiHeadAttention` over `steps`.
+
+    tf-keras' MultiHeadAttention makes its projections on the first call; a layer that
+    holds one must have every weight after `build`, so that `.keras` files reload (weights
+    are restored right after `build`). One call on a single zero step makes them.
+    """
+    with tf.init_scope():
+        probe = tf.zeros([1, 1, int(steps[-1])], attention.compute_dtype)
+        attention(probe, probe)

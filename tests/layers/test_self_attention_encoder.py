@@ -1,0 +1,255 @@
+"""CausalSelfAttentionEncoder (SASRec): a NumPy transformer, causality, masks and saving."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mtrec_tf.backend import keras, tf
+from mtrec_tf.layers import AttentionPooling, CausalSelfAttentionEncoder
+
+RNG = np.random.default_rng(3)
+UNITS, HEADS, MAX_LENGTH = 4, 2, 6
+EPSILON = 1e-6  # the layer norms'
+
+
+def make_inputs(features=5):
+    x = RNG.normal(size=(4, 6, features)).astype("float32")
+    mask = np.array(
+        [
+            [1, 1, 1, 1, 0, 0],  # right-padded, as the pipeline pads
+            [0, 0, 0, 0, 0, 0],  # empty
+            [1, 1, 1, 1, 1, 1],  # full
+            [0, 0, 1, 1, 1, 0],  # padded on both sides
+        ],
+        dtype=bool,
+    )
+    return x, mask
+
+
+def layer_norm(x, gamma, beta):
+    mean = x.mean(-1, keepdims=True)
+    var = x.var(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + EPSILON) * gamma + beta
+
+
+def reference(layer, x, mask):
+    """The layer's function in NumPy, from its weights, one row at a time (no dropout)."""
+    pooled = np.zeros((x.shape[0], layer.units))
+    sequences = np.zeros((x.shape[0], x.shape[1], layer.units))
+    positions = layer.position_embedding.numpy()
+    for n in range(x.shape[0]):
+        kept = np.flatnonzero(mask[n])
+        if not kept.size:
+            continue
+        h = x[n, kept]  # the real steps only: padding must not matter
+        if layer.input_projection is not None:
+            h = h @ layer.input_projection.kernel.numpy()
+        h = h + positions[: len(kept)]
+        causal = np.tril(np.ones((len(kept), len(kept)), bool))
+        for i in range(layer.num_blocks):
+            z = layer_norm(h, *layer.attention_norms[i].get_weights())
+            qk, qb, kk, kb, vk, vb, ok, ob = layer.attentions[i].get_weights()
+            q = np.einsum("tf,fhd->thd", z, qk) + qb
+            k = np.einsum("tf,fhd->thd", z, kk) + kb
+            v = np.einsum("tf,fhd->thd", z, vk) + vb
+            scores = np.einsum("thd,shd->hts", q, k) / np.sqrt(q.shape[-1])
+            scores = np.where(causal, scores, -np.inf)
+            alpha = np.exp(scores - scores.max(-1, keepdims=True))
+            alpha /= alpha.sum(-1, keepdims=True)
+            attended = np.einsum("hts,shd->thd", alpha, v)
+            h = h + np.einsum("thd,hdf->tf", attended, ok) + ob
+            z = layer_norm(h, *layer.feedforward_norms[i].get_weights())
+            w1, b1 = layer.feedforward_inner[i].get_weights()
+            w2, b2 = layer.feedforward_outer[i].get_weights()
+            h = h + np.maximum(z @ w1 + b1, 0.0) @ w2 + b2
+        y = layer_norm(h, *layer.final_norm.get_weights())
+        sequences[n, kept] = y
+        pooled[n] = y[-1]  # the last real step
+    return pooled, sequences
+
+
+def randomize(layer):
+    layer.set_weights(
+        [RNG.normal(scale=0.5, size=w.shape).astype("float32") for w in layer.get_weights()]
+    )
+
+
+def test_output_shape_and_masking():
+    x, mask = make_inputs()
+    layer = CausalSelfAttentionEncoder(UNITS, MAX_LENGTH, num_heads=HEADS, return_sequences=True)
+    pooled, sequences = layer(x, mask=mask)
+    assert pooled.shape == (4, UNITS)
+    assert sequences.shape == (4, 6, UNITS)
+    np.testing.assert_array_equal(pooled[1], 0.0)
+    np.testing.assert_array_equal(sequences.numpy()[~mask], 0.0)
+    # The pooled vector is the output at each row's last real step (row 1 is empty).
+    np.testing.assert_array_equal(pooled.numpy()[[0, 2, 3]], sequences.numpy()[[0, 2, 3], [3, 5, 4]])
+    # Values on padded steps never reach the output.
+    noisy = np.where(mask[..., None], x, 100 * RNG.normal(size=x.shape)).astype("float32")
+    noisy_pooled, noisy_sequences = layer(noisy, mask=mask)
+    np.testing.assert_allclose(noisy_pooled, pooled, atol=1e-5)
+    np.testing.assert_allclose(noisy_sequences, sequences, atol=1e-5)
+    # Default: the pooled encoding only; the mask is consumed.
+    plain = CausalSelfAttentionEncoder(UNITS, MAX_LENGTH, feedforward_units=7)
+    assert plain(x, mask=mask).shape == (4, UNITS)
+    assert plain.compute_mask(x, tf.constant(mask)) is None
+    assert plain.feedforward_inner[0].units == 7
+    assert plain.compute_output_shape((None, None, 5)).as_list() == [None, UNITS]
+
+
+def test_where_the_padding_lies_changes_nothing():
+    # Positions count real steps, so a row's outputs do not depend on where its padding is.
+    x, mask = make_inputs()
+    layer = CausalSelfAttentionEncoder(UNITS, MAX_LENGTH, num_heads=HEADS, return_sequences=True)
+    pooled, sequences = layer(x, mask=mask)
+    real = x[3, 2:5]
+    moved = np.zeros_like(x[:1])
+    moved[0, [0, 2, 5]] = real  # the same three steps with padding between them
+    moved_mask = np.zeros((1, 6), bool)
+    moved_mask[0, [0, 2, 5]] = True
+    moved_pooled, moved_sequences = layer(moved, mask=moved_mask)
+    np.testing.assert_allclose(moved_pooled[0], pooled[3], atol=1e-5)
+    np.testing.assert_allclose(moved_sequences[0].numpy()[[0, 2, 5]], sequences[3, 2:5], atol=1e-5)
+
+
+def test_a_step_never_attends_to_a_later_step():
+    x, mask = make_inputs()
+    layer = CausalSelfAttentionEncoder(UNITS, MAX_LENGTH, num_heads=HEADS, num_blocks=3,
+                                       dropout=0.3, return_sequences=True)
+    randomize(layer)
+    sequences = layer(x, mask=mask)[1].numpy()
+    for row, later in ((0, 2), (2, 3), (2, 5), (3, 4)):
+        changed = x.copy()
+        changed[row, later] += 3.0 * RNG.normal(size=x.shape[-1]).astype("float32")
+        again = layer(changed, mask=mask)[1].numpy()
+        np.testing.assert_array_equal(again[row, :later], sequences[row, :later])  # bit for bit
+        moved = np.abs(again[row, later:] - sequences[row, later:]).max(axis=-1)
+        assert np.all(moved[mask[row, later:]] > 1e-4), moved  # ... and every later real step changes
+        others = [r for r in range(4) if r != row]
+        np.testing.assert_array_equal(again[others], sequences[others])
+    # A prefix encoded alone gives the same outputs as within the whole sequence.
+    _, prefix = layer(x[2:3, :3], mask=mask[2:3, :3])
+    np.testing.assert_allclose(prefix[0], sequences[2, :3], atol=1e-6)
+
+
+def test_matches_numpy_transformer():
+    x, mask = make_inputs(features=5)  # 5 != UNITS: an input projection
+    layer = CausalSelfAttentionEncoder(UNITS, MAX_LENGTH, num_heads=HEADS, num_blocks=2,
+                                       feedforward_units=3, return_sequences=True)
+    layer.build(x.shape)
+    assert layer.input_projection is not None
+    names = [w.name.split("/", 1)[1] for w in layer.attentions[0].weights]
+    assert names == [f"{p}/{k}:0" for p in ("query", "key", "value", "attention_output")
+                     for k in ("kernel", "bias")], names
+    randomize(layer)
+    pooled, sequences = layer(x, mask=mask)
+    ref_pooled, ref_sequences = reference(layer, x, mask)
+    np.testing.assert_allclose(sequences, ref_sequences, atol=1e-4)
+    np.testing.assert_allclose(pooled, ref_pooled, atol=1e-4)
+    # No mask: every step is real. No projection when the widths agree.
+    full = np.ones_like(mask)
+    np.testing.assert_allclose(layer(x)[0], reference(layer, x, full)[0], atol=1e-4)
+    same = CausalSelfAttentionEncoder(5, MAX_LENGTH)
+    same.build(x.shape)
+    assert same.input_projection is None
+
+
+def test_constant_initializers():
+    # Zero kernels and a zero position table: every block adds its zero biases, so the
+    # output is the final layer norm of the input alone (gamma 1, beta 0).
+    x, mask = make_inputs(features=UNITS)
+    layer = CausalSelfAttentionEncoder(UNITS, MAX_LENGTH, num_heads=HEADS, kernel_initializer="zeros",
+                                       position_initializer="zeros", return_sequences=True)
+    _, sequences = layer(x, mask=mask)
+    expected = layer_norm(x, 1.0, 0.0) * mask[..., None]
+    np.testing.assert_allclose(sequences, expected, atol=1e-5)
+
+
+def test_gradients_are_finite_on_empty_rows():
+    x, mask = make_inputs()
+    x = tf.constant(x)
+    layer = CausalSelfAttentionEncoder(UNITS, MAX_LENGTH, num_heads=HEADS, dropout=0.2,
+                                       return_sequences=True)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        pooled, sequences = layer(x, mask=mask, training=True)
+        loss = tf.reduce_sum(pooled**2) + tf.reduce_sum(sequences**2)
+    grads = tape.gradient(loss, [x] + layer.trainable_variables)
+    assert len(grads) == len(layer.trainable_variables) + 1
+    for g in grads:
+        assert np.all(np.isfinite(tf.convert_to_tensor(g).numpy()))
+    np.testing.assert_array_equal(grads[0].numpy()[1], 0.0)  # the empty row gets no gradient
+    np.testing.assert_array_equal(grads[0].numpy()[~mask], 0.0)
+
+
+def test_all_rows_empty():
+    x, _ = make_inputs()
+    layer = CausalSelfAttentionEncoder(UNITS, MAX_LENGTH, return_sequences=True)
+    pooled, sequences = layer(x, mask=np.zeros((4, 6), bool))
+    np.testing.assert_array_equal(pooled, 0.0)
+    np.testing.assert_array_equal(sequences, 0.0)
+
+
+def test_more_real_steps_than_positions_fail_clearly():
+    x, mask = make_inputs()
+    layer = CausalSelfAttentionEncoder(UNITS, max_length=5)
+    rows = [0, 1, 3]
+    assert layer(x[rows], mask=mask[rows]).shape == (3, UNITS)  # 6 steps, at most 4 real per row
+    with pytest.raises(tf.errors.InvalidArgumentError, match="more real steps than `max_length`"):
+        layer(x)
+
+
+TOKENS = np.array([[4, 2, 1, 0, 0], [0, 0, 0, 0, 0], [1, 2, 3, 4, 5]])
+
+
+@pytest.fixture(scope="module")
+def token_model():
+    """Embedding(mask_zero) -> encoder -> pooled, sequences and a re-pooling of them."""
+    inputs = keras.Input((None,), dtype="int32")
+    embedded = keras.layers.Embedding(6, 5, mask_zero=True)(inputs)
+    encoder = CausalSelfAttentionEncoder(UNITS, 8, num_heads=HEADS, return_sequences=True)
+    pooled, sequences = encoder(embedded)
+    assert sequences._keras_mask is not None  # the sequences keep the input mask
+    repooled = AttentionPooling(4)(sequences)  # ... so a later layer sees it
+    return keras.Model(inputs, {"pooled": pooled, "sequences": sequences, "repooled": repooled})
+
+
+def test_keras_mask_flows_in_and_out(token_model):
+    out = token_model(TOKENS)
+    np.testing.assert_array_equal(out["pooled"][1], 0.0)
+    np.testing.assert_array_equal(out["repooled"][1], 0.0)
+    np.testing.assert_array_equal(out["sequences"].numpy()[TOKENS == 0], 0.0)
+    longer = np.pad(TOKENS, [[0, 0], [0, 3]])  # more padding changes nothing
+    np.testing.assert_allclose(token_model(longer)["pooled"], out["pooled"], atol=1e-5)
+
+
+def test_config_roundtrip(config_roundtrip):
+    x, mask = make_inputs()
+    layer = CausalSelfAttentionEncoder(UNITS, MAX_LENGTH, num_heads=HEADS, num_blocks=3, dropout=0.1,
+                                       feedforward_units=6, return_sequences=True,
+                                       position_initializer="zeros")
+    copy = config_roundtrip(layer, x, mask=mask)
+    config = copy.get_config()
+    assert (config["num_blocks"], config["feedforward_units"], config["max_length"]) == (3, 6, MAX_LENGTH)
+    assert copy.attentions[2].get_config()["dropout"] == 0.1
+
+
+def test_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="units"):
+        CausalSelfAttentionEncoder(units=0, max_length=4)
+    with pytest.raises(ValueError, match="max_length"):
+        CausalSelfAttentionEncoder(units=4, max_length=0)
+    with pytest.raises(ValueError, match="multiple of `num_heads`"):
+        CausalSelfAttentionEncoder(units=6, max_length=4, num_heads=4)
+    with pytest.raises(ValueError, match="num_blocks"):
+        CausalSelfAttentionEncoder(units=4, max_length=4, num_blocks=0)
+    with pytest.raises(ValueError, match="dropout"):
+        CausalSelfAttentionEncoder(units=4, max_length=4, dropout=1.0)
+    with pytest.raises(ValueError, match="features"):
+        CausalSelfAttentionEncoder(units=4, max_length=4)(tf.zeros((2, 3)))
+
+
+def test_save_and_reload(save_and_reload, save_format, token_model):
+    reloaded = save_and_reload(token_model, TOKENS, save_format)
+    np.testing.assert_array_equal(reloaded(TOKENS)["pooled"][1], 0.0)
