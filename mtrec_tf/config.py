@@ -211,7 +211,9 @@ class ModelConfig:
             BiLSTM with attention pooling (a `2 * history_units` wide vector); "transformer",
             causal self-attention blocks with learned positions (SASRec), read at the most
             recent event (`history_units` wide). Event-type and time-gap embeddings are
-            added to each step's item embedding either way.
+            added to each step's item embedding either way. On the sample (seeds 42 and 1)
+            the transformer matches the BiLSTM on the ranking and classification tasks
+            but lowers next_item Recall@50 (0.788 -> 0.749, 0.798 -> 0.774).
         history_units: units of each direction of the behaviour BiLSTM, or the width of
             the transformer.
         history_heads: attention heads of the transformer; `history_units` must be a
