@@ -67,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     def describe(item_id: str) -> str:
         if item_id not in items.index:
             return item_id
-        return f"{item_id}  {items.at[item_id, 'title'][:40]:40}  [{items.at[item_id, 'category']}]"
+        title = items.at[item_id, "title"] if "title" in items.columns else ""  # titles are optional
+        title = title if isinstance(title, str) else ""
+        return f"{item_id}  {title[:40]:40}  [{items.at[item_id, 'category']}]"
 
     with RestClient(args.server, model_name=args.model_name) as client:
         wait_until_available(client, args.wait)

@@ -28,7 +28,9 @@ def inspect_data(data: EcommerceData) -> dict[str, Any]:
         time_range: first and last event (ISO-8601, UTC) and the days between, or None;
         event_types: event type -> events;
         users: distinct users with events;
-        items: items in the catalogue, and catalogue items with any event / behaviour event;
+        items: items in the catalogue, catalogue items with any event / behaviour event, and
+            catalogue items with a title / an image (a model reads titles or images only
+            when some item has one);
         interactions: behaviour events (click, add_to_cart, purchase);
         user_item_pairs: distinct (user, catalogue item) pairs among behaviour events;
         sparsity: 1 - user_item_pairs / (users * catalogue items), or None when either is 0;
@@ -57,6 +59,8 @@ def inspect_data(data: EcommerceData) -> dict[str, Any]:
             "catalogue": len(items),
             "with_events": int(events.loc[in_catalogue, "item_id"].nunique()),
             "with_behaviour": int(events.loc[behaviour & in_catalogue, "item_id"].nunique()),
+            "with_title": int((items["title"] != "").sum()),
+            "with_image": int(items["image"].notna().sum()),
         },
         "interactions": int(behaviour.sum()),
         "user_item_pairs": pairs,
@@ -159,6 +163,8 @@ def _users_items_section(report: dict[str, Any]) -> list[str]:
         f"  items in catalogue             {items['catalogue']:,}",
         f"  items with events              {items['with_events']:,}",
         f"  items with behaviour events    {items['with_behaviour']:,}",
+        f"  items with a title             {items['with_title']:,}",
+        f"  items with an image            {items['with_image']:,}",
         f"  interactions (click, add_to_cart, purchase)  {report['interactions']:,}",
         f"  distinct user-item pairs       {report['user_item_pairs']:,}",
         f"  sparsity                       {'n/a' if sparsity is None else f'{sparsity:.6f}'}",

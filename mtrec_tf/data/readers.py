@@ -616,8 +616,9 @@ def find_tables(paths: Sequence[PathLike]) -> dict[str, list[Path]]:
 
     A file or folder whose name starts with "events", "items" or "queries" is that table (a
     folder being a folder of shards, listed as one entry); another file is classified by its
-    columns (event_type: events; title: items; query and category: queries); another folder
-    is searched inside, skipping folders named "truth" or "images" and files of unknown type.
+    columns (event_type: events; item_id and category, or title: items; query and category:
+    queries); another folder is searched inside, skipping folders named "truth" or "images"
+    and files of unknown type.
 
     Returns:
         kind -> tables (files or shard folders), for the kinds found, each list in path order.
@@ -667,14 +668,15 @@ def _classify_file(path: Path) -> str:
     columns = set(read_columns(path))
     if "event_type" in columns:
         return "events"
-    if "title" in columns:
+    if "title" in columns or {"item_id", "category"} <= columns:
         return "items"
     if {"query", "category"} <= columns:
         return "queries"
     raise DataValidationError(
         f"{path}: cannot tell which table this is: its name does not start with "
         f"{', '.join(schema.TABLE_KINDS)} and its columns ({', '.join(sorted(columns)) or 'none'}) "
-        "have neither event_type (events), title (items) nor query and category (queries)"
+        "have neither event_type (events), item_id and category or title (items) nor query and "
+        "category (queries)"
     )
 
 

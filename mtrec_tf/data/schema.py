@@ -6,14 +6,16 @@ below, with these dtypes, whatever the source format was:
 
 events
     user_id: str, timestamp: int64 (epoch seconds, UTC), event_type: str (one of
-    EVENT_TYPES), item_id: str ("" for searches), query: str ("" when none),
+    EVENT_TYPES), item_id: str ("" for searches), query: str ("" when none; the column
+    may be missing),
     session_id: str ("" when none), position: int64 (-1 when none), rating: float64
     (explicit feedback such as a MovieLens star rating, on the source's own scale; NaN
     when none).
 items
-    item_id: str (unique), title: str, category: str (leaf, or a path "a > b > c"),
-    brand: str ("" when none), price: float64 (NaN when none), image: bytes or None
-    (the encoded PNG/JPEG; a path in the source table is read relative to that table).
+    item_id: str (unique), category: str (leaf, or a path "a > b > c"), title: str ("" when
+    none; sequential data often has no titles, and the column may be missing), brand: str
+    ("" when none), price: float64 (NaN when none), image: bytes or None (the encoded
+    PNG/JPEG; a path in the source table is read relative to that table).
 queries
     query: str, category: str.
 """
@@ -24,10 +26,10 @@ EVENT_TYPES: tuple[str, ...] = ("search", "impression", "click", "add_to_cart", 
 # Events that express interest in an item and so enter a user's behaviour history.
 BEHAVIOUR_EVENT_TYPES: tuple[str, ...] = ("click", "add_to_cart", "purchase")
 
-EVENTS_REQUIRED: tuple[str, ...] = ("user_id", "timestamp", "event_type", "item_id", "query")
-EVENTS_OPTIONAL: tuple[str, ...] = ("session_id", "position", "rating")
-ITEMS_REQUIRED: tuple[str, ...] = ("item_id", "title", "category")
-ITEMS_OPTIONAL: tuple[str, ...] = ("brand", "price", "image")
+EVENTS_REQUIRED: tuple[str, ...] = ("user_id", "timestamp", "event_type", "item_id")
+EVENTS_OPTIONAL: tuple[str, ...] = ("query", "session_id", "position", "rating")
+ITEMS_REQUIRED: tuple[str, ...] = ("item_id", "category")
+ITEMS_OPTIONAL: tuple[str, ...] = ("title", "brand", "price", "image")
 QUERIES_REQUIRED: tuple[str, ...] = ("query", "category")
 
 TABLE_KINDS: tuple[str, ...] = ("events", "items", "queries")

@@ -49,7 +49,6 @@ UNKNOWN_EVENT_TYPE = "unknown event_type"
 BAD_TIMESTAMP = "bad timestamp"
 EMPTY_ITEM_ID = "empty item_id"
 BAD_POSITION = "position not an integer"
-EMPTY_TITLE = "empty title"
 EMPTY_CATEGORY = "empty category"
 BAD_PRICE = "price not a number"
 NEGATIVE_PRICE = "negative price"
@@ -577,18 +576,17 @@ def _optional_integers(raw: pd.DataFrame, name: str, default: int, problems: lis
 
 def _normalise_items(raw: pd.DataFrame, problems: list[Problem], base_dir: Path | None) -> pd.DataFrame:
     item_id = _text_column(raw, "item_id")
-    title = _text_column(raw, "title")
     category = _text_column(raw, "category")
     problems += [
         _empty_problem(item_id, "item_id", EMPTY_ITEM_ID),
-        _empty_problem(title, "title", EMPTY_TITLE),
         _empty_problem(category, "category", EMPTY_CATEGORY),
     ]
     return pd.DataFrame(
         {
             "item_id": item_id,
-            "title": title,
             "category": category,
+            # Optional: an item without a title (or a table without the column) is fine.
+            "title": _text_column(raw, "title"),
             "brand": _text_column(raw, "brand"),
             "price": _prices(raw, problems),
             "image": _images(raw, item_id, problems, base_dir),

@@ -215,6 +215,10 @@ def _dataset(target: np.ndarray, context: np.ndarray, negatives: np.ndarray, bat
 
 def pretrain(corpus: Corpus, config: PretrainConfig, verbose: int | str = "auto") -> PretrainResult:
     """Trains vectors on `corpus` and returns them with throughput and losses."""
+    if not corpus.sequences:
+        missing = ("no item has a title and the training part has no query" if corpus.kind == "words"
+                   else "the training part has no behaviour event on a catalogue item")
+        raise ValueError(f"the {corpus.kind} corpus is empty: {missing}")
     rng = np.random.default_rng(config.seed)
     counts = id_counts(corpus.sequences, corpus.vocab_size)
     keep = keep_probabilities(counts, config.subsample)

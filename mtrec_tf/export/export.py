@@ -14,6 +14,8 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
+
 from mtrec_tf import progress
 from mtrec_tf.backend import tf
 from mtrec_tf.data.catalogue import Catalogue
@@ -90,7 +92,7 @@ def export_model(model: MultiTaskModel, statistics: DataStatistics, catalogue: C
         op_types = check_saved_model(staging, target)
         top = module.index_k if module.index is not None else None
         contract = write_export_contract(staging, module.served_tasks(), statistics.event_types, history_length, top)
-        image_png = tf.io.encode_png(catalogue.image[1 if len(catalogue.image) > 1 else 0]).numpy()
+        image_png = tf.io.encode_png(_warmup_pixels(catalogue)).numpy()
         write_warmup_requests(staging, model_name, sorted(signatures), item_ids, image_png)
         rename(staging, final)
     except BaseException:
@@ -101,3 +103,11 @@ def export_model(model: MultiTaskModel, statistics: DataStatistics, catalogue: C
     size = folder_size(final)
     return ExportResult(as_path(final), version, sorted(signatures), op_types, size, time.perf_counter() - start,
                         contract)
+
+
+def _warmup_pixels(catalogue: Catalogue) -> np.ndarray:
+    """A catalogue image for the warmup requests of `image_category`; a blank one when the
+    catalogue holds none."""
+    if catalogue.image is None:
+        return np.zeros((catalogue.image_size, catalogue.image_size, 3), np.uint8)
+    return catalogue.image[1 if len(catalogue.image) > 1 else 0]

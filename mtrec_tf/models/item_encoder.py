@@ -20,13 +20,14 @@ class CatalogueTensors:
     """What the item encoder looks up by item index, as constants (never checkpointed).
 
     Attributes:
-        titles: int32 (items + 1, max_title_tokens) title token ids.
+        titles: int32 (items + 1, max_title_tokens) title token ids, or None when the model
+            reads no title.
         category, brand: int32 (items + 1,) ids; price: float32 (items + 1,) standardised.
         image: uint8 (items + 1, size, size, 3), or None when the model reads no image.
         sampling_probability: float32 (items + 1,) each item's share of the training clicks.
     """
 
-    titles: tf.Tensor
+    titles: tf.Tensor | None
     category: tf.Tensor
     brand: tf.Tensor
     price: tf.Tensor
@@ -45,12 +46,17 @@ class ItemEncoder(keras.layers.Layer):
     brand embeddings, the standardised price and the image's encoding, through a linear tower
     (so new items get useful vectors from their features).
 
+    Without titles (`uses_titles=False`) or images (`uses_images=False`) the tower reads the
+    rest, and neither the text encoder nor the image encoder runs on items.
+
     Args:
         statistics: the vocabularies (items, categories, brands) and popularity.
         catalogue: the catalogue arrays, aligned with `statistics.items` (row 0 unknown).
         config: `embedding_dim`, `image_dim`, `image_backbone`.
         text_encoder: the shared text encoder, for titles.
-        uses_images: whether items carry their image's encoding (without, no image encoder runs).
+        uses_images: whether items carry their image's encoding (needs `catalogue.image`).
+        uses_titles: whether items carry their title's encoding (needs `catalogue.title_tokens`
+            with columns).
 
     Call arguments:
         item_index: int (n,) catalogue rows (`item_lookup` of item ids).
@@ -61,10 +67,16 @@ class ItemEncoder(keras.layers.Layer):
     """
 
     def __init__(self, statistics: DataStatistics, catalogue: Catalogue, config: ModelConfig,
-                 text_encoder: TextEncoder, uses_images: bool, **kwargs: Any) -> None:
+                 text_encoder: TextEncoder, uses_images: bool, uses_titles: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        if uses_images and catalogue.image is None:
+            raise ValueError("ItemEncoder: uses_images=True but the catalogue holds no image array")
+        if uses_titles and not catalogue.has_titles:
+            raise ValueError("ItemEncoder: uses_titles=True but no item of the catalogue has a title")
         d = config.embedding_dim
         self.text_encoder = text_encoder
+        self.uses_images = uses_images
+        self.uses_titles = uses_titles
         self.item_lookup = keras.layers.StringLookup(vocabulary=list(statistics.items) or [NEVER],
                                                      num_oov_indices=1, mask_token=None)
         self.item_embedding = keras.layers.Embedding(max(len(statistics.items), 1) + 1, d, name="item_embedding")
@@ -74,26 +86,30 @@ class ItemEncoder(keras.layers.Layer):
         self.tower = MLP([], output_units=d, name="item_tower")
         popularity = np.asarray((0,) + tuple(statistics.item_popularity), dtype=np.float64) + 1.0
         self.catalogue = CatalogueTensors(
-            titles=tf.constant(catalogue.title_tokens),
+            titles=tf.constant(catalogue.title_tokens) if uses_titles else None,
             category=tf.constant(catalogue.category),
             brand=tf.constant(catalogue.brand),
             price=tf.constant(catalogue.price),
             image=tf.constant(catalogue.image) if uses_images else None,
             sampling_probability=tf.constant((popularity / popularity.sum()).astype(np.float32)),
         )
-        self.image_size = int(catalogue.image.shape[1])
+        self.image_size = catalogue.image_size
 
     def titles(self, unique_index: tf.Tensor) -> TokenBatch:
-        """The title tokens of items by index, for the text encoder."""
+        """The title tokens of items by index, for the text encoder (only with `uses_titles`)."""
+        if self.catalogue.titles is None:
+            raise ValueError("ItemEncoder.titles: this encoder reads no titles (uses_titles=False)")
         return self.text_encoder.id_tokens(tf.gather(self.catalogue.titles, unique_index))
 
-    def features(self, unique_index: tf.Tensor, titles: tf.Tensor,
+    def features(self, unique_index: tf.Tensor, titles: tf.Tensor | None,
                  training: bool | None = None) -> tuple[tf.Tensor, tf.Tensor]:
-        """Tower vectors and image encodings of items by index, given their encoded titles."""
+        """Tower vectors and image encodings of items by index, given their encoded titles
+        (None without `uses_titles`)."""
         catalogue = self.catalogue
-        parts = [
-            self.item_embedding(unique_index),
-            titles,
+        parts = [self.item_embedding(unique_index)]
+        if titles is not None:
+            parts.append(titles)
+        parts += [
             self.category_embedding(tf.gather(catalogue.category, unique_index)),
             self.brand_embedding(tf.gather(catalogue.brand, unique_index)),
             tf.gather(catalogue.price, unique_index)[:, tf.newaxis],
@@ -106,6 +122,6 @@ class ItemEncoder(keras.layers.Layer):
 
     def call(self, item_index: tf.Tensor, training: bool | None = None) -> tuple[tf.Tensor, tf.Tensor]:
         unique, position = tf.unique(tf.reshape(item_index, [-1]))  # each distinct item once
-        (titles,) = self.text_encoder.encode([self.titles(unique)], training)
+        titles = self.text_encoder.encode([self.titles(unique)], training)[0] if self.uses_titles else None
         vectors, images = self.features(unique, titles, training)
         return tf.gather(vectors, position), tf.gather(images, position)

@@ -3,9 +3,9 @@ head per configured task (made by its task type), and the training step.
 
     query text ──tokens──► token embedding ─► BiLSTM + attention ─────────► query vector
     item id ──► item embedding ┐
-    title ────► token embedding ─► BiLSTM + attention (shared with query) ┤
+    title ────► token embedding ─► BiLSTM + attention (shared with query) ┤  (when some item has one)
     category, brand, price ───────────────────────────────────────────────┼► item tower
-    image ────► CNN ──────────────────────────────────────────────────────┘
+    image ────► CNN ──────────────────────────────────────────────────────┘  (when some item has one)
     history ──► item + event type + time gap embeddings ─► BiLSTM + attention ─► user vector
                                    │                       (or causal self-attention)
                                    └─► target attention w.r.t. the candidate (DIN)
@@ -43,6 +43,12 @@ from mtrec_tf.models.item_encoder import CatalogueTensors, ItemEncoder
 from mtrec_tf.models.text_encoder import TextEncoder, TokenBatch
 from mtrec_tf.models.user_encoder import UserEncoder
 from mtrec_tf.tasks import LossContext, TaskBatch, task_type
+
+
+def encodes_items(tasks: Sequence[TaskConfig]) -> bool:
+    """Whether a model of `tasks` encodes items (a task reads the item or its image, or
+    compares users with item tower vectors); without, no item feature (title, image) is read."""
+    return any("item" in t.inputs or "image" in t.inputs or task_type(t.type).encodes_targets for t in tasks)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,12 +93,17 @@ class MultiTaskModel(keras.Model):
         self.num_categories = len(stats.categories)
 
         # Encoders, sharing the token table (queries, titles) and the item table (candidates,
-        # histories, retrieval targets). Without any image (and no task reading one) the item
-        # encoder leaves the image out.
-        self.uses_images = bool(catalogue.has_image.any()) or any("image" in t.inputs for t in self.tasks)
+        # histories, retrieval targets). What the item tower reads beside an item's id,
+        # category, brand and price follows from the saved catalogue, the configuration and
+        # the tasks, so a run rebuilt from its run directory has the same structure: the
+        # title when some item has one and there is a text encoder, the image when the
+        # catalogue holds images; neither when no task encodes items.
+        self.encodes_items = encodes_items(self.tasks)
+        self.uses_titles = self.encodes_items and catalogue.has_titles and config.text_encoder != "none"
+        self.uses_images = self.encodes_items and catalogue.has_images and bool(catalogue.has_image.any())
         self.text_encoder = TextEncoder(stats.tokens, config, name="text_encoder")
         self.item_encoder = ItemEncoder(stats, catalogue, config, self.text_encoder, self.uses_images,
-                                        name="item_encoder")
+                                        self.uses_titles, name="item_encoder")
         self.user_encoder = UserEncoder(stats, config, self.item_encoder, model_data.history_length,
                                         name="user_encoder")
         self.target_attention = TargetAttention(name="target_attention")
@@ -216,8 +227,10 @@ class MultiTaskModel(keras.Model):
             ngram_scores = {name: per_candidate(tf.gather(head.ngram_scores(texts[0].ngrams, training=training),
                                                           query_position))
                             for name, head in self.ngram_heads().items()}
+        encodes_titles = encodes_items and self.item_encoder.uses_titles
         if encodes_items:
             unique_items, item_position = tf.unique(item_index)
+        if encodes_titles:
             texts.append(self.item_encoder.titles(unique_items))
         # Queries and titles go through the text encoder in one call.
         text_vectors = self.text_encoder.encode(texts, training) if texts else []
@@ -227,7 +240,8 @@ class MultiTaskModel(keras.Model):
         item_vectors: tf.Tensor = None
         image_vectors: tf.Tensor = None
         if encodes_items:
-            item_vectors, image_vectors = self.item_encoder.features(unique_items, text_vectors[-1], training)
+            titles = text_vectors[-1] if encodes_titles else None
+            item_vectors, image_vectors = self.item_encoder.features(unique_items, titles, training)
             item_vectors = tf.gather(item_vectors, item_position)
             image_vectors = tf.gather(image_vectors, item_position)
         elif item_table is not None:

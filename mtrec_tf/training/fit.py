@@ -31,7 +31,7 @@ from mtrec_tf.io_utils import (
     rmtree,
     write_json_atomic,
 )
-from mtrec_tf.models import ModelData, MultiTaskModel
+from mtrec_tf.models import ModelData, MultiTaskModel, encodes_items
 from mtrec_tf.training.callbacks import EpochHistory, StopOnNaNTaskLoss
 from mtrec_tf.training.distribution import is_chief, worker_temp_dir
 from mtrec_tf.training.optimizers import LazyAdam
@@ -89,6 +89,15 @@ def check_tasks_against_data(config: Config, prepared: PreparedData) -> None:
               else "no configured task can be trained on these data")
     raise ConfigError(f"{len(missing)} of {len(config.tasks)} tasks cannot learn from these data:\n  "
                       + "\n  ".join(missing.values()) + f"\n{advice}")
+
+
+def run_catalogue(config: Config, prepared: PreparedData, catalogue: Catalogue | None = None) -> Catalogue:
+    """The catalogue arrays a run of `config` keeps: `catalogue` (or those of `prepared`'s
+    items), without the image array when no task encodes items."""
+    wanted = encodes_items(config.tasks)
+    if catalogue is None:
+        return build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens, images=wanted)
+    return catalogue if wanted else dataclasses.replace(catalogue, image=None)
 
 
 def build_model(config: Config, statistics: DataStatistics, catalogue: Catalogue) -> MultiTaskModel:
@@ -168,8 +177,7 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
     write_json_atomic(paths.data_report, {**quality, "examples": {
         "counts": prepared.examples.report.counts, "skipped": prepared.examples.report.skipped}})
     check_tasks_against_data(config, prepared)
-    if catalogue is None:
-        catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens)
+    catalogue = run_catalogue(config, prepared, catalogue)
     save_run_inputs(paths, config, prepared.statistics, catalogue)
 
     training = config.training

@@ -1,7 +1,9 @@
 """The run directory: where a training run keeps its configuration, vocabularies and weights.
 
     RUN/config.yaml        the resolved configuration
-    RUN/vocab/             vocabularies, statistics and the catalogue arrays
+    RUN/vocab/             vocabularies, statistics and the catalogue arrays (`catalogue.npz`:
+                           no image array when no item has an image or no task encodes items,
+                           no title columns when no item has a title)
     RUN/checkpoints/       step and epoch checkpoints, the backup for resuming, `final`
     RUN/logs/              TensorBoard
     RUN/history.json       per-epoch training and validation logs (every epoch, across resumes)
@@ -14,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
@@ -96,7 +98,8 @@ def save_run_inputs(paths: RunPaths, config: Config, statistics: DataStatistics,
     write_text_atomic(paths.config, dump_config(config))
     statistics.save(paths.vocab)
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **dataclasses.asdict(catalogue))
+    arrays: dict[str, Any] = catalogue.arrays()  # `np.savez` types its keyword arguments as its options
+    np.savez_compressed(buffer, **arrays)
     write_bytes_atomic(paths.catalogue, buffer.getvalue())
 
 
@@ -109,7 +112,7 @@ def load_run_inputs(run_dir: str | os.PathLike) -> tuple[Config, DataStatistics,
     config = config_from_yaml(read_text(paths.config), paths.config)
     statistics = DataStatistics.load(paths.vocab)
     with np.load(io.BytesIO(read_bytes(paths.catalogue))) as arrays:
-        catalogue = Catalogue(**{name: arrays[name] for name in arrays.files})
+        catalogue = Catalogue.from_arrays({name: arrays[name] for name in arrays.files})
     return config, statistics, catalogue
 
 

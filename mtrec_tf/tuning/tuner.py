@@ -27,12 +27,12 @@ import keras_tuner
 
 from mtrec_tf.backend import keras
 from mtrec_tf.config import Config, ConfigError, dump_config, load_config, to_dict
-from mtrec_tf.data.catalogue import Catalogue, build_catalogue
+from mtrec_tf.data.catalogue import Catalogue
 from mtrec_tf.data.pipeline import table_to_arrays
 from mtrec_tf.data.prepare import PreparedData, prepare_configured
 from mtrec_tf.io_utils import write_json_atomic, write_text_atomic
 from mtrec_tf.models import MultiTaskModel
-from mtrec_tf.training.fit import load_trained_model, train
+from mtrec_tf.training.fit import load_trained_model, run_catalogue, train
 from mtrec_tf.training.scoring import KS, evaluate_model
 from mtrec_tf.tuning.objective import Objective, parse_objective, reported_metrics, tradeoff_metrics
 from mtrec_tf.tuning.results import (
@@ -251,8 +251,7 @@ def run_search(config: Config, output_dir: str | os.PathLike, resume: bool = Fal
     if role != CHIEF:
         if prepared is None:
             prepared = prepare_configured(config)
-        if catalogue is None:
-            catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens)
+        catalogue = run_catalogue(config, prepared, catalogue)
     else:
         prepared, catalogue = None, None
 

@@ -33,8 +33,8 @@ def data() -> EcommerceData:
     items = pd.DataFrame(
         {
             "item_id": ["i1", "i2", "i3", "i4", "i5"],
-            "title": ["Red dress", "Blue dress", "Shirt", "Boots", ""],
-            "category": ["Women > Dresses", "Women > Dresses", "Men > Shirts", "Shoes", "Shoes"],
+            "title": ["Red dress", "Blue dress", "Shirt", "", "Sandals"],
+            "category": ["Women > Dresses", "Women > Dresses", "Men > Shirts", "Shoes", ""],
         }
     )
     queries = pd.DataFrame({"query": ["red dress", "shirt"], "category": ["Dresses", "Shirts"]})
@@ -51,7 +51,8 @@ def test_counts_equal_hand_computed_values(data: EcommerceData) -> None:
     }
     assert report["event_types"] == {"search": 2, "impression": 2, "click": 3, "add_to_cart": 1, "purchase": 1}
     assert report["users"] == 3
-    assert report["items"] == {"catalogue": 4, "with_events": 3, "with_behaviour": 2}
+    assert report["items"] == {"catalogue": 4, "with_events": 3, "with_behaviour": 2, "with_title": 3,
+                               "with_image": 0}
     assert report["interactions"] == 5
     assert report["user_item_pairs"] == 2  # (u1, i1), (u2, i3); the click on "ghost" is not in the catalogue
     assert report["sparsity"] == pytest.approx(1 - 2 / (3 * 4))
@@ -69,7 +70,7 @@ def test_category_distribution(data: EcommerceData) -> None:
 def test_data_quality_lists_each_table(data: EcommerceData) -> None:
     quality = inspect_data(data)["data_quality"]
     assert [table["kind"] for table in quality] == ["events", "items", "queries"]
-    assert quality[1]["dropped"] == {"empty title": 1}
+    assert quality[1]["dropped"] == {"empty category": 1}
     assert (quality[1]["rows_read"], quality[1]["rows_kept"]) == (5, 4)
 
 
@@ -80,7 +81,8 @@ def test_format_report_mentions_each_section(data: EcommerceData) -> None:
         assert f"\n{heading}" in "\n" + text
     assert "2024-01-01T00:00:00Z to 2024-01-03T00:00:00Z" in text
     assert "sparsity                       0.833333" in text
-    assert "dropped           1  empty title" in text
+    assert "dropped           1  empty category" in text
+    assert "items with a title             3" in text
     assert "unknown-item events: 1 (kept as out-of-vocabulary)" in text
 
 

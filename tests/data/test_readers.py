@@ -268,6 +268,12 @@ def test_find_tables_by_name_columns_and_folders(tmp_path: Path) -> None:
     assert len(data.events) == 2 * len(EVENTS) and len(data.items) == len(ITEMS)
 
 
+def test_find_tables_knows_an_items_table_without_titles_by_its_columns(tmp_path: Path) -> None:
+    catalogue = write_table(pd.DataFrame({"item_id": ["i1"], "category": ["Toys"]}), tmp_path / "catalogue.csv")
+    clicks = write_table(EVENTS.drop(columns=["query"]), tmp_path / "clicks.csv")
+    assert find_tables([catalogue, clicks]) == {"events": [clicks], "items": [catalogue]}
+
+
 def test_find_tables_rejects_an_unclassifiable_file(tmp_path: Path) -> None:
     path = tmp_path / "users.csv"
     path.write_text("user_id,age\nu1,30\n")

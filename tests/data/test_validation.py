@@ -171,14 +171,31 @@ def test_empty_item_id_only_allowed_on_search(tmp_path: Path) -> None:
         read_table(path, "events")
 
 
-@pytest.mark.parametrize(
-    ("row", "column"), [(",Cup,Home,,\n", "item_id"), ("i1,,Home,,\n", "title"), ("i1,Cup,,,\n", "category")]
-)
+@pytest.mark.parametrize(("row", "column"), [(",Cup,Home,,\n", "item_id"), ("i1,Cup,,,\n", "category")])
 def test_empty_required_item_fields(tmp_path: Path, row: str, column: str) -> None:
     path = items_csv(tmp_path, "i0,Mug,Home,,\n", row)
     expected = rf"items\.csv row 2 \(line 3\), column '{column}': {column} is empty"
     with pytest.raises(DataValidationError, match=expected):
         read_table(path, "items")
+
+
+def test_titles_are_optional_empty_null_or_missing(tmp_path: Path) -> None:
+    """Sequential data often has no titles: an empty or null title, or no title column, is fine."""
+    items, report = read_table(items_csv(tmp_path, "i1,,Home,,\n", "i2,Cup,Home,,\n"), "items")
+    assert items["title"].tolist() == ["", "Cup"] and report.dropped == {} and report.repaired == {}
+    frame = pd.DataFrame({"item_id": ["i1", "i2", "i3"], "title": [None, np.nan, "Mug"], "category": ["Home"] * 3})
+    items, report = validate_table(frame, "items", source="DataFrame items")
+    assert items["title"].tolist() == ["", "", "Mug"] and report.rows_kept == 3
+    untitled = write(tmp_path / "untitled.csv", "item_id,category\ni1,Home\ni2,Toys\n")
+    items, report = read_table(untitled, "items", bad_rows="skip")
+    assert items["title"].tolist() == ["", ""] and report.rows_kept == 2 and not report.dropped
+    assert list(items.columns) == ["item_id", "category", "title", "brand", "price", "image"]
+
+
+def test_queries_are_optional_in_events(tmp_path: Path) -> None:
+    path = write(tmp_path / "events.csv", "user_id,timestamp,event_type,item_id\nu1,1700000000,click,i1\n")
+    events, _ = read_table(path, "events")
+    assert events["query"].tolist() == [""]
 
 
 @pytest.mark.parametrize(("row", "column"), [(",Home\n", "query"), ("cups,\n", "category")])
@@ -298,11 +315,11 @@ def test_skip_keeps_good_rows_and_counts_each_reason(tmp_path: Path) -> None:
 
 
 def test_skip_repairs_items_and_drops_bad_json_lines(tmp_path: Path) -> None:
-    path = items_csv(tmp_path, "i1,Cup,Home,cheap,gone.png\n", "i2,,Home,,\n")
+    path = items_csv(tmp_path, "i1,Cup,Home,cheap,gone.png\n", "i2,Mug,,,\n")
     items, report = read_table(path, "items", bad_rows="skip")
     assert items["item_id"].tolist() == ["i1"]
     assert np.isnan(items.loc[0, "price"]) and items.loc[0, "image"] is None
-    assert report.dropped == {"empty title": 1}
+    assert report.dropped == {"empty category": 1}
     assert report.repaired == {"price not a number": 1, "image file not found": 1}
     text = '{"query": "tea", "category": "Tea"}\nnot json\n[1, 2]\n{"query": "cups", "category": "Cups"}\n'
     queries, report = read_table(write(tmp_path / "queries.jsonl", text), "queries", bad_rows="skip")

@@ -45,3 +45,10 @@ def test_vectors_separate_two_disjoint_topics(cbow):
     rows = np.arange(1, 13)
     top, _ = cosine_neighbours(result.vectors, rows, k=5, candidates=topic >= 0)
     assert np.all(topic[top] == topic[rows][:, None])
+
+
+def test_an_empty_word_corpus_says_why():
+    """Data without text (no titles, no queries) give no words to pre-train on."""
+    with pytest.raises(ValueError, match="the words corpus is empty: no item has a title and the training part "
+                                         "has no query"):
+        pretrain(Corpus("words", [], ()), PretrainConfig())

@@ -266,6 +266,34 @@ def test_renamed_tasks_keep_every_signature_and_its_outputs(tmp_path, tiny_confi
                                atol=1e-5)
 
 
+def test_a_next_item_model_without_titles_or_images_exports_and_retrieves(tmp_path, tiny_config, tiny_prepared,
+                                                                          model_and_batch):
+    from mtrec_tf.config import select_tasks
+
+    items = tiny_prepared.data.items.assign(title="", image=None)
+    catalogue = build_catalogue(items, tiny_prepared.statistics, tiny_config.model.max_title_tokens)
+    config = select_tasks(tiny_config, ["next_item"])
+    model = build_model(config, tiny_prepared.statistics, catalogue)
+    _, _, batch = model_and_batch
+    model.build_from_batch(batch)
+    assert not model.uses_titles and not model.uses_images
+    result = export_model(model, tiny_prepared.statistics, catalogue, config.data.history_length,
+                          tmp_path / "export", target="core", top_k=20)
+    assert result.signatures == ["item_embedding", "retrieve", "user_embedding"]
+    loaded = tf.saved_model.load(str(result.path))
+    # No image array or image encoder in the export: the image encodings are (rows, 0).
+    shapes = [tuple(shape) for _, shape in tf.train.list_variables(str(result.path / "variables" / "variables"))]
+    assert (catalogue.size, 0) in shapes and not [shape for shape in shapes if len(shape) == 4]
+
+    features, _, _ = batch
+    inputs = {k: v[:16] for k, v in _user_inputs(features).items()}
+    answer = loaded.signatures["retrieve"](**inputs)
+    user = model(features, training=False)["next_item"][:16]
+    vectors = model.item_vectors(tf.range(1, catalogue.size, dtype=tf.int64), "next_item", training=False)
+    scores = tf.matmul(user, vectors, transpose_b=True)  # (16, items)
+    np.testing.assert_allclose(answer["scores"], tf.math.top_k(scores, k=20).values, atol=1e-5)
+
+
 def test_versions_appear_whole_and_never_overwrite(exported, tiny_config, tiny_prepared, model_and_batch):
     result, _ = exported
     model, catalogue, _ = model_and_batch

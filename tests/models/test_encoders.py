@@ -55,6 +55,23 @@ def test_an_item_encoder_without_images_has_empty_image_encodings(tiny_config, t
     assert not items.image_encoder.weights
 
 
+def test_an_item_encoder_without_titles_never_calls_the_text_encoder(tiny_config, tiny_prepared, monkeypatch):
+    catalogue = build_catalogue(tiny_prepared.data.items.assign(title="", image=None), tiny_prepared.statistics,
+                                tiny_config.model.max_title_tokens)
+    assert not catalogue.has_titles
+    text = TextEncoder(tiny_prepared.statistics.tokens, tiny_config.model)
+    with pytest.raises(ValueError, match="no item of the catalogue has a title"):
+        ItemEncoder(tiny_prepared.statistics, catalogue, tiny_config.model, text, uses_images=False)
+    items = ItemEncoder(tiny_prepared.statistics, catalogue, tiny_config.model, text, uses_images=False,
+                        uses_titles=False)
+    monkeypatch.setattr(text, "encode", lambda *args, **kwargs: pytest.fail("the text encoder ran on titles"))
+    vectors, images = items(tf.constant([1, 2, 2], tf.int64))
+    assert vectors.shape == (3, tiny_config.model.embedding_dim) and images.shape == (3, 0)
+    d = tiny_config.model.embedding_dim
+    assert items.tower.weights[0].shape[0] == 3 * d + 1  # id, category, brand embeddings and the price
+    assert items.catalogue.titles is None and not text.weights
+
+
 def test_history_padding_changes_nothing_and_the_item_table_is_shared(parts, tiny_config):
     _, items, users = parts
     item_ids = list(items.item_lookup.get_vocabulary()[1:4])

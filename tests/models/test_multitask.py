@@ -244,6 +244,39 @@ def test_a_catalogue_without_images_runs_no_image_encoder(tiny_config, tiny_prep
     assert np.isfinite(logs["ctr_loss"]) and np.isfinite(logs["next_item_loss"])
 
 
+@pytest.mark.parametrize("case", ["untitled", "text_encoder_none"])
+def test_without_titles_the_item_tower_reads_id_category_brand_and_price(tiny_config, tiny_prepared, batch,
+                                                                          case):
+    """Decided by the data (no item has a title) or by the configuration (no text encoder)."""
+    items = tiny_prepared.data.items.assign(image=None)
+    if case == "untitled":
+        items = items.drop(columns=["title"])
+    catalogue = build_catalogue(items, tiny_prepared.statistics, tiny_config.model.max_title_tokens)
+    # ctr reads the user and the item, next_item the user only: no query, so no text at all.
+    tasks = (TaskConfig("ctr", "binary", "ctr", ("user", "item")),
+             TaskConfig("next_item", "retrieval", "next_item", ("user",)))
+    model_config = tiny_config.model
+    if case == "text_encoder_none":
+        model_config = dataclasses.replace(model_config, text_encoder="none")
+    config = dataclasses.replace(tiny_config, tasks=tasks, model=model_config)
+    model = build_model(config, tiny_prepared.statistics, catalogue)
+    assert model.encodes_items and not model.uses_titles and not model.uses_images
+    assert catalogue.has_titles == (case != "untitled")
+    model.build_from_batch(batch)
+    assert not model.text_encoder.weights and not model.item_encoder.image_encoder.weights
+    d = model_config.embedding_dim
+    assert model.item_encoder.tower.weights[0].shape[0] == 3 * d + 1
+    logs = model.train_on_batch(batch[0], batch[1], sample_weight=batch[2], return_dict=True)
+    assert np.isfinite(logs["ctr_loss"]) and np.isfinite(logs["next_item_loss"])
+
+
+def test_a_model_that_encodes_no_items_reads_no_image(tiny_config, tiny_prepared, catalogue):
+    assert catalogue.has_images
+    model = build_model(select_tasks(tiny_config, ["query_category"]), tiny_prepared.statistics, catalogue)
+    assert not model.encodes_items and not model.uses_images and not model.uses_titles
+    assert model.catalogue.image is None and model.catalogue.titles is None
+
+
 @pytest.mark.parametrize("combination", ["shared_bottom", "mmoe"])
 def test_a_ranking_task_reads_only_its_configured_inputs(tiny_config, tiny_prepared, catalogue, batch, combination):
     tasks = (TaskConfig("ctr", "binary", "ctr", ("user", "item", "query")),

@@ -36,3 +36,42 @@ def test_train_without_evaluation_says_what_to_run_next(tmp_path, capsys):
                  "--tasks", "ctr", "--no-evaluate", "--no-export", "--output-dir", str(run)]) == 0
     assert f"next: mtrec evaluate {run}" in capsys.readouterr().out
     assert not (run / "metrics.json").exists() and not (run / "export").exists()
+
+
+def test_tables_without_queries_titles_or_images_go_from_inspect_to_serving(tmp_path, capsys, sample_world):
+    """Sequential data: clicks without queries, items without titles or images, through every command."""
+    from serving.client import RestClient
+    from serving.dev_server import DevServer
+
+    data = tmp_path / "data"
+    data.mkdir()
+    events = sample_world.events
+    events = events[events["event_type"].isin(["click", "add_to_cart", "purchase"])].drop(columns=["query"])
+    events.to_parquet(data / "events.parquet")
+    sample_world.items[["item_id", "category", "brand", "price"]].to_parquet(data / "items.parquet")
+
+    report = tmp_path / "report.json"
+    assert main(["data", "inspect", str(data), "--json", str(report)]) == 0
+    items = json.loads(report.read_text(encoding="utf-8"))["items"]
+    assert items["with_title"] == 0 and items["with_image"] == 0
+    assert "items with a title             0" in capsys.readouterr().out
+    assert main(["data", "examples", str(data), "--out", str(tmp_path / "examples"), "--split", "leave_last_out",
+                 "--format", "parquet"]) == 0
+    summary = json.loads((tmp_path / "examples" / "examples.json").read_text(encoding="utf-8"))
+    assert summary["examples"]["train"]["next_item"] > 0
+
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "tiny", "--set", "training.steps_per_epoch=3", "--tasks", "next_item",
+                 "--events", str(data / "events.parquet"), "--items", str(data / "items.parquet"),
+                 "--split", "leave_last_out", "--output-dir", str(run)]) == 0
+    assert "recall@50" in capsys.readouterr().out
+    assert main(["evaluate", str(run)]) == 0
+    assert main(["export", str(run), "--target", "core"]) == 0
+    base = run / "export" / "mtrec"
+    assert sorted(p.name for p in base.iterdir()) == ["1", "2"]
+
+    item_ids = list(sample_world.items["item_id"])
+    with DevServer(base, rest_port=0, grpc_port=None, poll_seconds=60) as server, \
+            RestClient(server.rest_url) as client:
+        recommended = client.recommend("u1", item_ids[:3], k=5)
+    assert len(recommended) == 5 and all(item in item_ids for item, _ in recommended)

@@ -103,3 +103,76 @@ def test_a_new_task_on_a_column_of_the_events_trains_with_no_code(tmp_path, samp
     report = evaluate_run(tmp_path, prepared=prepared)
     assert report["view"]["examples"] > 100
     assert report["view"]["rmse"] < 0.9 * report["baselines"]["view"]["rmse"]
+
+
+@pytest.fixture(scope="module")
+def untitled_run(tmp_path_factory, tiny_config, sample_world):
+    """A next_item-only run, briefly trained, on the sample shop's events without queries and
+    its items without images or titles (every title empty or null)."""
+    import dataclasses
+
+    import numpy as np
+
+    from mtrec_tf.config import select_tasks
+    from mtrec_tf.data.prepare import prepare_data
+    from mtrec_tf.data.readers import load_data
+    from mtrec_tf.training.fit import train
+
+    events = sample_world.events.drop(columns=["query"])
+    items = sample_world.items.drop(columns=["image"])
+    items["title"] = np.where(np.arange(len(items)) % 2 == 0, "", None)
+    data = load_data(events, items)
+    assert data.reports[1].rows_kept == len(items) and not data.reports[1].dropped
+    config = select_tasks(dataclasses.replace(
+        tiny_config, training=dataclasses.replace(tiny_config.training, epochs=2, steps_per_epoch=6)), ["next_item"])
+    prepared = prepare_data(data, config.data, seed=config.seed)
+    run_dir = tmp_path_factory.mktemp("untitled")
+    return train(config, run_dir, prepared=prepared, verbose=0)
+
+
+def test_empty_titles_train(untitled_run):
+    model = untitled_run.model
+    assert not untitled_run.catalogue.has_titles and not untitled_run.catalogue.has_images
+    assert model.encodes_items and not model.uses_titles and not model.uses_images
+    losses = untitled_run.history["next_item_loss"]
+    assert len(losses) == 2 and all(math.isfinite(loss) for loss in losses)
+    assert losses[-1] < losses[0]
+
+
+def test_a_next_item_only_checkpoint_holds_no_image_array(untitled_run):
+    import numpy as np
+
+    from mtrec_tf.backend import tf
+
+    run = untitled_run.run_dir
+    catalogue = untitled_run.catalogue
+    blank_images = catalogue.size * 64 * 64 * 3  # the array such a run kept before (bytes)
+    folders = [run / "checkpoints" / "final", *(run / "checkpoints").glob("epoch-*")]
+    assert len(folders) == 3
+    for folder in folders:
+        variables = tf.train.list_variables(str(folder / "weights"))
+        assert variables and not any("image" in name for name, _ in variables), folder
+        # No image-shaped variable (rows, size, size, 3), nor an image encoder's convolution kernels.
+        assert not [name for name, shape in variables if len(shape) == 4], folder
+        assert sum(f.stat().st_size for f in folder.iterdir()) < blank_images / 10, folder
+    with np.load(run / "vocab" / "catalogue.npz") as saved:
+        assert "image" not in saved.files and saved["title_tokens"].shape == (catalogue.size, 0)
+    assert (run / "vocab" / "catalogue.npz").stat().st_size < 20_000
+
+
+def test_a_reloaded_run_without_titles_and_images_has_the_same_structure_and_outputs(untitled_run):
+    import numpy as np
+
+    from mtrec_tf.data.pipeline import make_dataset
+    from mtrec_tf.training.fit import load_trained_model
+
+    trained = load_trained_model(untitled_run.run_dir)
+    assert trained.catalogue.image is None and not trained.catalogue.has_titles
+    assert not trained.model.uses_titles and not trained.model.uses_images
+    test = untitled_run.prepared.examples.parts["test"]
+    features, _, _ = next(iter(make_dataset(test, batch_size=32, history_length=trained.config.data.history_length)))
+    np.testing.assert_allclose(trained.model(features, training=False)["next_item"].numpy(),
+                               untitled_run.model(features, training=False)["next_item"].numpy(), atol=1e-5)
+    item_index = np.arange(trained.catalogue.size)
+    np.testing.assert_allclose(trained.model.encode_items(item_index)[0].numpy(),
+                               untitled_run.model.encode_items(item_index)[0].numpy(), atol=1e-5)
