@@ -51,9 +51,10 @@ def text_statistics(train_queries, categories) -> DataStatistics:
                           time_gap_log_std=1.0, price_log_mean=0.0, price_log_std=1.0)
 
 
-def empty_catalogue(title_tokens: int) -> Catalogue:
-    return Catalogue(np.zeros((1, title_tokens), np.int32), np.zeros(1, np.int32), np.zeros(1, np.int32),
-                     np.zeros(1, np.float32), np.zeros((1, 64, 64, 3), np.uint8), np.zeros(1, bool))
+def empty_catalogue() -> Catalogue:
+    """No items: no title columns, no image array."""
+    return Catalogue(np.zeros((1, 0), np.int32), np.zeros(1, np.int32), np.zeros(1, np.int32),
+                     np.zeros(1, np.float32), None, np.zeros(1, bool))
 
 
 class ValidationAccuracy(keras.callbacks.Callback):
@@ -79,7 +80,7 @@ def fit(config: Config, frame: pd.DataFrame, epochs: int,
     """A fresh model of `config` fitted on `frame` for `epochs` (seeded, so reproducible)."""
     keras.utils.set_random_seed(config.seed)
     statistics = text_statistics(frame["query"], set(frame["category"]))
-    model = build_model(config, statistics, empty_catalogue(config.model.max_title_tokens))
+    model = build_model(config, statistics, empty_catalogue())
     dataset = query_dataset(config, frame)
     model.build_from_batch(next(iter(dataset)))
     model.fit(dataset, epochs=epochs, verbose=2, callbacks=list(callbacks))

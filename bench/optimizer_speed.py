@@ -35,7 +35,7 @@ def online_shopping_batches(steps: int) -> tuple[Config, DataStatistics, Catalog
     train, _ = stratified_split(load_online_shopping().frame, test_fraction=0.2, seed=42)
     statistics_ = text_statistics(train["query"], set(train["category"]))
     batches = list(query_dataset(config, train).take(steps))
-    return config, statistics_, empty_catalogue(config.model.max_title_tokens), batches
+    return config, statistics_, empty_catalogue(), batches
 
 
 def with_optimizer(config: Config, optimizer: str) -> Config:

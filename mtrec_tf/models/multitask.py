@@ -169,6 +169,13 @@ class MultiTaskModel(keras.Model):
         return [self.item_encoder.item_lookup, self.text_encoder.token_lookup, self.category_lookup,
                 self.user_encoder.event_type_lookup]
 
+    def item_features(self) -> tuple[str, ...]:
+        """What the item tower reads (empty when no task encodes items)."""
+        if not self.encodes_items:
+            return ()
+        optional = (("title", self.uses_titles), ("image", self.uses_images))
+        return ("id", "category", "brand", "price") + tuple(name for name, used in optional if used)
+
     @property
     def item_lookup(self) -> keras.layers.StringLookup:
         """Item ids -> catalogue rows (0 unknown)."""

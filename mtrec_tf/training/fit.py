@@ -202,6 +202,8 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
         strategy.run(model.build_from_batch, args=(next(iter(train_data)),))
         if config.model.init_embeddings and apply_warm_start(model, config.model, prepared.statistics):
             _compile(model, config)  # frozen tables leave the trainable variables
+    if chief and verbose != 0 and model.encodes_items:
+        print(f"item tower reads: {', '.join(model.item_features())} ({_item_data(catalogue)})", flush=True)
     epoch_history = EpochHistory(paths.history)
     start = time.perf_counter()
     history = model.fit(
@@ -223,6 +225,13 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
     if not chief:
         rmtree(paths.root)
     return TrainingResult(as_path(shared.root), model, prepared, logs, seconds, rate, catalogue)
+
+
+def _item_data(catalogue: Catalogue) -> str:
+    """How many items have a title and an image, in words."""
+    rows = catalogue.size - 1
+    titled = int((catalogue.title_tokens[1:] > 0).any(axis=1).sum()) if catalogue.has_titles else 0
+    return f"{titled:,} of {rows:,} items have a title, {int(catalogue.has_image[1:].sum()):,} an image"
 
 
 def _claim_run(paths: RunPaths, overwrite: bool, clear: bool) -> None:

@@ -261,6 +261,7 @@ def test_without_titles_the_item_tower_reads_id_category_brand_and_price(tiny_co
     config = dataclasses.replace(tiny_config, tasks=tasks, model=model_config)
     model = build_model(config, tiny_prepared.statistics, catalogue)
     assert model.encodes_items and not model.uses_titles and not model.uses_images
+    assert model.item_features() == ("id", "category", "brand", "price")
     assert catalogue.has_titles == (case != "untitled")
     model.build_from_batch(batch)
     assert not model.text_encoder.weights and not model.item_encoder.image_encoder.weights
@@ -274,6 +275,7 @@ def test_a_model_that_encodes_no_items_reads_no_image(tiny_config, tiny_prepared
     assert catalogue.has_images
     model = build_model(select_tasks(tiny_config, ["query_category"]), tiny_prepared.statistics, catalogue)
     assert not model.encodes_items and not model.uses_images and not model.uses_titles
+    assert model.item_features() == ()
     assert model.catalogue.image is None and model.catalogue.titles is None
 
 
