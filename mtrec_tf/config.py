@@ -147,14 +147,14 @@ class TaskConfig:
         from mtrec_tf.tasks import TASK_TYPES
 
         check_choice(f"tasks.{self.name}.type", self.type, tuple(TASK_TYPES), ConfigError)
-        other_losses = sorted({loss for kind in TASK_TYPES.values() for loss in kind.other_losses})
-        if self.loss and self.loss not in other_losses:
-            raise ConfigError(f"tasks.{self.name}.loss must be empty (the type's loss) or one of "
-                              f"{', '.join(other_losses)}; got {self.loss!r}")
-        if self.loss and self.loss not in TASK_TYPES[self.type].other_losses:
+        own_losses = TASK_TYPES[self.type].other_losses
+        if self.loss and self.loss not in own_losses:
             takers = [name for name, kind in TASK_TYPES.items() if self.loss in kind.other_losses]
-            raise ConfigError(f"tasks.{self.name}.loss {self.loss!r} applies to {', '.join(takers)} tasks, "
-                              f"not {self.type!r}")
+            if takers:
+                raise ConfigError(f"tasks.{self.name}.loss {self.loss!r} applies to {', '.join(takers)} tasks, "
+                                  f"not {self.type!r}")
+            choices = f" or one of {', '.join(own_losses)}" if own_losses else ""
+            raise ConfigError(f"tasks.{self.name}.loss must be empty (the type's loss){choices}; got {self.loss!r}")
         check_choice(f"tasks.{self.name}.negative_sampling", self.negative_sampling, NEGATIVE_SAMPLINGS,
                      ConfigError)
         if (self.loss == "sampled_softmax") != (self.negatives > 0):

@@ -23,6 +23,7 @@ def _task(**values):
     ({"loss": "sampled_softmax", "negatives": 8, "negative_sampling": "zipf"},
      "negative_sampling must be one of popularity, uniform"),
     ({"loss": "hinge"}, "applies to multiclass tasks, not 'retrieval'"),
+    ({"loss": "bpr"}, "loss must be empty .the type's loss. or one of full_softmax, sampled_softmax; got 'bpr'"),
 ])
 def test_the_loss_settings_are_checked_together(values, message):
     with pytest.raises(ConfigError, match=message):
