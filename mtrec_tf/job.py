@@ -17,7 +17,7 @@ from serving.contract import DEFAULT_MODEL_NAME
 if TYPE_CHECKING:
     from mtrec_tf.backend import tf
     from mtrec_tf.export import ExportResult
-    from mtrec_tf.training.fit import TrainingResult
+    from mtrec_tf.training.fit import TrainedRun, TrainingResult
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,25 +80,29 @@ def run_job(config: Config, run_dir: str | os.PathLike, options: JobOptions = Jo
         config, run_dir, single_task=options.single_task, verbose=options.verbose, strategy=options.strategy,
         checkpoint_dir=options.checkpoint_dir, log_dir=options.log_dir, overwrite=options.overwrite)
     result = JobResult(training, chief=is_chief(options.strategy))
-    if not result.chief:
+    if not result.chief or not (options.evaluate or options.export):
         return result
+    from mtrec_tf.training.fit import load_trained_model
+
+    trained = load_trained_model(run_dir)  # the final weights, loaded once for both
     if options.evaluate:
         from mtrec_tf.evaluation.report import evaluate_run
 
-        result.report = evaluate_run(run_dir, prepared=training.prepared)
+        result.report = evaluate_run(run_dir, prepared=training.prepared, trained=trained)
     if options.export is not None:
-        result.exported = export_run(run_dir, options.export)
+        result.exported = export_run(run_dir, options.export, trained)
     return result
 
 
-def export_run(run_dir: str | os.PathLike, options: ExportOptions = ExportOptions()) -> ExportResult:
+def export_run(run_dir: str | os.PathLike, options: ExportOptions = ExportOptions(),
+               trained: TrainedRun | None = None) -> ExportResult:
     """Exports a finished run's final weights as a new SavedModel version; the TF Serving
-    configuration goes to `RUN/serving`."""
+    configuration goes to `RUN/serving`. `trained`: the run's `load_trained_model`, when loaded."""
     from mtrec_tf.export import export_model
     from mtrec_tf.io_utils import join
     from mtrec_tf.training.fit import load_trained_model
 
-    trained = load_trained_model(run_dir)
+    trained = trained or load_trained_model(run_dir)
     return export_model(
         trained.model, trained.statistics, trained.catalogue, trained.config.data.history_length,
         options.export_dir or join(run_dir, "export"), model_name=options.model_name, version=options.version,

@@ -114,17 +114,15 @@ class RetrievalLoss(keras.layers.Layer):
         return {**super().get_config(), "temperature": self.temperature}
 
 
-def full_softmax_loss(query: tf.Tensor, catalogue: tf.Tensor, targets: tf.Tensor,
-                      temperature: float) -> tf.Tensor:
+def full_softmax_loss(scores: tf.Tensor, targets: tf.Tensor, temperature: float) -> tf.Tensor:
     """Softmax cross-entropy over the whole catalogue, averaged over examples; 0 for none.
 
     Args:
-        query: (n, dim) query vectors.
-        catalogue: (num_items, dim) the vector of every item.
-        targets: (n,) each example's item, a row of `catalogue`.
+        scores: (n, num_items) each query's dot product with every item.
+        targets: (n,) each example's item, a column of `scores`.
         temperature: scores are divided by it.
     """
-    logits = tf.matmul(query, catalogue, transpose_b=True) / temperature
+    logits = scores / temperature
     losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
     return tf.math.divide_no_nan(tf.reduce_sum(losses), tf.cast(tf.size(losses), losses.dtype))
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from mtrec_tf import progress
 from mtrec_tf.config import ConfigError
 from mtrec_tf.errors import DataValidationError, OpAuditError
-from trainer.cli import add_train_arguments, export_options, resolve_train_config
+from trainer.cli import add_train_arguments, export_options, print_report, resolve_train_config
 
 if TYPE_CHECKING:
     from mtrec_tf.training.fit import TrainingResult
@@ -87,7 +87,6 @@ def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> T
     # Before anything else runs a TensorFlow op: collectives are configured at start-up.
     strategy = make_strategy(cluster)
 
-    from mtrec_tf.evaluation.report import format_report
     from mtrec_tf.job import JobOptions, run_job
 
     where = f"{cluster.task_type} {cluster.task_index}" if cluster.task_type else "single process"
@@ -107,7 +106,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> T
     if not job.chief:
         return result
     if job.report is not None:
-        print(format_report(job.report, {task.name: task.type for task in config.tasks}))
+        print_report(job.report, config, run_dir)
     if job.exported is not None:
         print(f"trainer.task: exported {args.model_name} version {job.exported.version} to {job.exported.path}",
               flush=True)

@@ -14,7 +14,7 @@ from mtrec_tf.evaluation.latency import forward_latency
 from mtrec_tf.evaluation.plots import plot_comparison, plot_training_curves
 from mtrec_tf.io_utils import exists, join, read_json, write_json_atomic
 from mtrec_tf.tasks import task_type
-from mtrec_tf.training.fit import load_trained_model
+from mtrec_tf.training.fit import TrainedRun, load_trained_model
 from mtrec_tf.training.run_dir import RunPaths
 from mtrec_tf.training.scoring import evaluate_model
 
@@ -22,14 +22,15 @@ SINGLE_TASK_DIR = "single_task"
 
 
 def evaluate_run(run_dir: str | os.PathLike, prepared: PreparedData | None = None,
-                 exclude_seen: bool = True) -> dict:
+                 exclude_seen: bool = True, trained: TrainedRun | None = None) -> dict:
     """Evaluates a run on its test split and writes metrics.json and plots into it.
 
     The report maps each task to its metrics, plus `baselines`, `single_task` (when
-    `RUN/single_task/<task>/` runs exist) and `latency`.
+    `RUN/single_task/<task>/` runs exist) and `latency`. `trained` is the run's
+    `load_trained_model`, when already loaded.
     """
     paths = RunPaths(run_dir)
-    config, model, statistics, catalogue = load_trained_model(run_dir)
+    config, model, statistics, catalogue = trained or load_trained_model(run_dir)
     if prepared is None:
         prepared = prepare_configured(config)
     test = prepared.examples.parts["test"]

@@ -59,3 +59,29 @@ def stacked_initializer(initializer: Any) -> Any:
         return tf.stack(slices)
 
     return init
+
+
+class PooledSequenceOutputs:
+    """The output mask and shapes of a sequence encoder that returns one pooled vector per row,
+    `output_width` wide, and with `return_sequences` also the per-step outputs (as wide), which
+    keep the input's mask. Mixed into such a layer before `keras.layers.Layer`."""
+
+    return_sequences: bool
+
+    @property
+    def output_width(self) -> int:
+        raise NotImplementedError
+
+    def compute_mask(self, inputs: tf.Tensor, mask: tf.Tensor | None = None) -> list[tf.Tensor | None] | None:
+        if self.return_sequences:
+            return [None, mask]
+        return None
+
+    def compute_output_shape(
+        self, input_shape: tf.TensorShape
+    ) -> tf.TensorShape | tuple[tf.TensorShape, tf.TensorShape]:
+        input_shape = tf.TensorShape(input_shape)
+        pooled = tf.TensorShape([input_shape[0], self.output_width])
+        if self.return_sequences:
+            return pooled, input_shape[:-1].concatenate([self.output_width])
+        return pooled

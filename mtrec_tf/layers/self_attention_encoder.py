@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from mtrec_tf.backend import keras, tf
-from mtrec_tf.layers._utils import check_positive_int, check_rate, clone_initializer
+from mtrec_tf.layers._utils import PooledSequenceOutputs, check_positive_int, check_rate, clone_initializer
 
 
 @keras.saving.register_keras_serializable(package="mtrec_tf")
-class CausalSelfAttentionEncoder(keras.layers.Layer):
+class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
     """Encodes a sequence with causal self-attention blocks (SASRec) and reads the last step.
 
     ```
@@ -240,21 +240,9 @@ class CausalSelfAttentionEncoder(keras.layers.Layer):
             return pooled, sequences
         return pooled
 
-    def compute_mask(
-        self, inputs: tf.Tensor, mask: tf.Tensor | None = None
-    ) -> list[tf.Tensor | None] | None:
-        if self.return_sequences:
-            return [None, mask]
-        return None
-
-    def compute_output_shape(
-        self, input_shape: tf.TensorShape
-    ) -> tf.TensorShape | tuple[tf.TensorShape, tf.TensorShape]:
-        input_shape = tf.TensorShape(input_shape)
-        pooled = tf.TensorShape([input_shape[0], self.units])
-        if self.return_sequences:
-            return pooled, input_shape[:-1].concatenate([self.units])
-        return pooled
+    @property
+    def output_width(self) -> int:
+        return self.units
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

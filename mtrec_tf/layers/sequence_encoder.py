@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from mtrec_tf.backend import keras, tf
-from mtrec_tf.layers._utils import check_positive_int, check_rate
+from mtrec_tf.layers._utils import PooledSequenceOutputs, check_positive_int, check_rate
 from mtrec_tf.layers.attention_pooling import AttentionPooling
 
 
 @keras.saving.register_keras_serializable(package="mtrec_tf")
-class SequenceEncoder(keras.layers.Layer):
+class SequenceEncoder(PooledSequenceOutputs, keras.layers.Layer):
     """Encodes a variable-length sequence with a BiLSTM and attention pooling.
 
     ```
@@ -136,21 +136,9 @@ class SequenceEncoder(keras.layers.Layer):
             return pooled, sequences
         return pooled
 
-    def compute_mask(
-        self, inputs: tf.Tensor, mask: tf.Tensor | None = None
-    ) -> list[tf.Tensor | None] | None:
-        if self.return_sequences:
-            return [None, mask]
-        return None
-
-    def compute_output_shape(
-        self, input_shape: tf.TensorShape
-    ) -> tf.TensorShape | tuple[tf.TensorShape, tf.TensorShape]:
-        input_shape = tf.TensorShape(input_shape)
-        pooled = tf.TensorShape([input_shape[0], 2 * self.units])
-        if self.return_sequences:
-            return pooled, input_shape[:-1].concatenate([2 * self.units])
-        return pooled
+    @property
+    def output_width(self) -> int:
+        return 2 * self.units
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

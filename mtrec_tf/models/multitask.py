@@ -100,7 +100,7 @@ class MultiTaskModel(keras.Model):
         # catalogue holds images; neither when no task encodes items.
         self.encodes_items = encodes_items(self.tasks)
         self.uses_titles = self.encodes_items and catalogue.has_titles and config.text_encoder != "none"
-        self.uses_images = self.encodes_items and catalogue.has_images and bool(catalogue.has_image.any())
+        self.uses_images = self.encodes_items and catalogue.has_images  # an image array holds some image
         self.text_encoder = TextEncoder(stats.tokens, config, name="text_encoder")
         self.item_encoder = ItemEncoder(stats, catalogue, config, self.text_encoder, self.uses_images,
                                         self.uses_titles, name="item_encoder")

@@ -111,8 +111,9 @@ class RetrievalTask(TaskType):
         targets = tf.boolean_mask(target_index, keep) - 1
         items = head.item_vectors(context.encode_items(tf.range(1, context.num_items + 1, dtype=tf.int64)),
                                   training=context.training)  # (num_items, dim)
-        value = full_softmax_loss(users, items, targets, head.temperature)
-        best = tf.argmax(tf.matmul(users, items, transpose_b=True), axis=1)
+        scores = tf.matmul(users, items, transpose_b=True)  # (n, num_items)
+        value = full_softmax_loss(scores, targets, head.temperature)
+        best = tf.argmax(scores, axis=1)
         metric.update_state(tf.cast(tf.equal(best, targets), tf.float32))
         return value, mask
 

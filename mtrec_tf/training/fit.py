@@ -37,12 +37,10 @@ from mtrec_tf.training.distribution import is_chief, worker_temp_dir
 from mtrec_tf.training.optimizers import LazyAdam
 from mtrec_tf.training.ranking_validation import (
     EarlyStoppingThatNamesItsEpoch,
-    RankingValidation,
-    ranking_metric,
     ranking_metric_names,
+    ranking_validation,
 )
 from mtrec_tf.training.run_dir import RunPaths, load_run_inputs, save_run_inputs
-from mtrec_tf.training.scoring import KS
 
 VALIDATION_BATCH_SIZE = 1024
 
@@ -167,13 +165,12 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
     paths = shared if chief else RunPaths(worker_temp_dir(run_dir, strategy))
     makedirs(paths.root)
     keras.utils.set_random_seed(config.seed)
+    read_here = prepared is None
     if prepared is None:
         prepared = prepare_configured(config)
-        quality = data_quality(prepared.data)
-        if chief:
-            print(format_quality(quality), flush=True)
-    else:
-        quality = data_quality(prepared.data)
+    quality = data_quality(prepared.data)
+    if read_here and chief:
+        print(format_quality(quality), flush=True)
     write_json_atomic(paths.data_report, {**quality, "examples": {
         "counts": prepared.examples.report.counts, "skipped": prepared.examples.report.skipped}})
     check_tasks_against_data(config, prepared)
@@ -282,13 +279,9 @@ def _callbacks(config: Config, paths: RunPaths, prepared: PreparedData,
     every = training.checkpoint_every_steps
     validation = prepared.examples.parts["validation"]
     callbacks: list[keras.callbacks.Callback] = []
-    ranked = ranking_metric(config, training.early_stopping_metric)
-    if ranked and validation.num_rows:
-        # First, so that the callbacks after it read its metrics in the epoch's logs.
-        task, metric = ranked
-        cutoff = [int(metric.partition("@")[2])] if "@" in metric else []
-        callbacks.append(RankingValidation(config, prepared.statistics, validation, catalogue.category[1:],
-                                           [task], ks=(*KS, *cutoff)))
+    ranking = ranking_validation(config, prepared.statistics, validation, catalogue.category[1:])
+    if ranking is not None:
+        callbacks.append(ranking)  # first: the callbacks after it read its metrics in the epoch's logs
     callbacks += [
         StopOnNaNTaskLoss([task.name for task in config.tasks]),
         keras.callbacks.BackupAndRestore(paths.backup, save_freq=every or "epoch", delete_checkpoint=True),

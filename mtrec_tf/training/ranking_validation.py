@@ -31,6 +31,18 @@ def ranking_metric(config: Config, key: str) -> tuple[str, str] | None:
     return None
 
 
+def ranking_validation(config: Config, statistics: DataStatistics, validation: pa.Table,
+                       item_categories: np.ndarray) -> RankingValidation | None:
+    """The callback that computes `training.early_stopping_metric` when it is a ranking metric
+    (at K = 10, 50 and its own K), else None; None too without validation examples."""
+    ranked = ranking_metric(config, config.training.early_stopping_metric)
+    if ranked is None or not validation.num_rows:
+        return None
+    task, metric = ranked
+    cutoff = [int(metric.partition("@")[2])] if "@" in metric else []
+    return RankingValidation(config, statistics, validation, item_categories, [task], ks=(*KS, *cutoff))
+
+
 def ranking_metric_names(config: Config) -> list[str]:
     """The ranking validation metrics of `config`'s tasks, written for messages."""
     return [f"val_{task.name}_{name}" for task in config.tasks if task_type(task.type).ranks_catalogue
@@ -58,18 +70,21 @@ class RankingValidation(keras.callbacks.Callback):
         super().__init__()
         self.config, self.statistics, self.item_categories = config, statistics, item_categories
         self.tasks, self.ks = list(tasks), tuple(sorted(set(ks)))
-        # Only the examples some ranked task is scored on are predicted each epoch.
+        # Only the examples some ranked task is scored on are predicted, converted once.
         arrays = table_to_arrays(validation, config.data.history_length)
         data = OfflineData(arrays, statistics, item_categories, True, self.ks)
         labelled = [task_type(task.type).evaluation_rows(task, data) for task in config.tasks if task.name in tasks]
-        self.validation = validation.take(np.unique(np.concatenate(labelled or [np.zeros(0, np.int64)])))
+        rows = np.unique(np.concatenate(labelled or [np.zeros(0, np.int64)]))
+        self.validation = validation.take(rows)
+        self.arrays = {name: values[rows] for name, values in arrays.items()}
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is None:
             return
         with progress.shown(False):  # Keras's epoch line reports it
             report = evaluate_model(self.model, self.config, self.statistics, self.validation,
-                                    self.item_categories, exclude_seen=True, ks=self.ks, tasks=self.tasks)
+                                    self.item_categories, exclude_seen=True, ks=self.ks, arrays=self.arrays,
+                                    tasks=self.tasks)
         for task, values in report.items():
             for name, value in values.items():
                 if name != "examples" and not name.endswith("_examples"):
