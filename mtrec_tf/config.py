@@ -130,6 +130,13 @@ class TaskConfig:
             softmax with `negatives` more items drawn from the catalogue at every step.
         negatives: items drawn per step as extra negatives by "sampled_softmax".
         negative_sampling: how they are drawn: "popularity" (by training clicks) or "uniform".
+        positions: for a "retrieval" task that reads the user, which steps of a history
+            train: "last", one example per click (its history predicts the clicked item);
+            "all", every step of a user's history at once (the history encoder runs once
+            over a sequence and each step predicts the next click), which needs the causal
+            `model.history_encoder` "transformer"; "auto" (the default) is "all" with the
+            transformer and "last" otherwise. Validation and evaluation score the last step
+            of each example either way.
     """
 
     name: str
@@ -142,6 +149,7 @@ class TaskConfig:
     loss: str = ""
     negatives: int = 0
     negative_sampling: str = "popularity"
+    positions: str = "auto"
 
     def __post_init__(self) -> None:
         from mtrec_tf.tasks import TASK_TYPES
@@ -160,6 +168,9 @@ class TaskConfig:
         if (self.loss == "sampled_softmax") != (self.negatives > 0):
             raise ConfigError(f"tasks.{self.name}: negatives (got {self.negatives}) must be at least 1 with "
                               f"loss 'sampled_softmax', and 0 with any other loss (got {self.loss or 'the default'!r})")
+        check_choice(f"tasks.{self.name}.positions", self.positions, POSITIONS, ConfigError)
+        if self.positions != "auto" and not TASK_TYPES[self.type].trains_positions:
+            raise ConfigError(f"tasks.{self.name}.positions applies to retrieval tasks, not {self.type!r}")
         if self.loss == "hinge" and self.label_smoothing:
             raise ConfigError(f"tasks.{self.name}: label_smoothing applies to the cross-entropy loss, not 'hinge'")
         unknown = sorted(set(self.inputs) - set(TASK_INPUTS))
@@ -177,6 +188,7 @@ class TaskConfig:
 
 TASK_INPUTS = ("query", "user", "item", "image")
 NEGATIVE_SAMPLINGS = ("popularity", "uniform")
+POSITIONS = ("auto", "last", "all")
 
 
 def default_tasks() -> tuple[TaskConfig, ...]:

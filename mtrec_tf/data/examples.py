@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from mtrec_tf.data.schema import BEHAVIOUR_EVENT_TYPES
+from mtrec_tf.data.schema import BEHAVIOUR_EVENT_TYPES, NEXT_ITEM_EVENT_TYPE
 from mtrec_tf.data.splits import PARTS, TRAIN, EventSplit
 
 if TYPE_CHECKING:
@@ -286,7 +286,7 @@ def _impression_examples(log: _EventLog, train_image_category: pd.Series) -> pd.
 
 
 def _next_item_examples(log: _EventLog, category_of: pd.Series, skipped: dict[str, int]) -> pd.DataFrame:
-    clicks = log.of_type("click")
+    clicks = log.of_type(NEXT_ITEM_EVENT_TYPE)
     known = clicks["item_id"].isin(category_of.index)
     skipped["clicks on items outside the catalogue (no next_item target)"] = int((~known).sum())
     clicks = clicks[known]

@@ -25,6 +25,8 @@ from __future__ import annotations
 EVENT_TYPES: tuple[str, ...] = ("search", "impression", "click", "add_to_cart", "purchase")
 # Events that express interest in an item and so enter a user's behaviour history.
 BEHAVIOUR_EVENT_TYPES: tuple[str, ...] = ("click", "add_to_cart", "purchase")
+# The events whose item is a `next_item` target.
+NEXT_ITEM_EVENT_TYPE = "click"
 
 EVENTS_REQUIRED: tuple[str, ...] = ("user_id", "timestamp", "event_type", "item_id")
 EVENTS_OPTIONAL: tuple[str, ...] = ("query", "session_id", "position", "rating")

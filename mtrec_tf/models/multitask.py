@@ -43,6 +43,7 @@ from mtrec_tf.models.item_encoder import CatalogueTensors, ItemEncoder
 from mtrec_tf.models.text_encoder import TextEncoder, TokenBatch
 from mtrec_tf.models.user_encoder import UserEncoder
 from mtrec_tf.tasks import LossContext, TaskBatch, task_type
+from mtrec_tf.tasks.retrieval import step_targets
 
 
 def encodes_items(tasks: Sequence[TaskConfig]) -> bool:
@@ -124,6 +125,8 @@ class MultiTaskModel(keras.Model):
         self.loss_trackers = {t.name: keras.metrics.Mean(name=f"{t.name}_loss") for t in self.tasks}
         self.total_tracker = keras.metrics.Mean(name="loss")
         self.task_metrics = {t.name: task_type(t.type).make_metric(t) for t in self.tasks}
+        # Tasks that train every step of a history at once (`tasks.<name>.positions`).
+        self.position_tasks = tuple(t.name for t in self.tasks if task_type(t.type).all_positions(t, config))
 
     # --- construction helpers -------------------------------------------------------------
 
@@ -155,9 +158,10 @@ class MultiTaskModel(keras.Model):
         """Item tower vectors (n, embedding_dim) and image encodings of items by catalogue row."""
         return self.item_encoder(item_index, training=training)
 
-    def encode_user(self, features: dict, training: bool | None = None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """The user vector of each row's history, the history's item embeddings and their mask."""
-        return self.user_encoder(features, training=training)
+    def encode_user(self, features: dict, training: bool | None = None, steps: bool = False) -> tuple[tf.Tensor, ...]:
+        """The user vector of each row's history, the history's item embeddings and their mask;
+        with `steps`, the user vector after each step as well (`UserEncoder`)."""
+        return self.user_encoder(features, training=training, steps=steps)
 
     def query_tokens(self, queries: tf.Tensor) -> TokenBatch:
         """The token batch of queries as the model reads them (with n-grams when a head reads them)."""
@@ -197,7 +201,8 @@ class MultiTaskModel(keras.Model):
 
     def forward(self, features: dict, training: bool | None = None, extra_items: tf.Tensor | None = None,
                 context_rows: tf.Tensor | None = None,
-                item_table: tuple[tf.Tensor, tf.Tensor] | None = None) -> tuple[dict, dict, tf.Tensor | None]:
+                item_table: tuple[tf.Tensor, tf.Tensor] | None = None,
+                step_tasks: Sequence[str] = ()) -> tuple[dict, dict, tf.Tensor | None]:
         """The outputs of `call`, the logits of the multiclass heads, and the item tower
         vectors of `extra_items` (indices), encoded together with the batch's own items.
 
@@ -208,6 +213,10 @@ class MultiTaskModel(keras.Model):
         `item_table`, the item tower vectors and image encodings of every catalogue row as
         `item_features` gives them, replaces encoding the items (serving: they do not
         depend on the request).
+
+        The tasks `step_tasks` (retrieval tasks of `position_tasks`) output a user vector
+        after every step of the history, (batch, time, retrieval_dim), for all-position
+        training.
         """
         def per_candidate(x: tf.Tensor) -> tf.Tensor:
             return x if context_rows is None else tf.gather(x, context_rows)
@@ -236,7 +245,10 @@ class MultiTaskModel(keras.Model):
                             for name, head in self.ngram_heads().items()}
         encodes_titles = encodes_items and self.item_encoder.uses_titles
         if encodes_items:
-            unique_items, item_position = tf.unique(item_index)
+            # With the unknown row (0) always among them, the encoders never run on an empty
+            # batch (all-position training may have no step to train in a batch).
+            unique_items, item_position = tf.unique(tf.concat([item_index, tf.zeros([1], tf.int64)], axis=0))
+            item_position = item_position[:-1]
         if encodes_titles:
             texts.append(self.item_encoder.titles(unique_items))
         # Queries and titles go through the text encoder in one call.
@@ -255,7 +267,8 @@ class MultiTaskModel(keras.Model):
             item_vectors, image_vectors = (tf.gather(table, item_index) for table in item_table)
 
         if "user" in needs:
-            encoded["user"], history_items, history_mask = map(per_candidate, self.encode_user(features, training))
+            user_encodings = self.encode_user(features, training, steps=bool(step_tasks))
+            encoded["user"], history_items, history_mask = map(per_candidate, user_encodings[:3])
         if uses_candidate:
             encoded["image"] = image_vectors[:candidates]
             encoded["item"] = item_vectors[:candidates]
@@ -268,7 +281,12 @@ class MultiTaskModel(keras.Model):
         logits: dict[str, tf.Tensor] = {}
         ranking_inputs = self._ranking_inputs(encoded, training)
         for task in self.tasks:
-            inputs = ranking_inputs[task.name] if task.name in ranking_inputs else self._concat(encoded, task.inputs)
+            if task.name in step_tasks:
+                inputs = self._step_inputs(encoded, user_encodings[3], task.inputs)
+            elif task.name in ranking_inputs:
+                inputs = ranking_inputs[task.name]
+            else:
+                inputs = self._concat(encoded, task.inputs)
             if task.name in ngram_scores:
                 scores = self.heads[task.name](inputs, ngram_scores[task.name], training=training)
             else:
@@ -281,6 +299,14 @@ class MultiTaskModel(keras.Model):
 
     def _concat(self, encoded: dict, names: Sequence[str]) -> tf.Tensor:
         return tf.concat([encoded[name] for name in names], axis=-1)
+
+    def _step_inputs(self, encoded: dict, user_steps: tf.Tensor, names: Sequence[str]) -> tf.Tensor:
+        """A task's inputs at every step (batch, time, features): the user vector after the
+        step, beside the row's other inputs (the same at every step), in the order of `names`."""
+        time = tf.shape(user_steps)[1]
+        parts = [user_steps if name == "user" else tf.repeat(encoded[name][:, tf.newaxis], time, axis=1)
+                 for name in names]
+        return tf.concat(parts, axis=-1)
 
     def _ranking_inputs(self, encoded: dict, training: bool | None) -> dict[str, tf.Tensor]:
         """Each ranking task's input: its group's shared bottom, or its own gate's mixture."""
@@ -320,26 +346,50 @@ class MultiTaskModel(keras.Model):
 
     def compute_losses(self, features: dict, labels: dict, masks: dict,
                        training: bool) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
+        """Each task's masked loss and how many labelled examples (or steps) it averaged over.
+
+        In training, the tasks of `position_tasks` learn from every step of each history
+        (`tasks.retrieval.step_targets`); otherwise, as in validation, from each row's label.
+        """
         targeted = [t for t in self.tasks if task_type(t.type).encodes_targets]
-        target_index = None
+        step_tasks = [t.name for t in targeted if training and t.name in self.position_tasks]
+        targets, trains = {}, {}
+        for task in targeted:
+            targets[task.name] = labels[task.label]
+            if task.name in step_tasks:
+                ids, steps = step_targets(features["history_item_ids"], features["history_event_types"],
+                                          labels[task.label], masks[task.label])
+                # A step whose item is not in the catalogue has no target to learn.
+                trains[task.name] = tf.logical_and(steps, self.item_lookup(ids) > 0)
+                targets[task.name] = tf.boolean_mask(ids, trains[task.name])
+        target_vectors: dict[str, tf.Tensor] = {}
         if targeted:
             # Targets of every retrieval task, encoded with the batch's items in one pass.
-            target_index = tf.concat([self.item_lookup(labels[t.label]) for t in targeted], axis=0)
-        outputs, logits, target_vectors = self.forward(features, training=training, extra_items=target_index)
+            target_index = tf.concat([self.item_lookup(targets[t.name]) for t in targeted], axis=0)
+            outputs, logits, vectors = self.forward(features, training=training, extra_items=target_index,
+                                                    step_tasks=step_tasks)
+            sizes = tf.stack([tf.shape(targets[t.name])[0] for t in targeted])
+            target_vectors = dict(zip([t.name for t in targeted], tf.split(vectors, sizes, num=len(targeted))))
+        else:
+            outputs, logits, _ = self.forward(features, training=training)
         context = LossContext(
             class_ids=lambda label: self.category_lookup(label) - 1,
             item_index=self.item_lookup,
             sampling_probability=self.catalogue.sampling_probability,
-            target_vectors=dict(zip([t.name for t in targeted],
-                                    tf.split(target_vectors, len(targeted)) if targeted else [])),
+            target_vectors=target_vectors,
             training=training,
             encode_items=lambda index: self.encode_items(index, training=training)[0],
             num_items=int(self.catalogue.sampling_probability.shape[0]) - 1,
         )
         losses, counts = {}, {}
         for task in self.tasks:
-            batch = TaskBatch(labels[task.label], tf.cast(masks[task.label], tf.float32), outputs[task.name],
-                              logits[task.name])
+            if task.name in trains:
+                output = outputs[task.name]  # (batch, time', dim): the history cut to its longest row
+                steps = tf.boolean_mask(output, trains[task.name][:, :tf.shape(output)[1]])
+                batch = TaskBatch(targets[task.name], tf.ones(tf.shape(steps)[:1]), steps, None)
+            else:
+                batch = TaskBatch(labels[task.label], tf.cast(masks[task.label], tf.float32), outputs[task.name],
+                                  logits[task.name])
             losses[task.name], mask = task_type(task.type).loss(
                 task, self.heads[task.name], self.task_metrics[task.name], batch, context)
             counts[task.name] = tf.reduce_sum(mask)

@@ -11,6 +11,8 @@ from mtrec_tf.layers import CausalSelfAttentionEncoder, SequenceEncoder
 from mtrec_tf.models.item_encoder import ItemEncoder
 
 TIME_GAP_BUCKETS = 16
+# log2 buckets of seconds the transformer's time gaps fall in: 1 s to about 68 years.
+STEP_GAP_BUCKETS = 32
 
 
 @keras.saving.register_keras_serializable(package="mtrec_tf")
@@ -21,7 +23,13 @@ class UserEncoder(keras.layers.Layer):
     read at the most recent event; the hashed user id's embedding is appended when
     `user_buckets` is set.
 
-    Time gaps are bucketed on the z-score of log1p(seconds) from training statistics.
+    The BiLSTM reads at each step the time from the event to the request, bucketed on the
+    z-score of log1p(seconds) from training statistics. The transformer reads only what a
+    causal step may know: at each step the time since the previous event, and, added to
+    each step's output, the time from the step to the event it predicts (the next step's,
+    or the request for the most recent step), both in log2 buckets of seconds. So the
+    output at step t is the user vector of the history cut after step t, which lets
+    all-position training (`tasks.<name>.positions`) train every step at once.
 
     Args:
         statistics: event types and the time gaps' statistics.
@@ -34,11 +42,13 @@ class UserEncoder(keras.layers.Layer):
         features: `user_id` (batch,), `history_item_ids`, `history_event_types` (batch, time)
             strings, `history_time_gaps` (batch, time) seconds.
         training: whether dropout is active.
+        steps: also return the user vector after each step (the transformer only).
 
     Returns:
         The user vector (batch, output_dim), the history's item embeddings
         (batch, time', embedding_dim) and their mask (batch, time'), the history cut to its
-        longest row.
+        longest row; with `steps`, the user vectors after each step (batch, time', output_dim)
+        as well, zero on padded steps.
     """
 
     def __init__(self, statistics: DataStatistics, config: ModelConfig, item_encoder: ItemEncoder,
@@ -50,14 +60,22 @@ class UserEncoder(keras.layers.Layer):
                                                            num_oov_indices=1, mask_token=None)
         self.event_type_embedding = keras.layers.Embedding(len(statistics.event_types) + 1, d,
                                                            name="event_type_embedding")
-        self.time_gap_embedding = keras.layers.Embedding(TIME_GAP_BUCKETS + 1, d, name="time_gap_embedding")
-        if config.history_encoder == "transformer":
+        self.causal = config.history_encoder == "transformer"
+        # Row 0 of the transformer's table: the oldest step, with no event before it.
+        buckets = STEP_GAP_BUCKETS if self.causal else TIME_GAP_BUCKETS
+        self.time_gap_embedding = keras.layers.Embedding(buckets + 1, d, name="time_gap_embedding")
+        self.sequence_encoder: CausalSelfAttentionEncoder | SequenceEncoder
+        if self.causal:
             self.sequence_encoder = CausalSelfAttentionEncoder(
                 config.history_units, history_length, num_heads=config.history_heads,
-                num_blocks=config.history_blocks, dropout=config.history_dropout, name="history_transformer")
+                num_blocks=config.history_blocks, dropout=config.history_dropout, return_sequences=True,
+                name="history_transformer")
+            self.ahead_gap_embedding = keras.layers.Embedding(STEP_GAP_BUCKETS + 1, config.history_units,
+                                                              name="ahead_gap_embedding")
         else:
             self.sequence_encoder = SequenceEncoder(config.history_units, name="history_bilstm")
-        self.output_dim = (int(self.sequence_encoder.compute_output_shape((None, None, d))[-1])
+        pooled = self.sequence_encoder.compute_output_shape((None, None, d))
+        self.output_dim = (int((pooled[0] if self.causal else pooled)[-1])
                            + (d if config.user_buckets else 0))
         self.user_hashing = None
         if config.user_buckets:
@@ -65,20 +83,56 @@ class UserEncoder(keras.layers.Layer):
             self.user_embedding = keras.layers.Embedding(config.user_buckets, d, name="user_embedding")
         self.gap_mean, self.gap_std = statistics.time_gap_log_mean, statistics.time_gap_log_std
 
-    def call(self, features: dict[str, tf.Tensor],
-             training: bool | None = None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    def call(self, features: dict[str, tf.Tensor], training: bool | None = None,
+             steps: bool = False) -> tuple[tf.Tensor, ...]:
+        if steps and not self.causal:
+            raise ValueError("UserEncoder: per-step user vectors need the causal (transformer) history encoder")
         ids = features["history_item_ids"]
         mask = tf.not_equal(ids, "")
         length = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)), 1)
         ids, mask = ids[:, :length], mask[:, :length]
         types = features["history_event_types"][:, :length]
-        gaps = tf.cast(features["history_time_gaps"][:, :length], tf.float32)
-        gap_z = (tf.math.log1p(tf.maximum(gaps, 0.0)) - self.gap_mean) / self.gap_std
-        gap_bucket = tf.clip_by_value(tf.cast(tf.floor((gap_z + 3.0) / 6.0 * TIME_GAP_BUCKETS), tf.int64),
-                                      0, TIME_GAP_BUCKETS - 1) + 1
+        gaps = tf.maximum(tf.cast(features["history_time_gaps"][:, :length], tf.float32), 0.0) * tf.cast(
+            mask, tf.float32)
         items = self.item_encoder.item_embedding(self.item_encoder.item_lookup(ids))  # (batch, time, d)
-        steps = items + self.event_type_embedding(self.event_type_lookup(types)) + self.time_gap_embedding(gap_bucket)
-        user = self.sequence_encoder(steps, mask=mask, training=training)  # (batch, history encoder's width)
+        inputs = items + self.event_type_embedding(self.event_type_lookup(types)) + self.time_gap_embedding(
+            self._step_gap_buckets(gaps) if self.causal else self._request_gap_buckets(gaps))
+        if self.causal:
+            _, outputs = self.sequence_encoder(inputs, mask=mask, training=training)  # (batch, time, units)
+            # Time from each step to the event it predicts: the next step's (padding is 0 s
+            # from the request, so the most recent step gets its own gap to the request).
+            ahead = gaps - tf.concat([gaps[:, 1:], tf.zeros_like(gaps[:, :1])], axis=1)
+            outputs = (outputs + self.ahead_gap_embedding(_log2_buckets(ahead))) * tf.cast(mask, outputs.dtype)[
+                ..., tf.newaxis]
+            last = tf.maximum(tf.reduce_sum(tf.cast(mask, tf.int32), axis=1) - 1, 0)
+            user = tf.gather(outputs, last, batch_dims=1)  # (batch, units)
+        else:
+            user = self.sequence_encoder(inputs, mask=mask, training=training)  # (batch, 2 * units)
         if self.user_hashing is not None:
-            user = tf.concat([user, self.user_embedding(self.user_hashing(features["user_id"]))], axis=-1)
+            embedding = self.user_embedding(self.user_hashing(features["user_id"]))  # (batch, d)
+            user = tf.concat([user, embedding], axis=-1)
+            if steps:
+                repeated = tf.repeat(embedding[:, tf.newaxis], tf.shape(outputs)[1], axis=1)
+                outputs = tf.concat([outputs, repeated * tf.cast(mask, repeated.dtype)[..., tf.newaxis]], axis=-1)
+        if steps:
+            return user, items, mask, outputs
         return user, items, mask
+
+    def _request_gap_buckets(self, gaps: tf.Tensor) -> tf.Tensor:
+        """1..TIME_GAP_BUCKETS: the z-score of log1p(gap) on the training statistics."""
+        gap_z = (tf.math.log1p(gaps) - self.gap_mean) / self.gap_std
+        return tf.clip_by_value(tf.cast(tf.floor((gap_z + 3.0) / 6.0 * TIME_GAP_BUCKETS), tf.int64),
+                                0, TIME_GAP_BUCKETS - 1) + 1
+
+    @staticmethod
+    def _step_gap_buckets(gaps: tf.Tensor) -> tf.Tensor:
+        """The time since the previous step (gaps to the request, oldest first): bucket 0 for
+        the oldest step, else its log2 bucket."""
+        since_previous = gaps[:, :-1] - gaps[:, 1:]
+        return tf.concat([tf.zeros_like(gaps[:, :1], tf.int64), _log2_buckets(since_previous)], axis=1)
+
+
+def _log2_buckets(seconds: tf.Tensor) -> tf.Tensor:
+    """1..STEP_GAP_BUCKETS: 1 + floor(log2(1 + seconds)), negative times as 0."""
+    log2 = tf.math.log1p(tf.maximum(seconds, 0.0)) / tf.math.log(2.0)
+    return tf.clip_by_value(tf.cast(tf.floor(log2), tf.int64), 0, STEP_GAP_BUCKETS - 1) + 1

@@ -95,6 +95,7 @@ class TaskType:
         classifies: the output is class probabilities (served as the top categories).
         ranks_catalogue: the output is a user vector that ranks the catalogue (served by
             `retrieve` and the embedding signatures).
+        trains_positions: `tasks.<name>.positions` applies (`all_positions`).
     """
 
     name: ClassVar[str]
@@ -109,6 +110,7 @@ class TaskType:
     takes_label_smoothing: ClassVar[bool] = False
     classifies: ClassVar[bool] = False
     ranks_catalogue: ClassVar[bool] = False
+    trains_positions: ClassVar[bool] = False
 
     # --- metric names ----------------------------------------------------------------------
 
@@ -141,6 +143,12 @@ class TaskType:
     def make_head(self, task: TaskConfig, config: ModelConfig, num_classes: int) -> Any:
         """The task's head, a Keras layer from `mtrec_tf.tasks.heads`."""
         raise NotImplementedError
+
+    def all_positions(self, task: TaskConfig, config: ModelConfig) -> bool:
+        """Whether training reads every step of each history at once (`tasks.<name>.positions`):
+        the head then scores `(batch, time, features)` step encodings, and the loss reads the
+        step targets (`mtrec_tf.tasks.positions`)."""
+        return False
 
     def make_metric(self, task: TaskConfig) -> Any:
         """The Keras metric logged during training as `<task>_<metric>`."""

@@ -40,6 +40,7 @@ class RetrievalTask(TaskType):
     label_dtype = "string"
     encodes_targets = True
     ranks_catalogue = True
+    trains_positions = True
     other_losses = ("full_softmax", "sampled_softmax")
 
     def check(self, task: TaskConfig, config: ModelConfig, statistics: DataStatistics) -> None:
@@ -53,6 +54,19 @@ class RetrievalTask(TaskType):
                 f"tasks.{task.name}.negatives, or the default in-batch softmax")
         if "item" in task.inputs:
             raise ConfigError(f"task {task.name!r}: a retrieval task cannot read the candidate item")
+        if task.positions == "all" and config.history_encoder != "transformer":
+            raise ConfigError(
+                f"tasks.{task.name}.positions 'all' trains every step of a history at once, which needs a causal "
+                f"history encoder: set model.history_encoder=transformer (the {config.history_encoder!r} one reads "
+                f"later steps), or tasks.{task.name}.positions=last")
+        if task.positions == "all" and "user" not in task.inputs:
+            raise ConfigError(f"tasks.{task.name}.positions 'all' trains the steps of the user's history, and the task "
+                              f"does not read the user (inputs: {', '.join(task.inputs)})")
+
+    def all_positions(self, task: TaskConfig, config: ModelConfig) -> bool:
+        if task.positions == "auto":
+            return config.history_encoder == "transformer" and "user" in task.inputs
+        return task.positions == "all"
 
     def make_head(self, task: TaskConfig, config: ModelConfig, num_classes: int) -> Any:
         from mtrec_tf.tasks.heads import RetrievalHead
@@ -127,6 +141,39 @@ class RetrievalTask(TaskType):
                  test_rows: np.ndarray) -> dict[str, float]:
         popularity = np.asarray(train.statistics.item_popularity, dtype=np.float64)
         return ranking_report(lambda index: np.tile(popularity, (len(index), 1)), task, test, test_rows)
+
+
+def step_targets(history_item_ids: Any, history_event_types: Any, label: Any, mask: Any) -> tuple[Any, Any]:
+    """What each step of a history predicts in all-position training, and which steps train.
+
+    Histories hold the real steps first (oldest first), then padding (""). Step `t` of a
+    row with `n` real steps predicts the item of step `t + 1` when that step is a click
+    (`NEXT_ITEM_EVENT_TYPE`), and the last real step predicts the row's label: the steps
+    of an example's history train as the one-example-per-click path would train the
+    clicks in it, each from the events before it. Only rows whose `mask` is set train.
+
+    Args:
+        history_item_ids, history_event_types: (batch, time) strings.
+        label: (batch,) the item the row's history is followed by.
+        mask: (batch,) float, > 0 where the row carries the label.
+
+    Returns:
+        The target item id of every step (batch, time) and whether the step trains (batch, time).
+    """
+    from mtrec_tf.backend import tf
+    from mtrec_tf.data.schema import NEXT_ITEM_EVENT_TYPE
+
+    real = tf.not_equal(history_item_ids, "")
+    count = tf.reduce_sum(tf.cast(real, tf.int32), axis=1, keepdims=True)  # (batch, 1)
+    step = tf.range(tf.shape(history_item_ids)[1])[tf.newaxis, :]  # (1, time)
+    pad = tf.fill(tf.shape(history_item_ids[:, :1]), "")
+    following_ids = tf.concat([history_item_ids[:, 1:], pad], axis=1)
+    following_types = tf.concat([history_event_types[:, 1:], pad], axis=1)
+    last = tf.equal(step, count - 1)
+    targets = tf.where(last, label[:, tf.newaxis], following_ids)
+    trains = tf.logical_or(last, tf.equal(following_types, NEXT_ITEM_EVENT_TYPE))
+    trains = tf.logical_and(tf.logical_and(trains, step < count), (mask > 0)[:, tf.newaxis])
+    return targets, trains
 
 
 def sample_negatives(task: TaskConfig, context: LossContext) -> tuple[Any, Any]:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from mtrec_tf.backend import keras, tf
@@ -16,6 +17,7 @@ from mtrec_tf.config import Config, ConfigError
 from mtrec_tf.data.catalogue import Catalogue, build_catalogue
 from mtrec_tf.data.inspect import data_quality, format_quality
 from mtrec_tf.data.pipeline import make_dataset
+from mtrec_tf.data.positions import PositionSelection, select_position_examples
 from mtrec_tf.data.prepare import PreparedData, prepare_configured
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.embeddings.warm_start import apply_warm_start
@@ -32,6 +34,7 @@ from mtrec_tf.io_utils import (
     write_json_atomic,
 )
 from mtrec_tf.models import ModelData, MultiTaskModel, encodes_items
+from mtrec_tf.tasks import task_type
 from mtrec_tf.training.callbacks import EpochHistory, StopOnNaNTaskLoss
 from mtrec_tf.training.distribution import is_chief, worker_temp_dir
 from mtrec_tf.training.optimizers import LazyAdam
@@ -87,6 +90,19 @@ def check_tasks_against_data(config: Config, prepared: PreparedData) -> None:
               else "no configured task can be trained on these data")
     raise ConfigError(f"{len(missing)} of {len(config.tasks)} tasks cannot learn from these data:\n  "
                       + "\n  ".join(missing.values()) + f"\n{advice}")
+
+
+def training_examples(config: Config, examples: pa.Table) -> tuple[pa.Table, list[PositionSelection]]:
+    """The examples training reads: with a task that trains all positions, its label's
+    examples reduced to one per history stretch, and no example that carries no task's label
+    (`mtrec_tf.data.positions`)."""
+    selections = []
+    labels = [task.label for task in config.tasks]
+    for task in config.tasks:
+        if task_type(task.type).all_positions(task, config.model):
+            selections.append(select_position_examples(examples, task.label, labels))
+            examples = selections[-1].table
+    return examples, selections
 
 
 def run_catalogue(config: Config, prepared: PreparedData, catalogue: Catalogue | None = None) -> Catalogue:
@@ -171,18 +187,24 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
     quality = data_quality(prepared.data)
     if read_here and chief:
         print(format_quality(quality), flush=True)
-    write_json_atomic(paths.data_report, {**quality, "examples": {
-        "counts": prepared.examples.report.counts, "skipped": prepared.examples.report.skipped}})
     check_tasks_against_data(config, prepared)
     catalogue = run_catalogue(config, prepared, catalogue)
     save_run_inputs(paths, config, prepared.statistics, catalogue)
+    train_examples, selections = training_examples(config, prepared.examples.parts["train"])
+    if chief and verbose != 0:
+        for selection in selections:
+            print(selection.line(), flush=True)
+    write_json_atomic(paths.data_report, {**quality, "examples": {
+        "counts": prepared.examples.report.counts, "skipped": prepared.examples.report.skipped,
+        "all_positions": {s.label: {"examples": s.examples, "histories": s.sequences,
+                                    "without_history": s.without_history} for s in selections}}})
 
     training = config.training
     # The batch size is the global batch: a strategy splits each batch among its replicas, and
     # with several workers every worker keeps its share of each batch (DATA sharding, the
     # same seeded order everywhere).
     train_data = _distributable(make_dataset(
-        prepared.examples.parts["train"], batch_size=training.batch_size,
+        train_examples, batch_size=training.batch_size,
         history_length=config.data.history_length, shuffle_buffer=training.shuffle_buffer,
         seed=config.seed, repeat=training.steps_per_epoch > 0,
     ))
@@ -216,7 +238,7 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
     # Every epoch of the run, those before a resume included.
     logs = epoch_history.history
     epochs_run = len(next(iter(history.history.values()), []))
-    steps = training.steps_per_epoch or -(-prepared.examples.parts["train"].num_rows // training.batch_size)
+    steps = training.steps_per_epoch or -(-train_examples.num_rows // training.batch_size)
     rate = epochs_run * steps * training.batch_size / seconds if seconds > 0 else 0.0
     write_json_atomic(paths.history, {"epochs": logs, "seconds": seconds, "examples_per_second": rate})
     if not chief:

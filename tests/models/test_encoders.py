@@ -115,6 +115,30 @@ def test_the_transformer_history_encoder(parts, tiny_config, tiny_prepared):
     assert with_ids.output_dim == config.history_units + config.embedding_dim
 
 
+def test_the_transformer_step_vectors_are_the_user_vectors_of_the_history_so_far(parts, tiny_config, tiny_prepared):
+    _, items, _ = parts
+    config = dataclasses.replace(tiny_config.model, history_encoder="transformer", user_buckets=7)
+    users = UserEncoder(tiny_prepared.statistics, config, items, history_length=6)
+    ids = list(items.item_lookup.get_vocabulary()[1:6])
+    kinds = ["click", "add_to_cart", "click", "purchase", "click"]
+    times = [0.0, 30.0, 4_000.0, 4_100.0, 900_000.0]
+
+    def features(n, request):
+        return {"user_id": tf.constant(["u1"]), "history_item_ids": tf.constant([ids[:n] + [""] * (6 - n)]),
+                "history_event_types": tf.constant([kinds[:n] + [""] * (6 - n)]),
+                "history_time_gaps": tf.constant([[request - t for t in times[:n]] + [0.0] * (6 - n)])}
+
+    user, _, mask, steps = users(features(4, times[4]), steps=True)
+    assert steps.shape == (1, 4, users.output_dim)
+    np.testing.assert_allclose(steps[0, 3].numpy(), user[0].numpy(), atol=1e-6)
+    for t in range(3):  # step t reads steps <= t, and the time to step t + 1, as the request
+        np.testing.assert_allclose(steps[0, t].numpy(), users(features(t + 1, times[t + 1]))[0][0].numpy(),
+                                   atol=1e-5)
+    bilstm = UserEncoder(tiny_prepared.statistics, tiny_config.model, items)
+    with pytest.raises(ValueError, match="per-step user vectors need the causal .transformer."):
+        bilstm(features(4, times[4]), steps=True)
+
+
 def test_encoders_reload_from_a_checkpoint_with_equal_outputs(tmp_path, parts, tiny_config, tiny_prepared):
     text, items, _ = parts
     queries = tf.constant(["red dress", "phone"])

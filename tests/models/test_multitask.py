@@ -292,3 +292,53 @@ def test_a_ranking_task_reads_only_its_configured_inputs(tiny_config, tiny_prepa
     before, after = model(features), model(other)
     np.testing.assert_allclose(after["cvr"].numpy(), before["cvr"].numpy(), atol=1e-6)
     assert np.abs(after["ctr"].numpy() - before["ctr"].numpy()).max() > 1e-4
+
+
+def _per_click_and_sequence_batches(items, history_length):
+    """Two users' behaviour as the per-click examples of their clicks, and as one example per
+    user whose history holds every event before the last click (all-position training)."""
+    users = {
+        "u1": [(items[0], "click", 0), (items[1], "add_to_cart", 40), (items[2], "click", 100),
+               (items[3], "click", 5_000), (items[4], "purchase", 5_030), (items[5], "click", 90_000)],
+        "u2": [(items[6], "click", 10), (items[7], "click", 20), (items[8], "click", 3_000)],
+    }
+
+    def row(user, history, label, time):
+        pad = history_length - len(history)
+        return {"user_id": user, "query": "", "item_id": "",
+                "history_item_ids": [h[0] for h in history] + [""] * pad,
+                "history_event_types": [h[1] for h in history] + [""] * pad,
+                "history_time_gaps": [float(time - h[2]) for h in history] + [0.0] * pad, "label": label}
+
+    per_click = [row(user, events[:j], item, time) for user, events in users.items()
+                 for j, (item, kind, time) in enumerate(events) if kind == "click" and j > 0]
+    sequences = [row(user, events[:-1], events[-1][0], events[-1][2]) for user, events in users.items()]
+
+    def batch(rows):
+        features = {name: tf.constant([r[name] for r in rows]) for name in
+                    ("user_id", "query", "item_id", "history_item_ids", "history_event_types", "history_time_gaps")}
+        labels = {"next_item": tf.constant([r["label"] for r in rows])}
+        return features, labels, {"next_item": tf.ones(len(rows))}
+
+    return batch(per_click), batch(sequences), len(per_click)
+
+
+@pytest.mark.parametrize("loss", ["", "full_softmax"])
+def test_all_position_training_has_the_loss_of_per_click_training(tiny_config, tiny_prepared, loss):
+    config = select_tasks(tiny_config, ["next_item"])
+    config = dataclasses.replace(
+        config, tasks=(dataclasses.replace(config.tasks[0], inputs=("user",), loss=loss),),
+        model=dataclasses.replace(config.model, history_encoder="transformer", history_dropout=0.0, dropout=0.0))
+    catalogue = build_catalogue(tiny_prepared.data.items, tiny_prepared.statistics, config.model.max_title_tokens,
+                                images=False)
+    model = build_model(config, tiny_prepared.statistics, catalogue)
+    assert model.position_tasks == ("next_item",)
+    per_click, sequences, clicks = _per_click_and_sequence_batches(list(tiny_prepared.statistics.items[:9]),
+                                                                   config.data.history_length)
+    expected, expected_counts = model.compute_losses(*per_click, training=False)  # one example per click
+    got, counts = model.compute_losses(*sequences, training=True)  # every step of two histories at once
+    assert counts["next_item"].numpy() == expected_counts["next_item"].numpy() == clicks == 5
+    np.testing.assert_allclose(got["next_item"].numpy(), expected["next_item"].numpy(), rtol=1e-5)
+    # In validation the same rows are scored at their last step only.
+    _, last_only = model.compute_losses(*sequences, training=False)
+    assert last_only["next_item"].numpy() == 2

@@ -1,4 +1,5 @@
-"""The retrieval task's losses: the configuration they take, their negatives and their guard."""
+"""The retrieval task's losses: the configuration they take, their negatives and their guard; the
+training positions and what each step of a history predicts."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from mtrec_tf.config import ConfigError, TaskConfig
 from mtrec_tf.tasks import task_type
-from mtrec_tf.tasks.retrieval import FULL_SOFTMAX_MAX_ITEMS
+from mtrec_tf.tasks.retrieval import FULL_SOFTMAX_MAX_ITEMS, step_targets
 
 
 def _task(**values):
@@ -56,3 +57,36 @@ def test_negatives_are_catalogue_rows_drawn_by_their_share_with_their_expected_c
     assert draws.min() >= 1 and draws.max() <= 3
     np.testing.assert_allclose(np.bincount(draws, minlength=4)[1:] / len(draws), share, atol=0.015)
     np.testing.assert_allclose(counts, 20_000 * share[draws - 1], rtol=1e-5)
+
+
+def test_training_positions_follow_the_history_encoder_unless_set(tiny_config, tiny_prepared):
+    kind = task_type("retrieval")
+    transformer = dataclasses.replace(tiny_config.model, history_encoder="transformer")
+    assert kind.all_positions(_task(), transformer) and not kind.all_positions(_task(), tiny_config.model)
+    assert not kind.all_positions(_task(positions="last"), transformer)
+    assert not kind.all_positions(TaskConfig("q", "retrieval", "next_item", ("query",)), transformer)
+    kind.check(_task(positions="all"), transformer, tiny_prepared.statistics)
+    with pytest.raises(ConfigError, match="needs a causal history encoder: set model.history_encoder=transformer"):
+        kind.check(_task(positions="all"), tiny_config.model, tiny_prepared.statistics)
+    with pytest.raises(ConfigError, match="does not read the user .inputs: query."):
+        kind.check(TaskConfig("q", "retrieval", "next_item", ("query",), positions="all"), transformer,
+                   tiny_prepared.statistics)
+    with pytest.raises(ConfigError, match="positions applies to retrieval tasks, not 'binary'"):
+        TaskConfig("ctr", "binary", "ctr", ("user", "item"), positions="all")
+    with pytest.raises(ConfigError, match="positions must be one of auto, last, all; got 'every'"):
+        _task(positions="every")
+
+
+def test_each_step_predicts_the_next_click_and_the_last_step_the_label():
+    from mtrec_tf.backend import tf
+
+    ids = tf.constant([["a", "b", "c", "d", ""], ["e", "", "", "", ""], ["", "", "", "", ""], ["f", "g", "", "", ""]])
+    types = tf.constant([["click", "add_to_cart", "click", "purchase", ""], ["click", "", "", "", ""],
+                         ["", "", "", "", ""], ["click", "click", "", "", ""]])
+    targets, trains = step_targets(ids, types, tf.constant(["x", "y", "z", "w"]), tf.constant([1.0, 1.0, 1.0, 0.0]))
+    np.testing.assert_array_equal(targets.numpy()[:2].astype(str),
+                                  [["b", "c", "d", "x", ""], ["y", "", "", "", ""]])
+    # Step 0 of the first row predicts an add to cart (no click), step 2 a purchase: neither trains.
+    expected = [[False, True, False, True, False], [True, False, False, False, False],
+                [False] * 5, [False] * 5]  # the last two rows: no history; no label
+    np.testing.assert_array_equal(trains.numpy(), expected)

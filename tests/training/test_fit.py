@@ -176,3 +176,27 @@ def test_a_reloaded_run_without_titles_and_images_has_the_same_structure_and_out
     item_index = np.arange(trained.catalogue.size)
     np.testing.assert_allclose(trained.model.encode_items(item_index)[0].numpy(),
                                untitled_run.model.encode_items(item_index)[0].numpy(), atol=1e-5)
+
+
+def test_a_transformer_run_trains_all_positions_and_reports_what_it_read(tmp_path, tiny_config, tiny_prepared,
+                                                                         capsys):
+    import dataclasses
+    import json
+
+    from mtrec_tf.config import select_tasks
+    from mtrec_tf.training.fit import train
+
+    config = select_tasks(dataclasses.replace(
+        tiny_config, model=dataclasses.replace(tiny_config.model, history_encoder="transformer"),
+        training=dataclasses.replace(tiny_config.training, epochs=2, learning_rate=0.01)), ["next_item"])
+    result = train(config, tmp_path / "run", prepared=tiny_prepared, verbose=2)
+    report = json.loads((tmp_path / "run" / "data_report.json").read_text())["examples"]["all_positions"]
+    clicks = int(sum(tiny_prepared.examples.parts["train"].column("mask_next_item").to_numpy()))
+    assert report["next_item"]["examples"] == clicks > report["next_item"]["histories"] > 0
+    line = (f"next_item trains all positions: {clicks:,} examples in {report['next_item']['histories']:,} "
+            "histories")
+    assert line in capsys.readouterr().out
+    losses = result.history["next_item_loss"]
+    assert all(math.isfinite(loss) for loss in losses) and losses[-1] < losses[0]
+    # Validation scores each example's last step, one per click, as evaluation does.
+    assert all(math.isfinite(loss) for loss in result.history["val_next_item_loss"])
