@@ -59,7 +59,9 @@ COLUMNS = ("hit_rate@5", "ndcg@5", "hit_rate@10", "ndcg@10", "hit_rate@20", "ndc
 def read_sequences(data_dir: Path, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The events (a click per item, its position as the timestamp) and the items (the first
     attribute as the category, no title) of a sequence file."""
-    users, items, positions = [], [], []
+    users: list[str] = []
+    items: list[str] = []
+    positions: list[int] = []
     with open(data_dir / f"{name}.txt", encoding="utf-8") as handle:
         for line in handle:
             user, *sequence = line.split()

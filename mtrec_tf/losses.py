@@ -74,6 +74,11 @@ class RetrievalLoss(keras.layers.Layer):
         candidate_ids: (n + m,) item ids, for removing accidental hits.
         sampling_probability: (n + m,) each candidate's expected count among the candidates,
             up to one common factor (its log is subtracted from its score: the log-Q correction).
+        query_groups, candidate_groups: optional (n,) and (n + m,) group ids (the history each
+            step of all-position training belongs to): a candidate of the query's own group
+            other than its positive is left out of its softmax, as an accidental hit is. The
+            other clicks of a user's own history are no negatives for the user (SASRec draws
+            its negatives from outside the sequence too).
 
     Returns:
         The scalar loss; 0 for an empty batch.
@@ -97,7 +102,12 @@ class RetrievalLoss(keras.layers.Layer):
         )
 
     def call(self, query: tf.Tensor, candidates: tf.Tensor, candidate_ids: tf.Tensor,
-             sampling_probability: tf.Tensor) -> tf.Tensor:
+             sampling_probability: tf.Tensor, query_groups: tf.Tensor | None = None,
+             candidate_groups: tf.Tensor | None = None) -> tf.Tensor:
+        if query_groups is not None and candidate_groups is not None:
+            return self._grouped(query, candidates, candidate_ids, sampling_probability, query_groups,
+                                 candidate_groups)
+
         def loss() -> tf.Tensor:
             return tf.reduce_mean(self.task(
                 query, candidates,
@@ -109,6 +119,21 @@ class RetrievalLoss(keras.layers.Layer):
 
         # TFRS cannot remove accidental hits from an empty (0, 0) score matrix.
         return tf.cond(tf.shape(query)[0] > 0, loss, lambda: tf.constant(0.0, query.dtype))
+
+    def _grouped(self, query: tf.Tensor, candidates: tf.Tensor, candidate_ids: tf.Tensor,
+                 sampling_probability: tf.Tensor, query_groups: tf.Tensor, candidate_groups: tf.Tensor) -> tf.Tensor:
+        """The loss of `call` with the candidates of each query's own group left out (TFRS's
+        Retrieval takes no such mask): the same scores, corrections and hit removal."""
+        n = tf.shape(query)[0]
+        scores = tf.matmul(query, candidates, transpose_b=True) / self.temperature  # (n, n + m)
+        scores -= tf.math.log(tf.maximum(tf.cast(sampling_probability, scores.dtype), 1e-12))[tf.newaxis, :]
+        positive = tf.eye(n, tf.shape(candidates)[0], dtype=tf.bool)
+        same_item = tf.equal(candidate_ids[:n, tf.newaxis], candidate_ids[tf.newaxis, :])
+        same_group = tf.equal(query_groups[:, tf.newaxis], candidate_groups[tf.newaxis, :])
+        left_out = tf.logical_and(tf.logical_or(same_item, same_group), tf.logical_not(positive))
+        scores = tf.where(left_out, tf.cast(scores.dtype.min, scores.dtype), scores)
+        losses = tf.nn.softmax_cross_entropy_with_logits(tf.cast(positive, scores.dtype), scores)
+        return tf.math.divide_no_nan(tf.reduce_sum(losses), tf.cast(n, losses.dtype))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "temperature": self.temperature}

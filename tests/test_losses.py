@@ -111,6 +111,27 @@ def test_sampled_negatives_join_the_softmax_each_with_its_own_log_q_correction()
     assert float(loss) == pytest.approx(expected, rel=1e-4)
 
 
+def test_steps_of_one_history_are_no_negatives_for_each_other():
+    rng = np.random.default_rng(3)
+    users, items = rng.normal(size=(5, 4)).astype(np.float32), rng.normal(size=(7, 4)).astype(np.float32)
+    ids = np.array([4, 6, 4, 8, 2, 9, 6])  # two sampled negatives after the 5 steps' targets
+    groups = np.array([0, 0, 1, 1, 1])  # steps 0-1 of one history, 2-4 of another
+    candidate_groups = np.concatenate([groups, [-1, -1]])
+    count = np.array([0.3, 0.2, 0.3, 0.1, 0.2, 0.4, 0.5], np.float32)
+    loss = RetrievalLoss(temperature=0.5)(*(tf.constant(v) for v in (users, items, ids, count, groups,
+                                                                     candidate_groups)))
+    scores = users @ items.T / 0.5 - np.log(count)[np.newaxis, :]
+    own = np.eye(5, 7, dtype=bool)
+    left_out = ((ids[:5, None] == ids[None, :]) | (groups[:, None] == candidate_groups[None, :])) & ~own
+    expected = -log_softmax(np.where(left_out, -1e30, scores))[own].mean()
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+    # With every step in a group of its own, it is the plain (TFRS) loss.
+    alone = np.arange(7)
+    ungrouped = RetrievalLoss(temperature=0.5)(*(tf.constant(v) for v in (users, items, ids, count)))
+    grouped = RetrievalLoss(temperature=0.5)(*(tf.constant(v) for v in (users, items, ids, count, alone[:5], alone)))
+    assert float(grouped) == pytest.approx(float(ungrouped), rel=1e-5)
+
+
 def test_full_softmax_is_cross_entropy_over_the_whole_catalogue():
     rng = np.random.default_rng(2)
     users, catalogue = rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=(6, 3)).astype(np.float32)

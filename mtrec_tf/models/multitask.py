@@ -385,8 +385,10 @@ class MultiTaskModel(keras.Model):
         for task in self.tasks:
             if task.name in trains:
                 output = outputs[task.name]  # (batch, time', dim): the history cut to its longest row
-                steps = tf.boolean_mask(output, trains[task.name][:, :tf.shape(output)[1]])
-                batch = TaskBatch(targets[task.name], tf.ones(tf.shape(steps)[:1]), steps, None)
+                cut = trains[task.name][:, :tf.shape(output)[1]]
+                steps = tf.boolean_mask(output, cut)
+                rows = tf.where(cut)[:, 0]  # the history each step belongs to
+                batch = TaskBatch(targets[task.name], tf.ones(tf.shape(steps)[:1]), steps, None, rows)
             else:
                 batch = TaskBatch(labels[task.label], tf.cast(masks[task.label], tf.float32), outputs[task.name],
                                   logits[task.name])

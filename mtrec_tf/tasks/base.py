@@ -46,12 +46,14 @@ class OfflineData:
 
 
 class TaskBatch(NamedTuple):
-    """One task's part of a batch: its label (batch,), mask (batch,) float, output and logits."""
+    """One task's part of a batch: its label (batch,), mask (batch,) float, output and logits;
+    in all-position training, the row of the batch each step comes from (`groups`)."""
 
     label: Any
     mask: Any
     output: Any
     logits: Any
+    groups: Any = None
 
 
 class LossContext(NamedTuple):

@@ -95,6 +95,8 @@ class RetrievalTask(TaskType):
                                   training=context.training)
         probability = tf.gather(context.sampling_probability, target_index)
         candidates, candidate_ids = items, target_index
+        groups = None if batch.groups is None else tf.boolean_mask(batch.groups, keep)
+        candidate_groups = groups
         if task.loss == "sampled_softmax":
             # Each source's expected count among the candidates: n draws of the batch's
             # targets, and the sampled draws.
@@ -104,7 +106,9 @@ class RetrievalTask(TaskType):
             candidate_ids = tf.concat([target_index, negatives], axis=0)
             batch_count = probability * tf.cast(tf.shape(users)[0], tf.float32)
             probability = tf.concat([batch_count, negative_count], axis=0)
-        value = head.softmax_loss(users, candidates, candidate_ids, probability)
+            if groups is not None:  # drawn items belong to no history
+                candidate_groups = tf.concat([groups, tf.fill(tf.shape(negatives), tf.constant(-1, groups.dtype))], 0)
+        value = head.softmax_loss(users, candidates, candidate_ids, probability, groups, candidate_groups)
         scores = tf.matmul(users, items, transpose_b=True)  # (n, n)
         # A column of -inf never wins, and keeps argmax defined when n is 0.
         scores = tf.pad(scores, [[0, 0], [0, 1]], constant_values=float("-inf"))
