@@ -81,7 +81,8 @@ def read_sequences(data_dir: Path, name: str) -> tuple[pd.DataFrame, pd.DataFram
 
 def run_config(encoder: str, loss: str, positions: str, args: argparse.Namespace, seed: int) -> Config:
     """The next_item-only configuration of one run."""
-    overrides = [f"tasks.next_item.positions={positions}",
+    # Sequences have no queries: the task reads the history alone.
+    overrides = ["tasks.next_item.inputs=[user]", f"tasks.next_item.positions={positions}",
         "data.split.method=leave_last_out", f"data.history_length={args.history_length}",
         f"model.history_encoder={encoder}", f"training.epochs={args.epochs}",
         f"training.batch_size={args.batch_size}", f"training.early_stopping_metric={STOPPING_METRIC}",

@@ -130,13 +130,14 @@ class TaskConfig:
             softmax with `negatives` more items drawn from the catalogue at every step.
         negatives: items drawn per step as extra negatives by "sampled_softmax".
         negative_sampling: how they are drawn: "popularity" (by training clicks) or "uniform".
-        positions: for a "retrieval" task that reads the user, which steps of a history
-            train: "last", one example per click (its history predicts the clicked item);
-            "all", every step of a user's history at once (the history encoder runs once
-            over a sequence and each step predicts the next click), which needs the causal
-            `model.history_encoder` "transformer"; "auto" (the default) is "all" with the
-            transformer and "last" otherwise. Validation and evaluation score the last step
-            of each example either way.
+        positions: for a "retrieval" task, which steps of a history train: "last", one
+            example per click (its history, and its query, predict the clicked item); "all",
+            every step of a user's history at once (the history encoder runs once over a
+            sequence and each step predicts the next click), for a task that reads the user
+            alone (a step has no query of its own) with the causal `model.history_encoder`
+            "transformer"; "auto" (the default) is "all" where it applies and "last"
+            otherwise. Validation and evaluation score the last step of each example either
+            way.
     """
 
     name: str

@@ -214,9 +214,9 @@ class MultiTaskModel(keras.Model):
         `item_features` gives them, replaces encoding the items (serving: they do not
         depend on the request).
 
-        The tasks `step_tasks` (retrieval tasks of `position_tasks`) output a user vector
-        after every step of the history, (batch, time, retrieval_dim), for all-position
-        training.
+        The tasks `step_tasks` (retrieval tasks of `position_tasks`, which read the user
+        alone) output a user vector after every step of the history, (batch, time,
+        retrieval_dim), for all-position training.
         """
         def per_candidate(x: tf.Tensor) -> tf.Tensor:
             return x if context_rows is None else tf.gather(x, context_rows)
@@ -282,7 +282,7 @@ class MultiTaskModel(keras.Model):
         ranking_inputs = self._ranking_inputs(encoded, training)
         for task in self.tasks:
             if task.name in step_tasks:
-                inputs = self._step_inputs(encoded, user_encodings[3], task.inputs)
+                inputs = user_encodings[3]  # such a task reads the user alone
             elif task.name in ranking_inputs:
                 inputs = ranking_inputs[task.name]
             else:
@@ -299,14 +299,6 @@ class MultiTaskModel(keras.Model):
 
     def _concat(self, encoded: dict, names: Sequence[str]) -> tf.Tensor:
         return tf.concat([encoded[name] for name in names], axis=-1)
-
-    def _step_inputs(self, encoded: dict, user_steps: tf.Tensor, names: Sequence[str]) -> tf.Tensor:
-        """A task's inputs at every step (batch, time, features): the user vector after the
-        step, beside the row's other inputs (the same at every step), in the order of `names`."""
-        time = tf.shape(user_steps)[1]
-        parts = [user_steps if name == "user" else tf.repeat(encoded[name][:, tf.newaxis], time, axis=1)
-                 for name in names]
-        return tf.concat(parts, axis=-1)
 
     def _ranking_inputs(self, encoded: dict, training: bool | None) -> dict[str, tf.Tensor]:
         """Each ranking task's input: its group's shared bottom, or its own gate's mixture."""

@@ -59,13 +59,15 @@ class RetrievalTask(TaskType):
                 f"tasks.{task.name}.positions 'all' trains every step of a history at once, which needs a causal "
                 f"history encoder: set model.history_encoder=transformer (the {config.history_encoder!r} one reads "
                 f"later steps), or tasks.{task.name}.positions=last")
-        if task.positions == "all" and "user" not in task.inputs:
-            raise ConfigError(f"tasks.{task.name}.positions 'all' trains the steps of the user's history, and the task "
-                              f"does not read the user (inputs: {', '.join(task.inputs)})")
+        if task.positions == "all" and tuple(task.inputs) != ("user",):
+            raise ConfigError(
+                f"tasks.{task.name}.positions 'all' trains every step of the user's history, and a step has no "
+                f"request of its own (no query): the task must read the user alone (inputs: [user]; it reads "
+                f"{', '.join(task.inputs)}), or train tasks.{task.name}.positions=last")
 
     def all_positions(self, task: TaskConfig, config: ModelConfig) -> bool:
         if task.positions == "auto":
-            return config.history_encoder == "transformer" and "user" in task.inputs
+            return config.history_encoder == "transformer" and tuple(task.inputs) == ("user",)
         return task.positions == "all"
 
     def make_head(self, task: TaskConfig, config: ModelConfig, num_classes: int) -> Any:

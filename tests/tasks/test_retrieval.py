@@ -64,13 +64,14 @@ def test_training_positions_follow_the_history_encoder_unless_set(tiny_config, t
     transformer = dataclasses.replace(tiny_config.model, history_encoder="transformer")
     assert kind.all_positions(_task(), transformer) and not kind.all_positions(_task(), tiny_config.model)
     assert not kind.all_positions(_task(positions="last"), transformer)
-    assert not kind.all_positions(TaskConfig("q", "retrieval", "next_item", ("query",)), transformer)
+    with_query = TaskConfig("next_item", "retrieval", "next_item", ("user", "query"))
+    assert not kind.all_positions(with_query, transformer)  # the query is the request's, not a step's
     kind.check(_task(positions="all"), transformer, tiny_prepared.statistics)
     with pytest.raises(ConfigError, match="needs a causal history encoder: set model.history_encoder=transformer"):
         kind.check(_task(positions="all"), tiny_config.model, tiny_prepared.statistics)
-    with pytest.raises(ConfigError, match="does not read the user .inputs: query."):
-        kind.check(TaskConfig("q", "retrieval", "next_item", ("query",), positions="all"), transformer,
-                   tiny_prepared.statistics)
+    with pytest.raises(ConfigError, match=r"no query\): the task must read the user alone .inputs: \[user\]; "
+                                          "it reads user, query"):
+        kind.check(dataclasses.replace(with_query, positions="all"), transformer, tiny_prepared.statistics)
     with pytest.raises(ConfigError, match="positions applies to retrieval tasks, not 'binary'"):
         TaskConfig("ctr", "binary", "ctr", ("user", "item"), positions="all")
     with pytest.raises(ConfigError, match="positions must be one of auto, last, all; got 'every'"):

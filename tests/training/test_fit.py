@@ -189,6 +189,7 @@ def test_a_transformer_run_trains_all_positions_and_reports_what_it_read(tmp_pat
     config = select_tasks(dataclasses.replace(
         tiny_config, model=dataclasses.replace(tiny_config.model, history_encoder="transformer"),
         training=dataclasses.replace(tiny_config.training, epochs=2, learning_rate=0.01)), ["next_item"])
+    config = dataclasses.replace(config, tasks=(dataclasses.replace(config.tasks[0], inputs=("user",)),))
     result = train(config, tmp_path / "run", prepared=tiny_prepared, verbose=2)
     report = json.loads((tmp_path / "run" / "data_report.json").read_text())["examples"]["all_positions"]
     clicks = int(sum(tiny_prepared.examples.parts["train"].column("mask_next_item").to_numpy()))
