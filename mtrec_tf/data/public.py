@@ -52,7 +52,6 @@ CLICK_RATING = 4.0
 CLICK_DELAY_SECONDS = 1
 # How ml-100k.item spells a missing title or release year (item 267 reads "unkonwn").
 _MISSING_MARKERS = frozenset({"", "unknown", "unkonwn"})
-UNKNOWN_TITLE = "unknown"
 UNKNOWN_GENRE = "unknown"
 
 _BOM = "\ufeff"
@@ -129,8 +128,8 @@ def load_movielens_100k(data_dir: Path | str | None = None) -> tuple[pd.DataFram
     The catalogue holds every movie of `ml-100k.item`, rated or not. The title is the
     movie title followed by the release year in parentheses when there is one; the
     category is the first genre listed (a leaf; all genres through `movielens_genres`).
-    The one movie without title or year (item 267, "unkonwn" in the file) is titled
-    "unknown"; its genre is MovieLens's own "unknown".
+    The one movie without title or year (item 267, "unkonwn" in the file) has an empty
+    title (the model reads no title for it); its genre is MovieLens's own "unknown".
 
     Args:
         data_dir: the data folder (default: `default_data_dir()`).
@@ -202,8 +201,7 @@ def _movielens_items(movies: pd.DataFrame) -> pd.DataFrame:
 
     title = known(movies["movie_title"])
     year = known(movies["release_year"])
-    full_title = title.where(title != "", UNKNOWN_TITLE)
-    full_title = full_title.where(year == "", full_title + " (" + year + ")")
+    full_title = title.where(year == "", (title + " (" + year + ")").str.strip())
     genres = movies["class"].fillna("").astype(str).str.split().str.join(" ")
     category = genres.str.split(" ", n=1).str[0].where(genres != "", UNKNOWN_GENRE)
     n = len(movies)

@@ -143,8 +143,8 @@ def test_movielens_titles_and_genres(movielens) -> None:
     firsts = [genres[item_id][0] for item_id in items["item_id"]]
     assert firsts == items["category"].tolist()
     # Item 267 has neither title nor year in the file ("unkonwn").
-    assert by_id.loc["267", ["title", "category"]].tolist() == ["unknown", "unknown"]
-    assert (items["title"] != "").all() and (items["category"] != "").all()
+    assert by_id.loc["267", ["title", "category"]].tolist() == ["", "unknown"]
+    assert (items["title"] == "").sum() == 1 and (items["category"] != "").all()
 
 
 def test_movielens_keeps_unrated_items_and_tolerates_missing_fields(tmp_path: Path) -> None:
@@ -156,7 +156,7 @@ def test_movielens_keeps_unrated_items_and_tolerates_missing_fields(tmp_path: Pa
     )
     (folder / "ml-100k.item").write_text(
         "item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n"
-        "10\tAmélie\t2001\tComedy Romance\n11\tNo Year\t\tDrama\n12\t\tunknown\t\n",
+        "10\tAmélie\t2001\tComedy Romance\n11\tNo Year\t\tDrama\n12\t\tunknown\t\n13\t\t1999\tDrama\n",
         encoding="utf-8",
     )
     events, items = load_movielens_100k(tmp_path)
@@ -165,9 +165,9 @@ def test_movielens_keeps_unrated_items_and_tolerates_missing_fields(tmp_path: Pa
         ["1", 100, "impression", 4.5],
     ]
     assert events["event_type"].tolist()[2] == "click" and events["timestamp"].tolist()[2] == 101
-    assert items["item_id"].tolist() == ["10", "11", "12"]
-    assert items["title"].tolist() == ["Amélie (2001)", "No Year", "unknown"]
-    assert items["category"].tolist() == ["Comedy", "Drama", "unknown"]
+    assert items["item_id"].tolist() == ["10", "11", "12", "13"]
+    assert items["title"].tolist() == ["Amélie (2001)", "No Year", "", "(1999)"]
+    assert items["category"].tolist() == ["Comedy", "Drama", "unknown", "Drama"]
 
 
 def test_movielens_tables_pass_validation_and_round_trip_through_parquet(movielens, tmp_path: Path) -> None:
