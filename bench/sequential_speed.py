@@ -23,15 +23,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from sequential import read_sequences, run_config
+from sequential import read_sequences, run_config, trained_clicks
 from timing import traced_train_step
 
 import mtrec_tf  # noqa: F401
 from mtrec_tf.backend import tf
-from mtrec_tf.config import Config
 from mtrec_tf.data.catalogue import build_catalogue
 from mtrec_tf.data.pipeline import make_dataset
-from mtrec_tf.data.prepare import PreparedData, prepare_data
+from mtrec_tf.data.prepare import prepare_data
 from mtrec_tf.data.readers import load_data
 from mtrec_tf.tasks.retrieval import step_targets
 from mtrec_tf.training.fit import training_examples
@@ -49,16 +48,9 @@ def clicks_in(batch: tuple, all_positions: bool) -> int:
     features, labels, masks = batch
     if not all_positions:
         return int(np.sum(masks["next_item"].numpy() > 0))
-    _, trains = step_targets(features["history_item_ids"], features["history_event_types"], labels["next_item"],
-                             masks["next_item"])
+    _, trains = step_targets(features["history_item_ids"], features["history_event_types"],
+                             features["history_time_gaps"], labels["next_item"], masks["next_item"])
     return int(tf.reduce_sum(tf.cast(trains, tf.int32)))
-
-
-def epoch_clicks(config: Config, prepared: PreparedData) -> int:
-    """The targets one epoch of the training part learns from."""
-    _, selections = training_examples(config, prepared.examples.parts["train"])
-    clicks = int(np.sum(prepared.examples.parts["train"].column("mask_next_item").to_numpy() > 0))
-    return clicks - sum(s.without_history for s in selections)
 
 
 def main() -> None:
@@ -93,7 +85,7 @@ def main() -> None:
         batches = list(dataset.take(args.steps))
         step = traced_train_step(name, config, prepared.statistics, catalogue, batches[0])
         runs[name] = step, batches, sum(clicks_in(batch, positions == "all") for batch in batches)
-        per_epoch[name] = epoch_clicks(config, prepared)
+        per_epoch[name] = trained_clicks(config, prepared)
 
     # Each variant's clicks/s on its own batches, the variants in turn within every round.
     rates: dict[str, list[float]] = {name: [] for name in VARIANTS}

@@ -452,6 +452,7 @@ class Config:
         if duplicates:
             raise ConfigError(f"tasks: task {duplicates[0]!r} is defined twice")
         _check_parents(self.tasks)
+        _check_positions(self.tasks, self.model)
         for name in self.tuning.tasks:
             if name not in names:
                 raise ConfigError(f"tuning.tasks names {name!r}, which is not a task; tasks: {', '.join(names)}")
@@ -465,6 +466,23 @@ class Config:
             if task.name == name:
                 return task
         raise ConfigError(f"no task named {name!r}; tasks: {', '.join(t.name for t in self.tasks)}")
+
+
+def _check_positions(tasks: Sequence[TaskConfig], model: ModelConfig) -> None:
+    """Each task's training positions fit the model, and a task that trains all positions has
+    its label to itself (its examples are reduced to one per history stretch)."""
+    from mtrec_tf.tasks import TASK_TYPES
+
+    for task in tasks:
+        kind = TASK_TYPES[task.type]
+        kind.check_positions(task, model)
+        if kind.all_positions(task, model):
+            sharing = [t.name for t in tasks if t.label == task.label and t.name != task.name]
+            if sharing:
+                raise ConfigError(
+                    f"tasks.{task.name} trains all positions of label {task.label!r}, which keeps one example per "
+                    f"history stretch, and {', '.join(sharing)} learn the same label one example per click: give "
+                    f"tasks.{task.name}.positions=last, or each task a label of its own")
 
 
 def _check_parents(tasks: Sequence[TaskConfig]) -> None:

@@ -104,7 +104,9 @@ class RetrievalLoss(keras.layers.Layer):
     def call(self, query: tf.Tensor, candidates: tf.Tensor, candidate_ids: tf.Tensor,
              sampling_probability: tf.Tensor, query_groups: tf.Tensor | None = None,
              candidate_groups: tf.Tensor | None = None) -> tf.Tensor:
-        if query_groups is not None and candidate_groups is not None:
+        if (query_groups is None) != (candidate_groups is None):
+            raise ValueError("RetrievalLoss: query_groups and candidate_groups go together")
+        if query_groups is not None:
             return self._grouped(query, candidates, candidate_ids, sampling_probability, query_groups,
                                  candidate_groups)
 

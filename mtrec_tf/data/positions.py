@@ -3,9 +3,11 @@
 A retrieval task that trains all positions (`tasks.<name>.positions`) learns every click of
 an example's history from the events before it (`mtrec_tf.tasks.retrieval.step_targets`),
 so one example, the user's latest, already trains the clicks its history holds. The others
-are left out: for each user, from the latest example back, an example is kept when its click
-is not in the history of the example kept after it. With histories of at most
-`data.history_length` events, a user with a longer log keeps one example per stretch.
+are left out: for each user, from the latest example back, an example is kept unless a step
+of an example kept after it trains its click (same time, same item). With histories of at
+most `data.history_length` events, a user with a longer log keeps one example per stretch;
+a click of the same second as the event before it is trained by no step (its own history
+holds neither), so it keeps an example of its own.
 
 A user's first click has nothing before it: it trains no step, and is counted.
 """
@@ -13,11 +15,13 @@ A user's first click has nothing before it: it trains no step, and is counted.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+
+from mtrec_tf.data.schema import NEXT_ITEM_EVENT_TYPE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,7 +32,7 @@ class PositionSelection:
         table: the examples that train something.
         label: the label the selection is for.
         examples: examples that carried the label before.
-        sequences: examples that carry it now, each training every step of its history.
+        histories: examples that carry it now, each training every step of its history.
         without_history: examples whose history was empty (a user's first click): no step
             of any kept example predicts them.
     """
@@ -36,13 +40,13 @@ class PositionSelection:
     table: pa.Table
     label: str
     examples: int
-    sequences: int
+    histories: int
     without_history: int
 
     def line(self) -> str:
         first = f"; {self.without_history:,} first clicks with nothing before them train no step" \
             if self.without_history else ""
-        return (f"{self.label} trains all positions: {self.examples:,} examples in {self.sequences:,} "
+        return (f"{self.label} trains all positions: {self.examples:,} examples in {self.histories:,} "
                 f"histories{first}")
 
 
@@ -54,31 +58,43 @@ def select_position_examples(table: pa.Table, label: str, other_labels: Sequence
     labelled = np.flatnonzero(mask)
     users = table.column("user_id").to_numpy(zero_copy_only=False)[labelled]
     times = table.column("timestamp").to_numpy()[labelled]
-    gaps = table.column("history_time_gaps").combine_chunks()
-    lengths = pc.list_value_length(gaps).to_numpy(zero_copy_only=False)[labelled]
-    offsets = gaps.offsets.to_numpy()[labelled]
-    flat = gaps.values.to_numpy()
-    # The time of each history's oldest event (histories hold their oldest event first). Gaps
-    # are float32: beyond 2**24 s one is rounded, by at most its spacing, which is added so
-    # that a click that close to the oldest event keeps an example of its own (it may then
-    # train twice, never not at all).
-    first_gap = flat[np.minimum(offsets, len(flat) - 1)] if len(flat) else np.zeros(len(labelled), np.float32)
-    oldest = times - first_gap.astype(np.float64) + np.spacing(first_gap.astype(np.float32)).astype(np.float64)
+    targets = table.column(f"label_{label}").to_numpy(zero_copy_only=False)[labelled]
+    histories = {name: table.column(name).combine_chunks() for name in
+                 ("history_item_ids", "history_event_types", "history_time_gaps")}
+    offsets = histories["history_time_gaps"].offsets.to_numpy()
+    values = {name: lists.values.to_numpy(zero_copy_only=False) for name, lists in histories.items()}
+    table_times = table.column("timestamp").to_numpy()
+
+    def trained_clicks(row: int) -> list[tuple[float, object]]:
+        """(time, item) of each click that the steps of `row`'s history train, as `step_targets`
+        picks them: a click strictly later than the step before it."""
+        begin, end = offsets[row], offsets[row + 1]
+        gaps = values["history_time_gaps"][begin:end]
+        kinds = values["history_event_types"][begin + 1:end]
+        items = values["history_item_ids"][begin + 1:end]
+        later = gaps[:-1] > gaps[1:]
+        time = table_times[row]
+        return [(time - float(g), item) for g, item, kind, ok in zip(gaps[1:], items, kinds, later)
+                if ok and kind == NEXT_ITEM_EVENT_TYPE]
 
     keep = np.zeros(len(labelled), bool)
+    without_history = 0
     # Latest first within each user; ties in time keep the table's order.
     order = np.lexsort((-np.arange(len(labelled)), -times, users))
-    user, start, until = None, 0.0, 0.0
+    user, covered = None, Counter[tuple[float, object]]()
     for i in order:
         if users[i] != user:
-            user, start, until = users[i], -np.inf, -np.inf
-        if start < times[i] < until:
-            continue  # a click in the history of the example kept after it
-        if lengths[i] == 0:
-            continue  # nothing before it: no step predicts it
+            user, covered = users[i], Counter()
+        click = (float(times[i]), targets[i])
+        if covered[click]:
+            covered[click] -= 1  # a step of a history kept after it trains this click
+            continue
+        row = labelled[i]
+        if offsets[row + 1] == offsets[row]:
+            without_history += 1  # nothing before it: no step predicts it
+            continue
         keep[i] = True
-        start, until = oldest[i], times[i]
-    without_history = int(np.sum(lengths == 0))
+        covered.update(trained_clicks(row))
 
     new_mask = mask.copy()
     new_mask[labelled[~keep]] = False
@@ -86,7 +102,8 @@ def select_position_examples(table: pa.Table, label: str, other_labels: Sequence
     for other in set(other_labels) - {label}:
         carries |= table.column(f"mask_{other}").to_numpy() > 0
     column = table.schema.get_field_index(f"mask_{label}")
-    values = np.where(new_mask, table.column(column).to_numpy(), 0).astype(np.float32)
-    table = table.set_column(column, table.schema.field(column), pa.array(values))
+    field = table.schema.field(column)
+    kept_mask = pa.array(np.where(new_mask, table.column(column).to_numpy(), 0)).cast(field.type)
+    table = table.set_column(column, field, kept_mask)
     return PositionSelection(table.filter(pa.array(carries)), label, len(labelled), int(keep.sum()),
                              without_history)

@@ -244,11 +244,13 @@ class MultiTaskModel(keras.Model):
                                                           query_position))
                             for name, head in self.ngram_heads().items()}
         encodes_titles = encodes_items and self.item_encoder.uses_titles
-        if encodes_items:
-            # With the unknown row (0) always among them, the encoders never run on an empty
-            # batch (all-position training may have no step to train in a batch).
+        if encodes_items and step_tasks:
+            # With the unknown row (0) among them, the encoders never run on an empty batch
+            # (in all-position training a batch may have no step to train).
             unique_items, item_position = tf.unique(tf.concat([item_index, tf.zeros([1], tf.int64)], axis=0))
             item_position = item_position[:-1]
+        elif encodes_items:
+            unique_items, item_position = tf.unique(item_index)
         if encodes_titles:
             texts.append(self.item_encoder.titles(unique_items))
         # Queries and titles go through the text encoder in one call.
@@ -350,7 +352,7 @@ class MultiTaskModel(keras.Model):
             targets[task.name] = labels[task.label]
             if task.name in step_tasks:
                 ids, steps = step_targets(features["history_item_ids"], features["history_event_types"],
-                                          labels[task.label], masks[task.label])
+                                          features["history_time_gaps"], labels[task.label], masks[task.label])
                 # A step whose item is not in the catalogue has no target to learn.
                 trains[task.name] = tf.logical_and(steps, self.item_lookup(ids) > 0)
                 targets[task.name] = tf.boolean_mask(ids, trains[task.name])

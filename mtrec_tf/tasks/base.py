@@ -133,6 +133,7 @@ class TaskType:
 
     def check(self, task: TaskConfig, config: ModelConfig, statistics: DataStatistics) -> None:
         """Raises ConfigError when the model cannot have this task on these data."""
+        self.check_positions(task, config)
         if config.text_encoder == "none" and "query" in task.inputs and not self.reads_query_bag(config):
             raise ConfigError(
                 f"task {task.name!r} reads the query, which model.text_encoder='none' leaves unencoded: "
@@ -148,9 +149,12 @@ class TaskType:
 
     def all_positions(self, task: TaskConfig, config: ModelConfig) -> bool:
         """Whether training reads every step of each history at once (`tasks.<name>.positions`):
-        the head then scores `(batch, time, features)` step encodings, and the loss reads the
-        step targets (`mtrec_tf.tasks.positions`)."""
+        the head then scores the user vector after each step, and the loss reads each step's
+        target (`mtrec_tf.tasks.retrieval.step_targets`)."""
         return False
+
+    def check_positions(self, task: TaskConfig, config: ModelConfig) -> None:
+        """Raises ConfigError when `tasks.<name>.positions` does not fit the model."""
 
     def make_metric(self, task: TaskConfig) -> Any:
         """The Keras metric logged during training as `<task>_<metric>`."""

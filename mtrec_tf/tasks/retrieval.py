@@ -54,6 +54,8 @@ class RetrievalTask(TaskType):
                 f"tasks.{task.name}.negatives, or the default in-batch softmax")
         if "item" in task.inputs:
             raise ConfigError(f"task {task.name!r}: a retrieval task cannot read the candidate item")
+
+    def check_positions(self, task: TaskConfig, config: ModelConfig) -> None:
         if task.positions == "all" and config.history_encoder != "transformer":
             raise ConfigError(
                 f"tasks.{task.name}.positions 'all' trains every step of a history at once, which needs a causal "
@@ -149,17 +151,20 @@ class RetrievalTask(TaskType):
         return ranking_report(lambda index: np.tile(popularity, (len(index), 1)), task, test, test_rows)
 
 
-def step_targets(history_item_ids: Any, history_event_types: Any, label: Any, mask: Any) -> tuple[Any, Any]:
+def step_targets(history_item_ids: Any, history_event_types: Any, history_time_gaps: Any, label: Any,
+                 mask: Any) -> tuple[Any, Any]:
     """What each step of a history predicts in all-position training, and which steps train.
 
     Histories hold the real steps first (oldest first), then padding (""). Step `t` of a
     row with `n` real steps predicts the item of step `t + 1` when that step is a click
-    (`NEXT_ITEM_EVENT_TYPE`), and the last real step predicts the row's label: the steps
-    of an example's history train as the one-example-per-click path would train the
-    clicks in it, each from the events before it. Only rows whose `mask` is set train.
+    (`NEXT_ITEM_EVENT_TYPE`) strictly later than step `t`, and the last real step predicts
+    the row's label: the steps of an example's history train as the one-example-per-click
+    path would train the clicks in it, each from the events before it (a click's own
+    history holds no event of its own second). Only rows whose `mask` is set train.
 
     Args:
         history_item_ids, history_event_types: (batch, time) strings.
+        history_time_gaps: (batch, time) seconds from each event to the row's request.
         label: (batch,) the item the row's history is followed by.
         mask: (batch,) float, > 0 where the row carries the label.
 
@@ -175,9 +180,11 @@ def step_targets(history_item_ids: Any, history_event_types: Any, label: Any, ma
     pad = tf.fill(tf.shape(history_item_ids[:, :1]), "")
     following_ids = tf.concat([history_item_ids[:, 1:], pad], axis=1)
     following_types = tf.concat([history_event_types[:, 1:], pad], axis=1)
+    gaps = tf.cast(history_time_gaps, tf.float32)
+    later = gaps > tf.concat([gaps[:, 1:], tf.zeros_like(gaps[:, :1])], axis=1)  # the next step is later
     last = tf.equal(step, count - 1)
     targets = tf.where(last, label[:, tf.newaxis], following_ids)
-    trains = tf.logical_or(last, tf.equal(following_types, NEXT_ITEM_EVENT_TYPE))
+    trains = tf.logical_or(last, tf.logical_and(tf.equal(following_types, NEXT_ITEM_EVENT_TYPE), later))
     trains = tf.logical_and(tf.logical_and(trains, step < count), (mask > 0)[:, tf.newaxis])
     return targets, trains
 

@@ -196,7 +196,7 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
             print(selection.line(), flush=True)
     write_json_atomic(paths.data_report, {**quality, "examples": {
         "counts": prepared.examples.report.counts, "skipped": prepared.examples.report.skipped,
-        "all_positions": {s.label: {"examples": s.examples, "histories": s.sequences,
+        "all_positions": {s.label: {"examples": s.examples, "histories": s.histories,
                                     "without_history": s.without_history} for s in selections}}})
 
     training = config.training

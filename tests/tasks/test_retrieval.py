@@ -84,10 +84,30 @@ def test_each_step_predicts_the_next_click_and_the_last_step_the_label():
     ids = tf.constant([["a", "b", "c", "d", ""], ["e", "", "", "", ""], ["", "", "", "", ""], ["f", "g", "", "", ""]])
     types = tf.constant([["click", "add_to_cart", "click", "purchase", ""], ["click", "", "", "", ""],
                          ["", "", "", "", ""], ["click", "click", "", "", ""]])
-    targets, trains = step_targets(ids, types, tf.constant(["x", "y", "z", "w"]), tf.constant([1.0, 1.0, 1.0, 0.0]))
+    gaps = tf.constant([[50.0, 40.0, 30.0, 30.0, 0.0], [9.0, 0, 0, 0, 0], [0.0] * 5, [8.0, 8.0, 0, 0, 0]])
+    label, mask = tf.constant(["x", "y", "z", "w"]), tf.constant([1.0, 1.0, 1.0, 1.0])
+    targets, trains = step_targets(ids, types, gaps, label, mask)
     np.testing.assert_array_equal(targets.numpy()[:2].astype(str),
                                   [["b", "c", "d", "x", ""], ["y", "", "", "", ""]])
     # Step 0 of the first row predicts an add to cart (no click), step 2 a purchase: neither trains.
+    # Row 2 has no history; in row 3 the second click is of the first one's second, which a
+    # click's own history never holds: only the label trains.
     expected = [[False, True, False, True, False], [True, False, False, False, False],
-                [False] * 5, [False] * 5]  # the last two rows: no history; no label
+                [False] * 5, [False, True, False, False, False]]
     np.testing.assert_array_equal(trains.numpy(), expected)
+    assert not step_targets(ids, types, gaps, label, tf.zeros([4]))[1].numpy().any()  # rows without the label
+
+
+def test_training_positions_are_refused_when_the_configuration_is_read():
+    from mtrec_tf.config import load_config
+
+    with pytest.raises(ConfigError, match="positions 'all' trains every step of a history at once, which needs"):
+        load_config(None, ["tasks.next_item.positions=all"])  # the default BiLSTM
+    with pytest.raises(ConfigError, match=r"the task must read the user alone .inputs: \[user\]; it reads user, q"):
+        load_config(None, ["model.history_encoder=transformer", "tasks.next_item.positions=all"])
+    both = ("model.history_encoder=transformer", "tasks.next_item.inputs=[user]",
+            "tasks.also={type: retrieval, label: next_item, inputs: [user, query]}")
+    with pytest.raises(ConfigError, match="next_item trains all positions of label 'next_item'.*and also learn the "
+                                          "same label one example per click"):
+        load_config(None, list(both))
+    load_config(None, [*both, "tasks.next_item.positions=last"])  # each per click
