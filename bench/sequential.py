@@ -120,12 +120,20 @@ def run_once(config: Config, prepared: PreparedData) -> dict[str, float]:
             "clicks_per_second": clicks * len(validation) / result.seconds}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments that say which sequence set to read and how its examples are batched."""
     parser.add_argument("--data-dir", type=Path,
                         default=Path(os.environ.get("MTREC_DATA_DIR", REPO.parent / "shared" / "data"))
                         / "amazon_toys_s3rec")
     parser.add_argument("--name", default="Toys_and_Games")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--history-length", type=int, default=50)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="more configuration")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_data_arguments(parser)
     parser.add_argument("--encoder", default="bilstm,transformer", help="comma-separated: bilstm, transformer")
     parser.add_argument("--loss", default="default,full_softmax",
                         help="comma-separated: default (in-batch), full_softmax, sampled_softmax")
@@ -133,10 +141,7 @@ def main() -> None:
     parser.add_argument("--positions", default="auto", help="comma-separated: auto, last, all")
     parser.add_argument("--epochs", type=int, default=200, help="at most; early stopping ends most runs")
     parser.add_argument("--patience", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--history-length", type=int, default=50)
     parser.add_argument("--seeds", default="0", help="comma-separated seeds; medians and ranges are printed")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="more configuration")
     parser.add_argument("--json", type=Path, help="write every run's test metrics here")
     args = parser.parse_args()
 

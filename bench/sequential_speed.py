@@ -16,15 +16,12 @@ the seconds an epoch of the training part takes at that rate, and the ratios.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
-from sequential import read_sequences, run_config, trained_clicks
-from timing import traced_train_step
+from sequential import add_data_arguments, read_sequences, run_config, trained_clicks
+from timing import rates_of_variants, traced_train_step
 
 import mtrec_tf  # noqa: F401
 from mtrec_tf.backend import tf
@@ -35,7 +32,6 @@ from mtrec_tf.data.readers import load_data
 from mtrec_tf.tasks.retrieval import step_targets
 from mtrec_tf.training.fit import training_examples
 
-REPO = Path(__file__).resolve().parents[1]
 VARIANTS = {  # name: (history encoder, positions)
     "transformer, all positions": ("transformer", "all"),
     "transformer, per click": ("transformer", "last"),
@@ -55,15 +51,9 @@ def clicks_in(batch: tuple, all_positions: bool) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path,
-                        default=Path(os.environ.get("MTREC_DATA_DIR", REPO.parent / "shared" / "data"))
-                        / "amazon_toys_s3rec")
-    parser.add_argument("--name", default="Toys_and_Games")
+    add_data_arguments(parser)
     parser.add_argument("--steps", type=int, default=20, help="training steps per variant and round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--history-length", type=int, default=50)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="more configuration")
     args = parser.parse_args()
     # What run_config reads beside these.
     args.epochs, args.patience, args.negatives = 1, 1, 0
@@ -88,13 +78,7 @@ def main() -> None:
         per_epoch[name] = trained_clicks(config, prepared)
 
     # Each variant's clicks/s on its own batches, the variants in turn within every round.
-    rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
-    for _ in range(args.rounds):
-        for name, (step, batches, clicks) in runs.items():
-            start = time.perf_counter()
-            for batch in batches:
-                step(batch)
-            rates[name].append(clicks / (time.perf_counter() - start))
+    rates = rates_of_variants(runs, args.rounds)
 
     print(f"\n{args.name}: {args.steps} steps of batch {args.batch_size} per variant and round, "
           f"{args.rounds} alternating rounds, full softmax over {len(items):,} items")

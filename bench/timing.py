@@ -31,9 +31,15 @@ def rates_in_alternating_rounds(steps: dict[str, Callable], batches: Sequence, e
                                 rounds: int) -> dict[str, list[float]]:
     """Examples/s of each variant's step over `batches`, one pass per variant per round, in
     turn, so that machine noise hits every variant alike."""
-    rates: dict[str, list[float]] = {name: [] for name in steps}
+    return rates_of_variants({name: (step, batches, examples) for name, step in steps.items()}, rounds)
+
+
+def rates_of_variants(runs: dict[str, tuple[Callable, Sequence, int]], rounds: int) -> dict[str, list[float]]:
+    """Examples/s of each variant's step over its own batches (`runs`: name -> step, batches,
+    the examples in them), one pass per variant per round, in turn."""
+    rates: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(rounds):
-        for name, step in steps.items():
+        for name, (step, batches, examples) in runs.items():
             start = time.perf_counter()
             for batch in batches:
                 step(batch)

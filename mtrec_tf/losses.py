@@ -106,11 +106,11 @@ class RetrievalLoss(keras.layers.Layer):
              candidate_groups: tf.Tensor | None = None) -> tf.Tensor:
         if (query_groups is None) != (candidate_groups is None):
             raise ValueError("RetrievalLoss: query_groups and candidate_groups go together")
-        if query_groups is not None:
-            return self._grouped(query, candidates, candidate_ids, sampling_probability, query_groups,
-                                 candidate_groups)
 
         def loss() -> tf.Tensor:
+            if query_groups is not None:
+                return self._grouped(query, candidates, candidate_ids, sampling_probability, query_groups,
+                                     candidate_groups)
             return tf.reduce_mean(self.task(
                 query, candidates,
                 candidate_sampling_probability=sampling_probability,
@@ -119,7 +119,7 @@ class RetrievalLoss(keras.layers.Layer):
                 compute_batch_metrics=False,
             ))
 
-        # TFRS cannot remove accidental hits from an empty (0, 0) score matrix.
+        # Neither TFRS nor the softmax takes an empty (0, 0) score matrix.
         return tf.cond(tf.shape(query)[0] > 0, loss, lambda: tf.constant(0.0, query.dtype))
 
     def _grouped(self, query: tf.Tensor, candidates: tf.Tensor, candidate_ids: tf.Tensor,
@@ -134,8 +134,7 @@ class RetrievalLoss(keras.layers.Layer):
         same_group = tf.equal(query_groups[:, tf.newaxis], candidate_groups[tf.newaxis, :])
         left_out = tf.logical_and(tf.logical_or(same_item, same_group), tf.logical_not(positive))
         scores = tf.where(left_out, tf.cast(scores.dtype.min, scores.dtype), scores)
-        losses = tf.nn.softmax_cross_entropy_with_logits(tf.cast(positive, scores.dtype), scores)
-        return tf.math.divide_no_nan(tf.reduce_sum(losses), tf.cast(n, losses.dtype))
+        return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(tf.cast(positive, scores.dtype), scores))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "temperature": self.temperature}

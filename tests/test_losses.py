@@ -151,6 +151,9 @@ def test_retrieval_loss_does_not_grow_with_the_batch_size():
 def test_retrieval_loss_of_an_empty_batch_is_zero():
     loss = RetrievalLoss()(tf.zeros([0, 4]), tf.zeros([0, 4]), tf.zeros([0], tf.int64), tf.zeros([0]))
     assert float(loss) == 0.0
+    no_groups = tf.zeros([0], tf.int64)
+    grouped = RetrievalLoss()(tf.zeros([0, 4]), tf.zeros([0, 4]), no_groups, tf.zeros([0]), no_groups, no_groups)
+    assert float(grouped) == 0.0
 
 
 def test_uncertainty_weighting_starts_at_the_plain_sum_and_reports_its_weights():

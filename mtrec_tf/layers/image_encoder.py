@@ -158,6 +158,11 @@ class ImageEncoder(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs: tf.Tensor, training: bool | None = None) -> tf.Tensor:
+        # Some oneDNN Conv2D kernels fail on an empty batch: it gets its (0, output_dim) directly.
+        return tf.cond(tf.shape(inputs)[0] > 0, lambda: self._encode(inputs, training),
+                       lambda: tf.zeros([0, self.output_dim], self.compute_dtype))
+
+    def _encode(self, inputs: tf.Tensor, training: bool | None) -> tf.Tensor:
         if self.backbone is not None:
             x = tf.cast(inputs, self.backbone.compute_dtype) / 255.0  # (batch, H, W, 3)
             x = self.backbone(x, training=training)  # (batch, [h, w,] channels)

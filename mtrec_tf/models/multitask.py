@@ -230,8 +230,7 @@ class MultiTaskModel(keras.Model):
         if extra_items is not None:
             item_index = tf.concat([item_index, extra_items], axis=0)
         # Items are encoded only when some task reads them: a text-only model never runs the
-        # image or title encoders (nor the image CNN on an empty batch, which some oneDNN
-        # Conv2D kernels get wrong). Serving reads precomputed vectors from `item_table`.
+        # image or title encoders. Serving reads precomputed vectors from `item_table`.
         encodes_items = item_table is None and (uses_candidate or extra_items is not None)
         unique_queries, query_position = tf.unique(features["query"])
 
@@ -244,12 +243,7 @@ class MultiTaskModel(keras.Model):
                                                           query_position))
                             for name, head in self.ngram_heads().items()}
         encodes_titles = encodes_items and self.item_encoder.uses_titles
-        if encodes_items and step_tasks:
-            # With the unknown row (0) among them, the encoders never run on an empty batch
-            # (in all-position training a batch may have no step to train).
-            unique_items, item_position = tf.unique(tf.concat([item_index, tf.zeros([1], tf.int64)], axis=0))
-            item_position = item_position[:-1]
-        elif encodes_items:
+        if encodes_items:
             unique_items, item_position = tf.unique(item_index)
         if encodes_titles:
             texts.append(self.item_encoder.titles(unique_items))

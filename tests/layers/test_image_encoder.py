@@ -63,6 +63,15 @@ def test_output_shape_and_input_types():
     assert len(encoder.convs) == 2 and encoder.backbone is None
 
 
+def test_an_empty_batch_gives_no_rows_in_and_out_of_a_graph():
+    encoder = ImageEncoder(output_dim=8)
+    encoder(images(2))  # built
+    assert encoder(images(0)).shape == (0, 8)
+    traced = tf.function(lambda x: encoder(x, training=True),
+                         input_signature=[tf.TensorSpec([None, 16, 16, 3], tf.uint8)])
+    assert traced(images(0)).shape == (0, 8) and traced(images(2)).shape == (2, 8)
+
+
 @pytest.mark.parametrize("size, patch", [((16, 16), 4), ((10, 13), 4), ((9, 9), 3)])
 def test_matches_numpy_reference(size, patch):
     batch = images(2, *size)

@@ -351,3 +351,18 @@ def test_all_position_training_has_the_loss_of_per_click_training(tiny_config, t
     # In validation the same rows are scored at their last step only.
     _, last_only = model.compute_losses(*sequences, training=False)
     assert last_only["next_item"].numpy() == 2
+
+
+def test_an_all_position_batch_with_no_step_to_train_has_a_zero_loss(tiny_config, tiny_prepared, catalogue):
+    config = select_tasks(tiny_config, ["next_item"])
+    config = dataclasses.replace(
+        config, tasks=(dataclasses.replace(config.tasks[0], inputs=("user",)),),
+        model=dataclasses.replace(config.model, history_encoder="transformer"))
+    model = build_model(config, tiny_prepared.statistics, catalogue)  # titles and images encoded
+    assert model.uses_titles and model.uses_images and model.position_tasks == ("next_item",)
+    per_click, _, _ = _per_click_and_sequence_batches(list(tiny_prepared.statistics.items[:9]),
+                                                      config.data.history_length)
+    features, labels, masks = per_click
+    losses, counts = model.compute_losses(features, labels, {"next_item": tf.zeros_like(masks["next_item"])},
+                                          training=True)
+    assert float(losses["next_item"]) == 0.0 and float(counts["next_item"]) == 0.0
