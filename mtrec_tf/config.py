@@ -138,6 +138,12 @@ class TaskConfig:
             "transformer"; "auto" (the default) is "all" where it applies and "last"
             otherwise. Validation and evaluation score the last step of each example either
             way.
+        position_bias: for a "binary" or "regression" task that reads the item, learn the
+            slot each impression was shown in (the examples' `position`): a shallow tower's
+            logit (`mtrec_tf.layers.PositionBias`, `model.position_buckets` slots) is added
+            to the task's logit in training and validation and left out of predictions,
+            evaluation and serving, so that the served score ranks items by relevance
+            rather than by the slot they happened to get.
     """
 
     name: str
@@ -151,6 +157,7 @@ class TaskConfig:
     negatives: int = 0
     negative_sampling: str = "popularity"
     positions: str = "auto"
+    position_bias: bool = False
 
     def __post_init__(self) -> None:
         from mtrec_tf.tasks import TASK_TYPES
@@ -172,6 +179,12 @@ class TaskConfig:
         check_choice(f"tasks.{self.name}.positions", self.positions, POSITIONS, ConfigError)
         if self.positions != "auto" and not TASK_TYPES[self.type].trains_positions:
             raise ConfigError(f"tasks.{self.name}.positions applies to retrieval tasks, not {self.type!r}")
+        if self.position_bias and not TASK_TYPES[self.type].shares_ranking_bottom:
+            raise ConfigError(f"tasks.{self.name}.position_bias applies to binary and regression tasks, "
+                              f"not {self.type!r}")
+        if self.position_bias and "item" not in self.inputs:
+            raise ConfigError(f"tasks.{self.name}.position_bias learns the slot an item was shown in: the task "
+                              f"must read the item (inputs: {', '.join(self.inputs)})")
         if self.loss == "hinge" and self.label_smoothing:
             raise ConfigError(f"tasks.{self.name}: label_smoothing applies to the cross-entropy loss, not 'hinge'")
         unknown = sorted(set(self.inputs) - set(TASK_INPUTS))
@@ -261,6 +274,8 @@ class ModelConfig:
         retrieval_dim: width of the user and item vectors compared by `next_item`.
         retrieval_temperature: the in-batch softmax divides scores by it.
         loss_weighting: "fixed" weights from the tasks, or learned "uncertainty" weights.
+        position_buckets: slots with a row of their own in the position-bias tower of
+            tasks with `position_bias` (later slots share the last row).
         dropout: dropout rate in towers and the shared bottom.
         init_embeddings: a `mtrec pretrain` output folder to warm-start shared tables.
         freeze_embeddings: keep warm-started tables fixed.
@@ -292,6 +307,7 @@ class ModelConfig:
     retrieval_dim: int = 32
     retrieval_temperature: float = 0.1
     loss_weighting: str = "fixed"
+    position_buckets: int = 20
     dropout: float = 0.2
     init_embeddings: str | None = None
     freeze_embeddings: bool = False
@@ -303,7 +319,7 @@ class ModelConfig:
         check_choice("model.loss_weighting", self.loss_weighting, LOSS_WEIGHTINGS, ConfigError)
         for name in ("embedding_dim", "text_units", "history_units", "image_dim", "retrieval_dim",
                      "max_query_tokens", "max_title_tokens", "max_subwords", "num_experts", "expert_units",
-                     "ngram_order", "history_heads", "history_blocks"):
+                     "ngram_order", "history_heads", "history_blocks", "position_buckets"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name} must be at least 1, got {getattr(self, name)}")
         for name in ("subword_buckets", "ngram_buckets", "ngram_char_width"):

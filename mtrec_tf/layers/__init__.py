@@ -9,6 +9,7 @@ from mtrec_tf.layers.experts import MixtureOfExperts, ProgressiveLayeredExtracti
 from mtrec_tf.layers.image_encoder import ImageEncoder
 from mtrec_tf.layers.mlp import MLP
 from mtrec_tf.layers.ngram_linear import HashedNgramLinear
+from mtrec_tf.layers.position_bias import PositionBias
 from mtrec_tf.layers.self_attention_encoder import CausalSelfAttentionEncoder
 from mtrec_tf.layers.sequence_encoder import SequenceEncoder
 from mtrec_tf.layers.target_attention import TargetAttention
@@ -20,6 +21,7 @@ __all__ = [
     "ImageEncoder",
     "MLP",
     "MixtureOfExperts",
+    "PositionBias",
     "ProgressiveLayeredExtraction",
     "SequenceEncoder",
     "TargetAttention",

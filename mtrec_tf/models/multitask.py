@@ -37,7 +37,7 @@ from mtrec_tf.backend import keras, tf
 from mtrec_tf.config import ConfigError, DataConfig, ModelConfig, TaskConfig
 from mtrec_tf.data.catalogue import Catalogue
 from mtrec_tf.data.statistics import DataStatistics
-from mtrec_tf.layers import MLP, MixtureOfExperts, ProgressiveLayeredExtraction, TargetAttention
+from mtrec_tf.layers import MLP, MixtureOfExperts, PositionBias, ProgressiveLayeredExtraction, TargetAttention
 from mtrec_tf.losses import UncertaintyWeighting
 from mtrec_tf.models.item_encoder import CatalogueTensors, ItemEncoder
 from mtrec_tf.models.text_encoder import TextEncoder, TokenBatch
@@ -120,6 +120,9 @@ class MultiTaskModel(keras.Model):
         self.combinations = [self._make_combination(len(tasks), i) for i, (_, tasks) in enumerate(self.ranking_groups)]
         self.heads = {task.name: task_type(task.type).make_head(task, config, self.num_categories)
                       for task in self.tasks}
+        # The slot's logit of tasks with `position_bias`, added in training and validation only.
+        self.position_biases = {task.name: PositionBias(config.position_buckets, name=f"{task.name}_position_bias")
+                                for task in self.tasks if task.position_bias}
         self.loss_weighting = (UncertaintyWeighting([t.name for t in self.tasks], name="uncertainty_weighting")
                                if config.loss_weighting == "uncertainty" else None)
         self.loss_trackers = {t.name: keras.metrics.Mean(name=f"{t.name}_loss") for t in self.tasks}
@@ -202,7 +205,7 @@ class MultiTaskModel(keras.Model):
     def forward(self, features: dict, training: bool | None = None, extra_items: tf.Tensor | None = None,
                 context_rows: tf.Tensor | None = None,
                 item_table: tuple[tf.Tensor, tf.Tensor] | None = None,
-                step_tasks: Sequence[str] = ()) -> tuple[dict, dict, tf.Tensor | None]:
+                step_tasks: Sequence[str] = (), position_bias: bool = False) -> tuple[dict, dict, tf.Tensor | None]:
         """The outputs of `call`, the logits of the multiclass heads, and the item tower
         vectors of `extra_items` (indices), encoded together with the batch's own items.
 
@@ -217,6 +220,10 @@ class MultiTaskModel(keras.Model):
         The tasks `step_tasks` (retrieval tasks of `position_tasks`, which read the user
         alone) output a user vector after every step of the history, (batch, time,
         retrieval_dim), for all-position training.
+
+        With `position_bias`, tasks with a position-bias tower add the logit of each
+        example's slot (`features["position"]`) to their own, as the observed labels are
+        fitted; predictions and serving leave it out.
         """
         def per_candidate(x: tf.Tensor) -> tf.Tensor:
             return x if context_rows is None else tf.gather(x, context_rows)
@@ -287,6 +294,8 @@ class MultiTaskModel(keras.Model):
                 scores = self.heads[task.name](inputs, ngram_scores[task.name], training=training)
             else:
                 scores = self.heads[task.name](inputs, training=training)
+            if position_bias and task.name in self.position_biases:
+                scores = scores + self.position_biases[task.name](features["position"])
             outputs[task.name], logits[task.name] = task_type(task.type).outputs(task, scores)
         for task in self.tasks:  # ESMM: p(child) = p(parent) * p(child | parent)
             if task.parent is not None:
@@ -355,11 +364,11 @@ class MultiTaskModel(keras.Model):
             # Targets of every retrieval task, encoded with the batch's items in one pass.
             target_index = tf.concat([self.item_lookup(targets[t.name]) for t in targeted], axis=0)
             outputs, logits, vectors = self.forward(features, training=training, extra_items=target_index,
-                                                    step_tasks=step_tasks)
+                                                    step_tasks=step_tasks, position_bias=True)
             sizes = tf.stack([tf.shape(targets[t.name])[0] for t in targeted])
             target_vectors = dict(zip([t.name for t in targeted], tf.split(vectors, sizes, num=len(targeted))))
         else:
-            outputs, logits, _ = self.forward(features, training=training)
+            outputs, logits, _ = self.forward(features, training=training, position_bias=True)
         context = LossContext(
             class_ids=lambda label: self.category_lookup(label) - 1,
             item_index=self.item_lookup,

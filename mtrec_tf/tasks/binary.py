@@ -27,7 +27,7 @@ class BinaryTask(ScoreTask):
 
     name = "binary"
     headline = "auc"
-    metric_directions = {"auc": MAXIMISE, "gauc": MAXIMISE, "logloss": MINIMISE}
+    metric_directions = {"auc": MAXIMISE, "gauc": MAXIMISE, "position_auc": MAXIMISE, "logloss": MINIMISE}
     takes_parent = True
     pointwise_loss = "binary_loss"
 
@@ -43,7 +43,8 @@ class BinaryTask(ScoreTask):
 
     def offline_metrics(self, task: TaskConfig, data: OfflineData, rows: np.ndarray, outputs: np.ndarray,
                         item_vectors: Callable[[], np.ndarray]) -> dict[str, float]:
-        return binary_metrics(data.arrays[f"label_{task.label}"][rows], outputs[rows], data.arrays["user_id"][rows])
+        return binary_metrics(data.arrays[f"label_{task.label}"][rows], outputs[rows], data.arrays["user_id"][rows],
+                              data.arrays["position"][rows])
 
     def baseline(self, task: TaskConfig, train: OfflineData, train_rows: np.ndarray, test: OfflineData,
                  test_rows: np.ndarray) -> dict[str, float]:
@@ -58,7 +59,8 @@ class BinaryTask(ScoreTask):
         rate = (positives + PRIOR_SMOOTHING * overall) / (totals + PRIOR_SMOOTHING)
         test_categories = category_of(test.arrays["item_id"][test_rows])
         prior = rate[test_categories] if len(test_categories) else np.zeros(0)
-        return binary_metrics(test.arrays[label][test_rows], prior, test.arrays["user_id"][test_rows])
+        return binary_metrics(test.arrays[label][test_rows], prior, test.arrays["user_id"][test_rows],
+                              test.arrays["position"][test_rows])
 
 
 def item_category_ids(data: OfflineData) -> Callable[[np.ndarray], np.ndarray]:
@@ -67,12 +69,19 @@ def item_category_ids(data: OfflineData) -> Callable[[np.ndarray], np.ndarray]:
     return lambda item_ids: np.asarray([category_of.get(i, 0) for i in item_ids], dtype=np.int64)
 
 
-def binary_metrics(labels: np.ndarray, probabilities: np.ndarray, users: np.ndarray) -> dict[str, float]:
-    """AUC, log loss and per-user AUC (GAUC), with the counts of examples and positives."""
-    return {
+def binary_metrics(labels: np.ndarray, probabilities: np.ndarray, users: np.ndarray,
+                   positions: np.ndarray | None = None) -> dict[str, float]:
+    """AUC, log loss and per-user AUC (GAUC), with the counts of examples and positives;
+    where some examples were shown in a known slot (`positions` >= 0), `position_auc`: the
+    AUC within each slot, weighted by its examples (the ranking with the slot's own effect
+    taken out; examples of unknown slot form one group)."""
+    report = {
         "auc": metrics.auc(labels, probabilities),
         "logloss": metrics.logloss(labels, np.clip(probabilities, 1e-7, 1 - 1e-7)),
         "gauc": metrics.gauc(labels, probabilities, users),
         "examples": float(len(labels)),
         "positives": float(np.sum(labels)),
     }
+    if positions is not None and np.any(positions >= 0):
+        report["position_auc"] = metrics.gauc(labels, probabilities, positions)
+    return report

@@ -366,3 +366,38 @@ def test_an_all_position_batch_with_no_step_to_train_has_a_zero_loss(tiny_config
     losses, counts = model.compute_losses(features, labels, {"next_item": tf.zeros_like(masks["next_item"])},
                                           training=True)
     assert float(losses["next_item"]) == 0.0 and float(counts["next_item"]) == 0.0
+
+
+def test_the_position_bias_enters_the_losses_and_never_the_predictions(tiny_config, tiny_prepared, catalogue,
+                                                                      batch):
+    tasks = tuple(dataclasses.replace(t, position_bias=True) if t.name == "ctr" else t for t in tiny_config.tasks)
+    model = build_model(dataclasses.replace(tiny_config, tasks=tasks), tiny_prepared.statistics, catalogue)
+    features, labels, masks = batch
+    bias = model.position_biases["ctr"]
+    model.compute_losses(features, labels, masks, training=False)  # builds the tower
+    bias.output_layer.set_weights([np.ones((bias.units, 1)), np.full(1, 2.0)])
+    moved = dict(features, position=tf.fill(tf.shape(features["position"]), tf.constant(5, tf.int64)))
+
+    # Predictions ignore the slot: the served score is the task's own logit.
+    np.testing.assert_array_equal(model(moved)["ctr"].numpy(), model(features)["ctr"].numpy())
+    # Losses fit the observed clicks with the slot's logit added, ESMM's product included.
+    outputs, _, _ = model.forward(features, training=False, position_bias=True)
+    unbiased = model(features)
+    logit = np.log(unbiased["ctr"].numpy() / (1.0 - unbiased["ctr"].numpy()))
+    expected = 1.0 / (1.0 + np.exp(-(logit + bias(features["position"]).numpy())))
+    np.testing.assert_allclose(outputs["ctr"].numpy(), expected, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(outputs["cvr"].numpy() / outputs["ctr"].numpy(),
+                               unbiased["cvr"].numpy() / unbiased["ctr"].numpy(), rtol=1e-4)
+    base, _ = model.compute_losses(features, labels, masks, training=False)
+    shifted, _ = model.compute_losses(moved, labels, masks, training=False)
+    assert base["ctr"].numpy() != shifted["ctr"].numpy()
+    assert base["query_category"].numpy() == shifted["query_category"].numpy()
+    logs = model.train_on_batch(features, labels, sample_weight=masks, return_dict=True)
+    assert np.isfinite(logs["ctr_loss"])
+
+
+def test_position_bias_applies_to_ranking_tasks_that_read_the_item():
+    with pytest.raises(ConfigError, match="position_bias applies to binary and regression tasks"):
+        TaskConfig("next_item", "retrieval", "next_item", ("user",), position_bias=True)
+    with pytest.raises(ConfigError, match="must read the item"):
+        TaskConfig("ctr", "binary", "ctr", ("user",), position_bias=True)

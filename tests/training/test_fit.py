@@ -31,8 +31,8 @@ def test_metrics_json_holds_every_task_its_baseline_and_latency(tiny_run):
     expected = {
         "query_category": {"accuracy", "macro_f1", "top3_accuracy"},
         "image_category": {"accuracy", "macro_f1", "top3_accuracy"},
-        "ctr": {"auc", "logloss", "gauc"},
-        "cvr": {"auc", "logloss", "gauc"},
+        "ctr": {"auc", "logloss", "gauc", "position_auc"},
+        "cvr": {"auc", "logloss", "gauc", "position_auc"},
         "next_item": {f"{m}@{k}" for m in ("recall", "precision", "hit_rate", "ndcg", "coverage", "novelty",
                                             "diversity") for k in (10, 50)} | {"mrr"},
     }
