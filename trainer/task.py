@@ -122,7 +122,8 @@ def metric_value(name: str, report: dict | None, history: dict[str, list[float]]
         if report is None:
             raise ConfigError(f"--hypertune-metric {name} reads the evaluation: drop --no-evaluate")
         if metric not in report.get(task, {}):
-            known = [f"{t}.{m}" for t, values in report.items() if t not in ("baselines", "single_task", "latency")
+            sections = ("baselines", "single_task", "comparison", "latency")
+            known = [f"{t}.{m}" for t, values in report.items() if t not in sections
                      and isinstance(values, dict) for m in values]
             raise ConfigError(f"--hypertune-metric {name} is not in the evaluation; metrics: {', '.join(known)}")
         return float(report[task][metric])

@@ -10,6 +10,7 @@ from mtrec_tf import progress
 from mtrec_tf.data.pipeline import table_to_arrays
 from mtrec_tf.data.prepare import PreparedData, prepare_configured
 from mtrec_tf.evaluation.baselines import baseline_metrics
+from mtrec_tf.evaluation.comparison import BEHIND, behind_metrics, compare_with_single_task
 from mtrec_tf.evaluation.latency import forward_latency
 from mtrec_tf.evaluation.plots import plot_comparison, plot_training_curves
 from mtrec_tf.io_utils import exists, join, read_json, write_json_atomic
@@ -26,8 +27,9 @@ def evaluate_run(run_dir: str | os.PathLike, prepared: PreparedData | None = Non
     """Evaluates a run on its test split and writes metrics.json and plots into it.
 
     The report maps each task to its metrics, plus `baselines`, `single_task` (when
-    `RUN/single_task/<task>/` runs exist) and `latency`. `trained` is the run's
-    `load_trained_model`, when already loaded.
+    `RUN/single_task/<task>/` runs exist) with `comparison` (`compare_with_single_task`:
+    where the multi-task model is ahead, behind or level) and `latency`. `trained` is the
+    run's `load_trained_model`, when already loaded.
     """
     paths = RunPaths(run_dir)
     config, model, statistics, catalogue = trained or load_trained_model(run_dir)
@@ -51,13 +53,14 @@ def evaluate_run(run_dir: str | os.PathLike, prepared: PreparedData | None = Non
             task_config, task_model, _, _ = load_trained_model(task_run)
             single.update(evaluate_model(task_model, task_config, statistics, test, item_categories, exclude_seen,
                                          arrays=arrays))
+    task_types = {task.name: task.type for task in config.tasks}
     if single:
         report["single_task"] = single
+        report["comparison"] = compare_with_single_task(report, task_types)
     with progress.step("measuring forward latency"):
         report["latency"] = forward_latency(model, test, config.data.history_length)
     write_json_atomic(paths.metrics, _json_safe(report))
 
-    task_types = {task.name: task.type for task in config.tasks}
     if exists(paths.history):
         history = read_json(paths.history)["epochs"]
         plot_training_curves(history, list(task_types), join(paths.root, "training_curves.png"))
@@ -75,8 +78,10 @@ def _json_safe(value: Any) -> Any:
 
 
 def format_report(report: dict, task_types: dict[str, str]) -> str:
-    """A plain-text table: one block per task, multi-task next to single-task and baseline."""
+    """A plain-text table: one block per task, multi-task next to single-task and baseline;
+    a metric where the multi-task model is behind its single-task model is marked."""
     lines = []
+    comparison = report.get("comparison") or compare_with_single_task(report, task_types)
     for name, kind in task_types.items():
         if name not in report:
             continue
@@ -89,8 +94,12 @@ def format_report(report: dict, task_types: dict[str, str]) -> str:
         lines.append(f"  {'metric':16}" + "".join(f"{title:>14}" for title, _ in columns))
         for metric in report[name]:
             cells = "".join(f"{_cell(values.get(metric)):>14}" for _, values in columns)
-            lines.append(f"  {metric:16}{cells}")
+            behind = comparison.get(name, {}).get(metric, {}).get("verdict") == BEHIND
+            lines.append(f"  {metric:16}{cells}" + ("  << behind single-task" if behind else ""))
         lines.append("")
+    behind = behind_metrics(comparison)
+    if behind:
+        lines.append(f"multi-task behind single-task on {len(behind)} metric(s): {', '.join(behind)}")
     latency = report.get("latency", {})
     if latency:
         lines.append("latency of one forward pass: " +

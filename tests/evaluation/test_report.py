@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
+from mtrec_tf.evaluation.comparison import compare_with_single_task
 from mtrec_tf.evaluation.report import _json_safe, format_report
 
 REPORT = {
@@ -35,3 +38,24 @@ def test_non_finite_values_become_null_at_every_depth():
     assert safe == {"a": {"b": None, "c": [1.0]}, "d": None, "e": 0.5}
     assert json.loads(json.dumps(safe, allow_nan=False)) == safe
     assert math.isnan(REPORT["ctr"]["gauc"])  # the input is left as it was
+
+
+def test_a_metric_where_multi_task_is_behind_is_marked_in_the_table_and_the_comparison():
+    report = {
+        "ctr": {"auc": 0.68, "logloss": 0.30, "gauc": 0.61, "examples": 100.0},
+        "next_item": {"recall@50": 0.5, "coverage@50": 0.7},
+        "single_task": {"ctr": {"auc": 0.70, "logloss": 0.32, "gauc": 0.61, "examples": 100.0},
+                        "next_item": {"recall@50": 0.4, "coverage@50": 0.9}},
+    }
+    types = {"ctr": "binary", "next_item": "retrieval"}
+    comparison = compare_with_single_task(report, types)
+    assert comparison["ctr"]["auc"] == {"multi_task": 0.68, "single_task": 0.70, "difference": pytest.approx(-0.02),
+                                        "verdict": "behind"}
+    assert comparison["ctr"]["logloss"]["verdict"] == "ahead"  # lower is better
+    assert comparison["ctr"]["gauc"]["verdict"] == "level"
+    assert "examples" not in comparison["ctr"]  # a count has no direction
+    assert comparison["next_item"]["coverage@50"]["verdict"] == "behind"
+    lines = format_report(report, types).splitlines()
+    assert lines[2].split() == ["auc", "0.6800", "0.7000", "<<", "behind", "single-task"]
+    assert lines[3].split() == ["logloss", "0.3000", "0.3200"]
+    assert lines[-1] == "multi-task behind single-task on 2 metric(s): ctr auc, next_item coverage@50"
