@@ -323,6 +323,16 @@ class MultiTaskModel(keras.Model):
         config = self.task_config(task)
         return task_type(config.type).outputs(config, scores)[0]
 
+    def position_biased_tasks(self) -> list[str]:
+        """The tasks whose outputs the slot's logit changes in training: those with a
+        position-bias tower, and their ESMM children."""
+        biased = set(self.position_biases)
+        while True:
+            children = {task.name for task in self.tasks if task.parent in biased} - biased
+            if not children:
+                return [task.name for task in self.tasks if task.name in biased]
+            biased |= children
+
     def task_config(self, name: str) -> TaskConfig:
         """The configuration of the task `name`."""
         return next(task for task in self.tasks if task.name == name)

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from mtrec_tf.data.statistics import DataStatistics
 
 MAXIMISE, MINIMISE = "max", "min"
+# The prefix of a metric of the outputs with the slot's logit added (`tasks.<name>.position_bias`).
+OBSERVED = "observed_"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +122,8 @@ class TaskType:
         """"max" or "min" for an offline metric of this type, None when it has no such metric."""
         if metric in self.metric_directions:
             return self.metric_directions[metric]
+        if metric.startswith(OBSERVED) and metric[len(OBSERVED):] in self.metric_directions:
+            return self.metric_directions[metric[len(OBSERVED):]]
         name, at, k = metric.partition("@")
         if at and name in self.metrics_at_k and k.isdigit() and int(k) >= 1:
             return MAXIMISE
@@ -194,6 +198,14 @@ class TaskType:
                  test_rows: np.ndarray) -> dict[str, float]:
         """Metrics on `test_rows` of the type's baseline fitted on `train_rows`."""
         raise NotImplementedError
+
+    def observed_metrics(self, task: TaskConfig, data: OfflineData, rows: np.ndarray,
+                         observed: np.ndarray) -> dict[str, float]:
+        """The headline metric, as `observed_<headline>`, of the outputs with the slot's logit
+        added (`MultiTaskModel.forward(position_bias=True)`): how well the model fits the
+        observed labels, slot included, where the served outputs leave the slot out."""
+        report = self.offline_metrics(task, data, rows, observed, lambda: np.zeros((0, 0)))
+        return {OBSERVED + self.headline: report[self.headline]}
 
 
 class ScoreTask(TaskType):

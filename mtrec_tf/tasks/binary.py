@@ -44,7 +44,7 @@ class BinaryTask(ScoreTask):
     def offline_metrics(self, task: TaskConfig, data: OfflineData, rows: np.ndarray, outputs: np.ndarray,
                         item_vectors: Callable[[], np.ndarray]) -> dict[str, float]:
         return binary_metrics(data.arrays[f"label_{task.label}"][rows], outputs[rows], data.arrays["user_id"][rows],
-                              data.arrays["position"][rows])
+                              _positions(data, rows))
 
     def baseline(self, task: TaskConfig, train: OfflineData, train_rows: np.ndarray, test: OfflineData,
                  test_rows: np.ndarray) -> dict[str, float]:
@@ -60,7 +60,13 @@ class BinaryTask(ScoreTask):
         test_categories = category_of(test.arrays["item_id"][test_rows])
         prior = rate[test_categories] if len(test_categories) else np.zeros(0)
         return binary_metrics(test.arrays[label][test_rows], prior, test.arrays["user_id"][test_rows],
-                              test.arrays["position"][test_rows])
+                              _positions(test, test_rows))
+
+
+def _positions(data: OfflineData, rows: np.ndarray) -> np.ndarray | None:
+    """The slot of each example of `rows`, when the examples carry slots."""
+    positions = data.arrays.get("position")
+    return None if positions is None else positions[rows]
 
 
 def item_category_ids(data: OfflineData) -> Callable[[np.ndarray], np.ndarray]:

@@ -22,12 +22,15 @@ KS: tuple[int, ...] = (10, 50)
 PREDICT_BATCH_SIZE = 1024
 
 
-def predict(model: MultiTaskModel, table: pa.Table, history_length: int) -> dict[str, np.ndarray]:
-    """The model's outputs for every example of `table`, as numpy arrays keyed by task."""
+def predict(model: MultiTaskModel, table: pa.Table, history_length: int,
+            position_bias: bool = False) -> dict[str, np.ndarray]:
+    """The model's outputs for every example of `table`, as numpy arrays keyed by task; with
+    `position_bias`, those of the observed labels (each slot's logit added, as in training)."""
     outputs: dict[str, list[np.ndarray]] = {task.name: [] for task in model.tasks}
     dataset = make_dataset(table, batch_size=PREDICT_BATCH_SIZE, history_length=history_length)
     # A free batch dimension: the last, smaller batch reuses the one trace.
-    call = tf.function(lambda features: model(features, training=False), input_signature=[dataset.element_spec[0]])
+    call = tf.function(lambda features: model.forward(features, training=False, position_bias=position_bias)[0],
+                       input_signature=[dataset.element_spec[0]])
     for features, _, _ in dataset:
         for name, value in call(features).items():
             outputs[name].append(value.numpy())
@@ -77,6 +80,15 @@ def evaluate_model(model: MultiTaskModel, config: Config, statistics: DataStatis
             results[task.name] = kind.offline_metrics(
                 task, data, rows, outputs[task.name],
                 functools.partial(item_vectors, model, task.name, len(statistics.items)))
+        biased = [name for name in model.position_biased_tasks() if name in results]
+        if biased:
+            # What the slot explains is left out of the served outputs: the observed view adds it back.
+            observed = predict(model, table, config.data.history_length, position_bias=True)
+            for name in biased:
+                task = model.task_config(name)
+                kind = task_type(task.type)
+                results[name].update(kind.observed_metrics(task, data, kind.evaluation_rows(task, data),
+                                                           observed[name]))
         scored = sum(int(result.get("examples", 0)) for result in results.values())
         done.report(f"{len(results)} tasks, {scored:,} labelled examples, retrieval ranking the whole catalogue",
                     scored, "examples")

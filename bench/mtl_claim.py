@@ -1,0 +1,128 @@
+"""The claim: is the multi-task model at least as good as one single-task model per task?
+
+    python bench/mtl_claim.py [--data sample,movielens] [--seeds 42,1,2] [--scale 3]
+        [--epochs N] [--set KEY=VALUE ...] [--json OUT]
+
+For each data set and seed, the multi-task model and the same architecture trained on each
+task alone (`select_tasks`) learn from the same prepared data, split and budget, and are
+scored on the test part. `sample` is the built-in shop at `--scale` (scale 3 and more give
+several hundred image items and tail examples) with the default five tasks; `movielens` is
+MovieLens 100K (from `$MTREC_DATA_DIR`) with `configs/movielens.yaml` (retrieval + rating).
+Prints, per task and metric (the headline, and tail_recall@50 and coverage@50 for retrieval),
+the mean and standard deviation over seeds of both models, the paired difference
+(multi-task minus single-task, signed so that positive is better) with its standard error,
+and a verdict: `ahead` or `behind` by more than one standard error, else `within noise`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import mtrec_tf  # noqa: F401
+from mtrec_tf.config import Config, load_config, select_tasks
+from mtrec_tf.data.catalogue import Catalogue, build_catalogue
+from mtrec_tf.data.prepare import PreparedData, prepare_configured, prepare_data
+from mtrec_tf.data.public import load_movielens_100k
+from mtrec_tf.data.readers import load_data
+from mtrec_tf.tasks import task_type
+from mtrec_tf.training.fit import train
+from mtrec_tf.training.scoring import evaluate_model
+
+REPO = Path(__file__).resolve().parents[1]
+RETRIEVAL_EXTRAS = ("tail_recall@50", "coverage@50")
+
+
+def claim_metrics(config: Config) -> list[tuple[str, str]]:
+    """(task, metric) rows: each task's headline, and the long tail and coverage of retrieval."""
+    rows = []
+    for task in config.tasks:
+        kind = task_type(task.type)
+        rows.append((task.name, kind.headline))
+        if kind.ranks_catalogue:
+            rows += [(task.name, metric) for metric in RETRIEVAL_EXTRAS]
+    return rows
+
+
+def prepared_data(name: str, seed: int, args: argparse.Namespace) -> tuple[Config, PreparedData]:
+    """The configuration and prepared data of one data set and seed."""
+    overrides = [f"seed={seed}", *args.set] + ([f"training.epochs={args.epochs}"] if args.epochs else [])
+    if name == "sample":
+        config = load_config(None, [f"data.sample_scale={args.scale}", *overrides])
+        return config, prepare_configured(config)
+    if name == "movielens":
+        config = load_config(REPO / "configs" / "movielens.yaml", overrides)
+        events, items = load_movielens_100k(args.data_dir)
+        return config, prepare_data(load_data(events, items), config.data, seed=config.seed)
+    raise SystemExit(f"--data: unknown data set {name!r}; known: sample, movielens")
+
+
+def test_metrics(config: Config, prepared: PreparedData, catalogue: Catalogue) -> dict[str, dict[str, float]]:
+    """Trains `config` on `prepared`; every task's metrics on the test part."""
+    with tempfile.TemporaryDirectory() as run_dir:
+        result = train(config, run_dir, prepared=prepared, catalogue=catalogue, verbose=0)
+    return evaluate_model(result.model, config, prepared.statistics, prepared.examples.parts["test"],
+                          catalogue.category[1:])
+
+
+def verdict(differences: np.ndarray) -> tuple[float, float, str]:
+    """Mean paired difference (positive: multi-task better), its standard error, the verdict."""
+    mean = float(differences.mean())
+    error = float(differences.std(ddof=1) / np.sqrt(len(differences))) if len(differences) > 1 else float("nan")
+    if not np.isfinite(error) or abs(mean) <= error:
+        return mean, error, "within noise"
+    return mean, error, "ahead" if mean > 0 else "behind"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="sample,movielens", help="comma-separated: sample, movielens")
+    parser.add_argument("--data-dir", type=Path, help="the public data folder (default: $MTREC_DATA_DIR, else "
+                        "../shared/data)")
+    parser.add_argument("--seeds", default="42,1,2")
+    parser.add_argument("--scale", type=int, default=3, help="sample shop scale")
+    parser.add_argument("--epochs", type=int, default=0, help="training epochs (default: the configuration's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="more configuration")
+    parser.add_argument("--json", type=Path, help="write every run's test metrics here")
+    args = parser.parse_args()
+
+    seeds = [int(s) for s in args.seeds.split(",")]
+    runs: dict[str, list[dict]] = {}
+    for name in args.data.split(","):
+        for seed in seeds:
+            config, prepared = prepared_data(name, seed, args)
+            catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens)
+            multi = test_metrics(config, prepared, catalogue)
+            single = {}
+            for task in config.tasks:
+                single.update(test_metrics(select_tasks(config, [task.name]), prepared, catalogue))
+            runs.setdefault(name, []).append({"seed": seed, "multi_task": multi, "single_task": single,
+                                              "rows": claim_metrics(config), "types": {t.name: t.type
+                                                                                       for t in config.tasks}})
+            print(f"{name} seed {seed}: " + ", ".join(
+                f"{task} {metric} {multi[task][metric]:.4f} / {single[task][metric]:.4f}"
+                for task, metric in claim_metrics(config)), flush=True)
+
+    for name, results in runs.items():
+        print(f"\n{name} (test split, seeds {args.seeds}; multi-task / single-task mean ± std; paired difference "
+              "signed so that positive favours multi-task, ± standard error)")
+        print(f"{'task metric':32}{'multi-task':>18}{'single-task':>18}{'difference':>20}  verdict")
+        types = results[0]["types"]
+        for task, metric in results[0]["rows"]:
+            multi = np.array([r["multi_task"][task][metric] for r in results], dtype=np.float64)
+            single = np.array([r["single_task"][task][metric] for r in results], dtype=np.float64)
+            sign = 1.0 if task_type(types[task]).metric_direction(metric) == "max" else -1.0
+            mean, error, said = verdict(sign * (multi - single))
+            print(f"{task + ' ' + metric:32}{multi.mean():>10.4f} ± {multi.std():.3f}"
+                  f"{single.mean():>10.4f} ± {single.std():.3f}{mean:>+12.4f} ± {error:.4f}  {said}")
+    if args.json:
+        args.json.write_text(json.dumps(runs, indent=2), encoding="utf-8")
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
