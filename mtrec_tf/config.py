@@ -274,6 +274,14 @@ class ModelConfig:
         retrieval_dim: width of the user and item vectors compared by `next_item`.
         retrieval_temperature: the in-batch softmax divides scores by it.
         loss_weighting: "fixed" weights from the tasks, or learned "uncertainty" weights.
+        ranking_item_gradient: whether the ranking tasks (binary and regression heads that
+            read the item) train the candidate's encoding, the shared item encoder and the
+            target attention; False reads it through a stop-gradient, so that the shared
+            item representation learns from the other tasks only. Measured on the sample
+            (seed 42, validation): the impressions' gradient keeps next_item from the long
+            tail (tail_recall@50 0.000 with it, 0.826 without; coverage@50 0.778 against
+            0.981; Recall@50 0.807 against 0.795), ctr AUC 0.668 against 0.674, CTCVR AUC
+            0.758 against 0.747; on by default until more seeds have chosen.
         position_buckets: slots with a row of their own in the position-bias tower of
             tasks with `position_bias` (later slots share the last row).
         dropout: dropout rate in towers and the shared bottom.
@@ -307,6 +315,7 @@ class ModelConfig:
     retrieval_dim: int = 32
     retrieval_temperature: float = 0.1
     loss_weighting: str = "fixed"
+    ranking_item_gradient: bool = True
     position_buckets: int = 20
     dropout: float = 0.2
     init_embeddings: str | None = None

@@ -282,7 +282,11 @@ class MultiTaskModel(keras.Model):
 
         outputs: dict[str, tf.Tensor] = {}
         logits: dict[str, tf.Tensor] = {}
-        ranking_inputs = self._ranking_inputs(encoded, training)
+        ranking_encoded = encoded
+        if not self.config.ranking_item_gradient and "item" in encoded:
+            # The ranking tasks read the candidate's encoding without training it.
+            ranking_encoded = {**encoded, "item": tf.stop_gradient(encoded["item"])}
+        ranking_inputs = self._ranking_inputs(ranking_encoded, training)
         for task in self.tasks:
             if task.name in step_tasks:
                 inputs = user_encodings[3]  # such a task reads the user alone

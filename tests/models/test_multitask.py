@@ -401,3 +401,27 @@ def test_position_bias_applies_to_ranking_tasks_that_read_the_item():
         TaskConfig("next_item", "retrieval", "next_item", ("user",), position_bias=True)
     with pytest.raises(ConfigError, match="must read the item"):
         TaskConfig("ctr", "binary", "ctr", ("user",), position_bias=True)
+
+
+@pytest.mark.parametrize("gradient", [True, False])
+def test_the_ranking_tasks_train_the_item_encoding_unless_told_not_to(tiny_config, tiny_prepared, catalogue, batch,
+                                                                      gradient):
+    config = select_tasks(tiny_config, ["ctr", "cvr", "next_item"])
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, ranking_item_gradient=gradient))
+    model = build_model(config, tiny_prepared.statistics, catalogue)
+    features, labels, masks = batch
+    model.compute_losses(features, labels, masks, training=False)  # builds every weight
+    # What encodes candidates only: the item tower (histories read the item table directly),
+    # the category table and the target attention.
+    candidate_side = [*model.item_encoder.tower.trainable_variables,
+                      model.item_encoder.category_embedding.embeddings, *model.target_attention.trainable_variables]
+    with tf.GradientTape(persistent=True) as tape:
+        losses, _ = model.compute_losses(features, labels, masks, training=False)
+
+    def reached(loss: tf.Tensor) -> list[bool]:
+        return [g is not None and float(tf.reduce_sum(tf.abs(tf.convert_to_tensor(g)))) > 0
+                for g in tape.gradient(loss, candidate_side)]
+
+    for name in ("ctr", "cvr"):
+        assert all(reached(losses[name])) if gradient else not any(reached(losses[name])), name
+    assert all(reached(losses["next_item"])[:2])  # next_item trains the item tower either way
