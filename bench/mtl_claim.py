@@ -69,10 +69,15 @@ def test_metrics(config: Config, prepared: PreparedData, catalogue: Catalogue) -
                           catalogue.category[1:])
 
 
+def paired_difference(differences: np.ndarray) -> tuple[float, float]:
+    """The mean of paired differences over seeds and its standard error (NaN for one seed)."""
+    error = float(differences.std(ddof=1) / np.sqrt(len(differences))) if len(differences) > 1 else float("nan")
+    return float(differences.mean()), error
+
+
 def verdict(differences: np.ndarray) -> tuple[float, float, str]:
     """Mean paired difference (positive: multi-task better), its standard error, the verdict."""
-    mean = float(differences.mean())
-    error = float(differences.std(ddof=1) / np.sqrt(len(differences))) if len(differences) > 1 else float("nan")
+    mean, error = paired_difference(differences)
     if not np.isfinite(error) or abs(mean) <= error:
         return mean, error, "within noise"
     return mean, error, "ahead" if mean > 0 else "behind"

@@ -23,10 +23,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from mtl_claim import paired_difference
 
 import mtrec_tf  # noqa: F401
 from mtrec_tf.config import Config, load_config
-from mtrec_tf.data.catalogue import build_catalogue
+from mtrec_tf.data.catalogue import Catalogue, build_catalogue
 from mtrec_tf.data.prepare import PreparedData, prepare_configured
 from mtrec_tf.tasks import task_type
 from mtrec_tf.training.fit import train
@@ -42,9 +43,8 @@ def headline_rows(config: Config) -> list[tuple[str, str]]:
     return list(ROWS) + [(t.name, task_type(t.type).headline) for t in config.tasks if t.name not in ("ctr", "cvr")]
 
 
-def run_once(config: Config, prepared: PreparedData) -> dict[str, dict[str, dict[str, float]]]:
+def run_once(config: Config, prepared: PreparedData, catalogue: Catalogue) -> dict[str, dict[str, dict[str, float]]]:
     """Trains one variant; its metrics on validation and on test."""
-    catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens)
     with tempfile.TemporaryDirectory() as run_dir:
         result = train(config, run_dir, prepared=prepared, catalogue=catalogue, verbose=0)
     return {part: evaluate_model(result.model, config, prepared.statistics, prepared.examples.parts[part],
@@ -66,11 +66,13 @@ def main() -> None:
     rows: list[tuple[str, str]] = []
     for seed in seeds:
         base = [f"seed={seed}", f"data.sample_scale={args.scale}", f"training.epochs={args.epochs}", *args.set]
-        prepared = prepare_configured(load_config(None, base))  # one split per seed, shared by both variants
+        config = load_config(None, base)
+        prepared = prepare_configured(config)  # one split and catalogue per seed, shared by both variants
+        catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens)
         for name, overrides in VARIANTS.items():
             config = load_config(None, base + overrides)
             rows = headline_rows(config)
-            results[name].append(run_once(config, prepared))
+            results[name].append(run_once(config, prepared, catalogue))
             print(f"seed {seed} {name}: " + ", ".join(
                 f"{task} {metric} {results[name][-1]['test'][task].get(metric, float('nan')):.4f}"
                 for task, metric in rows[:4]), flush=True)
@@ -83,9 +85,8 @@ def main() -> None:
         for task, metric in rows:
             values = [[run[part][task].get(metric, float("nan")) for run in results[name]] for name in names]
             cells = "".join(f"{statistics.median(v):>10.4f} [{min(v):.3f}-{max(v):.3f}]" for v in values)
-            difference = np.subtract(values[1], values[0])
-            error = difference.std(ddof=1) / np.sqrt(len(difference)) if len(difference) > 1 else float("nan")
-            print(f"{task + ' ' + metric:28}{cells}{difference.mean():>+12.4f} ± {error:.4f}")
+            mean, error = paired_difference(np.subtract(values[1], values[0]))
+            print(f"{task + ' ' + metric:28}{cells}{mean:>+12.4f} ± {error:.4f}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
         print(f"wrote {args.json}")

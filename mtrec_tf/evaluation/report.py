@@ -81,7 +81,7 @@ def format_report(report: dict, task_types: dict[str, str]) -> str:
     """A plain-text table: one block per task, multi-task next to single-task and baseline;
     a metric where the multi-task model is behind its single-task model is marked."""
     lines = []
-    comparison = report.get("comparison") or compare_with_single_task(report, task_types)
+    comparison = compare_with_single_task(report, task_types)
     for name, kind in task_types.items():
         if name not in report:
             continue
@@ -94,8 +94,8 @@ def format_report(report: dict, task_types: dict[str, str]) -> str:
         lines.append(f"  {'metric':16}" + "".join(f"{title:>14}" for title, _ in columns))
         for metric in report[name]:
             cells = "".join(f"{_cell(values.get(metric)):>14}" for _, values in columns)
-            behind = comparison.get(name, {}).get(metric, {}).get("verdict") == BEHIND
-            lines.append(f"  {metric:16}{cells}" + ("  << behind single-task" if behind else ""))
+            marked = comparison.get(name, {}).get(metric, {}).get("verdict") == BEHIND
+            lines.append(f"  {metric:16}{cells}" + ("  << behind single-task" if marked else ""))
         lines.append("")
     behind = behind_metrics(comparison)
     if behind:
