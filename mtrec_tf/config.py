@@ -17,6 +17,7 @@ import yaml
 
 from mtrec_tf.data.schema import BAD_ROW_POLICIES, UNKNOWN_ITEM_POLICIES
 from mtrec_tf.errors import ConfigError, check_choice
+from mtrec_tf.features.spec import FeatureConfig, check_features
 
 SPLIT_METHODS = ("time", "leave_last_out", "random")
 
@@ -62,6 +63,8 @@ class DataConfig:
     Args:
         events, items, queries: files or folders of shards; all None means the built-in
             sample world.
+        users: the optional users table (`user_id` and profile columns, read by `features`
+            of table "users").
         sample_scale, sample_seed: size and seed of the built-in sample world.
         bad_rows: "error" stops at the first bad row; "skip" drops or repairs bad rows and
             reports how many and why.
@@ -77,6 +80,7 @@ class DataConfig:
     events: str | None = None
     items: str | None = None
     queries: str | None = None
+    users: str | None = None
     sample_scale: int = 1
     sample_seed: int = 0
     bad_rows: str = "error"
@@ -96,6 +100,9 @@ class DataConfig:
             raise ConfigError(f"data.sample_scale must be at least 1, got {self.sample_scale}")
         if (self.events is None) != (self.items is None):
             raise ConfigError("data.events and data.items go together: give both or neither")
+        if self.users is not None and self.events is None:
+            raise ConfigError("data.users goes with data.events and data.items "
+                              "(the built-in sample has no users table)")
 
 
 COMBINATIONS = ("shared_bottom", "mmoe", "ple")
@@ -469,8 +476,13 @@ class Config:
     tasks: tuple[TaskConfig, ...] = dataclasses.field(default_factory=default_tasks)
     seed: int = 42
     tuning: TuningConfig = dataclasses.field(default_factory=TuningConfig)
+    features: tuple[FeatureConfig, ...] = ()
 
     def __post_init__(self) -> None:
+        check_features(self.features)
+        if any(feature.table == "users" for feature in self.features) and self.data.users is None:
+            users = next(f.name for f in self.features if f.table == "users")
+            raise ConfigError(f"features.{users} reads the users table: give it with --users (data.users)")
         names = [task.name for task in self.tasks]
         if not names:
             raise ConfigError("tasks: at least one task is needed")
@@ -546,8 +558,8 @@ def to_dict(config: Any) -> dict[str, Any]:
     values = {}
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
-        if field.name == "tasks" and isinstance(config, Config):
-            value = {task.name: {k: v for k, v in _plain(to_dict(task)).items() if k != "name"} for task in value}
+        if field.name in ("tasks", "features") and isinstance(config, Config):
+            value = {entry.name: {k: v for k, v in _plain(to_dict(entry)).items() if k != "name"} for entry in value}
         elif dataclasses.is_dataclass(value):
             value = to_dict(value)
         values[field.name] = _plain(value)
@@ -574,11 +586,13 @@ def from_dict(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
             f"unknown configuration key {prefix}{unknown[0]}; "
             f"known keys here: {', '.join(prefix + name for name in fields)}"
         )
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     for name, value in values.items():
         hint = hints[name]
         if name == "tasks" and cls is Config:
             kwargs[name] = _tasks_from_dict(value)
+        elif name == "features" and cls is Config:
+            kwargs[name] = _features_from_dict(value)
         elif isinstance(hint, type) and dataclasses.is_dataclass(hint):
             kwargs[name] = from_dict(hint, value or {}, prefix=f"{prefix}{name}.")
         else:
@@ -642,6 +656,15 @@ def _tasks_from_dict(values: Any) -> tuple[TaskConfig, ...]:
     if not isinstance(values, dict):
         raise ConfigError(f"tasks must be a mapping from task name to its settings, got {values!r}")
     return tuple(from_dict(TaskConfig, {"name": name, **(spec or {})}, prefix=f"tasks.{name}.")
+                 for name, spec in values.items())
+
+
+def _features_from_dict(values: Any) -> tuple[FeatureConfig, ...]:
+    if not values:
+        return ()
+    if not isinstance(values, dict):
+        raise ConfigError(f"features must be a mapping from feature name to its settings, got {values!r}")
+    return tuple(from_dict(FeatureConfig, {"name": name, **(spec or {})}, prefix=f"features.{name}.")
                  for name, spec in values.items())
 
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from serving import requests_builder as rb
 from serving.client_errors import ServingError
-from serving.contract import DEFAULT_MODEL_NAME, ENUMERATED_INPUTS, Contract, read_contract
+from serving.contract import DEFAULT_MODEL_NAME, ENUMERATED_INPUTS, SIGNATURES, Contract, read_contract
 from serving.requests_builder import TensorValue, UserRequest, VersionStatus
 
 T = TypeVar("T")
@@ -129,7 +129,7 @@ class BaseClient(abc.ABC):
         return outputs
 
     def recommend(self, user_id: str, history: Sequence[rb.HistoryEvent] = (), query: str = "",
-                  k: int = 10) -> list[tuple[str, float]]:
+                  k: int = 10, features: Mapping[str, Any] | None = None) -> list[tuple[str, float]]:
         """The top `k` items for one user as `(item_id, score)`, best first (`retrieve`).
 
         Args:
@@ -139,11 +139,13 @@ class BaseClient(abc.ABC):
                 "click", "add_to_cart", "purchase".
             query: the current search, "" for none.
             k: how many items, at most the export's K.
+            features: the export's user and context features by name (`UserRequest.features`).
 
         Raises:
-            ValueError: for an event type outside the export's contract, naming those it accepts.
+            ValueError: for an event type outside the export's contract, naming those it accepts,
+                or a feature it does not take or needs and is not given.
         """
-        return self.recommend_many([UserRequest(user_id, history, query)], k=k)[0]
+        return self.recommend_many([UserRequest(user_id, history, query, dict(features or {}))], k=k)[0]
 
     def recommend_many(self, users: Sequence[UserRequest | str], k: int = 10) -> list[list[tuple[str, float]]]:
         """`recommend` for many users in one request: a list of `(item_id, score)` per user."""
@@ -152,16 +154,18 @@ class BaseClient(abc.ABC):
         inputs = rb.user_inputs(users)
         if not inputs["user_id"].values:
             return []
+        inputs.update(self._feature_inputs("retrieve", [rb.as_user(u).features for u in users]))
         return rb.parse_recommendations(self.predict("retrieve", inputs), k)
 
     def score(self, user_id: str, history: Sequence[rb.HistoryEvent], query: str,
-              candidates: Sequence[str]) -> list[dict[str, Any]]:
-        """Click and conversion probabilities of each candidate for one user (`serving_default`).
+              candidates: Sequence[str], features: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Click and conversion probabilities of each candidate for one user (`serving_default`),
+        with the export's user and context `features` by name where it takes some.
 
         Returns:
             `{"item_id", "ctr", "cvr", "ctcvr"}` per candidate, in the order given.
         """
-        return self.score_many([UserRequest(user_id, history, query)], [candidates])[0]
+        return self.score_many([UserRequest(user_id, history, query, dict(features or {}))], [candidates])[0]
 
     def score_many(self, users: Sequence[UserRequest | str],
                    candidates: Sequence[Sequence[str]]) -> list[list[dict[str, Any]]]:
@@ -173,15 +177,22 @@ class BaseClient(abc.ABC):
                              "candidate lists")
         if not padded.values:
             return []
+        inputs.update(self._feature_inputs("serving_default", [rb.as_user(u).features for u in users]))
         outputs = self.predict("serving_default", {**inputs, "candidates": padded})
         return rb.parse_scores(outputs, [list(c) for c in candidates])
 
-    def classify_query(self, queries: Sequence[str]) -> list[list[tuple[str, float]]]:
-        """The top categories of each query as `(category, probability)`, best first."""
+    def classify_query(self, queries: Sequence[str], features: Sequence[Mapping[str, Any]] | None = None
+                       ) -> list[list[tuple[str, float]]]:
+        """The top categories of each query as `(category, probability)`, best first; `features`
+        holds each query's context features, where the export takes some."""
         values = rb.strings_input(queries, "queries")
         if not values.values:
             return []
-        return rb.parse_categories(self.predict("classify_query", {"query": values}))
+        rows = list(features) if features is not None else [{} for _ in values.values]
+        if len(rows) != len(values.values):
+            raise ValueError(f"{len(values.values)} queries but {len(rows)} rows of features")
+        inputs = {"query": values, **self._feature_inputs("classify_query", rows)}
+        return rb.parse_categories(self.predict("classify_query", inputs))
 
     def classify_image(self, images: Sequence[bytes]) -> list[list[tuple[str, float]]]:
         """The top categories of each encoded PNG or JPEG image (`image_category`)."""
@@ -202,7 +213,23 @@ class BaseClient(abc.ABC):
         inputs = rb.user_inputs(users)
         if not inputs["user_id"].values:
             return []
+        inputs.update(self._feature_inputs("user_embedding", [rb.as_user(u).features for u in users]))
         return rb.parse_embeddings(self.predict("user_embedding", inputs))
+
+    def _feature_inputs(self, signature: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, rb.TensorValue]:
+        """The feature inputs of `signature` from each row's features. With a contract (given,
+        or served: asked for once when the request has features), a feature it does not know
+        or one the signature needs and no row gives is a ValueError naming it. Without one,
+        the features are sent as given, typed by their values."""
+        names = rb.feature_names(rows)
+        # Asked for as for enumerated inputs: a bare `classify_query` asks nothing more.
+        enumerated = ENUMERATED_INPUTS.keys() & SIGNATURES[signature].inputs.keys()
+        asks = bool(names) or self._contract_known or bool(enumerated)
+        contract = self.contract() if asks else None
+        if contract is None:
+            return rb.feature_inputs(rows, names)
+        contract.check_features(signature, names)
+        return rb.feature_inputs(rows, contract.feature_inputs(signature), contract.features)
 
     def status(self) -> list[VersionStatus]:
         """The state of each version of the model (of `version` only, when set), newest first."""

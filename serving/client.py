@@ -80,7 +80,8 @@ class RestClient(BaseClient):
 
     def _send(self, method: str, url: str, body: dict | None = None) -> dict[str, Any]:
         """One HTTP request; the JSON answer, or a typed error with the server's message."""
-        data = None if body is None else json.dumps(body, allow_nan=False, ensure_ascii=False).encode("utf-8")
+        # NaN (a missing numeric feature) is sent as the literal NaN, which TF Serving's REST API accepts.
+        data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": "application/json"} if body is not None else None
         try:
             response = self._session.request(method, url, data=data, headers=headers, timeout=self.timeout)

@@ -15,6 +15,13 @@ Inputs (the same name means the same thing in every signature):
     item_id             string  (batch,)
     image               string  (batch,)          encoded PNG or JPEG bytes (`{"b64": ...}` over REST)
 
+A model trained with features of the shop's own (the configuration's `features:`) takes
+each user and context feature as one more input, named by the feature: the signatures
+with `user_id` take the user features, those with `query` the context features
+(`feature_inputs`). A categorical feature is a string (batch,) ("" when missing), a
+multi-categorical one a string (batch, n) padded with "", a numeric one float32 (batch,)
+(NaN when missing). The contract's `features` describe them.
+
 `SIGNATURES` holds the names every export uses. Which of them one export has, with its
 dtypes, shapes and the accepted values of enumerated inputs, is its `Contract`: the exporter
 writes it into the version folder (`CONTRACT_FILE`) with `write_contract`, the development
@@ -86,6 +93,24 @@ def input_shape(name: str) -> list[None]:
     return [None, None] if name in LIST_INPUTS else [None]
 
 
+FEATURE_DTYPES = {"categorical": "string", "multi_categorical": "string", "numeric": "float32"}
+FEATURE_MISSING = {"string": "", "float32": float("nan")}
+"""The value that stands for a missing feature value, by dtype."""
+
+
+def feature_shape(kind: str) -> list[None]:
+    """The shape of a feature input of `kind`, with unknown sizes as None."""
+    return [None, None] if kind == "multi_categorical" else [None]
+
+
+def feature_inputs(signature: str, features: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The features (name -> `{"side", ...}`) that `signature` takes as inputs: user features
+    where it takes `user_id`, context features where it takes `query`."""
+    inputs = SIGNATURES[signature].inputs
+    return [name for name, info in features.items()
+            if (info["side"] == "user" and "user_id" in inputs) or (info["side"] == "context" and "query" in inputs)]
+
+
 @dataclasses.dataclass(frozen=True)
 class Contract:
     """What one export serves: its signatures and the values its enumerated inputs accept.
@@ -97,6 +122,9 @@ class Contract:
         history_length: histories are cut to their most recent `history_length` events.
         top_k: the items `retrieve` returns.
         source: where the contract was read, for messages.
+        features: the shop's own features the export takes, by name: `{"side": "user" |
+            "context", "kind", "dtype", "shape", "values": [...]}` (`values`: the vocabulary of a
+            categorical feature, for reference: other values are fine and share one row).
     """
 
     signatures: Mapping[str, Mapping[str, Any]]
@@ -104,12 +132,31 @@ class Contract:
     history_length: int | None = None
     top_k: int | None = None
     source: str = ""
+    features: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The contract as the JSON object of `CONTRACT_FILE`."""
         return {"format": CONTRACT_FORMAT, "history_length": self.history_length, "top_k": self.top_k,
                 "signatures": {name: dict(value) for name, value in self.signatures.items()},
-                "enumerations": {name: list(values) for name, values in self.enumerations.items()}}
+                "enumerations": {name: list(values) for name, values in self.enumerations.items()},
+                "features": {name: dict(value) for name, value in self.features.items()}}
+
+    def feature_inputs(self, signature: str) -> list[str]:
+        """The feature inputs `signature` takes in this export."""
+        return feature_inputs(signature, self.features) if signature in SIGNATURES else []
+
+    def check_features(self, signature: str, given: Sequence[str]) -> None:
+        """Raises ValueError naming an unknown feature, or one `signature` needs that is not given."""
+        wanted = self.feature_inputs(signature)
+        unknown = sorted(set(given) - set(wanted))
+        missing = [name for name in wanted if name not in given]
+        where = f"(the export's contract, {self.source or 'given'})"
+        if unknown:
+            known = ", ".join(wanted) or "none"
+            raise ValueError(f"unknown feature {unknown[0]!r} for {signature}: its features are {known} {where}")
+        if missing:
+            raise ValueError(f"missing feature {missing[0]!r}: {signature} takes features {', '.join(wanted)}; give "
+                             f"each user's value (None when it is not known) {where}")
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], source: str = "") -> Contract:
@@ -124,9 +171,14 @@ class Contract:
         for name, values in enumerations.items():
             if not (isinstance(values, list) and all(isinstance(v, str) for v in values)):
                 raise ValueError(f"serving contract{where}: enumeration {name!r} is not a list of strings")
+        features = data.get("features") or {}
+        if not isinstance(features, Mapping) or not all(
+                isinstance(v, Mapping) and v.get("side") in ("user", "context") for v in features.values()):
+            raise ValueError(f"serving contract{where}: 'features' is not a mapping of feature descriptions")
         return cls(signatures=dict(data["signatures"]),
                    enumerations={name: tuple(values) for name, values in enumerations.items()},
-                   history_length=data.get("history_length"), top_k=data.get("top_k"), source=source)
+                   history_length=data.get("history_length"), top_k=data.get("top_k"), source=source,
+                   features={name: dict(value) for name, value in features.items()})
 
     def check_inputs(self, signature: str, inputs: Mapping[str, Any]) -> None:
         """Raises ValueError naming the accepted values when an enumerated input of `inputs`
@@ -157,7 +209,8 @@ def _flat(values: Any) -> list[Any]:
 
 def make_contract(signature_defs: Mapping[str, Mapping[str, Mapping[str, Mapping[str, Any]]]],
                   tasks: Mapping[str, Sequence[str]], enumerations: Mapping[str, Sequence[str]],
-                  history_length: int, top_k: int | None) -> Contract:
+                  history_length: int, top_k: int | None,
+                  features: Mapping[str, Mapping[str, Any]] | None = None) -> Contract:
     """The contract of an export from its saved signatures.
 
     Args:
@@ -167,11 +220,13 @@ def make_contract(signature_defs: Mapping[str, Mapping[str, Mapping[str, Mapping
         enumerations: input name -> the values the model knows.
         history_length: the export's history cut.
         top_k: the items `retrieve` returns; None without `retrieve`.
+        features: the features the export takes (`Contract.features`).
 
     Raises:
-        ValueError: when a signature's names or input dtypes differ from `SIGNATURES`, so that
-            an export never contradicts the names the clients use.
+        ValueError: when a signature's names or input dtypes differ from `SIGNATURES` and its
+            features, so that an export never contradicts the names the clients use.
     """
+    features = dict(features or {})
     signatures = {}
     for name, saved in sorted(signature_defs.items()):
         if name.startswith("__"):
@@ -180,15 +235,17 @@ def make_contract(signature_defs: Mapping[str, Mapping[str, Mapping[str, Mapping
         if expected is None:
             raise ValueError(f"signature {name!r} is not in the serving contract ({', '.join(SIGNATURES)})")
         dtypes = {key: info["dtype"] for key, info in saved["inputs"].items()}
-        if dtypes != expected.inputs or set(saved["outputs"]) != set(expected.outputs):
+        wanted = {**expected.inputs, **{key: features[key]["dtype"] for key in feature_inputs(name, features)}}
+        if dtypes != wanted or set(saved["outputs"]) != set(expected.outputs):
             raise ValueError(f"signature {name!r} takes {dtypes} and gives {sorted(saved['outputs'])}; the "
-                             f"serving contract says {expected.inputs} and {sorted(expected.outputs)}")
-        signatures[name] = {"inputs": {key: dict(saved["inputs"][key]) for key in expected.inputs},
+                             f"serving contract says {wanted} and {sorted(expected.outputs)}")
+        signatures[name] = {"inputs": {key: dict(saved["inputs"][key]) for key in wanted},
                             "outputs": {key: dict(saved["outputs"][key]) for key in expected.outputs},
                             "tasks": list(tasks.get(name, ())), "doc": expected.doc}
     used = {key for signature in signatures.values() for key in signature["inputs"]}
     return Contract(signatures, {name: tuple(values) for name, values in enumerations.items() if name in used},
-                    history_length, top_k if "retrieve" in signatures else None)
+                    history_length, top_k if "retrieve" in signatures else None,
+                    features={name: info for name, info in features.items() if name in used})
 
 
 def write_contract(export_dir: str | os.PathLike, contract: Contract,

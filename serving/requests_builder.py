@@ -29,11 +29,15 @@ class UserRequest:
         user_id: the user's id; unknown users are fine.
         history: item ids, or `(item_id, event_type, seconds_ago)` tuples, most recent last.
         query: the text of the current search, "" when there is none.
+        features: the export's user and context features (the shop's own, `features:` of
+            its configuration) by name: a string (categorical), a list of strings
+            (multi-categorical) or a number (numeric); None when the value is not known.
     """
 
     user_id: str
     history: Sequence[HistoryEvent] = ()
     query: str = ""
+    features: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,6 +160,69 @@ def user_inputs(users: Sequence[UserRequest | str]) -> dict[str, TensorValue]:
         "history_time_gap": TensorValue("float32", [[e[2] for e in row] for row in rows]),
         "query": TensorValue("string", [u.query for u in requests]),
     }
+
+
+def feature_names(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The feature names given in any of `rows`, in order of first appearance."""
+    for row in rows:
+        if not isinstance(row, Mapping):
+            raise TypeError(f"features must be a mapping of feature name to value, got {row!r}")
+    return list(dict.fromkeys(name for row in rows for name in row))
+
+
+def feature_inputs(rows: Sequence[Mapping[str, Any]], names: Sequence[str],
+                   described: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, TensorValue]:
+    """One input per feature of `names` from each row's values (a row without a value, or with
+    None, is missing: "" or NaN), typed by the contract's description (`described`) where
+    known, else by the values: strings, lists of strings (padded with ""), or numbers."""
+    inputs = {}
+    for name in names:
+        values = [row.get(name) for row in rows]
+        info = (described or {}).get(name)
+        kind = info["kind"] if info else _feature_kind(name, values)
+        if kind == "numeric":
+            column: list = [_number(name, v) for v in values]
+            inputs[name] = TensorValue("float32", column)
+        elif kind == "multi_categorical":
+            lists = [_strings(name, v) for v in values]
+            length = max([1] + [len(v) for v in lists])
+            inputs[name] = TensorValue("string", [v + [PADDING] * (length - len(v)) for v in lists])
+        else:
+            inputs[name] = TensorValue("string", [_string(name, v) for v in values])
+    return inputs
+
+
+def _feature_kind(name: str, values: Sequence[Any]) -> str:
+    given = [v for v in values if v is not None]
+    if given and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in given):
+        return "numeric"
+    if given and all(isinstance(v, (list, tuple)) for v in given):
+        return "multi_categorical"
+    return "categorical"
+
+
+def _number(name: str, value: Any) -> float:
+    if value is None:
+        return float("nan")  # FEATURE_MISSING["float32"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"feature {name!r} is numeric: give a number or None, not {value!r}")
+    return float(value)
+
+
+def _string(name: str, value: Any) -> str:
+    if value is None:
+        return PADDING
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise TypeError(f"feature {name!r} is categorical: give a string or None, not {value!r}")
+    return str(value)
+
+
+def _strings(name: str, value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise TypeError(f"feature {name!r} is multi-categorical: give a list of strings or None, not {value!r}")
+    return [_string(name, v) for v in value if v is not None and v != PADDING]
 
 
 def candidate_inputs(candidates: Sequence[Sequence[str]]) -> TensorValue:

@@ -39,9 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     sample.set_defaults(handler=_data_sample)
 
     inspect = data.add_parser("inspect", help="validate tables and print a report")
-    inspect.add_argument("paths", nargs="+", help="table files or folders (events, items, queries)")
+    inspect.add_argument("paths", nargs="+", help="table files or folders (events, items, queries, users)")
     _add_validation_options(inspect)
     inspect.add_argument("--json", help="also write the report as JSON to this file")
+    inspect.add_argument("--suggest-features", metavar="FILE",
+                         help="write a `features:` configuration inferred from the tables' own columns")
     inspect.set_defaults(handler=_data_inspect)
 
     movielens = data.add_parser("movielens", help="write MovieLens 100K as events and items tables")
@@ -136,6 +138,7 @@ def add_train_arguments(parser: argparse.ArgumentParser, output_dir_required: bo
     parser.add_argument("--events", help="events table: a file or a folder of shards")
     parser.add_argument("--items", help="items table: a file or a folder of shards")
     parser.add_argument("--queries", help="labelled queries table (optional)")
+    parser.add_argument("--users", help="users table: user_id and profile columns that `features` read (optional)")
     parser.add_argument("--split", choices=SPLIT_METHODS, help="time, leave_last_out or random")
     parser.add_argument("--tasks", help="comma-separated subset of the configured tasks")
     parser.add_argument("--single-task", action="store_true",
@@ -175,7 +178,7 @@ def resolve_train_config(args: argparse.Namespace) -> Config:
     from mtrec_tf.config import load_config, select_tasks
 
     overrides = []
-    for kind in ("events", "items", "queries"):
+    for kind in ("events", "items", "queries", "users"):
         value = getattr(args, kind)
         if value:
             overrides.append(f"data.{kind}={json.dumps(value)}")
@@ -217,6 +220,22 @@ def _data_movielens(args: argparse.Namespace) -> int:
     return 0
 
 
+def _suggest_features(paths: Sequence[str], out: str) -> None:
+    import pandas as pd
+
+    from mtrec_tf.data.readers import find_tables, read_raw, table_files
+    from mtrec_tf.features.suggest import suggest_features, suggestions_yaml
+    from mtrec_tf.io_utils import write_text_atomic
+
+    tables = find_tables(paths)
+    frames = {kind: pd.concat([read_raw(path).frame for path in table_files(found[0])], ignore_index=True)
+              for kind, found in tables.items() if kind != "queries"}
+    suggestions = suggest_features(frames)
+    write_text_atomic(out, suggestions_yaml(suggestions, {kind: str(found[0]) for kind, found in tables.items()
+                                                          if kind in frames}))
+    print(f"wrote {len(suggestions)} suggested features to {out}")
+
+
 def _load_tables(paths: Sequence[str], bad_rows: str, unknown_items: str) -> EcommerceData:
     from mtrec_tf.data.readers import find_tables, load_data
 
@@ -229,8 +248,9 @@ def _load_tables(paths: Sequence[str], bad_rows: str, unknown_items: str) -> Eco
             raise ConfigError(f"more than one {kind} table: {', '.join(map(str, files))}; "
                               "put shards of one table in one folder")
     queries = tables["queries"][0] if tables.get("queries") else None
+    users = tables["users"][0] if tables.get("users") else None
     return load_data(tables["events"][0], tables["items"][0], queries,
-                     bad_rows=bad_rows, unknown_items=unknown_items)
+                     bad_rows=bad_rows, unknown_items=unknown_items, users=users)
 
 
 def _data_inspect(args: argparse.Namespace) -> int:
@@ -241,6 +261,8 @@ def _data_inspect(args: argparse.Namespace) -> int:
     print(format_report(report))
     if args.json:
         write_json_atomic(args.json, report)
+    if args.suggest_features:
+        _suggest_features(args.paths, args.suggest_features)
     return 0
 
 
@@ -253,7 +275,7 @@ def _data_examples(args: argparse.Namespace) -> int:
     overrides = list(args.set) + _split_and_policy_overrides(args)
     if args.paths:
         tables = find_tables(args.paths)
-        for kind in ("events", "items", "queries"):
+        for kind in ("events", "items", "queries", "users"):
             if tables.get(kind):
                 overrides.append(f"data.{kind}={json.dumps(str(tables[kind][0]))}")
     config = load_config(args.config, overrides)

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.data.validation import DataValidationError
+from mtrec_tf.features.columns import item_feature_values
+from mtrec_tf.features.spec import FeatureConfig
 from mtrec_tf.text.tokenizer import tokenize_to_lists
 
 
@@ -39,6 +41,9 @@ class Catalogue:
         has_image: bool (items + 1,): whether the item has an image in the items table.
         image_size: the side of the images in pixels (also of those served without a catalogue
             image array).
+        features: the items features of the configuration by name (items + 1,): raw values
+            (text, "" when missing; float32, NaN when missing), which the model's feature
+            input layer reads.
     """
 
     title_tokens: np.ndarray
@@ -48,6 +53,7 @@ class Catalogue:
     image: np.ndarray | None
     has_image: np.ndarray
     image_size: int = 64
+    features: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -66,9 +72,11 @@ class Catalogue:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The catalogue as named arrays (for `np.savez`); an absent image array is left out."""
-        arrays = {field.name: np.asarray(getattr(self, field.name)) for field in dataclasses.fields(self)}
+        arrays = {field.name: np.asarray(getattr(self, field.name)) for field in dataclasses.fields(self)
+                  if field.name != "features"}
         if self.image is None:
             del arrays["image"]
+        arrays.update({f"{_FEATURE_PREFIX}{name}": values for name, values in self.features.items()})
         return arrays
 
     @classmethod
@@ -81,13 +89,18 @@ class Catalogue:
             image_size = int(arrays["image_size"])
         else:
             image_size = int(arrays["image"].shape[1]) if "image" in arrays else 64
+        features = {name[len(_FEATURE_PREFIX):]: np.asarray(values) for name, values in arrays.items()
+                    if name.startswith(_FEATURE_PREFIX)}
         return cls(title_tokens=arrays["title_tokens"], category=arrays["category"], brand=arrays["brand"],
-                   price=arrays["price"], image=image, has_image=has_image, image_size=image_size)
+                   price=arrays["price"], image=image, has_image=has_image, image_size=image_size, features=features)
+
+
+_FEATURE_PREFIX = "feature_"
 
 
 def build_catalogue(
     items: pd.DataFrame, statistics: DataStatistics, max_title_tokens: int, image_size: int = 64,
-    images: bool = True,
+    images: bool = True, features: Sequence[FeatureConfig] = (),
 ) -> Catalogue:
     """Dense arrays of the catalogue `items` in the order of `statistics.items`.
 
@@ -98,6 +111,7 @@ def build_catalogue(
         image_size: images are resized to `image_size` x `image_size`.
         images: whether to build the image array; False (a model that encodes no items) or
             no item with an image leaves it out.
+        features: the configuration's features; those of the items table are kept by name.
     """
     frame = items.set_index("item_id").reindex(list(statistics.items))
     rows = len(frame) + 1
@@ -134,7 +148,10 @@ def build_catalogue(
         image = np.zeros((rows, image_size, image_size, 3), dtype=np.uint8)
         for position in np.flatnonzero(has_image[1:]):
             image[position + 1] = _decoded(frame.index[position], pictures.iloc[position], image_size)
-    return Catalogue(titles, category, brand, price, image, has_image, image_size)
+    # Row 0, the unknown item, misses every feature.
+    own = {name: np.concatenate([np.full(1, np.nan if values.dtype.kind == "f" else "", values.dtype), values])
+           for name, values in item_feature_values(features, items, list(statistics.items)).items()}
+    return Catalogue(titles, category, brand, price, image, has_image, image_size, own)
 
 
 def _decoded(item_id: str, data: bytes | bytearray, size: int) -> np.ndarray:

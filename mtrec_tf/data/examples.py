@@ -20,8 +20,11 @@ before its timestamp, most recent last, at most `history_length` events; with a 
 split, whose parts are not ordered in time, only training events enter histories. Labels
 come only from events in the example's own part of the split.
 
-Item features (title, category, brand, price, image) are not copied into examples: the
-catalogue is known at serving time, and the model looks them up by item id.
+Item features (title, category, brand, price, image, the items features of the
+configuration) are not copied into examples: the catalogue is known at serving time, and the
+model looks them up by item id. The configuration's events and users features are: an
+example carries the value of the event it was built from and of its user's profile, under
+the feature's name (missing for examples of no event: images, labelled queries).
 """
 
 from __future__ import annotations
@@ -36,9 +39,11 @@ import pyarrow as pa
 
 from mtrec_tf.data.schema import BEHAVIOUR_EVENT_TYPES, NEXT_ITEM_EVENT_TYPE
 from mtrec_tf.data.splits import PARTS, TRAIN, EventSplit
+from mtrec_tf.features.columns import event_feature_values, feature_dtype
 
 if TYPE_CHECKING:
     from mtrec_tf.config import TaskConfig
+    from mtrec_tf.features.spec import FeatureConfig
 
 EXAMPLE_TYPES: tuple[str, ...] = ("query", "impression", "next_item", "image")
 
@@ -85,11 +90,13 @@ def event_column_kinds(columns: Mapping[str, pa.DataType]) -> dict[str, str]:
     return {name: "text" if dtype == pa.string() else "number" for name, dtype in columns.items()}
 
 
-def example_schema(labels: Mapping[str, pa.DataType]) -> pa.Schema:
-    """The columns of every example: features, then a label and a mask per label name."""
+def example_schema(labels: Mapping[str, pa.DataType], features: Mapping[str, pa.DataType] | None = None) -> pa.Schema:
+    """The columns of every example: its own features, the configuration's events and users
+    features, then a label and a mask per label name."""
     return pa.schema(
         [pa.field(name, dtype) for name, dtype in SCALAR_FEATURES.items()]
         + [pa.field(name, pa.list_(dtype)) for name, dtype in HISTORY_FEATURES.items()]
+        + [pa.field(name, dtype) for name, dtype in (features or {}).items()]
         + [pa.field(f"label_{label}", dtype) for label, dtype in labels.items()]
         + [pa.field(f"mask_{label}", pa.float32()) for label in labels]
     )
@@ -133,6 +140,8 @@ def build_examples(
     image_test_fraction: float = 0.1,
     seed: int = 0,
     columns: Mapping[str, pa.DataType] | None = None,
+    features: Sequence[FeatureConfig] = (),
+    users: pd.DataFrame | None = None,
 ) -> Examples:
     """Builds the examples of every task from normalised events and items.
 
@@ -148,6 +157,9 @@ def build_examples(
             ones): an example built from an event carries that event's value, its mask set
             where the value is present (a number, or non-empty text). Columns the events
             table lacks are left out of the examples.
+        features: the configuration's features; the examples carry those of the events and
+            users tables (`mtrec_tf.features.columns.event_feature_values`).
+        users: the users table, for users features.
 
     Returns:
         `Examples` with one Arrow table per part, in `example_schema` of the labels.
@@ -155,6 +167,7 @@ def build_examples(
     columns = {name: dtype for name, dtype in (STANDARD_LABEL_COLUMNS if columns is None else columns).items()
                if name in events.columns}
     log = _EventLog(events, split, history_length, columns)
+    log.features, log.users = tuple(f for f in features if f.table != "items"), users
     category_of = pd.Series(items["category"].to_numpy(), index=items["item_id"].to_numpy())
     skipped: dict[str, int] = {}
     images = _image_examples(items, image_validation_fraction, image_test_fraction, seed, skipped)
@@ -188,6 +201,8 @@ class _EventLog:
         frame = events.assign(part=split.part, row=np.arange(len(events)))
         self.events = frame
         self.columns = dict(columns or {})
+        self.features: tuple[FeatureConfig, ...] = ()
+        self.users: pd.DataFrame | None = None
         self.history_length = history_length
         behaviour = frame[frame["event_type"].isin(BEHAVIOUR_EVENT_TYPES)]
         if split.method == "random":
@@ -368,6 +383,8 @@ def _to_table(frame: pd.DataFrame, log: _EventLog, columns: Mapping[str, pa.Data
     for name, dtype in SCALAR_FEATURES.items():
         arrays[name] = pa.array(frame[name].to_numpy(), type=dtype)
     arrays.update(history)
+    arrays.update(event_feature_values(log.features, log.events, frame["row"].to_numpy(), log.users,
+                                       frame["user_id"].to_numpy()))
     for label, dtype in DERIVED_LABELS.items():
         arrays[f"label_{label}"] = pa.array(frame[f"label_{label}"].to_numpy(), type=dtype)
     labels, masks = _column_labels(frame["row"].to_numpy(), log, columns)
@@ -375,7 +392,8 @@ def _to_table(frame: pd.DataFrame, log: _EventLog, columns: Mapping[str, pa.Data
     for label in DERIVED_LABELS:
         arrays[f"mask_{label}"] = pa.array(frame[f"mask_{label}"].to_numpy(dtype=np.float32))
     arrays.update({f"mask_{name}": values for name, values in masks.items()})
-    return pa.table(arrays, schema=example_schema({**DERIVED_LABELS, **columns}))
+    return pa.table(arrays, schema=example_schema({**DERIVED_LABELS, **columns},
+                                                  {f.name: feature_dtype(f) for f in log.features}))
 
 
 def _column_labels(rows: np.ndarray, log: _EventLog, columns: Mapping[str, pa.DataType]

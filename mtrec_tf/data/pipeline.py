@@ -87,6 +87,9 @@ def output_signature(history_length: int, schema: pa.Schema = EXAMPLE_SCHEMA) ->
     features.update(
         {n: tf.TensorSpec([None, history_length], _TF_DTYPES[t]) for n, t in HISTORY_FEATURES.items()}
     )
+    # The configuration's own features: one value per example.
+    features.update({field.name: tf.TensorSpec([None], _TF_DTYPES[field.type]) for field in schema
+                     if _is_feature(field.name) and field.name not in features})
     labels = {name: tf.TensorSpec([None], _TF_DTYPES[schema.field(f"label_{name}").type])
               for name in label_names(schema)}
     masks = {name: tf.TensorSpec([None], tf.float32) for name in label_names(schema)}
@@ -192,8 +195,12 @@ def _parser(history_length: int, schema: pa.Schema) -> Callable[[tf.Tensor], dic
     return parse
 
 
+def _is_feature(name: str) -> bool:
+    return not name.startswith(("label_", "mask_"))
+
+
 def _split_outputs(batch: dict[str, tf.Tensor]) -> tuple[dict, dict, dict]:
-    features = {name: batch[name] for name in (*SCALAR_FEATURES, *HISTORY_FEATURES)}
+    features = {name: value for name, value in batch.items() if _is_feature(name)}
     labels = {name[len("label_"):]: value for name, value in batch.items() if name.startswith("label_")}
     masks = {name[len("mask_"):]: value for name, value in batch.items() if name.startswith("mask_")}
     return features, labels, masks

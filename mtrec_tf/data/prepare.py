@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,6 +16,9 @@ from mtrec_tf.data.readers import EcommerceData, load_data
 from mtrec_tf.data.sample import generate_sample
 from mtrec_tf.data.splits import PARTS, EventSplit, split_events
 from mtrec_tf.data.statistics import DataStatistics, fit_statistics
+from mtrec_tf.data.validation import ExtraColumn
+from mtrec_tf.features.columns import check_feature_columns, table_columns, with_derived_columns
+from mtrec_tf.features.spec import FeatureConfig
 from mtrec_tf.io_utils import write_json_atomic
 
 
@@ -33,50 +36,70 @@ def prepare_configured(config: Config) -> PreparedData:
     """The data a configuration names, split, with every configured task's examples: a task's
     label that the log does not derive is a column of the events table."""
     columns = label_columns(config.tasks)
-    return prepare_data(load_configured_data(config.data, columns), config.data, seed=config.seed, columns=columns)
+    data = load_configured_data(config.data, columns, config.features)
+    return prepare_data(data, config.data, seed=config.seed, columns=columns, features=config.features)
 
 
-def load_configured_data(config: DataConfig, columns: Mapping[str, pa.DataType] | None = None) -> EcommerceData:
+def load_configured_data(config: DataConfig, columns: Mapping[str, pa.DataType] | None = None,
+                         features: Sequence[FeatureConfig] = ()) -> EcommerceData:
     """The tables that `config` names, or the built-in sample world when it names none;
-    `columns` (label columns, `examples.label_columns`) are kept from the events table."""
-    kinds = event_column_kinds(columns or {})
+    `columns` (label columns, `examples.label_columns`) are kept from the events table, and
+    the columns of `features` from their tables, checked to be there."""
+    kinds: dict[str, str | ExtraColumn] = {**event_column_kinds(columns or {}), **table_columns(features, "events")}
+    item_columns, user_columns = table_columns(features, "items"), table_columns(features, "users")
     if config.events is None:
         with progress.step("generating the sample shop") as done:
             world = generate_sample(scale=config.sample_scale, seed=config.sample_seed)
-            data = load_data(world.events, world.items, world.queries, event_columns=kinds)
+            data = load_data(world.events, world.items, world.queries, event_columns=kinds,
+                             item_columns=item_columns, user_columns=user_columns)
             done.report(_table_sizes(data), len(data.events), "events")
+    else:
+        assert config.items is not None  # DataConfig names both tables or neither
+        with progress.step("reading tables") as done:
+            data = load_data(
+                config.events, config.items, config.queries,
+                bad_rows=config.bad_rows, unknown_items=config.unknown_items, event_columns=kinds,
+                users=config.users, item_columns=item_columns, user_columns=user_columns,
+            )
+            done.report(_table_sizes(data), len(data.events), "events")
+    return with_features(data, features)
+
+
+def with_features(data: EcommerceData, features: Sequence[FeatureConfig]) -> EcommerceData:
+    """`data` with the derived events columns that `features` read, each feature's column
+    checked to be in its table."""
+    if not features:
         return data
-    assert config.items is not None  # DataConfig names both tables or neither
-    with progress.step("reading tables") as done:
-        data = load_data(
-            config.events, config.items, config.queries,
-            bad_rows=config.bad_rows, unknown_items=config.unknown_items, event_columns=kinds,
-        )
-        done.report(_table_sizes(data), len(data.events), "events")
+    data = dataclasses.replace(data, events=with_derived_columns(data.events, features))
+    sources = {report.kind: report.source for report in data.reports}
+    check_feature_columns(features, {"events": data.events, "items": data.items, "users": data.users}, sources)
     return data
 
 
 def _table_sizes(data: EcommerceData) -> str:
     sizes = f"{len(data.events):,} events, {len(data.items):,} items"
-    return sizes + (f", {len(data.queries):,} labelled queries" if data.queries is not None else "")
+    sizes += f", {len(data.queries):,} labelled queries" if data.queries is not None else ""
+    return sizes + (f", {len(data.users):,} users" if data.users is not None else "")
 
 
 def prepare_data(data: EcommerceData, config: DataConfig, seed: int = 0,
-                 columns: Mapping[str, pa.DataType] | None = None) -> PreparedData:
+                 columns: Mapping[str, pa.DataType] | None = None,
+                 features: Sequence[FeatureConfig] = ()) -> PreparedData:
     """Splits the events, builds every task's examples and fits statistics on training.
 
     `columns` are the label columns of the events table (`examples.label_columns`; default the
-    standard ones).
+    standard ones); `features` the configuration's own features, which `data` holds the
+    columns of (`with_features`).
     """
     with progress.step("preparing data") as done:
-        prepared = _prepare(data, config, seed, columns)
+        prepared = _prepare(data, config, seed, columns, features)
         examples = _example_count(prepared.examples)
         done.report(f"{len(data.events):,} events -> {examples:,} examples", examples, "examples")
     return prepared
 
 
-def _prepare(data: EcommerceData, config: DataConfig, seed: int,
-             columns: Mapping[str, pa.DataType] | None) -> PreparedData:
+def _prepare(data: EcommerceData, config: DataConfig, seed: int, columns: Mapping[str, pa.DataType] | None,
+             features: Sequence[FeatureConfig]) -> PreparedData:
     split = split_events(data.events, config.split, seed)
     examples = build_examples(
         data.events, data.items, split,
@@ -86,10 +109,12 @@ def _prepare(data: EcommerceData, config: DataConfig, seed: int,
         image_test_fraction=config.image_test_fraction,
         seed=seed,
         columns=columns,
+        features=features,
+        users=data.users,
     )
     statistics = fit_statistics(
         data.events[split.mask("train")], data.items, examples.parts["train"],
-        train_queries=data.queries, min_token_count=config.min_token_count,
+        train_queries=data.queries, min_token_count=config.min_token_count, features=features, users=data.users,
     )
     return PreparedData(data, split, examples, statistics)
 

@@ -44,6 +44,7 @@ DATA_DIR_ENV = "MTREC_DATA_DIR"
 MOVIELENS_DIR = "ml-100k"
 MOVIELENS_INTER = "ml-100k.inter"
 MOVIELENS_ITEM = "ml-100k.item"
+MOVIELENS_USER = "ml-100k.user"
 ONLINE_SHOPPING_ZIP = "online_shopping_10_cats/online_shopping_10_cats.zip"
 
 # A MovieLens rating at or above this is also a click.
@@ -218,6 +219,39 @@ def _movielens_items(movies: pd.DataFrame) -> pd.DataFrame:
     ).astype({name: str for name in ("item_id", "title", "category", "genres", "brand")})
 
 
+def load_movielens_features(data_dir: Path | str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """MovieLens 100K's user table and item attributes, as tables of the shop's own features.
+
+    Returns:
+        `(users, item_features)`. users: `user_id` str, `age` float64, `gender`, `occupation`
+        str, `zip_prefix` str (the first three characters of the zip code; "" when the code
+        is not numeric, as for the Canadian ones). item_features: `item_id` str,
+        `release_year` float64 (NaN when unknown), `genres` str (every genre, "|" separated).
+
+    Raises:
+        FileNotFoundError: a file is missing; the message names the path.
+    """
+    users_path = _data_file(data_dir, f"{MOVIELENS_DIR}/{MOVIELENS_USER}")
+    movies_path = _data_file(data_dir, f"{MOVIELENS_DIR}/{MOVIELENS_ITEM}")
+    raw = _read_atomic(users_path)
+    zip_code = raw["zip_code"].str.strip()
+    users = pd.DataFrame({
+        "user_id": raw["user_id"].str.strip(),
+        "age": pd.to_numeric(raw["age"], errors="coerce").astype(np.float64),
+        "gender": raw["gender"].str.strip(),
+        "occupation": raw["occupation"].str.strip(),
+        "zip_prefix": zip_code.str[:3].where(zip_code.str[:3].str.isdigit(), ""),
+    })
+    movies = _read_atomic(movies_path)
+    genres = movies["class"].fillna("").astype(str).str.split().str.join("|")
+    item_features = pd.DataFrame({
+        "item_id": movies["item_id"].astype(str).str.strip(),
+        "release_year": pd.to_numeric(movies["release_year"], errors="coerce").astype(np.float64),
+        "genres": genres,
+    })
+    return users, item_features
+
+
 def movielens_genres(items: pd.DataFrame) -> dict[str, list[str]]:
     """item_id -> every genre of the movie, in file order (`items` from `load_movielens_100k`)."""
     return {
@@ -227,21 +261,24 @@ def movielens_genres(items: pd.DataFrame) -> dict[str, list[str]]:
 
 
 def write_movielens_tables(out_dir: Path | str, data_dir: Path | str | None = None) -> dict[str, Path]:
-    """Writes MovieLens 100K as `events.parquet` and `items.parquet` in `out_dir`.
+    """Writes MovieLens 100K as `events.parquet`, `items.parquet` and `users.parquet` in `out_dir`.
 
     Each file is written under a temporary name beside it, then renamed into place, so a
-    reader never sees a half-written table. `items.parquet` keeps the contract's columns
-    only (no `genres`).
+    reader never sees a half-written table. `items.parquet` holds the contract's columns and
+    the attributes of `load_movielens_features` (`release_year`, `genres` "|" separated);
+    `users.parquet` the user table, for the configuration's `features`.
 
     Args:
         out_dir: the folder to write to (created when missing).
         data_dir: the data folder (default: `default_data_dir()`).
 
     Returns:
-        {"events": path, "items": path}.
+        {"events": path, "items": path, "users": path}.
     """
     events, items = load_movielens_100k(data_dir)
-    tables = {"events": events, "items": items.drop(columns="genres")}
+    users, attributes = load_movielens_features(data_dir)
+    tables = {"events": events, "items": items.drop(columns="genres").merge(attributes, on="item_id", how="left"),
+              "users": users}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}

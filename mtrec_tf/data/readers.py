@@ -36,10 +36,11 @@ from mtrec_tf.data.validation import (
     MALFORMED_ROW,
     UNKNOWN_ITEM,
     DataValidationError,
+    ExtraColumn,
     Problem,
     RowLocator,
     TableReport,
-    check_unique_item_ids,
+    check_unique_keys,
     validate_located,
     validate_table,
 )
@@ -76,7 +77,7 @@ class EcommerceData:
         events: one row per event.
         items: the catalogue, one row per item_id.
         queries: explicit query labels, or None.
-        reports: one report per table, in the order events, items, queries.
+        reports: one report per table, in the order events, items, queries, users.
         unknown_item_events: events whose item_id is not in the catalogue.
         unknown_items_policy: "keep" (kept as out-of-vocabulary) or "drop".
     """
@@ -87,6 +88,7 @@ class EcommerceData:
     reports: list[TableReport]
     unknown_item_events: int
     unknown_items_policy: str
+    users: pd.DataFrame | None = None
 
 
 @dataclass
@@ -113,7 +115,10 @@ def load_data(
     *,
     bad_rows: str = "error",
     unknown_items: str = "keep",
-    event_columns: Mapping[str, str] | None = None,
+    event_columns: Mapping[str, str | ExtraColumn] | None = None,
+    users: TableSource | None = None,
+    item_columns: Mapping[str, str | ExtraColumn] | None = None,
+    user_columns: Mapping[str, str | ExtraColumn] | None = None,
 ) -> EcommerceData:
     """Reads, validates and normalises the events, items and optional queries tables.
 
@@ -123,8 +128,11 @@ def load_data(
             and counts them in the reports.
         unknown_items: what to do with events whose item_id is not in the catalogue:
             "keep" (as out-of-vocabulary items) or "drop". They are counted either way.
-        event_columns: columns of the shop's own to keep in the events table, each "number"
-            or "text" (the label columns of tasks; `validation.EXTRA_COLUMN_KINDS`).
+        event_columns: columns of the shop's own to keep in the events table, each "number",
+            "text" or "list", or an `ExtraColumn` (the label columns of tasks, the features).
+        users: the optional users table (`user_id` and profile columns).
+        item_columns, user_columns: columns of the shop's own to keep in the items and users
+            tables (the features).
 
     Returns:
         The normalised tables and their reports.
@@ -132,16 +140,19 @@ def load_data(
     check_choice("bad_rows", bad_rows, BAD_ROW_POLICIES)
     check_choice("unknown_items", unknown_items, UNKNOWN_ITEM_POLICIES)
     event_frame, event_report = read_table(events, "events", bad_rows=bad_rows, extra_columns=event_columns)
-    item_frame, item_report = read_table(items, "items", bad_rows=bad_rows)
+    item_frame, item_report = read_table(items, "items", bad_rows=bad_rows, extra_columns=item_columns)
     reports = [event_report, item_report]
-    query_frame = None
+    query_frame = user_frame = None
     if queries is not None:
         query_frame, query_report = read_table(queries, "queries", bad_rows=bad_rows)
         reports.append(query_report)
+    if users is not None:
+        user_frame, user_report = read_table(users, "users", bad_rows=bad_rows, extra_columns=user_columns)
+        reports.append(user_report)
     for report in reports:
         check_not_empty(report)
     event_frame, unknown = _handle_unknown_items(event_frame, item_frame, unknown_items, event_report)
-    return EcommerceData(event_frame, item_frame, query_frame, reports, unknown, unknown_items)
+    return EcommerceData(event_frame, item_frame, query_frame, reports, unknown, unknown_items, user_frame)
 
 
 def check_not_empty(report: TableReport) -> None:
@@ -185,7 +196,7 @@ def read_table(
     *,
     bad_rows: str = "error",
     name: str | None = None,
-    extra_columns: Mapping[str, str] | None = None,
+    extra_columns: Mapping[str, str | ExtraColumn] | None = None,
 ) -> tuple[pd.DataFrame, TableReport]:
     """Reads one table and returns it in normalised form with its report.
 
@@ -211,8 +222,8 @@ def read_table(
     parts = [_read_and_validate(path, kind, bad_rows, extra_columns) for path in files]
     frames = [frame for frame, _, _ in parts]
     table = frames[0] if len(frames) == 1 else pd.concat(frames)
-    if kind == "items" and len(parts) > 1:
-        _check_unique_across(table, frames, [locator for _, _, locator in parts])
+    if kind in ("items", "users") and len(parts) > 1:
+        _check_unique_across(table, frames, [locator for _, _, locator in parts], kind)
     report = parts[0][1]
     for _, other, _ in parts[1:]:
         report = report.merge(other)
@@ -220,7 +231,7 @@ def read_table(
     return table.reset_index(drop=True), report
 
 
-def _read_and_validate(path: Path, kind: str, bad_rows: str, extra_columns: Mapping[str, str] | None
+def _read_and_validate(path: Path, kind: str, bad_rows: str, extra_columns: Mapping[str, str | ExtraColumn] | None
                        ) -> tuple[pd.DataFrame, TableReport, RowLocator]:
     raw = read_raw(path)
     if raw.file_issues and bad_rows == "error":
@@ -233,12 +244,13 @@ def _read_and_validate(path: Path, kind: str, bad_rows: str, extra_columns: Mapp
     return frame, report, raw.locator
 
 
-def _check_unique_across(table: pd.DataFrame, frames: list[pd.DataFrame], locators: list[RowLocator]) -> None:
+def _check_unique_across(table: pd.DataFrame, frames: list[pd.DataFrame], locators: list[RowLocator],
+                         kind: str) -> None:
     shard = np.repeat(np.arange(len(frames)), [len(frame) for frame in frames])
     position = np.concatenate([frame.index.to_numpy() for frame in frames])
-    check_unique_item_ids(
-        table["item_id"].reset_index(drop=True),
-        lambda i: locators[shard[i]].describe(int(position[i])),
+    check_unique_keys(
+        table["item_id" if kind == "items" else "user_id"].reset_index(drop=True),
+        lambda i: locators[shard[i]].describe(int(position[i])), kind,
     )
 
 

@@ -18,6 +18,11 @@ items
     PNG/JPEG; a path in the source table is read relative to that table).
 queries
     query: str, category: str.
+users (optional)
+    user_id: str (unique); the columns the configuration's `features` read from it.
+
+Every table also keeps the columns of the shop's own that the `features` section (or a
+task's label) names, normalised by their kind.
 """
 
 from __future__ import annotations
@@ -33,8 +38,9 @@ EVENTS_OPTIONAL: tuple[str, ...] = ("query", "session_id", "position", "rating")
 ITEMS_REQUIRED: tuple[str, ...] = ("item_id", "category")
 ITEMS_OPTIONAL: tuple[str, ...] = ("title", "brand", "price", "image")
 QUERIES_REQUIRED: tuple[str, ...] = ("query", "category")
+USERS_REQUIRED: tuple[str, ...] = ("user_id",)
 
-TABLE_KINDS: tuple[str, ...] = ("events", "items", "queries")
+TABLE_KINDS: tuple[str, ...] = ("events", "items", "queries", "users")
 # What reading does with a bad row ("error": stop, naming it; "skip": drop or repair and count it)
 # and with events on items missing from the catalogue (keep as unknown, or drop; counted either way).
 BAD_ROW_POLICIES: tuple[str, ...] = ("error", "skip")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mtrec_tf.data.schema import EVENT_TYPES
+from mtrec_tf.features.spec import FeatureConfig
+from mtrec_tf.features.statistics import (
+    FeatureStatistics,
+    fit_feature_statistics,
+    load_feature_statistics,
+    save_feature_statistics,
+)
 from mtrec_tf.io_utils import join, read_json, write_json_atomic
 from mtrec_tf.text.tokenizer import tokenize_to_lists
 from mtrec_tf.text.vocabulary import build_vocabulary, load_vocabulary, save_vocabulary
@@ -38,6 +46,7 @@ class DataStatistics:
         item_popularity: training clicks per item, aligned with `items`.
         time_gap_log_mean, time_gap_log_std: of log1p(seconds) over training histories.
         price_log_mean, price_log_std: of log1p(price) over the catalogue.
+        features: the configured features' statistics by name (`mtrec_tf.features.statistics`).
     """
 
     items: tuple[str, ...]
@@ -50,21 +59,25 @@ class DataStatistics:
     time_gap_log_std: float
     price_log_mean: float
     price_log_std: float
+    features: dict[str, FeatureStatistics] = dataclasses.field(default_factory=dict)
 
     def save(self, directory: str | os.PathLike) -> None:
         """Writes `<name>.txt` per vocabulary and `statistics.json` into `directory`."""
         for name in _VOCABULARIES:
             save_vocabulary(getattr(self, name), join(directory, f"{name}.txt"))
-        numbers = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in _VOCABULARIES}
+        numbers = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                   if f.name not in _VOCABULARIES and f.name != "features"}
         numbers["item_popularity"] = list(self.item_popularity)
         write_json_atomic(join(directory, "statistics.json"), numbers)
+        if self.features:
+            save_feature_statistics(self.features, directory)
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> DataStatistics:
         values: dict[str, Any] = {name: load_vocabulary(join(directory, f"{name}.txt")) for name in _VOCABULARIES}
         numbers = read_json(join(directory, "statistics.json"))
         numbers["item_popularity"] = tuple(numbers["item_popularity"])
-        return cls(**values, **numbers)
+        return cls(**values, **numbers, features=load_feature_statistics(directory))
 
 
 def fit_statistics(
@@ -74,6 +87,8 @@ def fit_statistics(
     *,
     train_queries: pd.DataFrame | None = None,
     min_token_count: int = 1,
+    features: Sequence[FeatureConfig] = (),
+    users: pd.DataFrame | None = None,
 ) -> DataStatistics:
     """Fits vocabularies and statistics.
 
@@ -83,6 +98,8 @@ def fit_statistics(
         train_examples: the training examples (for history statistics).
         train_queries: explicitly labelled queries used for training.
         min_token_count: query tokens seen fewer times are left out of the vocabulary.
+        features, users: the configuration's features and the users table they may read
+            (`mtrec_tf.features.statistics.fit_feature_statistics`).
     """
     item_ids = tuple(items["item_id"])
     clicks = train_events.loc[train_events["event_type"] == "click", "item_id"].value_counts()
@@ -120,4 +137,5 @@ def fit_statistics(
         time_gap_log_std=float(max(log_gaps.std(), 1e-6)),
         price_log_mean=float(log_prices.mean()),
         price_log_std=float(max(log_prices.std(), 1e-6)),
+        features=fit_feature_statistics(features, train_events, items, users),
     )

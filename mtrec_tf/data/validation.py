@@ -35,8 +35,10 @@ from mtrec_tf.errors import DataValidationError, check_choice
 # Image formats that training and serving decode (`tf.io.decode_image`), by PIL's names.
 IMAGE_FORMAT_NAMES = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
 DECODED_IMAGE_FORMATS = frozenset(IMAGE_FORMAT_NAMES) | {"MPO"}  # MPO: a JPEG with extra frames
-# What a column of the shop's own holds (`extra_columns`): "number" (float64) or "text".
-EXTRA_COLUMN_KINDS: tuple[str, ...] = ("number", "text")
+# What a column of the shop's own holds (`extra_columns`): "number" (float64), "text", or
+# "list" (values joined with `LIST_SEPARATOR`).
+EXTRA_COLUMN_KINDS: tuple[str, ...] = ("number", "text", "list")
+LIST_SEPARATOR = "\x1f"
 MAX_EXAMPLES = 10
 EXAMPLES_PER_REASON = 3
 TEXT_DTYPE: Final = "str"
@@ -63,12 +65,34 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "events": schema.EVENTS_REQUIRED + schema.EVENTS_OPTIONAL,
     "items": schema.ITEMS_REQUIRED + schema.ITEMS_OPTIONAL,
     "queries": schema.QUERIES_REQUIRED,
+    "users": schema.USERS_REQUIRED,
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
     "events": schema.EVENTS_REQUIRED,
     "items": schema.ITEMS_REQUIRED,
     "queries": schema.QUERIES_REQUIRED,
+    "users": schema.USERS_REQUIRED,
 }
+
+
+@dataclass(frozen=True)
+class ExtraColumn:
+    """A column of the shop's own to keep: what it holds and whether a row may miss it.
+
+    Attributes:
+        kind: one of `EXTRA_COLUMN_KINDS`.
+        separator: "list" only: what splits a text value into values (a list value is kept).
+        required: a row without a value is a bad row (dropped with bad_rows="skip").
+        what: how messages name the column's use, e.g. "feature 'age'".
+        expected: a table without the column is an error (a feature's column); else it is
+            not added (a task's label column).
+    """
+
+    kind: str
+    separator: str = "|"
+    required: bool = False
+    what: str = ""
+    expected: bool = False
 
 _TIMESTAMP_EXPECTED = "epoch seconds or ISO-8601"
 # The epoch seconds that pandas timestamps can represent (years 1677 to 2262).
@@ -231,7 +255,7 @@ def validate_table(
     row_offset: int = 0,
     line_offset: int | None = None,
     base_dir: Path | None = None,
-    extra_columns: Mapping[str, str] | None = None,
+    extra_columns: Mapping[str, str | ExtraColumn] | None = None,
 ) -> tuple[pd.DataFrame, TableReport]:
     """Validates a table and returns it in normalised form with a report.
 
@@ -245,8 +269,9 @@ def validate_table(
             None when the source has no lines.
         base_dir: folder that relative image paths are resolved against (default: the
             working directory).
-        extra_columns: columns of the shop's own to keep beside the schema's, each "number"
-            or "text" (such as a task's label column); absent ones are not added.
+        extra_columns: columns of the shop's own to keep beside the schema's, each "number",
+            "text" or "list", or an `ExtraColumn` (a task's label column, a feature's);
+            absent ones are not added.
 
     Returns:
         The normalised table (columns and dtypes of `schema`, index 0..n-1) and its report.
@@ -269,7 +294,7 @@ def validate_located(
     bad_rows: str = "error",
     base_dir: Path | None = None,
     problems: Iterable[Problem] = (),
-    extra_columns: Mapping[str, str] | None = None,
+    extra_columns: Mapping[str, str | ExtraColumn] | None = None,
 ) -> tuple[pd.DataFrame, TableReport]:
     """`validate_table` with a given locator and problems already found by a reader.
 
@@ -284,21 +309,67 @@ def validate_located(
     for name, kind_of_value in (extra_columns or {}).items():
         if name in raw.columns and name not in normalised.columns:
             normalised[name] = _extra_column(raw, name, kind_of_value, found)
+        elif isinstance(kind_of_value, ExtraColumn) and kind_of_value.expected and name not in raw.columns:
+            raise DataValidationError(
+                f"{locator.source}: {kind_of_value.what or 'the configuration'} reads column {name!r}, which the "
+                f"{kind} table does not have; its columns: {', '.join(map(str, raw.columns)) or 'none'}")
     report = TableReport(source=locator.source, kind=kind, rows_read=len(raw))
     clean = _apply_policy(normalised, found, locator, bad_rows, report)
-    if kind == "items":
-        check_unique_item_ids(clean["item_id"], lambda i: locator.describe(int(clean.index[i])))
+    if kind in _KEYS:
+        check_unique_keys(clean[_KEYS[kind]], lambda i: locator.describe(int(clean.index[i])), kind)
     report.rows_kept = len(clean)
     return clean, report
 
 
-def _extra_column(raw: pd.DataFrame, name: str, kind_of_value: str, problems: list[Problem]) -> Any:
+def _extra_column(raw: pd.DataFrame, name: str, spec: str | ExtraColumn, problems: list[Problem]) -> Any:
     """A column of the shop's own kept beside the schema's: numbers (a value that is not one
-    is repairable to NaN) or text."""
-    check_choice(f"the kind of column {name!r}", kind_of_value, EXTRA_COLUMN_KINDS)
-    if kind_of_value == "number":
-        return _optional_numbers(raw, name, f"{name} not a number", problems)
-    return _text_column(raw, name).to_numpy(dtype=object)
+    is repairable to NaN), text, or lists of text values (joined with `LIST_SEPARATOR`)."""
+    column = spec if isinstance(spec, ExtraColumn) else ExtraColumn(spec)
+    check_choice(f"the kind of column {name!r}", column.kind, EXTRA_COLUMN_KINDS)
+    if column.kind == "number":
+        values = _optional_numbers(raw, name, f"{name} not a number", problems)
+        missing = np.isnan(values)
+    elif column.kind == "list":
+        values = raw[name].map(lambda value: _joined_list(value, column.separator)).to_numpy(dtype=object)
+        missing = values == ""
+    else:
+        values = _text_column(raw, name).to_numpy(dtype=object)
+        missing = values == ""
+    if column.required:
+        what = column.what or f"column {name!r}"
+        problems.append(Problem(f"missing {name}", _positions(missing),
+                                lambda i: f"no value, and {what} is not optional", name))
+    return values
+
+
+def _joined_list(value: object, separator: str) -> str:
+    """A list value (or text split on `separator`) as its stripped, non-empty values joined
+    with `LIST_SEPARATOR` ("" for none)."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        parts = [_scalar_text(v) for v in value]
+    elif _is_missing(value):
+        return ""
+    else:
+        parts = _scalar_text(value).split(separator)
+    return LIST_SEPARATOR.join(p for p in (part.strip().replace(LIST_SEPARATOR, " ") for part in parts) if p)
+
+
+# The key column of each table whose rows must be unique.
+_KEYS = {"items": "item_id", "users": "user_id"}
+
+
+def check_unique_keys(keys: pd.Series, describe: Callable[[int], str], kind: str) -> None:
+    """Raises DataValidationError naming both rows of the first repeated key of a table."""
+    if kind == "items":
+        check_unique_item_ids(keys, describe)
+        return
+    repeated = keys.duplicated(keep="first").to_numpy()
+    if repeated.any():
+        second = int(np.argmax(repeated))
+        first = int(np.flatnonzero((keys == keys.iloc[second]).to_numpy())[0])
+        raise DataValidationError(
+            f"{describe(second)}, column '{_KEYS[kind]}': duplicate {_KEYS[kind]} {_preview(keys.iloc[second])}, "
+            f"first seen at {describe(first)}; the {kind} table has one row per {_KEYS[kind]}")
 
 
 def check_unique_item_ids(item_ids: pd.Series, describe: Callable[[int], str]) -> None:
@@ -692,8 +763,15 @@ def _normalise_queries(raw: pd.DataFrame, problems: list[Problem], base_dir: Pat
     return pd.DataFrame({"query": query, "category": category})
 
 
+def _normalise_users(raw: pd.DataFrame, problems: list[Problem], base_dir: Path | None) -> pd.DataFrame:
+    user_id = _text_column(raw, "user_id")
+    problems.append(_empty_problem(user_id, "user_id", EMPTY_USER_ID))
+    return pd.DataFrame({"user_id": user_id})
+
+
 _NORMALISERS: dict[str, Callable[[pd.DataFrame, list[Problem], Path | None], pd.DataFrame]] = {
     "events": _normalise_events,
     "items": _normalise_items,
     "queries": _normalise_queries,
+    "users": _normalise_users,
 }

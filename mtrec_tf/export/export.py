@@ -91,9 +91,10 @@ def export_model(model: MultiTaskModel, statistics: DataStatistics, catalogue: C
             done.report(f"{len(signatures)} signatures")
         op_types = check_saved_model(staging, target)
         top = module.index_k if module.index is not None else None
-        contract = write_export_contract(staging, module.served_tasks(), statistics.event_types, history_length, top)
+        contract = write_export_contract(staging, module.served_tasks(), statistics.event_types, history_length, top,
+                                         module.features)
         image_png = tf.io.encode_png(_warmup_pixels(catalogue)).numpy()
-        write_warmup_requests(staging, model_name, sorted(signatures), item_ids, image_png)
+        write_warmup_requests(staging, model_name, sorted(signatures), item_ids, image_png, module.features)
         rename(staging, final)
     except BaseException:
         rmtree(staging)

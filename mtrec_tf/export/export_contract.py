@@ -41,7 +41,8 @@ def saved_signatures(export_dir: str | os.PathLike) -> dict[str, dict[str, dict[
 
 
 def write_export_contract(export_dir: str | os.PathLike, tasks: Mapping[str, Sequence[str]],
-                          event_types: Sequence[str], history_length: int, top_k: int | None) -> Contract:
+                          event_types: Sequence[str], history_length: int, top_k: int | None,
+                          features: Mapping[str, Mapping[str, Any]] | None = None) -> Contract:
     """Writes `export_dir/assets.extra/contract.json` for the SavedModel saved there.
 
     Args:
@@ -50,11 +51,12 @@ def write_export_contract(export_dir: str | os.PathLike, tasks: Mapping[str, Seq
         event_types: the model's event-type vocabulary: `history_event_type` accepts these.
         history_length: the export's history cut.
         top_k: the items `retrieve` returns; None without `retrieve`.
+        features: the user and context features the signatures take (`Contract.features`).
 
     Returns:
         The contract written.
     """
     contract = make_contract(saved_signatures(export_dir), tasks, {"history_event_type": list(event_types)},
-                             history_length, top_k)
+                             history_length, top_k, features)
     write_contract(export_dir, contract, write_text_atomic)
     return contract

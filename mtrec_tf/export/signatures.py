@@ -10,16 +10,32 @@ input and output names come from `serving.contract`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from mtrec_tf.backend import tf
 from mtrec_tf.data.images import preprocess_image
 from mtrec_tf.export.signature_tasks import signature_tasks
 from mtrec_tf.models import MultiTaskModel
-from serving.contract import SIGNATURES, input_shape
+from serving.contract import FEATURE_DTYPES, FEATURE_MISSING, SIGNATURES, feature_inputs, feature_shape, input_shape
 
 
 def _specs(signature: str) -> list[tf.TensorSpec]:
     return [tf.TensorSpec(input_shape(name), getattr(tf, dtype), name=name)
             for name, dtype in SIGNATURES[signature].inputs.items()]
+
+
+def feature_contract(model: MultiTaskModel) -> dict[str, dict]:
+    """The contract's description of the user and context features `model` takes
+    (`serving.contract.Contract.features`)."""
+    described = {}
+    for side in ("user", "context"):
+        for feature in model.request_features(side):
+            stats = model.feature_statistics(feature.name)
+            described[feature.name] = {
+                "side": side, "kind": feature.kind, "dtype": FEATURE_DTYPES[feature.kind],
+                "shape": [-1, -1] if feature.kind == "multi_categorical" else [-1],
+                "values": list(stats.vocabulary), "hashed": feature.hashed}
+    return described
 
 
 class ServingModule(tf.Module):
@@ -40,6 +56,7 @@ class ServingModule(tf.Module):
         # One call builds every layer (a model loaded from weights creates them lazily).
         self.model = self._no_dependency(model)
         self.history_length = history_length
+        self.features = feature_contract(model)
         model.forward(self._features(tf.constant(1)), training=False)
         # Item tower vectors and image encodings of every catalogue row, computed once here:
         # they do not depend on the request.
@@ -76,12 +93,17 @@ class ServingModule(tf.Module):
         Autograph is off: the serving code branches on Python values only, and converting the
         model's source would take most of the export's time.
         """
-        methods = {"serving_default": self._score, "retrieve": self._retrieve, "user_embedding": self._user_embedding,
-                   "item_embedding": self._item_embedding, "classify_query": self._classify_query,
-                   "image_category": self._image_category}
+        methods: dict[str, Callable[..., dict[str, tf.Tensor]]] = {
+            "serving_default": self._score, "retrieve": self._retrieve, "user_embedding": self._user_embedding,
+            "item_embedding": self._item_embedding, "classify_query": self._classify_query,
+            "image_category": self._image_category}
         functions = {}
         for name in self.served_tasks():
-            functions[name] = tf.function(methods[name], input_signature=_specs(name), autograph=False)
+            own = feature_inputs(name, self.features)
+            specs = _specs(name) + [tf.TensorSpec(feature_shape(self.features[f]["kind"]),
+                                                  getattr(tf, self.features[f]["dtype"]), name=f) for f in own]
+            functions[name] = tf.function(_named(methods[name], [spec.name for spec in specs]),
+                                          input_signature=specs, autograph=False)
             setattr(self, name, functions[name])
         return functions
 
@@ -93,11 +115,14 @@ class ServingModule(tf.Module):
 
     def _features(self, n: tf.Tensor, user_id: tf.Tensor | None = None, history: tf.Tensor | None = None,
                   history_event_type: tf.Tensor | None = None, history_time_gap: tf.Tensor | None = None,
-                  query: tf.Tensor | None = None, item_id: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
-        """The model's feature dict for `n` rows; what is not given is blank. An input with
-        another number of rows fails naming it (TF Serving answers it as a 400)."""
-        given = [(name, value) for name, value in (("user_id", user_id), ("history", history), ("query", query))
-                 if value is not None]
+                  query: tf.Tensor | None = None, item_id: tf.Tensor | None = None,
+                  own: dict[str, tf.Tensor] | None = None) -> dict[str, tf.Tensor]:
+        """The model's feature dict for `n` rows; what is not given is blank, and the user and
+        context features (`own`) not given are missing. An input with another number of rows
+        fails naming it (TF Serving answers it as a 400)."""
+        own = dict(own or {})
+        given = [(name, value) for name, value in (("user_id", user_id), ("history", history), ("query", query),
+                                                    *own.items()) if value is not None]
         checks = [tf.debugging.assert_equal(
             tf.shape(value)[0], n,
             message=f"{name} has a different batch size from the request's other inputs: every input holds one "
@@ -109,7 +134,11 @@ class ServingModule(tf.Module):
             history = history_event_type = tf.fill([n, 1], "")
             history_time_gap = tf.zeros([n, 1])
         history, history_event_type, history_time_gap = self._recent(history, history_event_type, history_time_gap)
-        return {
+        for name, info in self.features.items():
+            if name not in own:
+                shape = [n, 1] if info["kind"] == "multi_categorical" else [n]
+                own[name] = tf.fill(shape, tf.constant(FEATURE_MISSING[info["dtype"]], getattr(tf, info["dtype"])))
+        return {**own,
             "user_id": blank if user_id is None else user_id,
             "timestamp": tf.zeros([n], tf.int64),
             "query": blank if query is None else query,
@@ -156,10 +185,11 @@ class ServingModule(tf.Module):
     # --- signatures -------------------------------------------------------------------------
 
     def _score(self, user_id: tf.Tensor, history: tf.Tensor, history_event_type: tf.Tensor,
-               history_time_gap: tf.Tensor, query: tf.Tensor, candidates: tf.Tensor) -> dict[str, tf.Tensor]:
+               history_time_gap: tf.Tensor, query: tf.Tensor, candidates: tf.Tensor,
+               **own: tf.Tensor) -> dict[str, tf.Tensor]:
         batch, n = tf.shape(candidates)[0], tf.shape(candidates)[1]
         features = self._features(batch, user_id, history, history_event_type, history_time_gap, query,
-                                  item_id=tf.reshape(candidates, [-1]))
+                                  item_id=tf.reshape(candidates, [-1]), own=own)
         # Each user's history and query are encoded once, not once per candidate.
         rows = tf.repeat(tf.range(batch), n)
         outputs, _, _ = self.model.forward(features, training=False, context_rows=rows, item_table=self.item_table)
@@ -170,15 +200,16 @@ class ServingModule(tf.Module):
         return {"ctr": ctr, "cvr": tf.math.divide_no_nan(ctcvr, ctr), "ctcvr": ctcvr}
 
     def _user_embedding(self, user_id: tf.Tensor, history: tf.Tensor, history_event_type: tf.Tensor,
-                        history_time_gap: tf.Tensor, query: tf.Tensor) -> dict[str, tf.Tensor]:
+                        history_time_gap: tf.Tensor, query: tf.Tensor, **own: tf.Tensor) -> dict[str, tf.Tensor]:
         features = self._features(tf.shape(user_id)[0], user_id, history, history_event_type,
-                                  history_time_gap, query)
+                                  history_time_gap, query, own=own)
         outputs, _, _ = self.model.forward(features, training=False, item_table=self.item_table)
         return {"embedding": outputs[self.roles.retrieval]}
 
     def _retrieve(self, user_id: tf.Tensor, history: tf.Tensor, history_event_type: tf.Tensor,
-                  history_time_gap: tf.Tensor, query: tf.Tensor) -> dict[str, tf.Tensor]:
-        user = self._user_embedding(user_id, history, history_event_type, history_time_gap, query)["embedding"]
+                  history_time_gap: tf.Tensor, query: tf.Tensor, **own: tf.Tensor) -> dict[str, tf.Tensor]:
+        user = self._user_embedding(user_id, history, history_event_type, history_time_gap, query,
+                                    **own)["embedding"]
         assert self.index is not None  # `served_tasks` has retrieve only with an index
         vectors, ids = self.index
         scores, rows = tf.math.top_k(tf.matmul(user, vectors, transpose_b=True), k=self.index_k)
@@ -188,8 +219,8 @@ class ServingModule(tf.Module):
         tower = tf.gather(self.item_table[0], self.model.item_lookup(item_id))
         return {"embedding": self.model.retrieval_item_vectors(tower, self.roles.retrieval, training=False)}
 
-    def _classify_query(self, query: tf.Tensor) -> dict[str, tf.Tensor]:
-        features = self._features(tf.shape(query)[0], query=query)
+    def _classify_query(self, query: tf.Tensor, **own: tf.Tensor) -> dict[str, tf.Tensor]:
+        features = self._features(tf.shape(query)[0], query=query, own=own)
         outputs, _, _ = self.model.forward(features, training=False, item_table=self.item_table)
         return self._top_categories(outputs[self.roles.query_classifier])
 
@@ -203,3 +234,12 @@ class ServingModule(tf.Module):
     def _top_categories(self, probabilities: tf.Tensor) -> dict[str, tf.Tensor]:
         top = tf.math.top_k(probabilities, k=self.top_categories)
         return {"categories": tf.gather(self.categories, top.indices), "probabilities": top.values}
+
+
+def _named(method: Callable[..., dict[str, tf.Tensor]], names: list[str]) -> Callable[..., dict[str, tf.Tensor]]:
+    """`method` taking its inputs by position in the order of `names` (the signature's inputs,
+    features included), so that one `tf.function` serves any set of feature inputs."""
+    def serve(*inputs: tf.Tensor) -> dict[str, tf.Tensor]:
+        return method(**dict(zip(names, inputs)))
+
+    return serve

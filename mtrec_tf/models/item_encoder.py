@@ -1,4 +1,5 @@
-"""The item encoder: an item's id, title, category, brand, price and image to one vector."""
+"""The item encoder: an item's id, title, category, brand, price, image and the configuration's
+items features to one vector."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from mtrec_tf.backend import keras, tf
 from mtrec_tf.config import ModelConfig
 from mtrec_tf.data.catalogue import Catalogue
 from mtrec_tf.data.statistics import DataStatistics
+from mtrec_tf.features.inputs import FeatureInputs
 from mtrec_tf.layers import MLP, ImageEncoder
 from mtrec_tf.models.text_encoder import NEVER, TextEncoder, TokenBatch
 
@@ -25,6 +27,7 @@ class CatalogueTensors:
         category, brand: int32 (items + 1,) ids; price: float32 (items + 1,) standardised.
         image: uint8 (items + 1, size, size, 3), or None when the model reads no image.
         sampling_probability: float32 (items + 1,) each item's share of the training clicks.
+        features: the items features' raw values (items + 1,) by name.
     """
 
     titles: tf.Tensor | None
@@ -33,6 +36,7 @@ class CatalogueTensors:
     price: tf.Tensor
     image: tf.Tensor | None
     sampling_probability: tf.Tensor
+    features: dict[str, tf.Tensor] = dataclasses.field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -57,6 +61,8 @@ class ItemEncoder(keras.layers.Layer):
         uses_images: whether items carry their image's encoding (needs `catalogue.image`).
         uses_titles: whether items carry their title's encoding (needs `catalogue.title_tokens`
             with columns).
+        features: the input layer of the items features (their values are `catalogue.features`),
+            or None.
 
     Call arguments:
         item_index: int (n,) catalogue rows (`item_lookup` of item ids).
@@ -67,8 +73,13 @@ class ItemEncoder(keras.layers.Layer):
     """
 
     def __init__(self, statistics: DataStatistics, catalogue: Catalogue, config: ModelConfig,
-                 text_encoder: TextEncoder, uses_images: bool, uses_titles: bool = True, **kwargs: Any) -> None:
+                 text_encoder: TextEncoder, uses_images: bool, uses_titles: bool = True,
+                 features: FeatureInputs | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.feature_inputs = features if features is not None and features.features else None
+        for feature in self.feature_inputs.features if self.feature_inputs is not None else ():
+            if feature.name not in catalogue.features:
+                raise ValueError(f"ItemEncoder: the catalogue holds no values of items feature {feature.name!r}")
         if uses_images and catalogue.image is None:
             raise ValueError("ItemEncoder: uses_images=True but the catalogue holds no image array")
         if uses_titles and not catalogue.has_titles:
@@ -92,6 +103,8 @@ class ItemEncoder(keras.layers.Layer):
             price=tf.constant(catalogue.price),
             image=tf.constant(catalogue.image) if uses_images else None,
             sampling_probability=tf.constant((popularity / popularity.sum()).astype(np.float32)),
+            features={f.name: tf.constant(catalogue.features[f.name]) for f in
+                      (self.feature_inputs.features if self.feature_inputs is not None else ())},
         )
         self.image_size = catalogue.image_size
 
@@ -114,6 +127,9 @@ class ItemEncoder(keras.layers.Layer):
             self.brand_embedding(tf.gather(catalogue.brand, unique_index)),
             tf.gather(catalogue.price, unique_index)[:, tf.newaxis],
         ]
+        if self.feature_inputs is not None:
+            parts.append(self.feature_inputs({name: tf.gather(values, unique_index)
+                                              for name, values in catalogue.features.items()}, training=training))
         images = tf.zeros([tf.shape(unique_index)[0], 0])
         if catalogue.image is not None:
             images = self.image_encoder(tf.gather(catalogue.image, unique_index), training=training)

@@ -37,6 +37,9 @@ from mtrec_tf.backend import keras, tf
 from mtrec_tf.config import ConfigError, DataConfig, ModelConfig, TaskConfig
 from mtrec_tf.data.catalogue import Catalogue
 from mtrec_tf.data.statistics import DataStatistics
+from mtrec_tf.features.inputs import FeatureInputs, side_features
+from mtrec_tf.features.spec import FeatureConfig
+from mtrec_tf.features.statistics import FeatureStatistics
 from mtrec_tf.layers import MLP, MixtureOfExperts, PositionBias, ProgressiveLayeredExtraction, TargetAttention
 from mtrec_tf.losses import UncertaintyWeighting
 from mtrec_tf.models.item_encoder import CatalogueTensors, ItemEncoder
@@ -54,12 +57,13 @@ def encodes_items(tasks: Sequence[TaskConfig]) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class ModelData:
-    """What the model is built from: vocabularies, statistics and the catalogue arrays, and
-    the most events a history holds (`data.history_length`)."""
+    """What the model is built from: vocabularies, statistics and the catalogue arrays, the
+    most events a history holds (`data.history_length`) and the configuration's features."""
 
     statistics: DataStatistics
     catalogue: Catalogue
     history_length: int = DataConfig.history_length
+    features: tuple[FeatureConfig, ...] = ()
 
 
 class MultiTaskModel(keras.Model):
@@ -103,10 +107,18 @@ class MultiTaskModel(keras.Model):
         self.uses_titles = self.encodes_items and catalogue.has_titles and config.text_encoder != "none"
         self.uses_images = self.encodes_items and catalogue.has_images  # an image array holds some image
         self.text_encoder = TextEncoder(stats.tokens, config, name="text_encoder")
+        # The configuration's features, by the side they feed: the user vector, the item tower,
+        # and the request context that tasks reading the query and the ranking tasks read.
+        self.features = tuple(model_data.features)
+        self.feature_stats = dict(stats.features)
+        user_features, item_features, context_features = (
+            FeatureInputs(side_features(self.features, side), stats.features, name=f"{side}_features")
+            for side in ("user", "item", "context"))
         self.item_encoder = ItemEncoder(stats, catalogue, config, self.text_encoder, self.uses_images,
-                                        self.uses_titles, name="item_encoder")
+                                        self.uses_titles, item_features, name="item_encoder")
         self.user_encoder = UserEncoder(stats, config, self.item_encoder, model_data.history_length,
-                                        name="user_encoder")
+                                        user_features, name="user_encoder")
+        self.context_features = context_features if context_features.features else None
         self.target_attention = TargetAttention(name="target_attention")
 
         # Heads: each task type makes its own.
@@ -115,7 +127,7 @@ class MultiTaskModel(keras.Model):
         # exactly its configured inputs.
         groups: dict[tuple[str, ...], list[TaskConfig]] = {}
         for task in self.ranking_tasks:
-            groups.setdefault(tuple(sorted(task.inputs)), []).append(task)
+            groups.setdefault(self.task_input_names(task), []).append(task)
         self.ranking_groups = [(names, tasks) for names, tasks in groups.items()]
         self.combinations = [self._make_combination(len(tasks), i) for i, (_, tasks) in enumerate(self.ranking_groups)]
         self.heads = {task.name: task_type(task.type).make_head(task, config, self.num_categories)
@@ -132,6 +144,15 @@ class MultiTaskModel(keras.Model):
         self.position_tasks = tuple(t.name for t in self.tasks if task_type(t.type).all_positions(t, config))
 
     # --- construction helpers -------------------------------------------------------------
+
+    def task_input_names(self, task: TaskConfig) -> tuple[str, ...]:
+        """The encodings a task's head reads: its configured inputs, and the request context
+        (the context features) for a ranking task or one that reads the query."""
+        names = tuple(task.inputs)
+        if self.context_features is not None and (
+                "query" in names or task_type(task.type).shares_ranking_bottom):
+            names += ("context",)
+        return tuple(sorted(names)) if task_type(task.type).shares_ranking_bottom else names
 
     def _check_tasks(self, stats: DataStatistics) -> None:
         for task in self.tasks:
@@ -173,15 +194,26 @@ class MultiTaskModel(keras.Model):
     def lookup_layers(self) -> list:
         """The string lookups of the model (items, tokens, categories, event types), whose tables
         an export must carry."""
+        own = [layer for inputs in (self.user_encoder.features, self.item_encoder.feature_inputs,
+                                    self.context_features) if inputs is not None for layer in inputs.lookup_layers()]
         return [self.item_encoder.item_lookup, self.text_encoder.token_lookup, self.category_lookup,
-                self.user_encoder.event_type_lookup]
+                self.user_encoder.event_type_lookup, *own]
 
     def item_features(self) -> tuple[str, ...]:
         """What the item tower reads (empty when no task encodes items)."""
         if not self.encodes_items:
             return ()
         optional = (("title", self.uses_titles), ("image", self.uses_images))
-        return ("id", "category", "brand", "price") + tuple(name for name, used in optional if used)
+        own = tuple(f.name for f in side_features(self.features, "item"))
+        return ("id", "category", "brand", "price") + tuple(name for name, used in optional if used) + own
+
+    def request_features(self, side: str) -> tuple[FeatureConfig, ...]:
+        """The configuration's features a request carries: "user" or "context" ones."""
+        return side_features(self.features, side)
+
+    def feature_statistics(self, name: str) -> FeatureStatistics:
+        """The training statistics of the feature `name`."""
+        return self.feature_stats[name]
 
     @property
     def item_lookup(self) -> keras.layers.StringLookup:
@@ -258,6 +290,8 @@ class MultiTaskModel(keras.Model):
         text_vectors = self.text_encoder.encode(texts, training) if texts else []
         if "query" in needs:
             encoded["query"] = per_candidate(tf.gather(text_vectors[0], query_position))
+        if self.context_features is not None:
+            encoded["context"] = per_candidate(self.context_features(features, training=training))
         # Set below whenever a task reads the items or `extra_items` is given.
         item_vectors: tf.Tensor = None
         image_vectors: tf.Tensor = None
@@ -293,7 +327,7 @@ class MultiTaskModel(keras.Model):
             elif task.name in ranking_inputs:
                 inputs = ranking_inputs[task.name]
             else:
-                inputs = self._concat(encoded, task.inputs)
+                inputs = self._concat(encoded, self.task_input_names(task))
             if task.name in ngram_scores:
                 scores = self.heads[task.name](inputs, ngram_scores[task.name], training=training)
             else:

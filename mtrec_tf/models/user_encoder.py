@@ -7,6 +7,7 @@ from typing import Any
 from mtrec_tf.backend import keras, tf
 from mtrec_tf.config import DataConfig, ModelConfig
 from mtrec_tf.data.statistics import DataStatistics
+from mtrec_tf.features.inputs import FeatureInputs
 from mtrec_tf.layers import CausalSelfAttentionEncoder, SequenceEncoder
 from mtrec_tf.models.item_encoder import ItemEncoder
 
@@ -21,7 +22,8 @@ class UserEncoder(keras.layers.Layer):
     item encoder) plus its event type's and its time gap's, through the history encoder
     (`model.history_encoder`): a BiLSTM with attention pooling, or causal self-attention
     read at the most recent event; the hashed user id's embedding is appended when
-    `user_buckets` is set.
+    `user_buckets` is set, and the user-side features of the configuration (the profile,
+    request features fed to the user) when there are some.
 
     The BiLSTM reads at each step the time from the event to the request, bucketed on the
     z-score of log1p(seconds) from training statistics. The transformer reads only what a
@@ -37,6 +39,7 @@ class UserEncoder(keras.layers.Layer):
         item_encoder: the item encoder whose id lookup and embedding the history shares.
         history_length: the most events a history holds (`data.history_length`): the
             transformer's position table has this many rows.
+        features: the input layer of the user-side features, or None.
 
     Call arguments:
         features: `user_id` (batch,), `history_item_ids`, `history_event_types` (batch, time)
@@ -52,8 +55,10 @@ class UserEncoder(keras.layers.Layer):
     """
 
     def __init__(self, statistics: DataStatistics, config: ModelConfig, item_encoder: ItemEncoder,
-                 history_length: int = DataConfig.history_length, **kwargs: Any) -> None:
+                 history_length: int = DataConfig.history_length, features: FeatureInputs | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.features = features if features is not None and features.features else None
         d = config.embedding_dim
         self.item_encoder = item_encoder
         self.event_type_lookup = keras.layers.StringLookup(vocabulary=list(statistics.event_types),
@@ -76,7 +81,8 @@ class UserEncoder(keras.layers.Layer):
             self.sequence_encoder = SequenceEncoder(config.history_units, name="history_bilstm")
         pooled = self.sequence_encoder.compute_output_shape((None, None, d))
         self.output_dim = (int((pooled[0] if self.causal else pooled)[-1])
-                           + (d if config.user_buckets else 0))
+                           + (d if config.user_buckets else 0)
+                           + (self.features.output_dim if self.features is not None else 0))
         self.user_hashing = None
         if config.user_buckets:
             self.user_hashing = keras.layers.Hashing(config.user_buckets)
@@ -108,8 +114,12 @@ class UserEncoder(keras.layers.Layer):
             user = tf.gather(outputs, last, batch_dims=1)  # (batch, units)
         else:
             user = self.sequence_encoder(inputs, mask=mask, training=training)  # (batch, 2 * units)
+        constant = []  # per-user parts, the same at every step
         if self.user_hashing is not None:
-            embedding = self.user_embedding(self.user_hashing(features["user_id"]))  # (batch, d)
+            constant.append(self.user_embedding(self.user_hashing(features["user_id"])))  # (batch, d)
+        if self.features is not None:
+            constant.append(self.features(features, training=training))
+        for embedding in constant:
             user = tf.concat([user, embedding], axis=-1)
             if steps:
                 repeated = tf.repeat(embedding[:, tf.newaxis], tf.shape(outputs)[1], axis=1)

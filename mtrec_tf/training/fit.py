@@ -110,14 +110,16 @@ def run_catalogue(config: Config, prepared: PreparedData, catalogue: Catalogue |
     items), without the image array when no task encodes items."""
     wanted = encodes_items(config.tasks)
     if catalogue is None:
-        return build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens, images=wanted)
+        return build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens, images=wanted,
+                               features=config.features)
     return catalogue if wanted else dataclasses.replace(catalogue, image=None)
 
 
 def build_model(config: Config, statistics: DataStatistics, catalogue: Catalogue) -> MultiTaskModel:
     """The compiled model of a configuration."""
     model = MultiTaskModel(config.tasks, config.model,
-                           ModelData(statistics, catalogue, history_length=config.data.history_length))
+                           ModelData(statistics, catalogue, history_length=config.data.history_length,
+                                     features=config.features))
     _compile(model, config)
     return model
 

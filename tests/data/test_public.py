@@ -173,17 +173,21 @@ def test_movielens_keeps_unrated_items_and_tolerates_missing_fields(tmp_path: Pa
 def test_movielens_tables_pass_validation_and_round_trip_through_parquet(movielens, tmp_path: Path) -> None:
     events, items = movielens
     paths = write_movielens_tables(tmp_path / "ml", data_dir=default_data_dir())
-    assert paths == {"events": tmp_path / "ml" / "events.parquet", "items": tmp_path / "ml" / "items.parquet"}
-    assert sorted(p.name for p in (tmp_path / "ml").iterdir()) == ["events.parquet", "items.parquet"]
-    data = load_data(paths["events"], paths["items"])
+    assert paths == {name: tmp_path / "ml" / f"{name}.parquet" for name in ("events", "items", "users")}
+    assert sorted(p.name for p in (tmp_path / "ml").iterdir()) == ["events.parquet", "items.parquet", "users.parquet"]
+    data = load_data(paths["events"], paths["items"], users=paths["users"],
+                     item_columns={"genres": "list", "release_year": "number"}, user_columns={"age": "number"})
     assert [(r.rows_read, r.rows_kept, r.dropped, r.repaired) for r in data.reports] == [
         (155_375, 155_375, {}, {}),
         (1_682, 1_682, {}, {}),
+        (943, 943, {}, {}),
     ]
+    assert data.items["genres"].iloc[0].split("\x1f") == ["Animation", "Children's", "Comedy"]
+    assert data.users["age"].iloc[0] == 24.0
     assert data.unknown_item_events == 0
     pd.testing.assert_frame_equal(data.events, events)
     contract = list(schema.ITEMS_REQUIRED + schema.ITEMS_OPTIONAL)
-    pd.testing.assert_frame_equal(data.items, items[contract])
+    pd.testing.assert_frame_equal(data.items[contract], items[contract])
 
 
 # ---------------------------------------------------------------------------------------------

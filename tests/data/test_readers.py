@@ -275,7 +275,13 @@ def test_find_tables_knows_an_items_table_without_titles_by_its_columns(tmp_path
 
 
 def test_find_tables_rejects_an_unclassifiable_file(tmp_path: Path) -> None:
+    path = tmp_path / "profiles.csv"
+    path.write_text("user_id,age\nu1,30\n")
+    with pytest.raises(DataValidationError, match=r"profiles\.csv: cannot tell which table.*user_id"):
+        find_tables([path])
+
+
+def test_find_tables_knows_a_users_table_by_its_name(tmp_path: Path) -> None:
     path = tmp_path / "users.csv"
     path.write_text("user_id,age\nu1,30\n")
-    with pytest.raises(DataValidationError, match=r"users\.csv: cannot tell which table.*user_id"):
-        find_tables([path])
+    assert find_tables([path]) == {"users": [path]}

@@ -1,0 +1,109 @@
+"""What each feature's input layer is built from, fitted on the training part only.
+
+Events features are fitted on training events; users features on the profiles of users with a
+training event (all profiles when none matches); items features on the catalogue, which is
+known at serving time (like the item vocabularies of `DataStatistics`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mtrec_tf.features.columns import split_values
+from mtrec_tf.features.spec import FeatureConfig
+from mtrec_tf.io_utils import exists, join, read_json, write_json_atomic
+
+STATISTICS_FILE = "features.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureStatistics:
+    """One feature's training statistics.
+
+    Attributes:
+        name: the feature's name.
+        rows: training rows the statistics were fitted on.
+        missing: how many of them had no value.
+        vocabulary: categorical values seen at least `min_count` times, most frequent first
+            (empty for hashed and numeric features).
+        mean, std: numeric: of the values (of log1p of them for the "log" transform).
+        boundaries: numeric "quantile": the bucket boundaries.
+        distinct: categorical: how many distinct values training had.
+    """
+
+    name: str
+    rows: int
+    missing: int
+    vocabulary: tuple[str, ...] = ()
+    mean: float = 0.0
+    std: float = 1.0
+    boundaries: tuple[float, ...] = ()
+    distinct: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "vocabulary": list(self.vocabulary), "boundaries": list(self.boundaries)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FeatureStatistics:
+        return cls(**{**data, "vocabulary": tuple(data["vocabulary"]), "boundaries": tuple(data["boundaries"])})
+
+
+def fit_feature_statistics(features: Sequence[FeatureConfig], train_events: pd.DataFrame, items: pd.DataFrame,
+                           users: pd.DataFrame | None) -> dict[str, FeatureStatistics]:
+    """Each feature's statistics, by name (see the module docstring for which rows)."""
+    profiles = users
+    if users is not None:
+        trained = users[users["user_id"].isin(train_events["user_id"])]
+        profiles = trained if len(trained) else users
+    tables = {"events": train_events, "items": items, "users": profiles}
+    fitted = {}
+    for feature in features:
+        table = tables[feature.table]
+        assert table is not None  # `with_features` checked that a feature's table is given
+        fitted[feature.name] = fit_one(feature, table[feature.column])
+    return fitted
+
+
+def fit_one(feature: FeatureConfig, values: pd.Series) -> FeatureStatistics:
+    """The statistics of one feature from its training values."""
+    rows = len(values)
+    if feature.kind == "numeric":
+        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+        known = numbers[np.isfinite(numbers)]
+        if feature.transform == "log":
+            known = np.log1p(np.maximum(known, 0.0))
+        boundaries: tuple[float, ...] = ()
+        if feature.transform == "quantile" and len(known):
+            cuts = np.quantile(known, np.linspace(0, 1, feature.quantiles + 1)[1:-1])
+            boundaries = tuple(float(b) for b in np.unique(cuts))
+        return FeatureStatistics(feature.name, rows, rows - len(known), mean=float(known.mean()) if len(known) else 0.0,
+                                 std=float(max(known.std(), 1e-6)) if len(known) else 1.0, boundaries=boundaries)
+    text = values.fillna("").astype(str).to_numpy()
+    lists = split_values(text) if feature.kind == "multi_categorical" else [[v] if v else [] for v in text]
+    counts = Counter(value for row in lists for value in row)
+    vocabulary: tuple[str, ...] = ()
+    if not feature.hashed:
+        ordered = sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
+        vocabulary = tuple(value for value, count in ordered if count >= feature.min_count)
+    return FeatureStatistics(feature.name, rows, sum(1 for row in lists if not row), vocabulary=vocabulary,
+                             distinct=len(counts))
+
+
+def save_feature_statistics(statistics: Mapping[str, FeatureStatistics], directory: str | os.PathLike) -> None:
+    """Writes `features.json` into `directory` (the run's `vocab/`)."""
+    write_json_atomic(join(directory, STATISTICS_FILE), {name: s.to_json() for name, s in statistics.items()})
+
+
+def load_feature_statistics(directory: str | os.PathLike) -> dict[str, FeatureStatistics]:
+    """The statistics `save_feature_statistics` wrote; none for a run without features."""
+    path = join(directory, STATISTICS_FILE)
+    if not exists(path):
+        return {}
+    return {name: FeatureStatistics.from_json(value) for name, value in read_json(path).items()}
