@@ -89,7 +89,8 @@ def measure_training_rate(prepared, data_config: DataConfig, batch_size: int, st
     from mtrec_tf.training.fit import build_model
 
     config = Config(data=data_config)
-    catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens)
+    catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens,
+                                features=config.features)
     model = build_model(config, prepared.statistics, catalogue)
     batches = list(make_dataset(prepared.examples.parts["train"], batch_size=batch_size,
                                 history_length=data_config.history_length, shuffle_buffer=1, seed=0)

@@ -81,7 +81,8 @@ def main() -> None:
     if args.tasks:
         config = select_tasks(config, args.tasks.split(","))
     prepared = prepare_data(data, config.data, seed=config.seed)
-    catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens)
+    catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens,
+                                features=config.features)
     batches = list(make_dataset(prepared.examples.parts["train"], batch_size=args.batch_size,
                                 history_length=config.data.history_length, shuffle_buffer=20_000,
                                 seed=0).take(args.steps + 1))

@@ -100,7 +100,8 @@ def main() -> None:
     for name in args.data.split(","):
         for seed in seeds:
             config, prepared = prepared_data(name, seed, args)
-            catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens)
+            catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens,
+                                features=config.features)
             multi = test_metrics(config, prepared, catalogue)
             single = {}
             for task in config.tasks:

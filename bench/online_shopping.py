@@ -46,15 +46,14 @@ CONFIG = Path(__file__).resolve().parents[1] / "configs/online_shopping.yaml"
 
 def text_statistics(train_queries, categories) -> DataStatistics:
     tokens = build_vocabulary((t for row in tokenize_to_lists(list(train_queries)) for t in row), min_count=2)
-    return DataStatistics(items=(), tokens=tokens, categories=tuple(sorted(categories)), brands=(),
+    return DataStatistics(items=(), tokens=tokens, categories=tuple(sorted(categories)),
                           event_types=EVENT_TYPES, item_popularity=(), time_gap_log_mean=0.0,
-                          time_gap_log_std=1.0, price_log_mean=0.0, price_log_std=1.0)
+                          time_gap_log_std=1.0)
 
 
 def empty_catalogue() -> Catalogue:
-    """No items: no title columns, no image array."""
-    return Catalogue(np.zeros((1, 0), np.int32), np.zeros(1, np.int32), np.zeros(1, np.int32),
-                     np.zeros(1, np.float32), None, np.zeros(1, bool))
+    """No items: no texts, no image array."""
+    return Catalogue(np.zeros(1, np.int32), np.zeros(1, bool))
 
 
 class ValidationAccuracy(keras.callbacks.Callback):

@@ -68,7 +68,8 @@ def main() -> None:
         base = [f"seed={seed}", f"data.sample_scale={args.scale}", f"training.epochs={args.epochs}", *args.set]
         config = load_config(None, base)
         prepared = prepare_configured(config)  # one split and catalogue per seed, shared by both variants
-        catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens)
+        catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens,
+                                features=config.features)
         for name, overrides in VARIANTS.items():
             config = load_config(None, base + overrides)
             rows = headline_rows(config)

@@ -31,7 +31,8 @@ def sample_batches(batch_size: int, steps: int, preset: str = "default",
     """The configuration of `preset`, and the first `steps` training batches of the built-in sample."""
     config = load_config(None, [f"training.batch_size={batch_size}"], preset=preset)
     prepared = prepare_configured(config)
-    catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens)
+    catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens,
+                                features=config.features)
     dataset = make_dataset(prepared.examples.parts["train"], batch_size=batch_size,
                            history_length=config.data.history_length, shuffle_buffer=20_000, seed=0)
     return config, prepared.statistics, catalogue, list(dataset.take(steps))

@@ -56,7 +56,8 @@ def main() -> None:
     equal = dataclasses.replace(config, tasks=tuple(dataclasses.replace(t, weight=1.0) for t in config.tasks))
     uncertainty = dataclasses.replace(equal, model=dataclasses.replace(equal.model, loss_weighting="uncertainty"))
     prepared = prepare_configured(config)
-    catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens)
+    catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens,
+                                features=config.features)
     budget = args.epochs * args.steps_per_epoch * config.training.batch_size
     test = prepared.examples.parts["test"]
     test_arrays = table_to_arrays(test, config.data.history_length)

@@ -17,7 +17,7 @@ import yaml
 
 from mtrec_tf.data.schema import BAD_ROW_POLICIES, UNKNOWN_ITEM_POLICIES
 from mtrec_tf.errors import ConfigError, check_choice
-from mtrec_tf.features.spec import FeatureConfig, check_features
+from mtrec_tf.features.spec import DEFAULT_FEATURES, FeatureConfig, check_features
 
 SPLIT_METHODS = ("time", "leave_last_out", "random")
 
@@ -476,13 +476,18 @@ class Config:
     tasks: tuple[TaskConfig, ...] = dataclasses.field(default_factory=default_tasks)
     seed: int = 42
     tuning: TuningConfig = dataclasses.field(default_factory=TuningConfig)
-    features: tuple[FeatureConfig, ...] = ()
+    # Without a `features:` section, the data contract's item columns (`DEFAULT_FEATURES`).
+    features: tuple[FeatureConfig, ...] = DEFAULT_FEATURES
 
     def __post_init__(self) -> None:
         check_features(self.features)
         if any(feature.table == "users" for feature in self.features) and self.data.users is None:
             users = next(f.name for f in self.features if f.table == "users")
             raise ConfigError(f"features.{users} reads the users table: give it with --users (data.users)")
+        readers = [task.name for task in self.tasks if "image" in task.inputs]
+        if readers and not any(feature.kind == "image" for feature in self.features):
+            raise ConfigError(f"tasks.{readers[0]} reads the item's image: the features need the image feature "
+                              "(image: {table: items, kind: image}), or leave the task out")
         names = [task.name for task in self.tasks]
         if not names:
             raise ConfigError("tasks: at least one task is needed")
@@ -558,12 +563,22 @@ def to_dict(config: Any) -> dict[str, Any]:
     values = {}
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
-        if field.name in ("tasks", "features") and isinstance(config, Config):
+        if field.name == "tasks" and isinstance(config, Config):
             value = {entry.name: {k: v for k, v in _plain(to_dict(entry)).items() if k != "name"} for entry in value}
+        elif field.name == "features" and isinstance(config, Config):
+            value = {entry.name: _feature_settings(entry) for entry in value}
         elif dataclasses.is_dataclass(value):
             value = to_dict(value)
         values[field.name] = _plain(value)
     return values
+
+
+def _feature_settings(feature: FeatureConfig) -> dict[str, Any]:
+    """A feature's settings as written: its table and kind, and those that differ from the
+    defaults (its own name for `column`, its table's first side for `side`)."""
+    plain = FeatureConfig(feature.name, feature.table, feature.kind, column=feature.column)
+    return {k: v for k, v in to_dict(feature).items()
+            if k in ("table", "kind") or k == "column" and v != feature.name or k != "name" and v != getattr(plain, k)}
 
 
 def _plain(value: Any) -> Any:
@@ -660,12 +675,17 @@ def _tasks_from_dict(values: Any) -> tuple[TaskConfig, ...]:
 
 
 def _features_from_dict(values: Any) -> tuple[FeatureConfig, ...]:
+    """The features of a `features:` mapping; a name without settings (`brand: null`, or
+    `--set features.brand=null`) is left out."""
     if not values:
         return ()
     if not isinstance(values, dict):
         raise ConfigError(f"features must be a mapping from feature name to its settings, got {values!r}")
-    return tuple(from_dict(FeatureConfig, {"name": name, **(spec or {})}, prefix=f"features.{name}.")
-                 for name, spec in values.items())
+    for name, spec in values.items():
+        if spec is not None and not isinstance(spec, dict):
+            raise ConfigError(f"features.{name} must be a mapping of settings (or null to leave it out), got {spec!r}")
+    return tuple(from_dict(FeatureConfig, {"name": name, **spec}, prefix=f"features.{name}.")
+                 for name, spec in values.items() if spec is not None)
 
 
 def select_tasks(config: Config, names: Sequence[str]) -> Config:
@@ -752,8 +772,10 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
         values = _merge(values, loaded)
-    if "tasks" not in values:
-        values = {**values, "tasks": to_dict(Config())["tasks"]}
+    # Overrides of tasks or features apply to the default set when the file has none.
+    for section in ("tasks", "features"):
+        if section not in values:
+            values = {**values, section: to_dict(Config())[section]}
     return from_dict(Config, apply_overrides(values, overrides))
 
 

@@ -18,7 +18,7 @@ from mtrec_tf.data.splits import PARTS, EventSplit, split_events
 from mtrec_tf.data.statistics import DataStatistics, fit_statistics
 from mtrec_tf.data.validation import ExtraColumn
 from mtrec_tf.features.columns import check_feature_columns, table_columns, with_derived_columns
-from mtrec_tf.features.spec import FeatureConfig
+from mtrec_tf.features.spec import DEFAULT_FEATURES, FeatureConfig
 from mtrec_tf.io_utils import write_json_atomic
 
 
@@ -41,7 +41,7 @@ def prepare_configured(config: Config) -> PreparedData:
 
 
 def load_configured_data(config: DataConfig, columns: Mapping[str, pa.DataType] | None = None,
-                         features: Sequence[FeatureConfig] = ()) -> EcommerceData:
+                         features: Sequence[FeatureConfig] = DEFAULT_FEATURES) -> EcommerceData:
     """The tables that `config` names, or the built-in sample world when it names none;
     `columns` (label columns, `examples.label_columns`) are kept from the events table, and
     the columns of `features` from their tables, checked to be there."""
@@ -84,7 +84,7 @@ def _table_sizes(data: EcommerceData) -> str:
 
 def prepare_data(data: EcommerceData, config: DataConfig, seed: int = 0,
                  columns: Mapping[str, pa.DataType] | None = None,
-                 features: Sequence[FeatureConfig] = ()) -> PreparedData:
+                 features: Sequence[FeatureConfig] = DEFAULT_FEATURES) -> PreparedData:
     """Splits the events, builds every task's examples and fits statistics on training.
 
     `columns` are the label columns of the events table (`examples.label_columns`; default the

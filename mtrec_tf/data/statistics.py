@@ -2,8 +2,8 @@
 
 Popularity, the query-token vocabulary and normalisation statistics come from training
 events and examples alone, so nothing from validation or test reaches training. Catalogue
-vocabularies (item ids, title tokens, categories, brands) come from the catalogue itself,
-which is known at serving time.
+vocabularies (item ids, the tokens of its text features, categories) and the items
+features' statistics come from the catalogue itself, which is known at serving time.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mtrec_tf.data.schema import EVENT_TYPES
-from mtrec_tf.features.spec import FeatureConfig
+from mtrec_tf.features.spec import DEFAULT_FEATURES, FeatureConfig
 from mtrec_tf.features.statistics import (
     FeatureStatistics,
     fit_feature_statistics,
@@ -30,7 +30,7 @@ from mtrec_tf.io_utils import join, read_json, write_json_atomic
 from mtrec_tf.text.tokenizer import tokenize_to_lists
 from mtrec_tf.text.vocabulary import build_vocabulary, load_vocabulary, save_vocabulary
 
-_VOCABULARIES = ("items", "tokens", "categories", "brands", "event_types")
+_VOCABULARIES = ("items", "tokens", "categories", "event_types")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,26 +39,22 @@ class DataStatistics:
 
     Attributes:
         items: catalogue item ids, in catalogue order.
-        tokens: title tokens of the catalogue, then query tokens of the training part.
+        tokens: tokens of the catalogue's text features (titles), then query tokens of the
+            training part.
         categories: category paths of the catalogue and of the training queries, sorted.
-        brands: catalogue brands, sorted.
         event_types: the contract's event types.
         item_popularity: training clicks per item, aligned with `items`.
         time_gap_log_mean, time_gap_log_std: of log1p(seconds) over training histories.
-        price_log_mean, price_log_std: of log1p(price) over the catalogue.
         features: the configured features' statistics by name (`mtrec_tf.features.statistics`).
     """
 
     items: tuple[str, ...]
     tokens: tuple[str, ...]
     categories: tuple[str, ...]
-    brands: tuple[str, ...]
     event_types: tuple[str, ...]
     item_popularity: tuple[int, ...]
     time_gap_log_mean: float
     time_gap_log_std: float
-    price_log_mean: float
-    price_log_std: float
     features: dict[str, FeatureStatistics] = dataclasses.field(default_factory=dict)
 
     def save(self, directory: str | os.PathLike) -> None:
@@ -87,7 +83,7 @@ def fit_statistics(
     *,
     train_queries: pd.DataFrame | None = None,
     min_token_count: int = 1,
-    features: Sequence[FeatureConfig] = (),
+    features: Sequence[FeatureConfig] = DEFAULT_FEATURES,
     users: pd.DataFrame | None = None,
 ) -> DataStatistics:
     """Fits vocabularies and statistics.
@@ -105,7 +101,9 @@ def fit_statistics(
     clicks = train_events.loc[train_events["event_type"] == "click", "item_id"].value_counts()
     popularity = tuple(int(n) for n in clicks.reindex(item_ids, fill_value=0))
 
-    title_tokens = build_vocabulary(t for row in tokenize_to_lists(list(items["title"])) for t in row)
+    texts = [text for f in features if f.table == "items" and f.kind == "text"
+             for text in items[f.column].fillna("").astype(str)]
+    title_tokens = build_vocabulary(t for row in tokenize_to_lists(texts) for t in row)
     searches = train_events.loc[train_events["event_type"] == "search", "query"]
     query_texts = list(searches[searches != ""])
     if train_queries is not None:
@@ -122,20 +120,13 @@ def fit_statistics(
 
     gaps = pc.list_flatten(train_examples.column("history_time_gaps")).to_numpy()
     log_gaps = np.log1p(np.maximum(gaps, 0.0)) if len(gaps) else np.zeros(1)
-    prices = items["price"].to_numpy(dtype=np.float64)
-    log_prices = np.log1p(prices[np.isfinite(prices) & (prices >= 0)])
-    if not len(log_prices):
-        log_prices = np.zeros(1)
     return DataStatistics(
         items=item_ids,
         tokens=tokens,
         categories=tuple(sorted(categories)),
-        brands=tuple(sorted(b for b in set(items["brand"]) if b)),
         event_types=EVENT_TYPES,
         item_popularity=popularity,
         time_gap_log_mean=float(log_gaps.mean()),
         time_gap_log_std=float(max(log_gaps.std(), 1e-6)),
-        price_log_mean=float(log_prices.mean()),
-        price_log_std=float(max(log_prices.std(), 1e-6)),
         features=fit_feature_statistics(features, train_events, items, users),
     )

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from mtrec_tf.data import schema
 from mtrec_tf.data.validation import LIST_SEPARATOR, ExtraColumn
 from mtrec_tf.errors import DataValidationError
 from mtrec_tf.features.spec import DERIVED_EVENT_COLUMNS, STORED_AS, FeatureConfig
@@ -21,6 +22,7 @@ from mtrec_tf.features.spec import DERIVED_EVENT_COLUMNS, STORED_AS, FeatureConf
 _SECONDS_PER_DAY = 86_400
 # 1970-01-01 was a Thursday: day 0 of the epoch is day 3 of a week that starts on Monday.
 _EPOCH_WEEKDAY = 3
+_ITEM_CONTRACT_COLUMNS = frozenset(schema.ITEMS_REQUIRED + schema.ITEMS_OPTIONAL)
 _DTYPES = {"categorical": pa.string(), "multi_categorical": pa.string(), "numeric": pa.float32()}
 
 
@@ -30,10 +32,12 @@ def feature_dtype(feature: FeatureConfig) -> pa.DataType:
 
 
 def table_columns(features: Sequence[FeatureConfig], table: str) -> dict[str, ExtraColumn]:
-    """The columns reading keeps in `table` for `features`, with what each must hold."""
+    """The columns reading keeps in `table` for `features`, with what each must hold (the items
+    table's contract columns are read and checked by the data contract itself)."""
     columns: dict[str, ExtraColumn] = {}
     for feature in features:
-        if feature.table != table or (table == "events" and feature.column in DERIVED_EVENT_COLUMNS):
+        if feature.table != table or (table == "events" and feature.column in DERIVED_EVENT_COLUMNS) or (
+                table == "items" and feature.column in _ITEM_CONTRACT_COLUMNS):
             continue
         previous = columns.get(feature.column)
         required = not feature.optional or (previous is not None and previous.required)
@@ -98,11 +102,12 @@ def event_feature_values(features: Sequence[FeatureConfig], events: pd.DataFrame
 def item_feature_values(features: Sequence[FeatureConfig], items: pd.DataFrame,
                         item_ids: Sequence[str]) -> dict[str, np.ndarray]:
     """Each items feature's values for `item_ids` (missing for ids not in `items`): text as a
-    NumPy str array, numbers as float32 with NaN."""
+    NumPy str array, numbers as float32 with NaN. Text and image features are the catalogue's
+    own arrays (`mtrec_tf.data.catalogue`), not raw values."""
     frame = items.set_index("item_id")
     arrays = {}
     for feature in features:
-        if feature.table != "items":
+        if feature.table != "items" or feature.encoded:
             continue
         source = frame[feature.column].reindex(list(item_ids)).to_numpy()
         if feature.kind == "numeric":

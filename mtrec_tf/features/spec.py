@@ -5,8 +5,16 @@ A feature names a column of one table (`events`: request context; `items`: item 
 feeds (`user`, `item` or `context`). No TensorFlow and no pandas here: the configuration
 imports this module.
 
+The default set (`DEFAULT_FEATURES`, what a configuration without a `features:` section
+gets) is the data contract's item columns: title (text), category, brand, price and image.
+A `features:` section replaces it: list those you keep beside your own. The item id, the
+query and the behaviour history are the tasks' inputs (`tasks.<name>.inputs`).
+
 Example:
     features:
+      title:      {table: items, kind: text}
+      category:   {table: items, kind: categorical}
+      price:      {table: items, kind: numeric, transform: log}
       age:        {table: users, kind: numeric, transform: quantile}
       occupation: {table: users, kind: categorical}
       genres:     {table: items, kind: multi_categorical, separator: "|"}
@@ -19,7 +27,10 @@ import dataclasses
 
 from mtrec_tf.errors import ConfigError, check_choice
 
-FEATURE_KINDS: tuple[str, ...] = ("categorical", "multi_categorical", "numeric")
+FEATURE_KINDS: tuple[str, ...] = ("categorical", "multi_categorical", "numeric", "text", "image")
+# Kinds the item tower encodes with the shared encoders (the text encoder, the image encoder)
+# rather than the feature input layer; they read the items table.
+ENCODED_KINDS: tuple[str, ...] = ("text", "image")
 FEATURE_TABLES: tuple[str, ...] = ("events", "items", "users")
 FEATURE_SIDES: tuple[str, ...] = ("user", "item", "context")
 NUMERIC_TRANSFORMS: tuple[str, ...] = ("zscore", "log", "quantile")
@@ -47,7 +58,9 @@ class FeatureConfig:
         table: "events", "items" or "users".
         kind: "categorical" (one value, an embedding of its id), "multi_categorical" (a list
             column, or text with values split on `separator`, mean-pooled embeddings) or
-            "numeric" (a number, normalised on training statistics).
+            "numeric" (a number, normalised on training statistics); of the items table also
+            "text" (tokenised by the shared tokenizer, encoded by the shared text encoder) and
+            "image" (the items table's `image` column, through the image encoder).
         column: the table's column (default: `name`); in the events table "hour_of_day" and
             "day_of_week" (0 Monday) are derived from `timestamp` when the table has no such column.
         side: what the feature feeds: "user" (the user vector: retrieval and ranking), "item"
@@ -86,7 +99,8 @@ class FeatureConfig:
         if not self.name.isidentifier():
             raise ConfigError(f"{key}: a feature's name is a serving input's name: letters, digits and _ "
                               "(not starting with a digit)")
-        if self.name in RESERVED_NAMES or self.name.startswith(("label_", "mask_")):
+        # Items features live in the catalogue, not in the examples or the signatures' inputs.
+        if self.table != "items" and (self.name in RESERVED_NAMES or self.name.startswith(("label_", "mask_"))):
             raise ConfigError(f"{key}: the name {self.name!r} is taken by the model's own inputs; "
                               "choose another (and set `column` to read the column)")
         check_choice(f"{key}.table", self.table, FEATURE_TABLES, ConfigError)
@@ -101,6 +115,10 @@ class FeatureConfig:
                               f"{' or '.join(TABLE_SIDES[self.table])}, not {self.side!r}")
         if self.table == "users" and self.column == "user_id" or self.table == "items" and self.column == "item_id":
             raise ConfigError(f"{key}: {self.column} is the {self.table} table's key, not a feature")
+        if self.kind in ENCODED_KINDS and self.table != "items":
+            raise ConfigError(f"{key}: {self.kind} features read the items table (a request's text is its query)")
+        if self.kind == "image" and self.column != "image":
+            raise ConfigError(f"{key}: an image feature reads the items table's image column, not {self.column!r}")
         check_choice(f"{key}.transform", self.transform, NUMERIC_TRANSFORMS, ConfigError)
         if self.dim < 1:
             raise ConfigError(f"{key}.dim must be at least 1, got {self.dim}")
@@ -124,9 +142,24 @@ class FeatureConfig:
     def hashed(self) -> bool:
         return self.buckets > 0
 
+    @property
+    def encoded(self) -> bool:
+        """Whether the shared text or image encoder encodes the feature (`ENCODED_KINDS`)."""
+        return self.kind in ENCODED_KINDS
+
 
 # What reading keeps of a feature's column (`mtrec_tf.data.validation.EXTRA_COLUMN_KINDS`).
-STORED_AS: dict[str, str] = {"categorical": "text", "multi_categorical": "list", "numeric": "number"}
+STORED_AS: dict[str, str] = {"categorical": "text", "multi_categorical": "list", "numeric": "number",
+                             "text": "text", "image": "image"}
+
+# The data contract's item columns, as the default feature set.
+DEFAULT_FEATURES: tuple[FeatureConfig, ...] = (
+    FeatureConfig("title", "items", "text"),
+    FeatureConfig("category", "items", "categorical"),
+    FeatureConfig("brand", "items", "categorical"),
+    FeatureConfig("price", "items", "numeric", transform="log"),
+    FeatureConfig("image", "items", "image"),
+)
 
 
 def check_features(features: tuple[FeatureConfig, ...]) -> None:
@@ -135,6 +168,9 @@ def check_features(features: tuple[FeatureConfig, ...]) -> None:
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise ConfigError(f"features: {repeated[0]!r} is defined twice")
+    images = [feature.name for feature in features if feature.kind == "image"]
+    if len(images) > 1:
+        raise ConfigError(f"features: {images[0]!r} and {images[1]!r} both read the image column; keep one")
     seen: dict[tuple[str, str], FeatureConfig] = {}
     for feature in features:
         other = seen.setdefault((feature.table, feature.column), feature)

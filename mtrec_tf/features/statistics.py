@@ -74,6 +74,10 @@ def fit_feature_statistics(features: Sequence[FeatureConfig], train_events: pd.D
 def fit_one(feature: FeatureConfig, values: pd.Series) -> FeatureStatistics:
     """The statistics of one feature from its training values."""
     rows = len(values)
+    if feature.encoded:  # text and images: the shared encoders' vocabularies are their own
+        present = values.map(lambda v: isinstance(v, (str, bytes, bytearray)) and bool(v.strip() if isinstance(
+            v, str) else v))
+        return FeatureStatistics(feature.name, rows, rows - int(present.sum()))
     if feature.kind == "numeric":
         numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
         known = numbers[np.isfinite(numbers)]

@@ -1,6 +1,8 @@
 """`mtrec data inspect --suggest-features FILE`: a `features:` section inferred from the tables.
 
-Every column of the shop's own (not one of the data contract's) becomes a feature, its kind
+The items table's contract columns that hold values (title, category, brand, price, image)
+come first, as the default feature set has them. Every column of the shop's own becomes a
+feature, its kind
 read from its values: list values are multi-categorical, and so is text that mostly holds a
 "|"; numbers are numeric (`log` when they are non-negative and skewed), except whole numbers
 of few distinct values or written with leading zeros (codes), which are categorical; other
@@ -21,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from mtrec_tf.data import schema
-from mtrec_tf.features.spec import DERIVED_EVENT_COLUMNS, RESERVED_NAMES
+from mtrec_tf.features.spec import DEFAULT_FEATURES, DERIVED_EVENT_COLUMNS, RESERVED_NAMES
 
 # Whole numbers with at most this many distinct values are codes (categorical).
 MAX_CODES = 12
@@ -60,6 +62,9 @@ def suggest_features(tables: Mapping[str, pd.DataFrame]) -> list[Suggestion]:
     for table, frame in tables.items():
         if table not in CONTRACT_COLUMNS or frame is None:
             continue
+        if table == "items":
+            suggestions += _default_features(frame)
+            taken |= {suggestion.name for suggestion in suggestions}
         own = [str(c) for c in frame.columns if str(c).strip() not in CONTRACT_COLUMNS[table]]
         for column in own:
             suggestion = _suggest(table, column.strip(), frame[column], taken)
@@ -86,6 +91,25 @@ def suggestions_yaml(suggestions: list[Suggestion], sources: Mapping[str, str]) 
              "features:" if suggestions else "features: {}"]
     lines += [suggestion.line() for suggestion in suggestions]
     return "\n".join(lines) + "\n"
+
+
+def _default_features(items: pd.DataFrame) -> list[Suggestion]:
+    """The default set's features whose column the items table has with some value."""
+    columns = {str(c).strip(): c for c in items.columns}
+    suggestions = []
+    for feature in DEFAULT_FEATURES:
+        if feature.column not in columns:
+            continue
+        values = items[columns[feature.column]]
+        missing = values.map(_is_missing)
+        if missing.all():
+            continue
+        settings = {"table": "items", "kind": feature.kind} | (
+            {"transform": feature.transform} if feature.kind == "numeric" else {})
+        distinct = int(values[~missing].map(lambda v: v if isinstance(v, (str, bytes)) else str(v)).nunique())
+        suggestions.append(Suggestion(feature.name, settings, distinct, float(missing.mean()),
+                                      "the data contract's column"))
+    return suggestions
 
 
 def _suggest(table: str, column: str, values: pd.Series, taken: set[str]) -> Suggestion | None:

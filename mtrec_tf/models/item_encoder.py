@@ -1,9 +1,9 @@
-"""The item encoder: an item's id, title, category, brand, price, image and the configuration's
-items features to one vector."""
+"""The item encoder: an item's id and the configuration's items features to one vector."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,18 +22,14 @@ class CatalogueTensors:
     """What the item encoder looks up by item index, as constants (never checkpointed).
 
     Attributes:
-        titles: int32 (items + 1, max_title_tokens) title token ids, or None when the model
-            reads no title.
-        category, brand: int32 (items + 1,) ids; price: float32 (items + 1,) standardised.
+        texts: int32 (items + 1, max_title_tokens) token ids of each text feature the model
+            encodes, by name (empty when it encodes none).
         image: uint8 (items + 1, size, size, 3), or None when the model reads no image.
         sampling_probability: float32 (items + 1,) each item's share of the training clicks.
-        features: the items features' raw values (items + 1,) by name.
+        features: the other items features' raw values (items + 1,) by name.
     """
 
-    titles: tf.Tensor | None
-    category: tf.Tensor
-    brand: tf.Tensor
-    price: tf.Tensor
+    texts: dict[str, tf.Tensor]
     image: tf.Tensor | None
     sampling_probability: tf.Tensor
     features: dict[str, tf.Tensor] = dataclasses.field(default_factory=dict)
@@ -41,28 +37,28 @@ class CatalogueTensors:
     @property
     def size(self) -> int:
         """Rows, the unknown item included."""
-        return int(self.category.shape[0])
+        return int(self.sampling_probability.shape[0])
 
 
 @keras.saving.register_keras_serializable(package="mtrec_tf")
 class ItemEncoder(keras.layers.Layer):
-    """Items by index to tower vectors: the id's embedding, the encoded title, category and
-    brand embeddings, the standardised price and the image's encoding, through a linear tower
-    (so new items get useful vectors from their features).
+    """Items by index to tower vectors: the id's embedding beside the configuration's items
+    features (text features through the shared text encoder, the image feature through the
+    image encoder, the rest through their feature input layer), through a linear tower (so
+    new items get useful vectors from their features).
 
-    Without titles (`uses_titles=False`) or images (`uses_images=False`) the tower reads the
-    rest, and neither the text encoder nor the image encoder runs on items.
+    A text feature that no item has a value of (a catalogue without titles), or the image
+    feature of a catalogue without images, is left out: that encoder does not run on items.
 
     Args:
-        statistics: the vocabularies (items, categories, brands) and popularity.
+        statistics: the vocabularies (items) and popularity.
         catalogue: the catalogue arrays, aligned with `statistics.items` (row 0 unknown).
         config: `embedding_dim`, `image_dim`, `image_backbone`.
-        text_encoder: the shared text encoder, for titles.
+        text_encoder: the shared text encoder, for text features.
+        text_features: the names of the text features to encode (each in `catalogue.texts`).
         uses_images: whether items carry their image's encoding (needs `catalogue.image`).
-        uses_titles: whether items carry their title's encoding (needs `catalogue.title_tokens`
-            with columns).
-        features: the input layer of the items features (their values are `catalogue.features`),
-            or None.
+        features: the input layer of the other items features (their values are
+            `catalogue.features`), or None.
 
     Call arguments:
         item_index: int (n,) catalogue rows (`item_lookup` of item ids).
@@ -73,34 +69,30 @@ class ItemEncoder(keras.layers.Layer):
     """
 
     def __init__(self, statistics: DataStatistics, catalogue: Catalogue, config: ModelConfig,
-                 text_encoder: TextEncoder, uses_images: bool, uses_titles: bool = True,
+                 text_encoder: TextEncoder, text_features: Sequence[str] = (), uses_images: bool = False,
                  features: FeatureInputs | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.feature_inputs = features if features is not None and features.features else None
         for feature in self.feature_inputs.features if self.feature_inputs is not None else ():
             if feature.name not in catalogue.features:
                 raise ValueError(f"ItemEncoder: the catalogue holds no values of items feature {feature.name!r}")
+        missing = [name for name in text_features if name not in catalogue.texts]
+        if missing:
+            raise ValueError(f"ItemEncoder: no item of the catalogue has a value of text feature {missing[0]!r}")
         if uses_images and catalogue.image is None:
             raise ValueError("ItemEncoder: uses_images=True but the catalogue holds no image array")
-        if uses_titles and not catalogue.has_titles:
-            raise ValueError("ItemEncoder: uses_titles=True but no item of the catalogue has a title")
         d = config.embedding_dim
         self.text_encoder = text_encoder
+        self.text_features = tuple(text_features)
         self.uses_images = uses_images
-        self.uses_titles = uses_titles
         self.item_lookup = keras.layers.StringLookup(vocabulary=list(statistics.items) or [NEVER],
                                                      num_oov_indices=1, mask_token=None)
         self.item_embedding = keras.layers.Embedding(max(len(statistics.items), 1) + 1, d, name="item_embedding")
-        self.category_embedding = keras.layers.Embedding(len(statistics.categories) + 1, d, name="category_embedding")
-        self.brand_embedding = keras.layers.Embedding(len(statistics.brands) + 1, d, name="brand_embedding")
         self.image_encoder = ImageEncoder(config.image_dim, backbone_path=config.image_backbone, name="image_encoder")
         self.tower = MLP([], output_units=d, name="item_tower")
         popularity = np.asarray((0,) + tuple(statistics.item_popularity), dtype=np.float64) + 1.0
         self.catalogue = CatalogueTensors(
-            titles=tf.constant(catalogue.title_tokens) if uses_titles else None,
-            category=tf.constant(catalogue.category),
-            brand=tf.constant(catalogue.brand),
-            price=tf.constant(catalogue.price),
+            texts={name: tf.constant(catalogue.texts[name]) for name in self.text_features},
             image=tf.constant(catalogue.image) if uses_images else None,
             sampling_probability=tf.constant((popularity / popularity.sum()).astype(np.float32)),
             features={f.name: tf.constant(catalogue.features[f.name]) for f in
@@ -108,25 +100,22 @@ class ItemEncoder(keras.layers.Layer):
         )
         self.image_size = catalogue.image_size
 
-    def titles(self, unique_index: tf.Tensor) -> TokenBatch:
-        """The title tokens of items by index, for the text encoder (only with `uses_titles`)."""
-        if self.catalogue.titles is None:
-            raise ValueError("ItemEncoder.titles: this encoder reads no titles (uses_titles=False)")
-        return self.text_encoder.id_tokens(tf.gather(self.catalogue.titles, unique_index))
+    @property
+    def uses_titles(self) -> bool:
+        """Whether items carry the encoding of some text feature."""
+        return bool(self.text_features)
 
-    def features(self, unique_index: tf.Tensor, titles: tf.Tensor | None,
+    def texts(self, unique_index: tf.Tensor) -> list[TokenBatch]:
+        """The token batches of the text features of items by index, for the text encoder."""
+        return [self.text_encoder.id_tokens(tf.gather(tokens, unique_index))
+                for tokens in self.catalogue.texts.values()]
+
+    def features(self, unique_index: tf.Tensor, texts: Sequence[tf.Tensor] = (),
                  training: bool | None = None) -> tuple[tf.Tensor, tf.Tensor]:
-        """Tower vectors and image encodings of items by index, given their encoded titles
-        (None without `uses_titles`)."""
+        """Tower vectors and image encodings of items by index, given the encodings of their
+        text features (in `text_features` order)."""
         catalogue = self.catalogue
-        parts = [self.item_embedding(unique_index)]
-        if titles is not None:
-            parts.append(titles)
-        parts += [
-            self.category_embedding(tf.gather(catalogue.category, unique_index)),
-            self.brand_embedding(tf.gather(catalogue.brand, unique_index)),
-            tf.gather(catalogue.price, unique_index)[:, tf.newaxis],
-        ]
+        parts = [self.item_embedding(unique_index), *texts]
         if self.feature_inputs is not None:
             parts.append(self.feature_inputs({name: tf.gather(values, unique_index)
                                               for name, values in catalogue.features.items()}, training=training))
@@ -138,6 +127,6 @@ class ItemEncoder(keras.layers.Layer):
 
     def call(self, item_index: tf.Tensor, training: bool | None = None) -> tuple[tf.Tensor, tf.Tensor]:
         unique, position = tf.unique(tf.reshape(item_index, [-1]))  # each distinct item once
-        titles = self.text_encoder.encode([self.titles(unique)], training)[0] if self.uses_titles else None
-        vectors, images = self.features(unique, titles, training)
+        texts = self.text_encoder.encode(self.texts(unique), training) if self.uses_titles else []
+        vectors, images = self.features(unique, texts, training)
         return tf.gather(vectors, position), tf.gather(images, position)

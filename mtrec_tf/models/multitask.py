@@ -3,9 +3,9 @@ head per configured task (made by its task type), and the training step.
 
     query text ──tokens──► token embedding ─► BiLSTM + attention ─────────► query vector
     item id ──► item embedding ┐
-    title ────► token embedding ─► BiLSTM + attention (shared with query) ┤  (when some item has one)
-    category, brand, price ───────────────────────────────────────────────┼► item tower
-    image ────► CNN ──────────────────────────────────────────────────────┘  (when some item has one)
+    text features (title) ─► token embedding ─► BiLSTM + attention (shared) ┤  (when some item has one)
+    other items features (category, brand, price) ─► feature input layer ─┼► item tower
+    image feature ─► CNN ─────────────────────────────────────────────────┘  (when some item has one)
     history ──► item + event type + time gap embeddings ─► BiLSTM + attention ─► user vector
                                    │                       (or causal self-attention)
                                    └─► target attention w.r.t. the candidate (DIN)
@@ -38,7 +38,7 @@ from mtrec_tf.config import ConfigError, DataConfig, ModelConfig, TaskConfig
 from mtrec_tf.data.catalogue import Catalogue
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.features.inputs import FeatureInputs, side_features
-from mtrec_tf.features.spec import FeatureConfig
+from mtrec_tf.features.spec import DEFAULT_FEATURES, FeatureConfig
 from mtrec_tf.features.statistics import FeatureStatistics
 from mtrec_tf.layers import MLP, MixtureOfExperts, PositionBias, ProgressiveLayeredExtraction, TargetAttention
 from mtrec_tf.losses import UncertaintyWeighting
@@ -63,7 +63,7 @@ class ModelData:
     statistics: DataStatistics
     catalogue: Catalogue
     history_length: int = DataConfig.history_length
-    features: tuple[FeatureConfig, ...] = ()
+    features: tuple[FeatureConfig, ...] = DEFAULT_FEATURES
 
 
 class MultiTaskModel(keras.Model):
@@ -97,25 +97,34 @@ class MultiTaskModel(keras.Model):
                                                          mask_token=None)
         self.num_categories = len(stats.categories)
 
-        # Encoders, sharing the token table (queries, titles) and the item table (candidates,
-        # histories, retrieval targets). What the item tower reads beside an item's id,
-        # category, brand and price follows from the saved catalogue, the configuration and
-        # the tasks, so a run rebuilt from its run directory has the same structure: the
-        # title when some item has one and there is a text encoder, the image when the
-        # catalogue holds images; neither when no task encodes items.
+        # Encoders, sharing the token table (queries, item texts) and the item table
+        # (candidates, histories, retrieval targets).
         self.encodes_items = encodes_items(self.tasks)
-        self.uses_titles = self.encodes_items and catalogue.has_titles and config.text_encoder != "none"
-        self.uses_images = self.encodes_items and catalogue.has_images  # an image array holds some image
         self.text_encoder = TextEncoder(stats.tokens, config, name="text_encoder")
         # The configuration's features, by the side they feed: the user vector, the item tower,
         # and the request context that tasks reading the query and the ranking tasks read.
+        # Which encoded item features the tower reads follows from the saved catalogue, the
+        # configuration and the tasks, so a run rebuilt from its run directory has the same
+        # structure: a text feature when some item has a value of it and there is a text
+        # encoder, the image when the catalogue holds images; none when no task encodes items.
         self.features = tuple(model_data.features)
         self.feature_stats = dict(stats.features)
+        item_side = side_features(self.features, "item")
+        self.item_texts = tuple(f.name for f in item_side if f.kind == "text" and f.name in catalogue.texts
+                                and self.encodes_items and config.text_encoder != "none")
+        self.uses_titles = bool(self.item_texts)
+        self.uses_images = (self.encodes_items and catalogue.has_images  # an image array holds some image
+                            and any(f.kind == "image" for f in item_side))
+        readers = [task.name for task in self.tasks if "image" in task.inputs]
+        if readers and not self.uses_images:
+            raise ConfigError(f"tasks.{readers[0]} reads the item's image, but no item of the catalogue has one; "
+                              "leave the task out (--tasks) or give the items images")
         user_features, item_features, context_features = (
-            FeatureInputs(side_features(self.features, side), stats.features, name=f"{side}_features")
+            FeatureInputs([f for f in side_features(self.features, side) if not f.encoded], stats.features,
+                          name=f"{side}_features")
             for side in ("user", "item", "context"))
-        self.item_encoder = ItemEncoder(stats, catalogue, config, self.text_encoder, self.uses_images,
-                                        self.uses_titles, item_features, name="item_encoder")
+        self.item_encoder = ItemEncoder(stats, catalogue, config, self.text_encoder, self.item_texts,
+                                        self.uses_images, item_features, name="item_encoder")
         self.user_encoder = UserEncoder(stats, config, self.item_encoder, model_data.history_length,
                                         user_features, name="user_encoder")
         self.context_features = context_features if context_features.features else None
@@ -203,9 +212,9 @@ class MultiTaskModel(keras.Model):
         """What the item tower reads (empty when no task encodes items)."""
         if not self.encodes_items:
             return ()
-        optional = (("title", self.uses_titles), ("image", self.uses_images))
-        own = tuple(f.name for f in side_features(self.features, "item"))
-        return ("id", "category", "brand", "price") + tuple(name for name, used in optional if used) + own
+        read = set(self.item_texts) | {f.name for f in side_features(self.features, "item")
+                                       if not f.encoded or f.kind == "image" and self.uses_images}
+        return ("id",) + tuple(f.name for f in self.features if f.name in read)
 
     def request_features(self, side: str) -> tuple[FeatureConfig, ...]:
         """The configuration's features a request carries: "user" or "context" ones."""
@@ -285,8 +294,9 @@ class MultiTaskModel(keras.Model):
         if encodes_items:
             unique_items, item_position = tf.unique(item_index)
         if encodes_titles:
-            texts.append(self.item_encoder.titles(unique_items))
-        # Queries and titles go through the text encoder in one call.
+            item_texts = self.item_encoder.texts(unique_items)
+            texts += item_texts
+        # Queries and item texts go through the text encoder in one call.
         text_vectors = self.text_encoder.encode(texts, training) if texts else []
         if "query" in needs:
             encoded["query"] = per_candidate(tf.gather(text_vectors[0], query_position))
@@ -296,7 +306,7 @@ class MultiTaskModel(keras.Model):
         item_vectors: tf.Tensor = None
         image_vectors: tf.Tensor = None
         if encodes_items:
-            titles = text_vectors[-1] if encodes_titles else None
+            titles = text_vectors[len(text_vectors) - len(item_texts):] if encodes_titles else []
             item_vectors, image_vectors = self.item_encoder.features(unique_items, titles, training)
             item_vectors = tf.gather(item_vectors, item_position)
             image_vectors = tf.gather(image_vectors, item_position)

@@ -249,10 +249,10 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
 
 
 def _item_data(catalogue: Catalogue) -> str:
-    """How many items have a title and an image, in words."""
+    """How many items have each text feature and an image, in words."""
     rows = catalogue.size - 1
-    titled = int((catalogue.title_tokens[1:] > 0).any(axis=1).sum()) if catalogue.has_titles else 0
-    return f"{titled:,} of {rows:,} items have a title, {int(catalogue.has_image[1:].sum()):,} an image"
+    texts = [f"{int((tokens[1:] > 0).any(axis=1).sum()):,} a {name}" for name, tokens in catalogue.texts.items()]
+    return f"of {rows:,} items, {', '.join(texts + [f'{int(catalogue.has_image[1:].sum()):,} an image'])}"
 
 
 def _claim_run(paths: RunPaths, overwrite: bool, clear: bool) -> None:

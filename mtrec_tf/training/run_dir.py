@@ -2,8 +2,8 @@
 
     RUN/config.yaml        the resolved configuration
     RUN/vocab/             vocabularies, statistics and the catalogue arrays (`catalogue.npz`:
-                           no image array when no item has an image or no task encodes items,
-                           no title columns when no item has a title)
+                           no image array when no item has an image, no task encodes items or
+                           the features have no image; no tokens of a text feature no item has)
     RUN/checkpoints/       step and epoch checkpoints, the backup for resuming, `final`
     RUN/logs/              TensorBoard
     RUN/history.json       per-epoch training and validation logs (every epoch, across resumes)

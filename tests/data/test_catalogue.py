@@ -9,6 +9,7 @@ import pytest
 from mtrec_tf.data.catalogue import Catalogue, build_catalogue
 from mtrec_tf.data.readers import load_data
 from mtrec_tf.data.statistics import fit_statistics
+from mtrec_tf.features.spec import DEFAULT_FEATURES
 
 from image_files import png_bytes
 
@@ -32,23 +33,36 @@ def test_titles_and_images_where_items_have_them() -> None:
     items = pd.DataFrame({"item_id": ["a", "b", "c"], "title": ["red cup", "", None], "category": "Home",
                           "image": [png_bytes(8), None, png_bytes(8, (0, 0, 255))]})
     catalogue = _catalogue(items)
-    assert catalogue.has_titles and catalogue.title_tokens.shape == (4, 4)
-    assert catalogue.title_tokens[1, :2].tolist() != [0, 0] and not catalogue.title_tokens[2:].any()
+    titles = catalogue.texts["title"]
+    assert catalogue.has_titles and titles.shape == (4, 4)
+    assert titles[1, :2].tolist() != [0, 0] and not titles[2:].any()
     assert catalogue.has_images and catalogue.image.shape == (4, 8, 8, 3)
     assert catalogue.has_image.tolist() == [False, True, False, True]
     assert catalogue.image[3, 0, 0].tolist() == [0, 0, 255] and not catalogue.image[2].any()
 
 
 @pytest.mark.parametrize("titles", ["empty", "missing"])
-def test_without_titles_or_images_there_are_no_title_columns_and_no_image_array(titles: str) -> None:
+def test_without_titles_or_images_there_are_no_texts_and_no_image_array(titles: str) -> None:
     items = pd.DataFrame({"item_id": ["a", "b", "c"], "category": ["Home", "Toys", "Home"]})
     if titles == "empty":
         items["title"] = ["", None, "  "]
     catalogue = _catalogue(items)
-    assert not catalogue.has_titles and catalogue.title_tokens.shape == (4, 0)
+    assert not catalogue.has_titles and not catalogue.texts
     assert not catalogue.has_images and catalogue.image is None and not catalogue.has_image.any()
     assert catalogue.image_size == 8 and catalogue.size == 4
-    assert set(catalogue.arrays()) == {"title_tokens", "category", "brand", "price", "has_image", "image_size"}
+    # The default set's brand and price are raw values like any items feature's.
+    assert set(catalogue.arrays()) == {"category", "has_image", "image_size", "feature_category", "feature_brand",
+                                       "feature_price"}
+    assert catalogue.features["brand"].tolist() == [""] * 4 and np.isnan(catalogue.features["price"]).all()
+
+
+def test_a_configuration_without_the_image_or_title_feature_keeps_neither() -> None:
+    items = pd.DataFrame({"item_id": ["a", "b", "c"], "title": "cup", "category": "Home",
+                          "image": [png_bytes(8), None, None]})
+    features = tuple(f for f in DEFAULT_FEATURES if f.name not in ("image", "title", "brand"))
+    catalogue = _catalogue(items, features=features)
+    assert catalogue.image is None and not catalogue.texts and set(catalogue.features) == {"category", "price"}
+    assert catalogue.has_image.tolist() == [False, True, False, False]
 
 
 def test_images_false_builds_no_image_array_but_knows_which_items_have_one() -> None:
@@ -58,15 +72,11 @@ def test_images_false_builds_no_image_array_but_knows_which_items_have_one() -> 
     assert catalogue.image is None and catalogue.has_image.tolist() == [False, True, False, False]
 
 
-def test_arrays_round_trip_and_old_arrays_drop_a_blank_image() -> None:
+def test_arrays_round_trip() -> None:
     items = pd.DataFrame({"item_id": ["a", "b", "c"], "title": ["cup", "", ""], "category": "Home",
-                          "image": [png_bytes(8), None, None]})
+                          "brand": ["x", "", "y"], "price": [1.0, None, 3.0], "image": [png_bytes(8), None, None]})
     catalogue = _catalogue(items)
     again = Catalogue.from_arrays(catalogue.arrays())
+    assert set(again.arrays()) == set(catalogue.arrays())
     for name, value in catalogue.arrays().items():
-        np.testing.assert_array_equal(np.asarray(getattr(again, name)), value, err_msg=name)
-    # Before the image array was optional, a run without images saved a blank one and no image_size.
-    old = {**_catalogue(items.assign(image=None), images=False).arrays(), "image": np.zeros((4, 8, 8, 3), np.uint8)}
-    del old["image_size"]
-    loaded = Catalogue.from_arrays(old)
-    assert loaded.image is None and loaded.image_size == 8
+        np.testing.assert_array_equal(again.arrays()[name], value, err_msg=name)

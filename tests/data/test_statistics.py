@@ -19,11 +19,11 @@ def test_popularity_vocabulary_and_categories(tiny_events, tiny_items):
     assert stats.items == ("a", "b", "c")
     assert stats.item_popularity == (1, 1, 1)
     assert stats.categories == ("Electronics > Phones", "Home > Kitchen")
-    assert stats.brands == ("Apple", "Huawei")
+    assert stats.features["brand"].vocabulary == ("Apple", "Huawei")
     assert {"华", "phone", "pan", "tv"} <= set(stats.tokens)
     # Title tokens come first, query-only tokens after them.
     assert stats.tokens.index("tv") > stats.tokens.index("apple")
-    assert np.isclose(stats.price_log_mean, np.log1p([100.0, 300.0]).mean())
+    assert np.isclose(stats.features["price"].mean, np.log1p([100.0, 300.0]).mean())
 
 
 def test_save_and_load_round_trip(tmp_path, tiny_events, tiny_items):

@@ -13,8 +13,8 @@ from feature_shop import feature_overrides
 
 @pytest.fixture(scope="session")
 def feature_shop(tmp_path_factory, sample_world) -> dict[str, Path]:
-    """Tables on disk: events (Parquet, with `device`), items (Parquet, with `tags` and
-    `sales`), users (CSV: `age` with gaps, `city`)."""
+    """Tables on disk: events (Parquet, with `device`), items (Parquet, with `tags`, `sales`
+    and `description`), users (CSV: `age` with gaps, `city`)."""
     rng = np.random.default_rng(0)
     folder = tmp_path_factory.mktemp("feature_shop")
     events, items = sample_world.events.copy(), sample_world.items.copy()
@@ -22,6 +22,8 @@ def feature_shop(tmp_path_factory, sample_world) -> dict[str, Path]:
     items["tags"] = ["|".join(rng.choice(["new", "sale", "gift", "eco"], rng.integers(0, 3), replace=False))
                      for _ in range(len(items))]
     items["sales"] = rng.exponential(100.0, len(items))
+    words = np.array(["soft", "cotton", "steel", "waterproof", "handmade", "组合", "套装"])
+    items["description"] = [" ".join(rng.choice(words, rng.integers(0, 4))) for _ in range(len(items))]
     users = pd.DataFrame({"user_id": pd.unique(events["user_id"])})
     users["age"] = rng.integers(16, 70, len(users)).astype(float)
     users.loc[::7, "age"] = np.nan

@@ -1,4 +1,5 @@
-"""The features of the test shop (`conftest.feature_shop`): one of every kind and table."""
+"""The features of the test shop (`conftest.feature_shop`): one of every kind and table, beside
+the default set (title text, category, brand, price, image)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ FEATURES = {
     "visitor": {"table": "events", "column": "user_id", "kind": "categorical", "buckets": 32, "side": "user"},
     "tags": {"table": "items", "kind": "multi_categorical"},
     "sales": {"table": "items", "kind": "numeric", "transform": "log"},
+    "description": {"table": "items", "kind": "text"},
 }
 
 

@@ -3,7 +3,6 @@ trains as it is, on the sample shop and on MovieLens."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -28,13 +27,12 @@ def _suggested(tmp_path: Path, *paths: Path) -> dict:
 
 
 def _trains(tmp_path: Path, config_path: Path | None, suggested: dict, tables: dict[str, Path]) -> None:
+    # The configuration with its features: section replaced by the suggested one.
+    written = yaml.safe_load(config_path.read_text(encoding="utf-8")) if config_path else {}
     config_file = tmp_path / "suggested.yaml"
-    config_file.write_text(yaml.safe_dump(suggested), encoding="utf-8")
-    base = load_config(config_path, preset="tiny") if config_path else load_config(None, preset="tiny")
-    own = load_config(config_file, [f"data.{kind}={path}" for kind, path in tables.items()])
-    config = dataclasses.replace(base, data=dataclasses.replace(base.data, **{k: str(v) for k, v in tables.items()}),
-                                 features=own.features,
-                                 training=dataclasses.replace(base.training, epochs=1, steps_per_epoch=3))
+    config_file.write_text(yaml.safe_dump({**written, **suggested}), encoding="utf-8")
+    config = load_config(config_file, [f"data.{kind}={path}" for kind, path in tables.items()]
+                         + ["training.epochs=1", "training.steps_per_epoch=3"], preset="tiny")
     prepared = prepare_configured(config)
     result = train(config, tmp_path / "run", prepared=prepared, verbose=0)
     assert all(np.isfinite(v) for v in result.history["loss"])
@@ -44,8 +42,15 @@ def _trains(tmp_path: Path, config_path: Path | None, suggested: dict, tables: d
 def test_the_sample_gets_the_request_time_features_and_trains_with_them(tmp_path: Path) -> None:
     assert main(["data", "sample", "--out", str(tmp_path / "shop")]) == 0
     suggested = _suggested(tmp_path, tmp_path / "shop")
-    assert suggested["features"] == {"hour_of_day": {"table": "events", "kind": "categorical"},
+    # The contract's item columns as the default set has them, then the request's time.
+    assert suggested["features"] == {"title": {"table": "items", "kind": "text"},
+                                     "category": {"table": "items", "kind": "categorical"},
+                                     "brand": {"table": "items", "kind": "categorical"},
+                                     "price": {"table": "items", "kind": "numeric", "transform": "log"},
+                                     "image": {"table": "items", "kind": "image"},
+                                     "hour_of_day": {"table": "events", "kind": "categorical"},
                                      "day_of_week": {"table": "events", "kind": "categorical"}}
+    assert "  title: {table: items, kind: text}  # " in (tmp_path / "features.yaml").read_text(encoding="utf-8")
     tables = {kind: next((tmp_path / "shop").glob(f"{kind}.*")) for kind in ("events", "items")}
     _trains(tmp_path, None, suggested, tables)
 
@@ -64,6 +69,7 @@ def test_movielens_gets_its_profile_and_movie_attributes_and_trains_with_them(tm
     assert suggested["zip_prefix"]["kind"] == "categorical"  # codes with leading zeros, not numbers
     assert suggested["genres"] == {"table": "items", "kind": "multi_categorical", "separator": "|"}
     assert suggested["release_year"]["kind"] == "numeric"
+    assert suggested["title"] == {"table": "items", "kind": "text"} and "image" not in suggested  # no posters
     _trains(tmp_path, REPO / "configs" / "movielens.yaml", {"features": suggested}, tables)
 
 

@@ -9,14 +9,24 @@ import pytest
 
 from mtrec_tf.backend import tf
 from mtrec_tf.data.catalogue import build_catalogue
+from mtrec_tf.features.inputs import FeatureInputs
+from mtrec_tf.features.spec import DEFAULT_FEATURES
 from mtrec_tf.models import ItemEncoder, TextEncoder, UserEncoder
+
+# The default set's category, brand and price, through their input layer.
+TABULAR = [f for f in DEFAULT_FEATURES if not f.encoded]
+
+
+def _inputs(statistics) -> FeatureInputs:
+    return FeatureInputs(TABULAR, statistics.features)
 
 
 @pytest.fixture(scope="module")
 def parts(tiny_config, tiny_prepared):
     catalogue = build_catalogue(tiny_prepared.data.items, tiny_prepared.statistics, tiny_config.model.max_title_tokens)
     text = TextEncoder(tiny_prepared.statistics.tokens, tiny_config.model)
-    items = ItemEncoder(tiny_prepared.statistics, catalogue, tiny_config.model, text, uses_images=True)
+    items = ItemEncoder(tiny_prepared.statistics, catalogue, tiny_config.model, text, ("title",), uses_images=True,
+                        features=_inputs(tiny_prepared.statistics))
     users = UserEncoder(tiny_prepared.statistics, tiny_config.model, items)
     return text, items, users
 
@@ -26,7 +36,7 @@ def test_texts_encoded_together_equal_texts_encoded_apart(parts, tiny_config):
     queries = tf.constant(["red dress", "", "华为 phone case for a very long query of many words"])
     alone = text(queries).numpy()
     assert alone.shape == (3, 2 * tiny_config.model.text_units)
-    together = text.encode([text.query_tokens(queries), items.titles(tf.constant([1, 2, 3], tf.int64))])
+    together = text.encode([text.query_tokens(queries), *items.texts(tf.constant([1, 2, 3], tf.int64))])
     np.testing.assert_allclose(together[0].numpy(), alone, atol=1e-6)  # padding to the titles changes nothing
     assert together[1].shape == (3, 2 * tiny_config.model.text_units)
 
@@ -42,14 +52,14 @@ def test_items_are_encoded_once_each_and_by_row(parts, tiny_config):
     vectors, images = items(tf.constant([3, 1, 3, 0], tf.int64))
     assert vectors.shape == (4, tiny_config.model.embedding_dim) and images.shape == (4, tiny_config.model.image_dim)
     np.testing.assert_allclose(vectors[0].numpy(), vectors[2].numpy(), atol=1e-6)
-    assert items.catalogue.size == len(items.catalogue.titles.numpy())
+    assert items.catalogue.size == len(items.catalogue.texts["title"].numpy())
 
 
 def test_an_item_encoder_without_images_has_empty_image_encodings(tiny_config, tiny_prepared):
     catalogue = build_catalogue(tiny_prepared.data.items.assign(image=None), tiny_prepared.statistics,
                                 tiny_config.model.max_title_tokens)
     text = TextEncoder(tiny_prepared.statistics.tokens, tiny_config.model)
-    items = ItemEncoder(tiny_prepared.statistics, catalogue, tiny_config.model, text, uses_images=False)
+    items = ItemEncoder(tiny_prepared.statistics, catalogue, tiny_config.model, text, ("title",), uses_images=False)
     vectors, images = items(tf.constant([1, 2], tf.int64))
     assert images.shape == (2, 0) and vectors.shape == (2, tiny_config.model.embedding_dim)
     assert not items.image_encoder.weights
@@ -60,16 +70,17 @@ def test_an_item_encoder_without_titles_never_calls_the_text_encoder(tiny_config
                                 tiny_config.model.max_title_tokens)
     assert not catalogue.has_titles
     text = TextEncoder(tiny_prepared.statistics.tokens, tiny_config.model)
-    with pytest.raises(ValueError, match="no item of the catalogue has a title"):
-        ItemEncoder(tiny_prepared.statistics, catalogue, tiny_config.model, text, uses_images=False)
-    items = ItemEncoder(tiny_prepared.statistics, catalogue, tiny_config.model, text, uses_images=False,
-                        uses_titles=False)
+    with pytest.raises(ValueError, match="no item of the catalogue has a value of text feature 'title'"):
+        ItemEncoder(tiny_prepared.statistics, catalogue, tiny_config.model, text, ("title",))
+    items = ItemEncoder(tiny_prepared.statistics, catalogue, tiny_config.model, text,
+                        features=_inputs(tiny_prepared.statistics))
     monkeypatch.setattr(text, "encode", lambda *args, **kwargs: pytest.fail("the text encoder ran on titles"))
     vectors, images = items(tf.constant([1, 2, 2], tf.int64))
     assert vectors.shape == (3, tiny_config.model.embedding_dim) and images.shape == (3, 0)
     d = tiny_config.model.embedding_dim
-    assert items.tower.weights[0].shape[0] == 3 * d + 1  # id, category, brand embeddings and the price
-    assert items.catalogue.titles is None and not text.weights
+    # The id's embedding, category's and brand's, and the price with its missing indicator.
+    assert items.tower.weights[0].shape[0] == d + 2 * TABULAR[0].dim + 2
+    assert not items.catalogue.texts and not text.weights
 
 
 def test_history_padding_changes_nothing_and_the_item_table_is_shared(parts, tiny_config):
@@ -146,7 +157,8 @@ def test_encoders_reload_from_a_checkpoint_with_equal_outputs(tmp_path, parts, t
     path = tf.train.Checkpoint(text=text, items=items).write(str(tmp_path / "encoders"))
     catalogue = build_catalogue(tiny_prepared.data.items, tiny_prepared.statistics, tiny_config.model.max_title_tokens)
     text_again = TextEncoder(tiny_prepared.statistics.tokens, tiny_config.model)
-    items_again = ItemEncoder(tiny_prepared.statistics, catalogue, tiny_config.model, text_again, uses_images=True)
+    items_again = ItemEncoder(tiny_prepared.statistics, catalogue, tiny_config.model, text_again, ("title",),
+                              uses_images=True, features=_inputs(tiny_prepared.statistics))
     text_again(queries), items_again(tf.constant([1], tf.int64))  # builds the weights
     tf.train.Checkpoint(text=text_again, items=items_again).read(path).assert_consumed()
     np.testing.assert_allclose(text_again(queries).numpy(), expected_text, atol=1e-6)

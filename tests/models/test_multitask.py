@@ -265,8 +265,8 @@ def test_without_titles_the_item_tower_reads_id_category_brand_and_price(tiny_co
     assert catalogue.has_titles == (case != "untitled")
     model.build_from_batch(batch)
     assert not model.text_encoder.weights and not model.item_encoder.image_encoder.weights
-    d = model_config.embedding_dim
-    assert model.item_encoder.tower.weights[0].shape[0] == 3 * d + 1
+    # The id's embedding, category's and brand's (16 wide), and the price with its missing indicator.
+    assert model.item_encoder.tower.weights[0].shape[0] == model_config.embedding_dim + 16 + 16 + 2
     logs = model.train_on_batch(batch[0], batch[1], sample_weight=batch[2], return_dict=True)
     assert np.isfinite(logs["ctr_loss"]) and np.isfinite(logs["next_item_loss"])
 
@@ -276,7 +276,7 @@ def test_a_model_that_encodes_no_items_reads_no_image(tiny_config, tiny_prepared
     model = build_model(select_tasks(tiny_config, ["query_category"]), tiny_prepared.statistics, catalogue)
     assert not model.encodes_items and not model.uses_images and not model.uses_titles
     assert model.item_features() == ()
-    assert model.catalogue.image is None and model.catalogue.titles is None
+    assert model.catalogue.image is None and not model.catalogue.texts
 
 
 @pytest.mark.parametrize("combination", ["shared_bottom", "mmoe"])
@@ -414,7 +414,8 @@ def test_the_ranking_tasks_train_the_item_encoding_unless_told_not_to(tiny_confi
     # What encodes candidates only: the item tower (histories read the item table directly),
     # the category table and the target attention.
     candidate_side = [*model.item_encoder.tower.trainable_variables,
-                      model.item_encoder.category_embedding.embeddings, *model.target_attention.trainable_variables]
+                      model.item_encoder.feature_inputs.embeddings["category"].embeddings,
+                      *model.target_attention.trainable_variables]
     with tf.GradientTape(persistent=True) as tape:
         losses, _ = model.compute_losses(features, labels, masks, training=False)
 

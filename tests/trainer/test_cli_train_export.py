@@ -66,7 +66,7 @@ def test_tables_without_queries_titles_or_images_go_from_inspect_to_serving(tmp_
                  "--split", "leave_last_out", "--output-dir", str(run)]) == 0
     out = capsys.readouterr().out
     assert "recall@50" in out
-    assert "item tower reads: id, category, brand, price (0 of 1,200 items have a title, 0 an image)" in out
+    assert "item tower reads: id, category, brand, price (of 1,200 items, 0 an image)" in out
     assert main(["evaluate", str(run)]) == 0
     assert main(["export", str(run), "--target", "core"]) == 0
     base = run / "export" / "mtrec"
