@@ -26,7 +26,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 # The headline metric of each task of the default configuration, as `metrics.json` names them.
-HEADLINES = (("query_category", "accuracy"), ("ctr", "auc"), ("ctcvr", "auc"), ("next_item", "recall@50"),
+HEADLINES = (("query_category", "accuracy"), ("ctr", "auc"), ("cvr", "auc"), ("next_item", "recall@50"),
              ("next_item", "ndcg@10"), ("image_category", "accuracy"))
 _RATE = re.compile(r"^five tasks\s+([\d,]+) examples/s", re.M)
 

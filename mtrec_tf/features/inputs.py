@@ -34,6 +34,7 @@ class FeatureInputs(keras.layers.Layer):
     Args:
         features: the features, in the order their parts are concatenated.
         statistics: each feature's training statistics, by name.
+        embedding_dim: the width of the features whose `dim` is 0.
 
     Call arguments:
         values: the features' raw values by name: (batch,) strings or float32, or (batch, n)
@@ -45,7 +46,7 @@ class FeatureInputs(keras.layers.Layer):
     """
 
     def __init__(self, features: Sequence[FeatureConfig], statistics: Mapping[str, FeatureStatistics],
-                 **kwargs: Any) -> None:
+                 embedding_dim: int = 16, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.features = tuple(features)
         self.lookups: dict[str, keras.layers.Layer] = {}
@@ -69,8 +70,9 @@ class FeatureInputs(keras.layers.Layer):
                     vocabulary=list(stats.vocabulary) or [_NEVER], mask_token="", num_oov_indices=1,
                     name=f"{feature.name}_lookup")
                 rows = max(len(stats.vocabulary), 1) + 2
-            self.embeddings[feature.name] = keras.layers.Embedding(rows, feature.dim, name=f"{feature.name}_embedding")
-            width += feature.dim
+            dim = feature.dim or embedding_dim
+            self.embeddings[feature.name] = keras.layers.Embedding(rows, dim, name=f"{feature.name}_embedding")
+            width += dim
         self.output_dim = width
 
     def build(self, input_shape: Any = None) -> None:

@@ -67,7 +67,8 @@ class FeatureConfig:
             (the item tower: candidates and retrieval targets) or "context" (request time:
             ranking and the query classifier). Default: "context" for events, "item" for items,
             "user" for users; an events column may feed "user" too.
-        dim: embedding width of a categorical or quantile-bucketed feature.
+        dim: embedding width of a categorical or quantile-bucketed feature; 0 is the model's
+            `embedding_dim` (the default set's category and brand, as wide as the item id).
         buckets: 0 builds a vocabulary from training (values seen fewer than `min_count`
             times share the out-of-vocabulary row); N hashes values into N buckets instead
             (for id-like columns of high cardinality).
@@ -120,8 +121,8 @@ class FeatureConfig:
         if self.kind == "image" and self.column != "image":
             raise ConfigError(f"{key}: an image feature reads the items table's image column, not {self.column!r}")
         check_choice(f"{key}.transform", self.transform, NUMERIC_TRANSFORMS, ConfigError)
-        if self.dim < 1:
-            raise ConfigError(f"{key}.dim must be at least 1, got {self.dim}")
+        if self.dim < 0:
+            raise ConfigError(f"{key}.dim must be 0 (the model's embedding_dim) or more, got {self.dim}")
         if self.buckets < 0 or self.min_count < 1 or self.quantiles < 2:
             raise ConfigError(f"{key}: buckets must be >= 0, min_count >= 1 and quantiles >= 2; got "
                               f"{self.buckets}, {self.min_count} and {self.quantiles}")
@@ -155,8 +156,8 @@ STORED_AS: dict[str, str] = {"categorical": "text", "multi_categorical": "list",
 # The data contract's item columns, as the default feature set.
 DEFAULT_FEATURES: tuple[FeatureConfig, ...] = (
     FeatureConfig("title", "items", "text"),
-    FeatureConfig("category", "items", "categorical"),
-    FeatureConfig("brand", "items", "categorical"),
+    FeatureConfig("category", "items", "categorical", dim=0),
+    FeatureConfig("brand", "items", "categorical", dim=0),
     FeatureConfig("price", "items", "numeric", transform="log"),
     FeatureConfig("image", "items", "image"),
 )

@@ -121,7 +121,7 @@ class MultiTaskModel(keras.Model):
                               "leave the task out (--tasks) or give the items images")
         user_features, item_features, context_features = (
             FeatureInputs([f for f in side_features(self.features, side) if not f.encoded], stats.features,
-                          name=f"{side}_features")
+                          config.embedding_dim, name=f"{side}_features")
             for side in ("user", "item", "context"))
         self.item_encoder = ItemEncoder(stats, catalogue, config, self.text_encoder, self.item_texts,
                                         self.uses_images, item_features, name="item_encoder")

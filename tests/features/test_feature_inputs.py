@@ -75,3 +75,9 @@ def test_fit_one_counts_missing_values_and_keeps_values_seen_often_enough() -> N
     assert stats.vocabulary == ("bj", "sh") and stats.missing == 2 and stats.rows == 7 and stats.distinct == 3
     log = fit_one(FeatureConfig("sales", "items", "numeric", transform="log"), pd.Series([0.0, np.e - 1, np.nan]))
     assert log.missing == 1 and log.mean == np.float64(0.5)
+
+
+def test_dim_zero_is_the_models_embedding_width() -> None:
+    stats = {"city": FeatureStatistics("city", 3, 0, vocabulary=("bj", "sh"))}
+    wide = FeatureInputs([FeatureConfig("city", "users", "categorical", dim=0)], stats, embedding_dim=24)
+    assert wide.output_dim == 24 and wide({"city": tf.constant(["bj"])}).shape == (1, 24)

@@ -35,7 +35,7 @@ def load_config_text(text: str):
     ({"table": "items", "kind": "numeric", "side": "user"}, r"items table feeds item, not 'user'"),
     ({"table": "users", "kind": "categorical", "transform": "log"}, r"transform applies to numeric"),
     ({"table": "users", "kind": "numeric", "buckets": 8}, r"buckets applies to categorical"),
-    ({"table": "users", "kind": "categorical", "dim": 0}, r"dim must be at least 1"),
+    ({"table": "users", "kind": "categorical", "dim": -1}, r"dim must be 0 \(the model.s embedding_dim\) or more"),
     ({"table": "users", "kind": "categorical", "column": "user_id"}, r"user_id is the users table's key"),
 ])
 def test_a_bad_feature_setting_names_its_key(settings, words) -> None:

@@ -17,8 +17,8 @@ from mtrec_tf.models import ItemEncoder, TextEncoder, UserEncoder
 TABULAR = [f for f in DEFAULT_FEATURES if not f.encoded]
 
 
-def _inputs(statistics) -> FeatureInputs:
-    return FeatureInputs(TABULAR, statistics.features)
+def _inputs(statistics, config) -> FeatureInputs:
+    return FeatureInputs(TABULAR, statistics.features, config.model.embedding_dim)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def parts(tiny_config, tiny_prepared):
     catalogue = build_catalogue(tiny_prepared.data.items, tiny_prepared.statistics, tiny_config.model.max_title_tokens)
     text = TextEncoder(tiny_prepared.statistics.tokens, tiny_config.model)
     items = ItemEncoder(tiny_prepared.statistics, catalogue, tiny_config.model, text, ("title",), uses_images=True,
-                        features=_inputs(tiny_prepared.statistics))
+                        features=_inputs(tiny_prepared.statistics, tiny_config))
     users = UserEncoder(tiny_prepared.statistics, tiny_config.model, items)
     return text, items, users
 
@@ -73,13 +73,13 @@ def test_an_item_encoder_without_titles_never_calls_the_text_encoder(tiny_config
     with pytest.raises(ValueError, match="no item of the catalogue has a value of text feature 'title'"):
         ItemEncoder(tiny_prepared.statistics, catalogue, tiny_config.model, text, ("title",))
     items = ItemEncoder(tiny_prepared.statistics, catalogue, tiny_config.model, text,
-                        features=_inputs(tiny_prepared.statistics))
+                        features=_inputs(tiny_prepared.statistics, tiny_config))
     monkeypatch.setattr(text, "encode", lambda *args, **kwargs: pytest.fail("the text encoder ran on titles"))
     vectors, images = items(tf.constant([1, 2, 2], tf.int64))
     assert vectors.shape == (3, tiny_config.model.embedding_dim) and images.shape == (3, 0)
     d = tiny_config.model.embedding_dim
     # The id's embedding, category's and brand's, and the price with its missing indicator.
-    assert items.tower.weights[0].shape[0] == d + 2 * TABULAR[0].dim + 2
+    assert items.tower.weights[0].shape[0] == 3 * d + 2  # category and brand as wide as the id (dim 0)
     assert not items.catalogue.texts and not text.weights
 
 
@@ -158,7 +158,7 @@ def test_encoders_reload_from_a_checkpoint_with_equal_outputs(tmp_path, parts, t
     catalogue = build_catalogue(tiny_prepared.data.items, tiny_prepared.statistics, tiny_config.model.max_title_tokens)
     text_again = TextEncoder(tiny_prepared.statistics.tokens, tiny_config.model)
     items_again = ItemEncoder(tiny_prepared.statistics, catalogue, tiny_config.model, text_again, ("title",),
-                              uses_images=True, features=_inputs(tiny_prepared.statistics))
+                              uses_images=True, features=_inputs(tiny_prepared.statistics, tiny_config))
     text_again(queries), items_again(tf.constant([1], tf.int64))  # builds the weights
     tf.train.Checkpoint(text=text_again, items=items_again).read(path).assert_consumed()
     np.testing.assert_allclose(text_again(queries).numpy(), expected_text, atol=1e-6)

@@ -265,8 +265,8 @@ def test_without_titles_the_item_tower_reads_id_category_brand_and_price(tiny_co
     assert catalogue.has_titles == (case != "untitled")
     model.build_from_batch(batch)
     assert not model.text_encoder.weights and not model.item_encoder.image_encoder.weights
-    # The id's embedding, category's and brand's (16 wide), and the price with its missing indicator.
-    assert model.item_encoder.tower.weights[0].shape[0] == model_config.embedding_dim + 16 + 16 + 2
+    # The embeddings of the id, category and brand, and the price with its missing indicator.
+    assert model.item_encoder.tower.weights[0].shape[0] == 3 * model_config.embedding_dim + 2
     logs = model.train_on_batch(batch[0], batch[1], sample_weight=batch[2], return_dict=True)
     assert np.isfinite(logs["ctr_loss"]) and np.isfinite(logs["next_item_loss"])
 
