@@ -61,12 +61,13 @@ def prepared_data(name: str, seed: int, args: argparse.Namespace) -> tuple[Confi
     raise SystemExit(f"--data: unknown data set {name!r}; known: sample, movielens")
 
 
-def test_metrics(config: Config, prepared: PreparedData, catalogue: Catalogue) -> dict[str, dict[str, float]]:
-    """Trains `config` on `prepared`; every task's metrics on the test part."""
+def test_metrics(config: Config, prepared: PreparedData, catalogue: Catalogue,
+                 ks: tuple[int, ...] = (10, 50)) -> dict[str, dict[str, float]]:
+    """Trains `config` on `prepared`; every task's metrics on the test part, ranking ones at `ks`."""
     with tempfile.TemporaryDirectory() as run_dir:
         result = train(config, run_dir, prepared=prepared, catalogue=catalogue, verbose=0)
     return evaluate_model(result.model, config, prepared.statistics, prepared.examples.parts["test"],
-                          catalogue.category[1:])
+                          catalogue.category[1:], ks=ks)
 
 
 def paired_difference(differences: np.ndarray) -> tuple[float, float]:

@@ -38,7 +38,8 @@ FEATURES = {
     "release_year": {"table": "items", "kind": "numeric"},
     "genres": {"table": "items", "kind": "multi_categorical"},
 }
-METRICS = (("rating", "rmse"), ("next_item", "recall@10"), ("next_item", "recall@50"), ("next_item", "ndcg@10"))
+METRICS = (("rating", "rmse"), ("next_item", "recall@10"), ("next_item", "recall@50"), ("next_item", "recall@100"),
+           ("next_item", "ndcg@10"))
 WORDS = {"ahead": "better", "behind": "worse", "within noise": "within noise"}
 
 
@@ -75,7 +76,7 @@ def main() -> None:
             catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens,
                                         features=config.features)
             start = time.perf_counter()
-            results[name] = test_metrics(config, prepared, catalogue)
+            results[name] = test_metrics(config, prepared, catalogue, ks=(10, 50, 100))
             print(f"seed {seed} {name} features ({time.perf_counter() - start:.0f} s): " + ", ".join(
                 f"{task} {metric} {results[name][task][metric]:.4f}" for task, metric in METRICS), flush=True)
         runs.append({"seed": seed, **results})
