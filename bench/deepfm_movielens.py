@@ -46,7 +46,7 @@ def rating_rows(seed: int) -> dict[str, pd.DataFrame]:
     parts = {}
     for part in ("train", "test"):
         table = prepared.examples.parts[part].to_pandas()
-        rated = table[table["mask_rating"]]
+        rated = table[table["mask_rating"] > 0]
         parts[part] = (rated[["user_id", "item_id", "label_rating"]].rename(columns={"label_rating": "rating"})
                        .merge(users, on="user_id", how="left").merge(attributes, on="item_id", how="left"))
     train = parts["train"]

@@ -20,8 +20,8 @@ before its timestamp, most recent last, at most `history_length` events; with a 
 split, whose parts are not ordered in time, only training events enter histories. Labels
 come only from events in the example's own part of the split.
 
-Item features (title, category, brand, price, image, the items features of the
-configuration) are not copied into examples: the catalogue is known at serving time, and the
+Items features (the default set's title, category, brand, price and image, and the shop's
+own) are not copied into examples: the catalogue is known at serving time, and the
 model looks them up by item id. The configuration's events and users features are: an
 example carries the value of the event it was built from and of its user's profile, under
 the feature's name (missing for examples of no event: images, labelled queries).
