@@ -17,7 +17,7 @@ import yaml
 
 from mtrec_tf.data.schema import BAD_ROW_POLICIES, UNKNOWN_ITEM_POLICIES
 from mtrec_tf.errors import ConfigError, check_choice
-from mtrec_tf.features.spec import DEFAULT_FEATURES, FeatureConfig, check_features
+from mtrec_tf.features.spec import DEFAULT_FEATURES, FeatureConfig, check_features, written_settings
 
 SPLIT_METHODS = ("time", "leave_last_out", "random")
 
@@ -566,19 +566,11 @@ def to_dict(config: Any) -> dict[str, Any]:
         if field.name == "tasks" and isinstance(config, Config):
             value = {entry.name: {k: v for k, v in _plain(to_dict(entry)).items() if k != "name"} for entry in value}
         elif field.name == "features" and isinstance(config, Config):
-            value = {entry.name: _feature_settings(entry) for entry in value}
+            value = {entry.name: written_settings(entry) for entry in value}
         elif dataclasses.is_dataclass(value):
             value = to_dict(value)
         values[field.name] = _plain(value)
     return values
-
-
-def _feature_settings(feature: FeatureConfig) -> dict[str, Any]:
-    """A feature's settings as written: its table and kind, and those that differ from the
-    defaults (its own name for `column`, its table's first side for `side`)."""
-    plain = FeatureConfig(feature.name, feature.table, feature.kind, column=feature.column)
-    return {k: v for k, v in to_dict(feature).items()
-            if k in ("table", "kind") or k == "column" and v != feature.name or k != "name" and v != getattr(plain, k)}
 
 
 def _plain(value: Any) -> Any:

@@ -163,6 +163,15 @@ DEFAULT_FEATURES: tuple[FeatureConfig, ...] = (
 )
 
 
+def written_settings(feature: FeatureConfig) -> dict[str, object]:
+    """A feature's settings as a configuration writes them: its table and kind, and those that
+    differ from the defaults (its own name for `column`, its table's first side for `side`)."""
+    plain = FeatureConfig(feature.name, feature.table, feature.kind, column=feature.column)
+    settings = {field.name: getattr(feature, field.name) for field in dataclasses.fields(feature)}
+    return {k: v for k, v in settings.items()
+            if k in ("table", "kind") or k == "column" and v != feature.name or k != "name" and v != getattr(plain, k)}
+
+
 def check_features(features: tuple[FeatureConfig, ...]) -> None:
     """Names are unique, and features that read the same column read it the same way."""
     names = [feature.name for feature in features]

@@ -75,9 +75,7 @@ def fit_one(feature: FeatureConfig, values: pd.Series) -> FeatureStatistics:
     """The statistics of one feature from its training values."""
     rows = len(values)
     if feature.encoded:  # text and images: the shared encoders' vocabularies are their own
-        present = values.map(lambda v: isinstance(v, (str, bytes, bytearray)) and bool(v.strip() if isinstance(
-            v, str) else v))
-        return FeatureStatistics(feature.name, rows, rows - int(present.sum()))
+        return FeatureStatistics(feature.name, rows, rows - int(values.map(_has_content).sum()))
     if feature.kind == "numeric":
         numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
         known = numbers[np.isfinite(numbers)]
@@ -98,6 +96,13 @@ def fit_one(feature: FeatureConfig, values: pd.Series) -> FeatureStatistics:
         vocabulary = tuple(value for value, count in ordered if count >= feature.min_count)
     return FeatureStatistics(feature.name, rows, sum(1 for row in lists if not row), vocabulary=vocabulary,
                              distinct=len(counts))
+
+
+def _has_content(value: object) -> bool:
+    """Whether a text or image value is there (non-blank text, non-empty bytes)."""
+    if isinstance(value, str):
+        return bool(value.strip())
+    return isinstance(value, (bytes, bytearray)) and bool(value)
 
 
 def save_feature_statistics(statistics: Mapping[str, FeatureStatistics], directory: str | os.PathLike) -> None:

@@ -2,14 +2,13 @@
 
 The items table's contract columns that hold values (title, category, brand, price, image)
 come first, as the default feature set has them. Every column of the shop's own becomes a
-feature, its kind
-read from its values: list values are multi-categorical, and so is text that mostly holds a
-"|"; numbers are numeric (`log` when they are non-negative and skewed), except whole numbers
-of few distinct values or written with leading zeros (codes), which are categorical; other
-text is categorical, hashed when it looks like an id (many distinct values, most rows
-different). The hour of day and the day of week of the request come with every events
-table. Each feature's line says its cardinality and missing share, so that a user can read
-it, edit two lines and train.
+feature, its kind read from its values: list values are multi-categorical, and so is text
+that mostly holds a "|"; numbers are numeric (`log` when they are non-negative and skewed),
+except whole numbers of few distinct values or written with leading zeros (codes), which are
+categorical; other text is categorical, hashed when it looks like an id (many distinct
+values, most rows different). The hour of day and the day of week of the request come with
+every events table. Each feature's line says its cardinality and missing share, so that a
+user can read it, edit two lines and train.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from mtrec_tf.data import schema
-from mtrec_tf.features.spec import DEFAULT_FEATURES, DERIVED_EVENT_COLUMNS, RESERVED_NAMES
+from mtrec_tf.features.spec import DEFAULT_FEATURES, DERIVED_EVENT_COLUMNS, RESERVED_NAMES, written_settings
 
 # Whole numbers with at most this many distinct values are codes (categorical).
 MAX_CODES = 12
@@ -104,8 +103,7 @@ def _default_features(items: pd.DataFrame) -> list[Suggestion]:
         missing = values.map(_is_missing)
         if missing.all():
             continue
-        settings = {"table": "items", "kind": feature.kind} | (
-            {"transform": feature.transform} if feature.kind == "numeric" else {})
+        settings = written_settings(feature)
         distinct = int(values[~missing].map(lambda v: v if isinstance(v, (str, bytes)) else str(v)).nunique())
         suggestions.append(Suggestion(feature.name, settings, distinct, float(missing.mean()),
                                       "the data contract's column"))

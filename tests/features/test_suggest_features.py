@@ -44,8 +44,8 @@ def test_the_sample_gets_the_request_time_features_and_trains_with_them(tmp_path
     suggested = _suggested(tmp_path, tmp_path / "shop")
     # The contract's item columns as the default set has them, then the request's time.
     assert suggested["features"] == {"title": {"table": "items", "kind": "text"},
-                                     "category": {"table": "items", "kind": "categorical"},
-                                     "brand": {"table": "items", "kind": "categorical"},
+                                     "category": {"table": "items", "kind": "categorical", "dim": 0},
+                                     "brand": {"table": "items", "kind": "categorical", "dim": 0},
                                      "price": {"table": "items", "kind": "numeric", "transform": "log"},
                                      "image": {"table": "items", "kind": "image"},
                                      "hour_of_day": {"table": "events", "kind": "categorical"},
