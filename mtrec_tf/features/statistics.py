@@ -98,6 +98,29 @@ def fit_one(feature: FeatureConfig, values: pd.Series) -> FeatureStatistics:
                              distinct=len(counts))
 
 
+def describe_features(features: Sequence[FeatureConfig], statistics: Mapping[str, FeatureStatistics]) -> list[str]:
+    """One line per feature: what it is, what it feeds, and its training rows with how many
+    missed the value (each gets the missing row or default, never a zero)."""
+    lines = []
+    for feature in features:
+        stats = statistics.get(feature.name)
+        if stats is None:
+            continue
+        if feature.kind == "numeric":
+            what = f"numeric ({feature.transform}" + (f", {len(stats.boundaries) + 1} buckets)"
+                                                       if feature.transform == "quantile" else ")")
+        elif feature.encoded:
+            what = feature.kind
+        elif feature.hashed:
+            what = f"{feature.kind} ({stats.distinct:,} values hashed into {feature.buckets:,} buckets)"
+        else:
+            what = f"{feature.kind} ({len(stats.vocabulary):,} of {stats.distinct:,} values in the vocabulary)"
+        share = stats.missing / stats.rows if stats.rows else 0.0
+        lines.append(f"{feature.name}: {feature.table} -> {feature.side}, {what}; fitted on {stats.rows:,} rows, "
+                     f"{stats.missing:,} missing ({share:.1%})")
+    return lines
+
+
 def _has_content(value: object) -> bool:
     """Whether a text or image value is there (non-blank text, non-empty bytes)."""
     if isinstance(value, str):

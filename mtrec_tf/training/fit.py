@@ -21,6 +21,7 @@ from mtrec_tf.data.positions import PositionSelection, select_position_examples
 from mtrec_tf.data.prepare import PreparedData, prepare_configured
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.embeddings.warm_start import apply_warm_start
+from mtrec_tf.features.statistics import describe_features
 from mtrec_tf.io_utils import (
     as_path,
     basename,
@@ -225,6 +226,9 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
             _compile(model, config)  # frozen tables leave the trainable variables
     if chief and verbose != 0 and model.encodes_items:
         print(f"item tower reads: {', '.join(model.item_features())} ({_item_data(catalogue)})", flush=True)
+    if chief and verbose != 0 and config.features:
+        print("features:\n  " + "\n  ".join(describe_features(config.features, prepared.statistics.features)),
+              flush=True)
     epoch_history = EpochHistory(paths.history)
     start = time.perf_counter()
     history = model.fit(

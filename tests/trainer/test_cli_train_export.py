@@ -67,6 +67,8 @@ def test_tables_without_queries_titles_or_images_go_from_inspect_to_serving(tmp_
     out = capsys.readouterr().out
     assert "recall@50" in out
     assert "item tower reads: id, category, brand, price (of 1,200 items, 0 an image)" in out
+    # Every feature says how many of its rows missed the value: here every title.
+    assert "\n  title: items -> item, text; fitted on 1,200 rows, 1,200 missing (100.0%)\n" in out
     assert main(["evaluate", str(run)]) == 0
     assert main(["export", str(run), "--target", "core"]) == 0
     base = run / "export" / "mtrec"
