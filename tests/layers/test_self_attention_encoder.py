@@ -128,9 +128,10 @@ def test_a_step_never_attends_to_a_later_step():
         assert np.all(moved[mask[row, later:]] > 1e-4), moved  # ... and every later real step changes
         others = [r for r in range(4) if r != row]
         np.testing.assert_array_equal(again[others], sequences[others])
-    # A prefix encoded alone gives the same outputs as within the whole sequence.
+    # A prefix encoded alone gives the same outputs as within the whole sequence, up to float32
+    # rounding: other shapes take other kernels (differences of 3e-6 after three blocks were seen).
     _, prefix = layer(x[2:3, :3], mask=mask[2:3, :3])
-    np.testing.assert_allclose(prefix[0], sequences[2, :3], atol=1e-6)
+    np.testing.assert_allclose(prefix[0], sequences[2, :3], atol=2e-5)
 
 
 def test_matches_numpy_transformer():
