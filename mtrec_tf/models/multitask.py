@@ -110,9 +110,8 @@ class MultiTaskModel(keras.Model):
         self.features = tuple(model_data.features)
         self.feature_stats = dict(stats.features)
         item_side = side_features(self.features, "item")
-        self.item_texts = tuple(f.name for f in item_side if f.kind == "text" and f.name in catalogue.texts
-                                and self.encodes_items and config.text_encoder != "none")
-        self.uses_titles = bool(self.item_texts)
+        item_texts = tuple(f.name for f in item_side if f.kind == "text" and f.name in catalogue.texts
+                           and self.encodes_items and config.text_encoder != "none")
         self.uses_images = (self.encodes_items and catalogue.has_images  # an image array holds some image
                             and any(f.kind == "image" for f in item_side))
         readers = [task.name for task in self.tasks if "image" in task.inputs]
@@ -123,7 +122,7 @@ class MultiTaskModel(keras.Model):
             FeatureInputs([f for f in side_features(self.features, side) if not f.encoded], stats.features,
                           config.embedding_dim, name=f"{side}_features")
             for side in ("user", "item", "context"))
-        self.item_encoder = ItemEncoder(stats, catalogue, config, self.text_encoder, self.item_texts,
+        self.item_encoder = ItemEncoder(stats, catalogue, config, self.text_encoder, item_texts,
                                         self.uses_images, item_features, name="item_encoder")
         self.user_encoder = UserEncoder(stats, config, self.item_encoder, model_data.history_length,
                                         user_features, name="user_encoder")
@@ -212,9 +211,14 @@ class MultiTaskModel(keras.Model):
         """What the item tower reads (empty when no task encodes items)."""
         if not self.encodes_items:
             return ()
-        read = set(self.item_texts) | {f.name for f in side_features(self.features, "item")
-                                       if not f.encoded or f.kind == "image" and self.uses_images}
-        return ("id",) + tuple(f.name for f in self.features if f.name in read)
+        texts = self.item_encoder.text_features
+        return ("id",) + tuple(f.name for f in side_features(self.features, "item")
+                               if not f.encoded or f.name in texts or f.kind == "image" and self.uses_images)
+
+    @property
+    def uses_titles(self) -> bool:
+        """Whether the item tower reads some text feature (`ItemEncoder.text_features`)."""
+        return self.item_encoder.uses_titles
 
     def request_features(self, side: str) -> tuple[FeatureConfig, ...]:
         """The configuration's features a request carries: "user" or "context" ones."""
@@ -293,9 +297,9 @@ class MultiTaskModel(keras.Model):
         encodes_titles = encodes_items and self.item_encoder.uses_titles
         if encodes_items:
             unique_items, item_position = tf.unique(item_index)
+        first_item_text = len(texts)
         if encodes_titles:
-            item_texts = self.item_encoder.texts(unique_items)
-            texts += item_texts
+            texts += self.item_encoder.texts(unique_items)
         # Queries and item texts go through the text encoder in one call.
         text_vectors = self.text_encoder.encode(texts, training) if texts else []
         if "query" in needs:
@@ -306,7 +310,7 @@ class MultiTaskModel(keras.Model):
         item_vectors: tf.Tensor = None
         image_vectors: tf.Tensor = None
         if encodes_items:
-            titles = text_vectors[len(text_vectors) - len(item_texts):] if encodes_titles else []
+            titles = text_vectors[first_item_text:]
             item_vectors, image_vectors = self.item_encoder.features(unique_items, titles, training)
             item_vectors = tf.gather(item_vectors, item_position)
             image_vectors = tf.gather(image_vectors, item_position)
