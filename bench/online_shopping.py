@@ -32,7 +32,6 @@ from mtrec_tf.data.catalogue import Catalogue
 from mtrec_tf.data.examples import build_query_examples
 from mtrec_tf.data.pipeline import make_dataset
 from mtrec_tf.data.public import first_characters, load_online_shopping, stratified_split, tfidf_svm_reference
-from mtrec_tf.data.schema import EVENT_TYPES
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.models import MultiTaskModel
 from mtrec_tf.tasks.multiclass import class_ids
@@ -47,7 +46,7 @@ CONFIG = Path(__file__).resolve().parents[1] / "configs/online_shopping.yaml"
 def text_statistics(train_queries, categories) -> DataStatistics:
     tokens = build_vocabulary((t for row in tokenize_to_lists(list(train_queries)) for t in row), min_count=2)
     return DataStatistics(items=(), tokens=tokens, categories=tuple(sorted(categories)),
-                          event_types=EVENT_TYPES, item_popularity=(), time_gap_log_mean=0.0,
+                          item_popularity=(), time_gap_log_mean=0.0,
                           time_gap_log_std=1.0)
 
 

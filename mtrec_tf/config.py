@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from mtrec_tf.data.event_types import DEFAULT_EVENT_TYPES, EventTypes
 from mtrec_tf.data.schema import BAD_ROW_POLICIES, UNKNOWN_ITEM_POLICIES
 from mtrec_tf.errors import ConfigError, check_choice
 from mtrec_tf.features.spec import DEFAULT_FEATURES, FeatureConfig, check_features, written_settings
@@ -66,12 +67,18 @@ class DataConfig:
         users: the optional users table (`user_id` and profile columns, read by `features`
             of table "users").
         sample_scale, sample_seed: size and seed of the built-in sample world.
+        sample_event_types: its event types, "default" or "extended" (adds view and
+            favorite events; `event_types` must declare them, as
+            `configs/sample_extended_events.yaml` does).
         bad_rows: "error" stops at the first bad row; "skip" drops or repairs bad rows and
             reports how many and why.
         unknown_items: events whose item is not in the catalogue are kept as
             out-of-vocabulary ("keep") or dropped ("drop"); counted either way.
-        history_length: how many past behaviour events (click, add to cart, purchase) an
-            example carries, most recent last.
+        event_types: the shop's event types and their roles (`mtrec_tf.data.event_types`),
+            written `{type: [role, ...]}`; default search, impression, click, add_to_cart and
+            purchase.
+        history_length: how many past behaviour events (by default click, add to cart,
+            purchase) an example carries, most recent last.
         min_token_count: query tokens seen fewer times in training are out of vocabulary.
         image_validation_fraction, image_test_fraction: items held out for the image task.
         split: see `SplitConfig`.
@@ -83,8 +90,10 @@ class DataConfig:
     users: str | None = None
     sample_scale: int = 1
     sample_seed: int = 0
+    sample_event_types: str = "default"
     bad_rows: str = "error"
     unknown_items: str = "keep"
+    event_types: EventTypes = DEFAULT_EVENT_TYPES
     history_length: int = 50
     min_token_count: int = 1
     image_validation_fraction: float = 0.1
@@ -98,6 +107,11 @@ class DataConfig:
             raise ConfigError(f"data.history_length must be at least 1, got {self.history_length}")
         if self.sample_scale < 1:
             raise ConfigError(f"data.sample_scale must be at least 1, got {self.sample_scale}")
+        check_choice("data.sample_event_types", self.sample_event_types, SAMPLE_EVENT_TYPE_SETS, ConfigError)
+        undeclared = [t for t in ("view", "favorite") if t not in self.event_types.names]
+        if self.sample_event_types == "extended" and self.events is None and undeclared:
+            raise ConfigError(f"data.sample_event_types 'extended' logs {', '.join(undeclared)} events: declare them "
+                              "in data.event_types (configs/sample_extended_events.yaml does)")
         if (self.events is None) != (self.items is None):
             raise ConfigError("data.events and data.items go together: give both or neither")
         if self.users is not None and self.events is None:
@@ -105,6 +119,8 @@ class DataConfig:
                               "(the built-in sample has no users table)")
 
 
+# The sample shop's event-type sets (`mtrec_tf.data.sample_events.EVENT_TYPE_SETS`).
+SAMPLE_EVENT_TYPE_SETS = ("default", "extended")
 COMBINATIONS = ("shared_bottom", "mmoe", "ple")
 TEXT_ENCODERS = ("bilstm", "none")
 HISTORY_ENCODERS = ("bilstm", "transformer")
@@ -145,6 +161,10 @@ class TaskConfig:
             "transformer"; "auto" (the default) is "all" where it applies and "last"
             otherwise. Validation and evaluation score the last step of each example either
             way.
+        event_type: for a "binary" task, label it by an event type of the shop's
+            (`data.event_types`) instead of an events column: an impression's label is 1 when
+            an event of that type on its item follows it in its session (a `favorite` task,
+            as `ctr` is labelled by the click), and `label` names it.
         position_bias: for a "binary" or "regression" task that reads the item, learn the
             slot each impression was shown in (the examples' `position`): a shallow tower's
             logit (`mtrec_tf.layers.PositionBias`, `model.position_buckets` slots) is added
@@ -165,6 +185,7 @@ class TaskConfig:
     negative_sampling: str = "popularity"
     positions: str = "auto"
     position_bias: bool = False
+    event_type: str = ""
 
     def __post_init__(self) -> None:
         from mtrec_tf.tasks import TASK_TYPES
@@ -192,6 +213,10 @@ class TaskConfig:
         if self.position_bias and "item" not in self.inputs:
             raise ConfigError(f"tasks.{self.name}.position_bias learns the slot an item was shown in: the task "
                               f"must read the item (inputs: {', '.join(self.inputs)})")
+        if self.event_type and not TASK_TYPES[self.type].labelled_by_events:
+            takers = ", ".join(name for name, kind in TASK_TYPES.items() if kind.labelled_by_events)
+            raise ConfigError(f"tasks.{self.name}.event_type labels {takers} tasks (whether the event followed "
+                              f"an impression), not {self.type!r} ones")
         if self.loss == "hinge" and self.label_smoothing:
             raise ConfigError(f"tasks.{self.name}: label_smoothing applies to the cross-entropy loss, not 'hinge'")
         unknown = sorted(set(self.inputs) - set(TASK_INPUTS))
@@ -496,6 +521,7 @@ class Config:
             raise ConfigError(f"tasks: task {duplicates[0]!r} is defined twice")
         _check_parents(self.tasks)
         _check_positions(self.tasks, self.model)
+        _check_event_type_labels(self.tasks, self.data.event_types)
         for name in self.tuning.tasks:
             if name not in names:
                 raise ConfigError(f"tuning.tasks names {name!r}, which is not a task; tasks: {', '.join(names)}")
@@ -509,6 +535,19 @@ class Config:
             if task.name == name:
                 return task
         raise ConfigError(f"no task named {name!r}; tasks: {', '.join(t.name for t in self.tasks)}")
+
+
+def _check_event_type_labels(tasks: Sequence[TaskConfig], event_types: EventTypes) -> None:
+    """A task labelled by an event type names a declared type and a label of its own."""
+    from mtrec_tf.data.examples import DERIVED_LABELS
+
+    for task in tasks:
+        if task.event_type and task.event_type not in event_types.names:
+            raise ConfigError(f"tasks.{task.name}.event_type {task.event_type!r} is not a declared event type; "
+                              f"data.event_types: {', '.join(event_types.names)}")
+        if task.event_type and task.label in DERIVED_LABELS:
+            raise ConfigError(f"tasks.{task.name}.label {task.label!r} is a label the log derives; a label of an "
+                              "event type needs a name of its own")
 
 
 def _check_positions(tasks: Sequence[TaskConfig], model: ModelConfig) -> None:
@@ -567,6 +606,8 @@ def to_dict(config: Any) -> dict[str, Any]:
             value = {entry.name: {k: v for k, v in _plain(to_dict(entry)).items() if k != "name"} for entry in value}
         elif field.name == "features" and isinstance(config, Config):
             value = {entry.name: written_settings(entry) for entry in value}
+        elif isinstance(value, EventTypes):
+            value = value.to_mapping()
         elif dataclasses.is_dataclass(value):
             value = to_dict(value)
         values[field.name] = _plain(value)
@@ -600,6 +641,8 @@ def from_dict(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
             kwargs[name] = _tasks_from_dict(value)
         elif name == "features" and cls is Config:
             kwargs[name] = _features_from_dict(value)
+        elif hint is EventTypes:
+            kwargs[name] = EventTypes.from_mapping(value, key=f"{prefix}{name}")
         elif isinstance(hint, type) and dataclasses.is_dataclass(hint):
             kwargs[name] = from_dict(hint, value or {}, prefix=f"{prefix}{name}.")
         else:
@@ -764,10 +807,14 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
         values = _merge(values, loaded)
-    # Overrides of tasks or features apply to the default set when the file has none.
+    # Overrides of tasks, features or event types apply to the default set when the file has none.
+    defaults = to_dict(Config())
     for section in ("tasks", "features"):
         if section not in values:
-            values = {**values, section: to_dict(Config())[section]}
+            values = {**values, section: defaults[section]}
+    data = values.get("data")
+    if isinstance(data, dict) and "event_types" not in data or data is None:
+        values = {**values, "data": {**(data or {}), "event_types": defaults["data"]["event_types"]}}
     return from_dict(Config, apply_overrides(values, overrides))
 
 

@@ -6,9 +6,12 @@ same names. Every input is a batch: its first dimension is the number of request
 
 Inputs (the same name means the same thing in every signature):
     user_id             string  (batch,)          unknown users are fine
-    history             string  (batch, length)   item ids, most recent last, "" padding
+    history             string  (batch, length)   item ids, most recent last, "" padding; a past
+                                                  search's query text where the model takes
+                                                  searches (the contract's `history_searches`)
     history_event_type  string  (batch, length)   "click", "add_to_cart", "purchase", ... beside
-                                                  `history`: the export's `enumerations` list them
+                                                  `history`: the export's `enumerations` list
+                                                  them, its `event_roles` say their roles
     history_time_gap    float32 (batch, length)   seconds from each history event to the request
     query               string  (batch,)          "" when there is no search
     candidates          string  (batch, n)        item ids to score, "" padding
@@ -125,6 +128,11 @@ class Contract:
         features: the shop's own features the export takes, by name: `{"side": "user" |
             "context", "kind", "dtype", "shape", "values": [...]}` (`values`: the vocabulary of a
             categorical feature, for reference: other values are fine and share one row).
+        event_roles: each event type the model knows -> its roles (`data.event_types`): the
+            `behaviour` types are the history's item steps.
+        history_searches: whether a history step may be a past search (its query text in
+            `history`, the search type in `history_event_type`): the model was trained
+            with `data.history_includes_searches`.
     """
 
     signatures: Mapping[str, Mapping[str, Any]]
@@ -133,13 +141,21 @@ class Contract:
     top_k: int | None = None
     source: str = ""
     features: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    event_roles: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    history_searches: bool = False
+
+    def event_types_playing(self, role: str) -> list[str]:
+        """The event types with `role` (`behaviour`, `search`, ...), in declared order."""
+        return [name for name, roles in self.event_roles.items() if role in roles]
 
     def to_json(self) -> dict[str, Any]:
         """The contract as the JSON object of `CONTRACT_FILE`."""
         return {"format": CONTRACT_FORMAT, "history_length": self.history_length, "top_k": self.top_k,
                 "signatures": {name: dict(value) for name, value in self.signatures.items()},
                 "enumerations": {name: list(values) for name, values in self.enumerations.items()},
-                "features": {name: dict(value) for name, value in self.features.items()}}
+                "features": {name: dict(value) for name, value in self.features.items()},
+                "event_roles": {name: list(roles) for name, roles in self.event_roles.items()},
+                "history_searches": self.history_searches}
 
     def feature_inputs(self, signature: str) -> list[str]:
         """The feature inputs `signature` takes in this export."""
@@ -175,10 +191,16 @@ class Contract:
         if not isinstance(features, Mapping) or not all(
                 isinstance(v, Mapping) and v.get("side") in ("user", "context") for v in features.values()):
             raise ValueError(f"serving contract{where}: 'features' is not a mapping of feature descriptions")
+        roles = data.get("event_roles") or {}
+        if not isinstance(roles, Mapping) or not all(
+                isinstance(v, list) and all(isinstance(r, str) for r in v) for v in roles.values()):
+            raise ValueError(f"serving contract{where}: 'event_roles' is not a mapping of event type to roles")
         return cls(signatures=dict(data["signatures"]),
                    enumerations={name: tuple(values) for name, values in enumerations.items()},
                    history_length=data.get("history_length"), top_k=data.get("top_k"), source=source,
-                   features={name: dict(value) for name, value in features.items()})
+                   features={name: dict(value) for name, value in features.items()},
+                   event_roles={name: tuple(value) for name, value in roles.items()},
+                   history_searches=bool(data.get("history_searches", False)))
 
     def check_inputs(self, signature: str, inputs: Mapping[str, Any]) -> None:
         """Raises ValueError naming the accepted values when an enumerated input of `inputs`
@@ -199,6 +221,12 @@ class Contract:
                 shown = ", ".join(repr(v) for v in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
                 raise ValueError(f"{name} holds {shown}, which this model does not know; its {what} are: "
                                  f"{', '.join(accepted)} (the export's contract, {self.source or 'given'})")
+        searches = self.event_types_playing("search")
+        if not self.history_searches and searches and "history_event_type" in inputs \
+                and searches[0] in _flat(inputs["history_event_type"]):
+            raise ValueError(f"history_event_type holds {searches[0]!r}: this model was trained without searches "
+                             "in the history (data.history_includes_searches); send its behaviour events only "
+                             f"(the export's contract, {self.source or 'given'})")
 
 
 def _flat(values: Any) -> list[Any]:
@@ -210,7 +238,9 @@ def _flat(values: Any) -> list[Any]:
 def make_contract(signature_defs: Mapping[str, Mapping[str, Mapping[str, Mapping[str, Any]]]],
                   tasks: Mapping[str, Sequence[str]], enumerations: Mapping[str, Sequence[str]],
                   history_length: int, top_k: int | None,
-                  features: Mapping[str, Mapping[str, Any]] | None = None) -> Contract:
+                  features: Mapping[str, Mapping[str, Any]] | None = None,
+                  event_roles: Mapping[str, Sequence[str]] | None = None,
+                  history_searches: bool = False) -> Contract:
     """The contract of an export from its saved signatures.
 
     Args:
@@ -221,6 +251,7 @@ def make_contract(signature_defs: Mapping[str, Mapping[str, Mapping[str, Mapping
         history_length: the export's history cut.
         top_k: the items `retrieve` returns; None without `retrieve`.
         features: the features the export takes (`Contract.features`).
+        event_roles, history_searches: as in `Contract`.
 
     Raises:
         ValueError: when a signature's names or input dtypes differ from `SIGNATURES` and its
@@ -245,7 +276,9 @@ def make_contract(signature_defs: Mapping[str, Mapping[str, Mapping[str, Mapping
     used = {key for signature in signatures.values() for key in signature["inputs"]}
     return Contract(signatures, {name: tuple(values) for name, values in enumerations.items() if name in used},
                     history_length, top_k if "retrieve" in signatures else None,
-                    features={name: info for name, info in features.items() if name in used})
+                    features={name: info for name, info in features.items() if name in used},
+                    event_roles={name: tuple(roles) for name, roles in (event_roles or {}).items()},
+                    history_searches=history_searches)
 
 
 def write_contract(export_dir: str | os.PathLike, contract: Contract,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from typing import cast
 
 import pandas as pd
@@ -21,8 +22,10 @@ from serving.client import RestClient
 from serving.client_errors import ServingError
 from serving.requests_builder import UserRequest
 
-# The events of the data contract that form a user's behaviour history.
+# The default event types that form a user's behaviour history, and the search's; an export's
+# contract says its own (`Contract.event_roles`).
 BEHAVIOUR_EVENT_TYPES = ("click", "add_to_cart", "purchase")
+SEARCH_EVENT_TYPE = "search"
 
 
 def wait_until_available(client: RestClient, seconds: float) -> None:
@@ -39,15 +42,19 @@ def wait_until_available(client: RestClient, seconds: float) -> None:
         time.sleep(0.5)
 
 
-def latest_user(events: pd.DataFrame, history_length: int) -> UserRequest:
-    """The most recently active user, with their last behaviour events and search."""
-    events = events.sort_values("timestamp")
+def latest_user(events: pd.DataFrame, history_length: int, behaviour: Sequence[str] = BEHAVIOUR_EVENT_TYPES,
+                search: str = SEARCH_EVENT_TYPE, history_searches: bool = False) -> UserRequest:
+    """The most recently active user, with their last behaviour events (and, with
+    `history_searches`, their searches as history steps: the query text, the search type)
+    and their last search."""
+    events = events.sort_values("timestamp", kind="stable")
     user = events["user_id"].iloc[-1]
     mine = events[events["user_id"] == user]
     now = int(mine["timestamp"].max())
-    behaviour = mine[mine["event_type"].isin(BEHAVIOUR_EVENT_TYPES)].tail(history_length)
-    history = [(row.item_id, row.event_type, float(now - row.timestamp)) for row in behaviour.itertuples()]
-    searches = mine[mine["event_type"] == "search"]
+    searches = mine[(mine["event_type"] == search) & (mine["query"] != "")]
+    steps = mine["event_type"].isin(behaviour) | (mine.index.isin(searches.index) if history_searches else False)
+    history = [(row.query if row.event_type == search else row.item_id, row.event_type,
+                float(now - row.timestamp)) for row in mine[steps].tail(history_length).itertuples()]
     return UserRequest(str(user), history, str(searches["query"].iloc[-1]) if len(searches) else "")
 
 
@@ -62,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     items = pd.read_parquet(args.items).set_index("item_id")
-    user = latest_user(pd.read_parquet(args.events), history_length=10)
+    events = pd.read_parquet(args.events)
 
     def describe(item_id: str) -> str:
         if item_id not in items.index:
@@ -73,6 +80,12 @@ def main(argv: list[str] | None = None) -> int:
 
     with RestClient(args.server, model_name=args.model_name) as client:
         wait_until_available(client, args.wait)
+        contract = client.contract()
+        roles = {} if contract is None else {role: contract.event_types_playing(role)
+                                             for role in ("behaviour", "search")}
+        user = latest_user(events, history_length=10, behaviour=roles.get("behaviour") or BEHAVIOUR_EVENT_TYPES,
+                           search=(roles.get("search") or [SEARCH_EVENT_TYPE])[0],
+                           history_searches=contract is not None and contract.history_searches)
         print(f"user {user.user_id}, last search {user.query!r}, recent behaviour:")
         recent = cast(list[tuple[str, str, float]], user.history[-5:])  # `latest_user` makes triples
         for item_id, event_type, seconds_ago in recent:

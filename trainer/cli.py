@@ -19,6 +19,7 @@ from mtrec_tf.config import BAD_ROW_POLICIES, SPLIT_METHODS, UNKNOWN_ITEM_POLICI
 from mtrec_tf.errors import DataValidationError, OpAuditError
 
 if TYPE_CHECKING:
+    from mtrec_tf.data.event_types import EventTypes
     from mtrec_tf.data.readers import EcommerceData
     from mtrec_tf.export import ExportResult
     from mtrec_tf.job import ExportOptions
@@ -36,14 +37,20 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--scale", type=int, default=1, help="size multiplier (1: about 1,000 users)")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--format", default="parquet", choices=("parquet", "csv", "jsonl"))
+    sample.add_argument("--event-types", default="default", choices=("default", "extended"),
+                        help="extended adds view and favorite events (train it with "
+                             "configs/sample_extended_events.yaml, which declares them)")
     sample.set_defaults(handler=_data_sample)
 
     inspect = data.add_parser("inspect", help="validate tables and print a report")
     inspect.add_argument("paths", nargs="+", help="table files or folders (events, items, queries, users)")
     _add_validation_options(inspect)
+    inspect.add_argument("--config", help="YAML configuration file (its data.event_types declare the event types)")
+    inspect.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting")
     inspect.add_argument("--json", help="also write the report as JSON to this file")
     inspect.add_argument("--suggest-features", metavar="FILE",
-                         help="write a `features:` configuration inferred from the tables' own columns")
+                         help="write a configuration inferred from the tables: the roles of the event types "
+                              "found (data.event_types) and a `features:` section of their own columns")
     inspect.set_defaults(handler=_data_inspect)
 
     movielens = data.add_parser("movielens", help="write MovieLens 100K as events and items tables")
@@ -206,7 +213,7 @@ def _data_sample(args: argparse.Namespace) -> int:
     from mtrec_tf.data.sample import write_sample
 
     start = time.perf_counter()
-    out = write_sample(args.out, scale=args.scale, seed=args.seed, fmt=args.format)
+    out = write_sample(args.out, scale=args.scale, seed=args.seed, fmt=args.format, event_types=args.event_types)
     print(f"wrote the sample shop (scale {args.scale}, seed {args.seed}) to {out} "
           f"in {time.perf_counter() - start:.1f} s")
     return 0
@@ -223,7 +230,8 @@ def _data_movielens(args: argparse.Namespace) -> int:
 def _suggest_features(paths: Sequence[str], out: str) -> None:
     import pandas as pd
 
-    from mtrec_tf.data.readers import find_tables, read_raw, table_files
+    from mtrec_tf.data.event_types import suggest_roles
+    from mtrec_tf.data.readers import find_tables, found_event_types, read_raw, table_files
     from mtrec_tf.features.suggest import suggest_features, suggestions_yaml
     from mtrec_tf.io_utils import write_text_atomic
 
@@ -231,12 +239,18 @@ def _suggest_features(paths: Sequence[str], out: str) -> None:
     frames = {kind: pd.concat([read_raw(path).frame for path in table_files(found[0])], ignore_index=True)
               for kind, found in tables.items() if kind != "queries"}
     suggestions = suggest_features(frames)
+    roles = suggest_roles(found_event_types(frames["events"])) if "events" in frames else None
     write_text_atomic(out, suggestions_yaml(suggestions, {kind: str(found[0]) for kind, found in tables.items()
-                                                          if kind in frames}))
-    print(f"wrote {len(suggestions)} suggested features to {out}")
+                                                          if kind in frames}, roles))
+    print(f"wrote {len(suggestions)} suggested features" + (f" and the roles of {len(roles)} event types"
+                                                             if roles else "") + f" to {out}")
 
 
-def _load_tables(paths: Sequence[str], bad_rows: str, unknown_items: str) -> EcommerceData:
+def _load_tables(paths: Sequence[str], bad_rows: str, unknown_items: str,
+                 event_types: EventTypes | None = None) -> EcommerceData:
+    """The tables among `paths`; `event_types` declares the events' types (default: the
+    contract's five)."""
+    from mtrec_tf.data.event_types import DEFAULT_EVENT_TYPES
     from mtrec_tf.data.readers import find_tables, load_data
 
     tables = find_tables(paths)
@@ -250,14 +264,21 @@ def _load_tables(paths: Sequence[str], bad_rows: str, unknown_items: str) -> Eco
     queries = tables["queries"][0] if tables.get("queries") else None
     users = tables["users"][0] if tables.get("users") else None
     return load_data(tables["events"][0], tables["items"][0], queries,
-                     bad_rows=bad_rows, unknown_items=unknown_items, users=users)
+                     bad_rows=bad_rows, unknown_items=unknown_items, users=users,
+                     event_types=event_types or DEFAULT_EVENT_TYPES)
 
 
 def _data_inspect(args: argparse.Namespace) -> int:
+    from mtrec_tf.config import load_config
     from mtrec_tf.data.inspect import format_report, inspect_data
+    from mtrec_tf.data.readers import find_tables, found_event_types
     from mtrec_tf.io_utils import write_json_atomic
 
-    report = inspect_data(_load_tables(args.paths, args.bad_rows, args.unknown_items))
+    # Types the configuration does not declare are read and listed, not refused.
+    declared = load_config(args.config, args.set).data.event_types
+    events = find_tables(args.paths).get("events")
+    readable = declared.with_undeclared(found_event_types(events[0])) if events else declared
+    report = inspect_data(_load_tables(args.paths, args.bad_rows, args.unknown_items, readable), declared)
     print(format_report(report))
     if args.json:
         write_json_atomic(args.json, report)

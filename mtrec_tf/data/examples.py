@@ -3,10 +3,14 @@
 Every example has the same columns, so all tasks share one tf.data pipeline; a task whose
 mask is 0 on an example takes nothing from it. The kinds of example:
 
+The roles of the event types (`mtrec_tf.data.event_types`) say which events are searches,
+impressions, clicks, purchases, next-item targets and behaviour:
+
 - `query`: a search with a query, labelled with the category of the first item clicked
   after it in the same session (and the rows of the explicit `queries` table, in training);
 - `impression`: an item shown to a user, labelled `ctr` (clicked) and `cvr` (clicked and
-  then bought), both over the entire impression space as in ESMM; in training, an
+  then bought), both over the entire impression space as in ESMM, and with the label of
+  each task that names an `event_type` (followed by an event of that type); in training, an
   impression of an item whose image is in the image task's training items also carries
   that item's category as an `image_category` label, so the image task learns from every
   impression the model encodes anyway; an impression with a `rating` (explicit feedback,
@@ -15,8 +19,8 @@ mask is 0 on an example takes nothing from it. The kinds of example:
 - `image`: a catalogue item, labelled with its category (items are split by a seeded
   permutation, since the catalogue has no time).
 
-Every example carries the user's behaviour history (click, add to cart, purchase) strictly
-before its timestamp, most recent last, at most `history_length` events; with a random
+Every example carries the user's behaviour history (by default click, add to cart, purchase)
+strictly before its timestamp, most recent last, at most `history_length` events; with a random
 split, whose parts are not ordered in time, only training events enter histories. Labels
 come only from events in the example's own part of the split.
 
@@ -37,7 +41,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from mtrec_tf.data.schema import BEHAVIOUR_EVENT_TYPES, NEXT_ITEM_EVENT_TYPE
+from mtrec_tf.data.event_types import DEFAULT_EVENT_TYPES, EventTypes
 from mtrec_tf.data.splits import PARTS, TRAIN, EventSplit
 from mtrec_tf.features.columns import event_feature_values, feature_dtype
 
@@ -75,14 +79,19 @@ LABEL_TYPES: dict[str, pa.DataType] = {"string": pa.string(), "float32": pa.floa
 
 def label_columns(tasks: Sequence[TaskConfig]) -> dict[str, pa.DataType]:
     """The events columns the examples carry as labels: the standard ones and every task label
-    that is not derived from the log, typed by its task's type."""
+    that is neither derived from the log nor from an event type, typed by its task's type."""
     from mtrec_tf.tasks import task_type
 
     columns = dict(STANDARD_LABEL_COLUMNS)
     for task in tasks:
-        if task.label not in DERIVED_LABELS:
+        if task.label not in DERIVED_LABELS and not task.event_type:
             columns.setdefault(task.label, LABEL_TYPES[task_type(task.type).label_dtype])
     return columns
+
+
+def event_type_labels(tasks: Sequence[TaskConfig]) -> dict[str, str]:
+    """Label -> event type of the tasks labelled by an event type (`tasks.<name>.event_type`)."""
+    return {task.label: task.event_type for task in tasks if task.event_type}
 
 
 def event_column_kinds(columns: Mapping[str, pa.DataType]) -> dict[str, str]:
@@ -142,6 +151,8 @@ def build_examples(
     columns: Mapping[str, pa.DataType] | None = None,
     features: Sequence[FeatureConfig] = (),
     users: pd.DataFrame | None = None,
+    event_types: EventTypes = DEFAULT_EVENT_TYPES,
+    event_labels: Mapping[str, str] | None = None,
 ) -> Examples:
     """Builds the examples of every task from normalised events and items.
 
@@ -160,13 +171,21 @@ def build_examples(
         features: the configuration's features; the examples carry those of the events and
             users tables (`mtrec_tf.features.columns.event_feature_values`).
         users: the users table, for users features.
+        event_types: the roles of the event types (`data.event_types`).
+        event_labels: label -> event type (`event_type_labels`): impression examples carry
+            each such label, 1 where an event of that type on the impression's item follows
+            it in its session (attributed as the click is for `ctr`), else 0.
 
     Returns:
         `Examples` with one Arrow table per part, in `example_schema` of the labels.
     """
     columns = {name: dtype for name, dtype in (STANDARD_LABEL_COLUMNS if columns is None else columns).items()
                if name in events.columns}
-    log = _EventLog(events, split, history_length, columns)
+    log = _EventLog(events, split, history_length, columns, event_types)
+    for label, event_type in (event_labels or {}).items():
+        # Carried as a label column of the events: set on impressions, missing on the rest.
+        log.events[label] = _followed_by(log, event_type)
+        columns[label] = pa.float32()
     log.features, log.users = tuple(f for f in features if f.table != "items"), users
     category_of = pd.Series(items["category"].to_numpy(), index=items["item_id"].to_numpy())
     skipped: dict[str, int] = {}
@@ -197,14 +216,15 @@ class _EventLog:
     """Events sorted by user and time, with the index needed to cut histories."""
 
     def __init__(self, events: pd.DataFrame, split: EventSplit, history_length: int,
-                 columns: Mapping[str, pa.DataType] | None = None):
+                 columns: Mapping[str, pa.DataType] | None = None, event_types: EventTypes = DEFAULT_EVENT_TYPES):
         frame = events.assign(part=split.part, row=np.arange(len(events)))
         self.events = frame
+        self.event_types = event_types
         self.columns = dict(columns or {})
         self.features: tuple[FeatureConfig, ...] = ()
         self.users: pd.DataFrame | None = None
         self.history_length = history_length
-        behaviour = frame[frame["event_type"].isin(BEHAVIOUR_EVENT_TYPES)]
+        behaviour = frame[frame["event_type"].isin(event_types.behaviour)]
         if split.method == "random":
             behaviour = behaviour[behaviour["part"] == TRAIN]
         self.user_codes = {u: i for i, u in enumerate(pd.unique(frame["user_id"]))}
@@ -218,8 +238,9 @@ class _EventLog:
         self._types = behaviour["event_type"].to_numpy(dtype=object)[order]
         self._times = behaviour["timestamp"].to_numpy(dtype=np.int64)[order]
 
-    def of_type(self, event_type: str) -> pd.DataFrame:
-        return self.events[self.events["event_type"] == event_type]
+    def of_role(self, role: str) -> pd.DataFrame:
+        """The events of the type that plays `role` (`event_types.SINGLE_ROLES`)."""
+        return self.events[self.events["event_type"] == self.event_types.only(role)]
 
     def keys(self, users: pd.Series, timestamps: pd.Series) -> np.ndarray:
         codes = users.map(self.user_codes).to_numpy(dtype=np.int64)
@@ -261,9 +282,9 @@ def _attribute(later: pd.DataFrame, earlier: pd.DataFrame, by: list[str]) -> pd.
 
 
 def _query_examples(log: _EventLog, category_of: pd.Series, skipped: dict[str, int]) -> pd.DataFrame:
-    searches = log.of_type("search")
+    searches = log.of_role("search")
     searches = searches[searches["query"] != ""]
-    clicks = log.of_type("click")
+    clicks = log.of_role("click")
     clicks = clicks[clicks["item_id"].isin(category_of.index)]
     matched = _attribute(clicks, searches, ["user_id", "session_id", "part"])
     matched = matched[matched["matched_row"] >= 0].sort_values(["timestamp", "row"], kind="stable")
@@ -279,16 +300,30 @@ def _query_examples(log: _EventLog, category_of: pd.Series, skipped: dict[str, i
     )
 
 
+_IMPRESSION_KEYS = ["user_id", "session_id", "item_id", "part"]
+
+
+def _attributed_rows(log: _EventLog, event_type: str) -> set[int]:
+    """The impressions (rows) followed by an event of `event_type` on their item, in their
+    session and part: each such event goes to the last impression at or before it."""
+    later = log.events[log.events["event_type"] == event_type]
+    matched = _attribute(later, log.of_role("impression"), _IMPRESSION_KEYS)
+    return set(matched.loc[matched["matched_row"] >= 0, "matched_row"])
+
+
+def _followed_by(log: _EventLog, event_type: str) -> np.ndarray:
+    """Per event: 1 on an impression followed by an event of `event_type`, 0 on any other
+    impression, NaN on other events."""
+    impression = (log.events["event_type"] == log.event_types.impression).to_numpy()
+    followed = log.events["row"].isin(_attributed_rows(log, event_type)).to_numpy()
+    return np.where(impression, followed.astype(np.float64), np.nan)
+
+
 def _impression_examples(log: _EventLog, train_image_category: pd.Series) -> pd.DataFrame:
-    impressions = log.of_type("impression")
-    keys = ["user_id", "session_id", "item_id", "part"]
-    clicked = _attribute(log.of_type("click"), impressions, keys)
-    clicked_rows = set(clicked.loc[clicked["matched_row"] >= 0, "matched_row"])
-    bought = _attribute(log.of_type("purchase"), impressions, keys)
-    bought_rows = set(bought.loc[bought["matched_row"] >= 0, "matched_row"])
+    impressions = log.of_role("impression")
     rows = impressions["row"]
-    click = rows.isin(clicked_rows).to_numpy()
-    conversion = click & rows.isin(bought_rows).to_numpy()
+    click = rows.isin(_attributed_rows(log, log.event_types.click)).to_numpy()
+    conversion = click & rows.isin(_attributed_rows(log, log.event_types.purchase)).to_numpy()
     frame = _frame(
         impressions, "impression",
         labels={"ctr": click.astype(np.float32), "cvr": conversion.astype(np.float32)},
@@ -301,7 +336,7 @@ def _impression_examples(log: _EventLog, train_image_category: pd.Series) -> pd.
 
 
 def _next_item_examples(log: _EventLog, category_of: pd.Series, skipped: dict[str, int]) -> pd.DataFrame:
-    clicks = log.of_type(NEXT_ITEM_EVENT_TYPE)
+    clicks = log.of_role("next_item")
     known = clicks["item_id"].isin(category_of.index)
     skipped["clicks on items outside the catalogue (no next_item target)"] = int((~known).sum())
     clicks = clicks[known]

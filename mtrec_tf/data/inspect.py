@@ -13,25 +13,31 @@ from typing import Any
 import pandas as pd
 
 from mtrec_tf.data import schema
+from mtrec_tf.data.event_types import DEFAULT_EVENT_TYPES, EventTypes
 from mtrec_tf.data.readers import EcommerceData
 
 TOP_CATEGORIES = 20
 _SECONDS_PER_DAY = 86_400
 
 
-def inspect_data(data: EcommerceData) -> dict[str, Any]:
-    """Counts and distributions describing `data`.
+def inspect_data(data: EcommerceData, event_types: EventTypes = DEFAULT_EVENT_TYPES) -> dict[str, Any]:
+    """Counts and distributions describing `data`, whose event types play the roles of
+    `event_types` (`data.event_types`).
 
     Returns:
         A dict with keys:
         rows: table -> rows (queries None when there is no queries table);
         time_range: first and last event (ISO-8601, UTC) and the days between, or None;
-        event_types: event type -> events;
+        event_types: event type -> events, the declared types first (in declared order), then
+            those found in the data that are not declared;
+        event_roles: declared event type -> its roles (`mtrec_tf.data.event_types`);
+        undeclared_event_types: the types found in the data that are not declared (data
+            read with `EventTypes.with_undeclared`);
         users: distinct users with events;
         items: items in the catalogue, catalogue items with any event / behaviour event, and
             catalogue items with a title / an image (a model reads titles or images only
             when some item has one);
-        interactions: behaviour events (click, add_to_cart, purchase);
+        interactions: behaviour events (by default click, add_to_cart, purchase);
         user_item_pairs: distinct (user, catalogue item) pairs among behaviour events;
         sparsity: 1 - user_item_pairs / (users * catalogue items), or None when either is 0;
         categories: leaf -> items in the catalogue, and leaf -> events on catalogue items,
@@ -42,10 +48,11 @@ def inspect_data(data: EcommerceData) -> dict[str, Any]:
     """
     events, items = data.events, data.items
     in_catalogue = events["item_id"].isin(items["item_id"]).to_numpy()
-    behaviour = events["event_type"].isin(schema.BEHAVIOUR_EVENT_TYPES).to_numpy()
+    behaviour = events["event_type"].isin(event_types.behaviour).to_numpy()
     users = int(events["user_id"].nunique())
     pairs = int(events.loc[behaviour & in_catalogue, ["user_id", "item_id"]].drop_duplicates().shape[0])
     cells = users * len(items)
+    counts = _event_type_counts(events["event_type"], event_types)
     return {
         "rows": {
             "events": len(events),
@@ -53,7 +60,9 @@ def inspect_data(data: EcommerceData) -> dict[str, Any]:
             "queries": None if data.queries is None else len(data.queries),
         },
         "time_range": _time_range(events["timestamp"]),
-        "event_types": _event_type_counts(events["event_type"]),
+        "event_types": counts,
+        "event_roles": {name: list(event_types.roles_of(name)) for name in event_types.names},
+        "undeclared_event_types": [name for name in counts if name not in event_types.names],
         "users": users,
         "items": {
             "catalogue": len(items),
@@ -66,7 +75,7 @@ def inspect_data(data: EcommerceData) -> dict[str, Any]:
         "user_item_pairs": pairs,
         "sparsity": 1.0 - pairs / cells if cells else None,
         "categories": _category_counts(events.loc[in_catalogue, "item_id"], items),
-        "queries": _query_counts(events, data.queries),
+        "queries": _query_counts(events, data.queries, event_types.search),
         **data_quality(data),
     }
 
@@ -91,9 +100,10 @@ def _iso(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def _event_type_counts(event_types: pd.Series) -> dict[str, int]:
-    counts = event_types.value_counts()
-    return {event_type: int(counts.get(event_type, 0)) for event_type in schema.EVENT_TYPES}
+def _event_type_counts(values: pd.Series, event_types: EventTypes) -> dict[str, int]:
+    counts = values.value_counts()
+    found = sorted(str(name) for name in counts.index if name not in event_types.names)
+    return {event_type: int(counts.get(event_type, 0)) for event_type in (*event_types.names, *found)}
 
 
 def _category_counts(event_item_ids: pd.Series, items: pd.DataFrame) -> dict[str, dict[str, int]]:
@@ -109,8 +119,8 @@ def _sorted_counts(values: pd.Series) -> dict[str, int]:
     return {str(value): int(count) for value, count in ordered}
 
 
-def _query_counts(events: pd.DataFrame, queries: pd.DataFrame | None) -> dict[str, int]:
-    searches = events.loc[(events["event_type"] == "search").to_numpy(), "query"]
+def _query_counts(events: pd.DataFrame, queries: pd.DataFrame | None, search: str) -> dict[str, int]:
+    searches = events.loc[(events["event_type"] == search).to_numpy(), "query"]
     return {
         "labelled": 0 if queries is None else len(queries),
         "distinct_searched": int(searches[searches != ""].nunique()),
@@ -148,9 +158,15 @@ def _time_section(report: dict[str, Any]) -> list[str]:
 
 def _events_section(report: dict[str, Any]) -> list[str]:
     total = sum(report["event_types"].values())
-    lines = ["Event types"]
+    lines = ["Event types (roles: data.event_types)"]
+    undeclared = report["undeclared_event_types"]
     for event_type, count in report["event_types"].items():
-        lines.append(f"  {event_type:<12} {count:>12,}  {_percent(count, total)}")
+        roles = ", ".join(report["event_roles"].get(event_type, ())) or "no role"
+        about = "not declared" if event_type in undeclared else roles
+        lines.append(f"  {event_type:<12} {count:>12,}  {_percent(count, total)}  {about}".rstrip())
+    if undeclared:
+        lines.append(f"  declare {', '.join(undeclared)} in data.event_types to train on them (a training run "
+                     "refuses undeclared types); --suggest-features FILE proposes their roles")
     return lines
 
 
@@ -165,7 +181,7 @@ def _users_items_section(report: dict[str, Any]) -> list[str]:
         f"  items with behaviour events    {items['with_behaviour']:,}",
         f"  items with a title             {items['with_title']:,}",
         f"  items with an image            {items['with_image']:,}",
-        f"  interactions (click, add_to_cart, purchase)  {report['interactions']:,}",
+        f"  interactions (behaviour events)  {report['interactions']:,}",
         f"  distinct user-item pairs       {report['user_item_pairs']:,}",
         f"  sparsity                       {'n/a' if sparsity is None else f'{sparsity:.6f}'}",
     ]

@@ -21,8 +21,6 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-from mtrec_tf.data.schema import NEXT_ITEM_EVENT_TYPE
-
 
 @dataclasses.dataclass(frozen=True)
 class PositionSelection:
@@ -50,10 +48,12 @@ class PositionSelection:
                 f"histories{first}")
 
 
-def select_position_examples(table: pa.Table, label: str, other_labels: Sequence[str] = ()) -> PositionSelection:
+def select_position_examples(table: pa.Table, label: str, other_labels: Sequence[str] = (),
+                             next_item_type: str = "click") -> PositionSelection:
     """Keeps, of the examples carrying `label`, one per stretch of each user's history (see the
     module docstring), and the examples that carry one of `other_labels` (the labels of the
-    run's other tasks) as they are; rows that carry none of them train nothing and are left out."""
+    run's other tasks) as they are; rows that carry none of them train nothing and are left out.
+    Clicks are the events of `next_item_type` (`EventTypes.next_item`)."""
     mask = table.column(f"mask_{label}").to_numpy() > 0
     labelled = np.flatnonzero(mask)
     users = table.column("user_id").to_numpy(zero_copy_only=False)[labelled]
@@ -75,7 +75,7 @@ def select_position_examples(table: pa.Table, label: str, other_labels: Sequence
         later = gaps[:-1] > gaps[1:]
         time = table_times[row]
         return [(time - float(g), item) for g, item, kind, ok in zip(gaps[1:], items, kinds, later)
-                if ok and kind == NEXT_ITEM_EVENT_TYPE]
+                if ok and kind == next_item_type]
 
     keep = np.zeros(len(labelled), bool)
     without_history = 0

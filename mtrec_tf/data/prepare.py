@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from mtrec_tf import progress
 from mtrec_tf.config import Config, DataConfig
-from mtrec_tf.data.examples import Examples, build_examples, event_column_kinds, label_columns
+from mtrec_tf.data.examples import Examples, build_examples, event_column_kinds, event_type_labels, label_columns
 from mtrec_tf.data.readers import EcommerceData, load_data
 from mtrec_tf.data.sample import generate_sample
 from mtrec_tf.data.splits import PARTS, EventSplit, split_events
@@ -37,7 +37,8 @@ def prepare_configured(config: Config) -> PreparedData:
     label that the log does not derive is a column of the events table."""
     columns = label_columns(config.tasks)
     data = load_configured_data(config.data, columns, config.features)
-    return prepare_data(data, config.data, seed=config.seed, columns=columns, features=config.features)
+    return prepare_data(data, config.data, seed=config.seed, columns=columns, features=config.features,
+                        event_labels=event_type_labels(config.tasks))
 
 
 def load_configured_data(config: DataConfig, columns: Mapping[str, pa.DataType] | None = None,
@@ -49,9 +50,10 @@ def load_configured_data(config: DataConfig, columns: Mapping[str, pa.DataType] 
     item_columns, user_columns = table_columns(features, "items"), table_columns(features, "users")
     if config.events is None:
         with progress.step("generating the sample shop") as done:
-            world = generate_sample(scale=config.sample_scale, seed=config.sample_seed)
+            world = generate_sample(scale=config.sample_scale, seed=config.sample_seed,
+                                    event_types=config.sample_event_types)
             data = load_data(world.events, world.items, world.queries, event_columns=kinds,
-                             item_columns=item_columns, user_columns=user_columns)
+                             item_columns=item_columns, user_columns=user_columns, event_types=config.event_types)
             done.report(_table_sizes(data), len(data.events), "events")
     else:
         assert config.items is not None  # DataConfig names both tables or neither
@@ -60,6 +62,7 @@ def load_configured_data(config: DataConfig, columns: Mapping[str, pa.DataType] 
                 config.events, config.items, config.queries,
                 bad_rows=config.bad_rows, unknown_items=config.unknown_items, event_columns=kinds,
                 users=config.users, item_columns=item_columns, user_columns=user_columns,
+                event_types=config.event_types,
             )
             done.report(_table_sizes(data), len(data.events), "events")
     return with_features(data, features)
@@ -84,23 +87,25 @@ def _table_sizes(data: EcommerceData) -> str:
 
 def prepare_data(data: EcommerceData, config: DataConfig, seed: int = 0,
                  columns: Mapping[str, pa.DataType] | None = None,
-                 features: Sequence[FeatureConfig] = DEFAULT_FEATURES) -> PreparedData:
+                 features: Sequence[FeatureConfig] = DEFAULT_FEATURES,
+                 event_labels: Mapping[str, str] | None = None) -> PreparedData:
     """Splits the events, builds every task's examples and fits statistics on training.
 
     `columns` are the label columns of the events table (`examples.label_columns`; default the
     standard ones); `features` the configuration's own features, which `data` holds the
-    columns of (`with_features`).
+    columns of (`with_features`); `event_labels` the labels of event types
+    (`examples.event_type_labels`).
     """
     with progress.step("preparing data") as done:
-        prepared = _prepare(data, config, seed, columns, features)
+        prepared = _prepare(data, config, seed, columns, features, event_labels)
         examples = _example_count(prepared.examples)
         done.report(f"{len(data.events):,} events -> {examples:,} examples", examples, "examples")
     return prepared
 
 
 def _prepare(data: EcommerceData, config: DataConfig, seed: int, columns: Mapping[str, pa.DataType] | None,
-             features: Sequence[FeatureConfig]) -> PreparedData:
-    split = split_events(data.events, config.split, seed)
+             features: Sequence[FeatureConfig], event_labels: Mapping[str, str] | None) -> PreparedData:
+    split = split_events(data.events, config.split, seed, config.event_types)
     examples = build_examples(
         data.events, data.items, split,
         queries=data.queries,
@@ -111,10 +116,13 @@ def _prepare(data: EcommerceData, config: DataConfig, seed: int, columns: Mappin
         columns=columns,
         features=features,
         users=data.users,
+        event_types=config.event_types,
+        event_labels=event_labels,
     )
     statistics = fit_statistics(
         data.events[split.mask("train")], data.items, examples.parts["train"],
         train_queries=data.queries, min_token_count=config.min_token_count, features=features, users=data.users,
+        event_types=config.event_types,
     )
     return PreparedData(data, split, examples, statistics)
 

@@ -29,6 +29,7 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from mtrec_tf.data import schema
+from mtrec_tf.data.event_types import DEFAULT_EVENT_TYPES, EventTypes
 from mtrec_tf.data.schema import UNKNOWN_ITEM_POLICIES
 from mtrec_tf.data.validation import (
     BAD_ROW_POLICIES,
@@ -119,6 +120,7 @@ def load_data(
     users: TableSource | None = None,
     item_columns: Mapping[str, str | ExtraColumn] | None = None,
     user_columns: Mapping[str, str | ExtraColumn] | None = None,
+    event_types: EventTypes = DEFAULT_EVENT_TYPES,
 ) -> EcommerceData:
     """Reads, validates and normalises the events, items and optional queries tables.
 
@@ -133,13 +135,15 @@ def load_data(
         users: the optional users table (`user_id` and profile columns).
         item_columns, user_columns: columns of the shop's own to keep in the items and users
             tables (the features).
+        event_types: the event types the events table may hold (`data.event_types`).
 
     Returns:
         The normalised tables and their reports.
     """
     check_choice("bad_rows", bad_rows, BAD_ROW_POLICIES)
     check_choice("unknown_items", unknown_items, UNKNOWN_ITEM_POLICIES)
-    event_frame, event_report = read_table(events, "events", bad_rows=bad_rows, extra_columns=event_columns)
+    event_frame, event_report = read_table(events, "events", bad_rows=bad_rows, extra_columns=event_columns,
+                                           event_types=event_types)
     item_frame, item_report = read_table(items, "items", bad_rows=bad_rows, extra_columns=item_columns)
     reports = [event_report, item_report]
     query_frame = user_frame = None
@@ -197,6 +201,7 @@ def read_table(
     bad_rows: str = "error",
     name: str | None = None,
     extra_columns: Mapping[str, str | ExtraColumn] | None = None,
+    event_types: EventTypes = DEFAULT_EVENT_TYPES,
 ) -> tuple[pd.DataFrame, TableReport]:
     """Reads one table and returns it in normalised form with its report.
 
@@ -207,7 +212,7 @@ def read_table(
         kind: one of `schema.TABLE_KINDS`.
         bad_rows: "error" or "skip", as in `validation.validate_table`.
         name: how a DataFrame is named in messages (default: `kind`).
-        extra_columns: columns of the shop's own to keep, as in `validation.validate_table`.
+        extra_columns, event_types: as in `validation.validate_table`.
 
     Returns:
         One frame for all shards and one report for all of them; messages keep each file's
@@ -217,9 +222,9 @@ def read_table(
     check_choice("bad_rows", bad_rows, BAD_ROW_POLICIES)
     if isinstance(source, pd.DataFrame):
         return validate_table(source, kind, source=f"DataFrame {name or kind}", bad_rows=bad_rows,
-                              extra_columns=extra_columns)
+                              extra_columns=extra_columns, event_types=event_types)
     files = table_files(source)
-    parts = [_read_and_validate(path, kind, bad_rows, extra_columns) for path in files]
+    parts = [_read_and_validate(path, kind, bad_rows, extra_columns, event_types) for path in files]
     frames = [frame for frame, _, _ in parts]
     table = frames[0] if len(frames) == 1 else pd.concat(frames)
     if kind in ("items", "users") and len(parts) > 1:
@@ -231,14 +236,14 @@ def read_table(
     return table.reset_index(drop=True), report
 
 
-def _read_and_validate(path: Path, kind: str, bad_rows: str, extra_columns: Mapping[str, str | ExtraColumn] | None
-                       ) -> tuple[pd.DataFrame, TableReport, RowLocator]:
+def _read_and_validate(path: Path, kind: str, bad_rows: str, extra_columns: Mapping[str, str | ExtraColumn] | None,
+                       event_types: EventTypes) -> tuple[pd.DataFrame, TableReport, RowLocator]:
     raw = read_raw(path)
     if raw.file_issues and bad_rows == "error":
         raise DataValidationError(raw.file_issues[0])
     frame, report = validate_located(
         raw.frame, kind, raw.locator, bad_rows=bad_rows, base_dir=path.parent,
-        problems=_label_repairs_dropped(raw.problems, kind), extra_columns=extra_columns,
+        problems=_label_repairs_dropped(raw.problems, kind), extra_columns=extra_columns, event_types=event_types,
     )
     report.notes.extend(raw.file_issues)
     return frame, report, raw.locator
@@ -302,6 +307,15 @@ def _check_format(path: Path) -> str:
             f"{path}: unknown file type {path.suffix!r}; expected one of {', '.join(FORMATS)}"
         )
     return table_format
+
+
+def found_event_types(source: PathLike | Sequence[PathLike] | pd.DataFrame) -> list[str]:
+    """The distinct event types of an events table as validation reads them (lower-cased,
+    trimmed), most frequent first; nothing is validated."""
+    frames = [source] if isinstance(source, pd.DataFrame) else [read_raw(p).frame for p in table_files(source)]
+    values = pd.concat([f["event_type"] for f in frames if "event_type" in f.columns] or [pd.Series(dtype=object)])
+    values = values.dropna().astype(str).str.strip().str.lower()
+    return [str(name) for name in values[values != ""].value_counts().index]
 
 
 def read_raw(path: Path) -> RawTable:

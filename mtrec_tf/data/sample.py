@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from mtrec_tf.data.sample_events import EVENT_TYPE_SETS, with_extended_events
 from mtrec_tf.data.schema import CATEGORY_SEPARATOR, EVENT_TYPES
 from mtrec_tf.errors import check_choice
 
@@ -209,7 +210,7 @@ class SampleWorld:
     user_interests: pd.DataFrame
 
 
-def generate_sample(scale: int = 1, seed: int = 0) -> SampleWorld:
+def generate_sample(scale: int = 1, seed: int = 0, event_types: str = "default") -> SampleWorld:
     """Generates the sample shop.
 
     At scale 1 the shop has about 1,200 items in 28 leaf categories, 1,000 users, 8,000
@@ -224,6 +225,9 @@ def generate_sample(scale: int = 1, seed: int = 0) -> SampleWorld:
     Args:
         scale: Size multiplier, an integer >= 1.
         seed: Seed of `numpy.random.default_rng`, an integer >= 0.
+        event_types: "default" (search, impression, click, add_to_cart, purchase) or
+            "extended", which adds `view` and `favorite` events
+            (`mtrec_tf.data.sample_events`, declared by its `EXTENDED_EVENT_TYPES`).
 
     Returns:
         A `SampleWorld`.
@@ -239,6 +243,7 @@ def generate_sample(scale: int = 1, seed: int = 0) -> SampleWorld:
     """
     _check_int("scale", scale, minimum=1)
     _check_int("seed", seed, minimum=0)
+    check_choice("event_types", event_types, EVENT_TYPE_SETS)
     # One independent stream per part, so that changing one part leaves the others as they were.
     parts = ("catalogue", "titles", "images", "users", "sessions", "queries", "impressions", "behaviour", "labels")
     streams = dict(zip(parts, np.random.default_rng(seed).spawn(len(parts))))
@@ -256,9 +261,13 @@ def generate_sample(scale: int = 1, seed: int = 0) -> SampleWorld:
     session_query = np.full(len(sessions.user), "", dtype=object)
     session_query[sessions.search] = search_queries
 
+    events = _events_table(sessions, impressions, behaviour, item_ids, user_ids, session_ids, session_query)
+    items = _items_table(catalogue, item_ids, paths, streams["titles"], streams["images"])
+    if event_types == "extended":
+        events = with_extended_events(events, items, seed)
     return SampleWorld(
-        events=_events_table(sessions, impressions, behaviour, item_ids, user_ids, session_ids, session_query),
-        items=_items_table(catalogue, item_ids, paths, streams["titles"], streams["images"]),
+        events=events,
+        items=items,
         queries=_labelled_queries(_LABELLED_QUERIES_PER_SCALE * scale, paths, streams["labels"]),
         query_intents=pd.DataFrame({
             "session_id": _str(session_ids[sessions.search]),
@@ -274,6 +283,7 @@ def write_sample(
     scale: int = 1,
     seed: int = 0,
     fmt: str = "parquet",
+    event_types: str = "default",
 ) -> Path:
     """Generates the sample shop and writes it as files.
 
@@ -289,6 +299,7 @@ def write_sample(
         seed: Seed of `numpy.random.default_rng`, an integer >= 0.
         fmt: "parquet", "csv" (UTF-8 with a header) or "jsonl" (one JSON object a line,
             non-ASCII text kept as is).
+        event_types: the event types, as in `generate_sample`.
 
     Returns:
         `out_dir` as a `Path`.
@@ -305,7 +316,7 @@ def write_sample(
     check_choice("fmt", fmt, FORMATS)
     _check_int("scale", scale, minimum=1)
     _check_int("seed", seed, minimum=0)
-    world = generate_sample(scale=scale, seed=seed)
+    world = generate_sample(scale=scale, seed=seed, event_types=event_types)
     out = Path(out_dir)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "truth").mkdir(exist_ok=True)

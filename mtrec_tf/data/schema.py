@@ -6,8 +6,8 @@ below, with these dtypes, whatever the source format was:
 
 events
     user_id: str, timestamp: int64 (epoch seconds, UTC), event_type: str (one of
-    EVENT_TYPES), item_id: str ("" for searches), query: str ("" when none; the column
-    may be missing),
+    the declared event types, `data.event_types`; default EVENT_TYPES), item_id: str (""
+    for searches), query: str ("" when none; the column may be missing),
     session_id: str ("" when none), position: int64 (-1 when none), rating: float64
     (explicit feedback such as a MovieLens star rating, on the source's own scale; NaN
     when none).
@@ -27,11 +27,9 @@ task's label) names, normalised by their kind.
 
 from __future__ import annotations
 
+# The default event types; a shop declares its own with their roles (`data.event_types`,
+# `mtrec_tf.data.event_types`).
 EVENT_TYPES: tuple[str, ...] = ("search", "impression", "click", "add_to_cart", "purchase")
-# Events that express interest in an item and so enter a user's behaviour history.
-BEHAVIOUR_EVENT_TYPES: tuple[str, ...] = ("click", "add_to_cart", "purchase")
-# The events whose item is a `next_item` target.
-NEXT_ITEM_EVENT_TYPE = "click"
 
 EVENTS_REQUIRED: tuple[str, ...] = ("user_id", "timestamp", "event_type", "item_id")
 EVENTS_OPTIONAL: tuple[str, ...] = ("query", "session_id", "position", "rating")

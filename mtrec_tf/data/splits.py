@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mtrec_tf.config import SplitConfig
+from mtrec_tf.data.event_types import DEFAULT_EVENT_TYPES, EventTypes
 
 PARTS: tuple[str, ...] = ("train", "validation", "test")
 TRAIN, VALIDATION, TEST = 0, 1, 2
@@ -69,14 +70,15 @@ def time_split(
     return EventSplit(part, "time", validation_start, test_start)
 
 
-def leave_last_out_split(events: pd.DataFrame, min_user_clicks: int = 3) -> EventSplit:
+def leave_last_out_split(events: pd.DataFrame, min_user_clicks: int = 3, click: str = "click") -> EventSplit:
     """Per user: events from the last click on are test, from the second-last click validation.
 
+    A click is an event of type `click` (the next-item target's, `EventTypes.next_item`).
     Users with fewer than `min_user_clicks` clicks keep all their events in training.
     """
     users = events["user_id"].to_numpy()
     timestamps = events["timestamp"].to_numpy(dtype=np.int64)
-    clicks = events.loc[events["event_type"] == "click", ["user_id", "timestamp"]]
+    clicks = events.loc[events["event_type"] == click, ["user_id", "timestamp"]]
     per_user = clicks.groupby("user_id", sort=False)["timestamp"]
     ranked = clicks.assign(rank=per_user.rank(method="first", ascending=False))
     counts = per_user.size()
@@ -106,12 +108,13 @@ def random_split(
     return EventSplit(part, "random")
 
 
-def split_events(events: pd.DataFrame, config: SplitConfig, seed: int = 0) -> EventSplit:
-    """The split that `config.method` names."""
+def split_events(events: pd.DataFrame, config: SplitConfig, seed: int = 0,
+                 event_types: EventTypes = DEFAULT_EVENT_TYPES) -> EventSplit:
+    """The split that `config.method` names; leave-last-out counts the next-item events."""
     if config.method == "random":
         return random_split(len(events), config.validation_fraction, config.test_fraction, seed)
     if config.method == "time":
         return time_split(
             events["timestamp"].to_numpy(), config.validation_fraction, config.test_fraction
         )
-    return leave_last_out_split(events, config.min_user_clicks)
+    return leave_last_out_split(events, config.min_user_clicks, event_types.next_item)

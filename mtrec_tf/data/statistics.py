@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mtrec_tf.data.schema import EVENT_TYPES
+from mtrec_tf.data.event_types import DEFAULT_EVENT_TYPES, EventTypes
 from mtrec_tf.features.spec import DEFAULT_FEATURES, FeatureConfig
 from mtrec_tf.features.statistics import (
     FeatureStatistics,
@@ -30,7 +30,7 @@ from mtrec_tf.io_utils import join, read_json, write_json_atomic
 from mtrec_tf.text.tokenizer import tokenize_to_lists
 from mtrec_tf.text.vocabulary import build_vocabulary, load_vocabulary, save_vocabulary
 
-_VOCABULARIES = ("items", "tokens", "categories", "event_types")
+_VOCABULARIES = ("items", "tokens", "categories")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,8 +42,8 @@ class DataStatistics:
         tokens: tokens of the catalogue's text features (titles), then query tokens of the
             training part.
         categories: category paths of the catalogue and of the training queries, sorted.
-        event_types: the contract's event types.
-        item_popularity: training clicks per item, aligned with `items`.
+        item_popularity: training clicks per item (events of the click role), aligned with `items`.
+        event_roles: the event types and their roles (`data.event_types`).
         time_gap_log_mean, time_gap_log_std: of log1p(seconds) over training histories.
         features: the configured features' statistics by name (`mtrec_tf.features.statistics`).
     """
@@ -51,19 +51,25 @@ class DataStatistics:
     items: tuple[str, ...]
     tokens: tuple[str, ...]
     categories: tuple[str, ...]
-    event_types: tuple[str, ...]
     item_popularity: tuple[int, ...]
     time_gap_log_mean: float
     time_gap_log_std: float
     features: dict[str, FeatureStatistics] = dataclasses.field(default_factory=dict)
+    event_roles: EventTypes = DEFAULT_EVENT_TYPES
+
+    @property
+    def event_types(self) -> tuple[str, ...]:
+        """The event-type vocabulary: every declared type, in declared order."""
+        return self.event_roles.names
 
     def save(self, directory: str | os.PathLike) -> None:
-        """Writes `<name>.txt` per vocabulary and `statistics.json` into `directory`."""
-        for name in _VOCABULARIES:
+        """Writes `<name>.txt` per vocabulary (and the event types') and `statistics.json` into `directory`."""
+        for name in _VOCABULARIES + ("event_types",):
             save_vocabulary(getattr(self, name), join(directory, f"{name}.txt"))
         numbers = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                   if f.name not in _VOCABULARIES and f.name != "features"}
+                   if f.name not in _VOCABULARIES and f.name not in ("features", "event_roles")}
         numbers["item_popularity"] = list(self.item_popularity)
+        numbers["event_roles"] = self.event_roles.to_mapping()
         write_json_atomic(join(directory, "statistics.json"), numbers)
         if self.features:
             save_feature_statistics(self.features, directory)
@@ -73,7 +79,9 @@ class DataStatistics:
         values: dict[str, Any] = {name: load_vocabulary(join(directory, f"{name}.txt")) for name in _VOCABULARIES}
         numbers = read_json(join(directory, "statistics.json"))
         numbers["item_popularity"] = tuple(numbers["item_popularity"])
-        return cls(**values, **numbers, features=load_feature_statistics(directory))
+        roles = numbers.pop("event_roles", None)
+        event_roles = DEFAULT_EVENT_TYPES if roles is None else EventTypes.from_mapping(roles)
+        return cls(**values, **numbers, features=load_feature_statistics(directory), event_roles=event_roles)
 
 
 def fit_statistics(
@@ -85,6 +93,7 @@ def fit_statistics(
     min_token_count: int = 1,
     features: Sequence[FeatureConfig] = DEFAULT_FEATURES,
     users: pd.DataFrame | None = None,
+    event_types: EventTypes = DEFAULT_EVENT_TYPES,
 ) -> DataStatistics:
     """Fits vocabularies and statistics.
 
@@ -96,15 +105,16 @@ def fit_statistics(
         min_token_count: query tokens seen fewer times are left out of the vocabulary.
         features, users: the configuration's features and the users table they may read
             (`mtrec_tf.features.statistics.fit_feature_statistics`).
+        event_types: the roles of the event types (`data.event_types`).
     """
     item_ids = tuple(items["item_id"])
-    clicks = train_events.loc[train_events["event_type"] == "click", "item_id"].value_counts()
+    clicks = train_events.loc[train_events["event_type"] == event_types.click, "item_id"].value_counts()
     popularity = tuple(int(n) for n in clicks.reindex(item_ids, fill_value=0))
 
     texts = [text for f in features if f.table == "items" and f.kind == "text"
              for text in items[f.column].fillna("").astype(str)]
     title_tokens = build_vocabulary(t for row in tokenize_to_lists(texts) for t in row)
-    searches = train_events.loc[train_events["event_type"] == "search", "query"]
+    searches = train_events.loc[train_events["event_type"] == event_types.search, "query"]
     query_texts = list(searches[searches != ""])
     if train_queries is not None:
         query_texts += list(train_queries["query"])
@@ -124,9 +134,9 @@ def fit_statistics(
         items=item_ids,
         tokens=tokens,
         categories=tuple(sorted(categories)),
-        event_types=EVENT_TYPES,
         item_popularity=popularity,
         time_gap_log_mean=float(log_gaps.mean()),
         time_gap_log_std=float(max(log_gaps.std(), 1e-6)),
         features=fit_feature_statistics(features, train_events, items, users),
+        event_roles=event_types,
     )

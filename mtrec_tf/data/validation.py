@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mtrec_tf.data import schema
+from mtrec_tf.data.event_types import DEFAULT_EVENT_TYPES, EventTypes
 from mtrec_tf.data.schema import BAD_ROW_POLICIES
 from mtrec_tf.errors import DataValidationError, check_choice
 
@@ -256,6 +257,7 @@ def validate_table(
     line_offset: int | None = None,
     base_dir: Path | None = None,
     extra_columns: Mapping[str, str | ExtraColumn] | None = None,
+    event_types: EventTypes = DEFAULT_EVENT_TYPES,
 ) -> tuple[pd.DataFrame, TableReport]:
     """Validates a table and returns it in normalised form with a report.
 
@@ -272,6 +274,8 @@ def validate_table(
         extra_columns: columns of the shop's own to keep beside the schema's, each "number",
             "text" or "list", or an `ExtraColumn` (a task's label column, a feature's);
             absent ones are not added.
+        event_types: the event types an events table may hold (`data.event_types`); an
+            event of another type is a bad row naming the declared ones.
 
     Returns:
         The normalised table (columns and dtypes of `schema`, index 0..n-1) and its report.
@@ -282,7 +286,7 @@ def validate_table(
     """
     locator = RowLocator(source, row_offset=row_offset, line_offset=line_offset)
     clean, report = validate_located(frame, kind, locator, bad_rows=bad_rows, base_dir=base_dir,
-                                     extra_columns=extra_columns)
+                                     extra_columns=extra_columns, event_types=event_types)
     return clean.reset_index(drop=True), report
 
 
@@ -295,6 +299,7 @@ def validate_located(
     base_dir: Path | None = None,
     problems: Iterable[Problem] = (),
     extra_columns: Mapping[str, str | ExtraColumn] | None = None,
+    event_types: EventTypes = DEFAULT_EVENT_TYPES,
 ) -> tuple[pd.DataFrame, TableReport]:
     """`validate_table` with a given locator and problems already found by a reader.
 
@@ -305,7 +310,10 @@ def validate_located(
     raw = _with_clean_names(frame, kind, locator.source)
     _check_required(raw, kind, locator.source)
     found = list(problems)
-    normalised = _NORMALISERS[kind](raw, found, base_dir)
+    if kind == "events":
+        normalised = _normalise_events(raw, found, base_dir, event_types)
+    else:
+        normalised = _NORMALISERS[kind](raw, found, base_dir)
     for name, kind_of_value in (extra_columns or {}).items():
         if name in raw.columns and name not in normalised.columns:
             normalised[name] = _extra_column(raw, name, kind_of_value, found)
@@ -590,14 +598,15 @@ def _text_column(raw: pd.DataFrame, name: str) -> pd.Series:
 # One normaliser per table kind: builds the normalised columns and appends the problems found.
 
 
-def _normalise_events(raw: pd.DataFrame, problems: list[Problem], base_dir: Path | None) -> pd.DataFrame:
+def _normalise_events(raw: pd.DataFrame, problems: list[Problem], base_dir: Path | None,
+                      event_types: EventTypes) -> pd.DataFrame:
     user_id = _text_column(raw, "user_id")
     event_type = _text_column(raw, "event_type").str.lower()
     item_id = _text_column(raw, "item_id")
     seconds, bad_time = epoch_seconds(raw["timestamp"])
-    unknown_type = ~event_type.isin(schema.EVENT_TYPES).to_numpy()
-    needs_item = (item_id == "").to_numpy() & (event_type != "search").to_numpy()
-    allowed = ", ".join(schema.EVENT_TYPES)
+    unknown_type = ~event_type.isin(event_types.names).to_numpy()
+    needs_item = (item_id == "").to_numpy() & ~event_type.isin(event_types.itemless).to_numpy()
+    allowed = ", ".join(event_types.names) + " (data.event_types)"
     problems += [
         _empty_problem(user_id, "user_id", EMPTY_USER_ID),
         Problem(
@@ -610,7 +619,8 @@ def _normalise_events(raw: pd.DataFrame, problems: list[Problem], base_dir: Path
         Problem(
             EMPTY_ITEM_ID,
             _positions(needs_item),
-            lambda i: f"item_id is empty on a {event_type.iloc[i]!r} event (only searches may have none)",
+            lambda i: f"item_id is empty on a {event_type.iloc[i]!r} event (only searches, "
+                      f"{event_types.search!r}, and types without a role may have none)",
             "item_id",
         ),
     ]
@@ -769,8 +779,8 @@ def _normalise_users(raw: pd.DataFrame, problems: list[Problem], base_dir: Path 
     return pd.DataFrame({"user_id": user_id})
 
 
+# Events are normalised against the declared event types, apart.
 _NORMALISERS: dict[str, Callable[[pd.DataFrame, list[Problem], Path | None], pd.DataFrame]] = {
-    "events": _normalise_events,
     "items": _normalise_items,
     "queries": _normalise_queries,
     "users": _normalise_users,

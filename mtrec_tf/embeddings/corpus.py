@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from mtrec_tf.data.schema import BEHAVIOUR_EVENT_TYPES
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.errors import check_choice
 from mtrec_tf.text.tokenizer import tokenize_to_lists
@@ -74,9 +73,10 @@ def word_corpus(texts: list[str], statistics: DataStatistics) -> Corpus:
     return Corpus("words", sequences, tuple(statistics.tokens))
 
 
-def training_texts(items: pd.DataFrame, train_events: pd.DataFrame, queries: pd.DataFrame | None) -> list[str]:
-    """Catalogue titles, training-part search queries and labelled queries."""
-    searches = train_events.loc[train_events["event_type"] == "search", "query"]
+def training_texts(items: pd.DataFrame, train_events: pd.DataFrame, queries: pd.DataFrame | None,
+                   search: str = "search") -> list[str]:
+    """Catalogue titles, training-part queries of events of type `search`, and labelled queries."""
+    searches = train_events.loc[train_events["event_type"] == search, "query"]
     texts = list(items["title"]) + [q for q in searches if q]
     if queries is not None:
         texts += list(queries["query"])
@@ -85,7 +85,7 @@ def training_texts(items: pd.DataFrame, train_events: pd.DataFrame, queries: pd.
 
 def item_corpus(train_events: pd.DataFrame, statistics: DataStatistics, by_session: bool = True) -> Corpus:
     """Item-id sentences: behaviour events per user (and session), in time order."""
-    behaviour = train_events[train_events["event_type"].isin(BEHAVIOUR_EVENT_TYPES)]
+    behaviour = train_events[train_events["event_type"].isin(statistics.event_roles.behaviour)]
     keys = ["user_id"]
     if by_session and "session_id" in behaviour.columns:
         keys.append("session_id")
@@ -109,5 +109,6 @@ def build_corpus(kind: str, prepared: PreparedData, by_session: bool = True) -> 
     data = prepared.data
     train_events = data.events[prepared.split.mask("train")]
     if kind == "words":
-        return word_corpus(training_texts(data.items, train_events, data.queries), prepared.statistics)
+        texts = training_texts(data.items, train_events, data.queries, prepared.statistics.event_roles.search)
+        return word_corpus(texts, prepared.statistics)
     return item_corpus(train_events, prepared.statistics, by_session=by_session)

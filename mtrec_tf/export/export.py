@@ -91,10 +91,11 @@ def export_model(model: MultiTaskModel, statistics: DataStatistics, catalogue: C
             done.report(f"{len(signatures)} signatures")
         op_types = check_saved_model(staging, target)
         top = module.index_k if module.index is not None else None
-        contract = write_export_contract(staging, module.served_tasks(), statistics.event_types, history_length, top,
-                                         module.features)
+        contract = write_export_contract(staging, module.served_tasks(), statistics.event_roles.to_mapping(),
+                                         history_length, top, module.features)
         image_png = tf.io.encode_png(_warmup_pixels(catalogue)).numpy()
-        write_warmup_requests(staging, model_name, sorted(signatures), item_ids, image_png, module.features)
+        write_warmup_requests(staging, model_name, sorted(signatures), item_ids, image_png, module.features,
+                              statistics.event_roles.behaviour)
         rename(staging, final)
     except BaseException:
         rmtree(staging)

@@ -41,22 +41,25 @@ def saved_signatures(export_dir: str | os.PathLike) -> dict[str, dict[str, dict[
 
 
 def write_export_contract(export_dir: str | os.PathLike, tasks: Mapping[str, Sequence[str]],
-                          event_types: Sequence[str], history_length: int, top_k: int | None,
-                          features: Mapping[str, Mapping[str, Any]] | None = None) -> Contract:
+                          event_roles: Mapping[str, Sequence[str]], history_length: int, top_k: int | None,
+                          features: Mapping[str, Mapping[str, Any]] | None = None,
+                          history_searches: bool = False) -> Contract:
     """Writes `export_dir/assets.extra/contract.json` for the SavedModel saved there.
 
     Args:
         export_dir: the (staging) version folder, holding `saved_model.pb`.
         tasks: signature name -> the model tasks it serves.
-        event_types: the model's event-type vocabulary: `history_event_type` accepts these.
+        event_roles: the model's event types and their roles (`data.event_types`):
+            `history_event_type` accepts these types.
         history_length: the export's history cut.
         top_k: the items `retrieve` returns; None without `retrieve`.
         features: the user and context features the signatures take (`Contract.features`).
+        history_searches: whether history steps may be past searches (`Contract`).
 
     Returns:
         The contract written.
     """
-    contract = make_contract(saved_signatures(export_dir), tasks, {"history_event_type": list(event_types)},
-                             history_length, top_k, features)
+    contract = make_contract(saved_signatures(export_dir), tasks, {"history_event_type": list(event_roles)},
+                             history_length, top_k, features, event_roles, history_searches)
     write_contract(export_dir, contract, write_text_atomic)
     return contract

@@ -4,7 +4,7 @@ Serving replays at load so the first user request does not pay for tracing (300 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +18,17 @@ WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 
 
 def example_inputs(signature: str, item_ids: list[str], image_png: bytes, batch: int = 2,
-                   features: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, np.ndarray]:
-    """Plausible inputs of `signature` for `batch` requests, from real catalogue items, with
-    the feature inputs it takes (`serving.contract.Contract.features`): a known value of each
-    categorical feature, and a missing one of each numeric feature."""
+                   features: Mapping[str, Mapping[str, Any]] | None = None,
+                   behaviour: Sequence[str] = ("click", "purchase")) -> dict[str, np.ndarray]:
+    """Plausible inputs of `signature` for `batch` requests, from real catalogue items and
+    `behaviour` event types, with the feature inputs it takes
+    (`serving.contract.Contract.features`): a known value of each categorical feature, and a
+    missing one of each numeric feature."""
     items = (list(item_ids) or ["unknown-item"]) * 3
     values = {
         "user_id": np.array(["warmup-user"] * batch, dtype=object),
         "history": np.array([items[:3]] * batch, dtype=object),
-        "history_event_type": np.array([["click", "click", "purchase"]] * batch, dtype=object),
+        "history_event_type": np.array([[behaviour[0], behaviour[0], behaviour[-1]]] * batch, dtype=object),
         "history_time_gap": np.array([[3600.0, 600.0, 60.0]] * batch, dtype=np.float32),
         "query": np.array(["手机 phone"] * batch, dtype=object),
         "candidates": np.array([items[:5]] * batch, dtype=object),
@@ -48,7 +50,8 @@ def example_inputs(signature: str, item_ids: list[str], image_png: bytes, batch:
 
 def write_warmup_requests(export_dir: str | os.PathLike, model_name: str, signatures: list[str],
                           item_ids: list[str], image_png: bytes,
-                          features: Mapping[str, Mapping[str, Any]] | None = None) -> Path | str:
+                          features: Mapping[str, Mapping[str, Any]] | None = None,
+                          behaviour: Sequence[str] = ("click", "purchase")) -> Path | str:
     """Writes one `PredictionLog` per signature into the export; returns the file."""
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
@@ -58,7 +61,8 @@ def write_warmup_requests(export_dir: str | os.PathLike, model_name: str, signat
         for name in signatures:
             request = predict_pb2.PredictRequest(
                 model_spec=model_pb2.ModelSpec(name=model_name, signature_name=name))
-            for key, value in example_inputs(name, item_ids, image_png, features=features).items():
+            for key, value in example_inputs(name, item_ids, image_png, features=features,
+                                             behaviour=behaviour).items():
                 dtype = tf.float32 if value.dtype == np.float32 else tf.string
                 request.inputs[key].CopyFrom(tf.make_tensor_proto(value, dtype=dtype))
             log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mtrec_tf.data import schema
+from mtrec_tf.data.event_types import ROLES, SINGLE_ROLES
 from mtrec_tf.features.spec import DEFAULT_FEATURES, DERIVED_EVENT_COLUMNS, RESERVED_NAMES, written_settings
 
 # Whole numbers with at most this many distinct values are codes (categorical).
@@ -82,12 +83,19 @@ def suggest_features(tables: Mapping[str, pd.DataFrame]) -> list[Suggestion]:
     return suggestions
 
 
-def suggestions_yaml(suggestions: list[Suggestion], sources: Mapping[str, str]) -> str:
-    """The `features:` section as YAML text with a comment per feature."""
-    lines = ["# Features suggested by `mtrec data inspect --suggest-features` from "
+def suggestions_yaml(suggestions: list[Suggestion], sources: Mapping[str, str],
+                     event_roles: Mapping[str, Sequence[str]] | None = None) -> str:
+    """The `features:` section as YAML text with a comment per feature, after the event
+    types' roles (`data.event_types`, `mtrec_tf.data.event_types.suggest_roles`) when given."""
+    lines = ["# Suggested by `mtrec data inspect --suggest-features` from "
              + ", ".join(f"{kind} ({source})" for kind, source in sources.items()) + ".",
-             "# Edit the kinds or remove lines, then: mtrec train --config THIS_FILE ...",
-             "features:" if suggestions else "features: {}"]
+             "# Edit the roles and kinds or remove lines, then: mtrec train --config THIS_FILE ..."]
+    if event_roles:
+        unplayed = [role for role in SINGLE_ROLES if not any(role in roles for roles in event_roles.values())]
+        lines += ["data:", "  event_types:  # roles: " + ", ".join(ROLES)]
+        lines += [f"    {name}: [{', '.join(roles)}]" for name, roles in event_roles.items()]
+        lines += [f"    # no event type's name suggests the role {role!r}: give it to one" for role in unplayed]
+    lines += ["features:" if suggestions else "features: {}"]
     lines += [suggestion.line() for suggestion in suggestions]
     return "\n".join(lines) + "\n"
 

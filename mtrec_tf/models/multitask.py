@@ -150,6 +150,8 @@ class MultiTaskModel(keras.Model):
         self.task_metrics = {t.name: task_type(t.type).make_metric(t) for t in self.tasks}
         # Tasks that train every step of a history at once (`tasks.<name>.positions`).
         self.position_tasks = tuple(t.name for t in self.tasks if task_type(t.type).all_positions(t, config))
+        # The event type whose steps are next-item targets in all-position training.
+        self.next_item_type = stats.event_roles.next_item
 
     # --- construction helpers -------------------------------------------------------------
 
@@ -417,7 +419,8 @@ class MultiTaskModel(keras.Model):
             targets[task.name] = labels[task.label]
             if task.name in step_tasks:
                 ids, steps = step_targets(features["history_item_ids"], features["history_event_types"],
-                                          features["history_time_gaps"], labels[task.label], masks[task.label])
+                                          features["history_time_gaps"], labels[task.label], masks[task.label],
+                                          self.next_item_type)
                 # A step whose item is not in the catalogue has no target to learn.
                 trains[task.name] = tf.logical_and(steps, self.item_lookup(ids) > 0)
                 targets[task.name] = tf.boolean_mask(ids, trains[task.name])

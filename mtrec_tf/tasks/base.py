@@ -100,6 +100,8 @@ class TaskType:
         ranks_catalogue: the output is a user vector that ranks the catalogue (served by
             `retrieve` and the embedding signatures).
         trains_positions: `tasks.<name>.positions` applies (`all_positions`).
+        labelled_by_events: `tasks.<name>.event_type` applies (whether an event of that
+            type followed an impression).
     """
 
     name: ClassVar[str]
@@ -115,6 +117,7 @@ class TaskType:
     classifies: ClassVar[bool] = False
     ranks_catalogue: ClassVar[bool] = False
     trains_positions: ClassVar[bool] = False
+    labelled_by_events: ClassVar[bool] = False
 
     # --- metric names ----------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ class BinaryTask(ScoreTask):
     headline = "auc"
     metric_directions = {"auc": MAXIMISE, "gauc": MAXIMISE, "position_auc": MAXIMISE, "logloss": MINIMISE}
     takes_parent = True
+    labelled_by_events = True
     pointwise_loss = "binary_loss"
 
     def make_metric(self, task: TaskConfig) -> Any:

@@ -152,12 +152,12 @@ class RetrievalTask(TaskType):
 
 
 def step_targets(history_item_ids: Any, history_event_types: Any, history_time_gaps: Any, label: Any,
-                 mask: Any) -> tuple[Any, Any]:
+                 mask: Any, next_item_type: str = "click") -> tuple[Any, Any]:
     """What each step of a history predicts in all-position training, and which steps train.
 
     Histories hold the real steps first (oldest first), then padding (""). Step `t` of a
     row with `n` real steps predicts the item of step `t + 1` when that step is a click
-    (`NEXT_ITEM_EVENT_TYPE`) strictly later than step `t`, and the last real step predicts
+    (of `next_item_type`, `EventTypes.next_item`) strictly later than step `t`, and the last real step predicts
     the row's label: the steps of an example's history train as the one-example-per-click
     path would train the clicks in it, each from the events before it (a click's own
     history holds no event of its own second). Only rows whose `mask` is set train.
@@ -172,7 +172,6 @@ def step_targets(history_item_ids: Any, history_event_types: Any, history_time_g
         The target item id of every step (batch, time) and whether the step trains (batch, time).
     """
     from mtrec_tf.backend import tf
-    from mtrec_tf.data.schema import NEXT_ITEM_EVENT_TYPE
 
     real = tf.not_equal(history_item_ids, "")
     count = tf.reduce_sum(tf.cast(real, tf.int32), axis=1, keepdims=True)  # (batch, 1)
@@ -184,7 +183,7 @@ def step_targets(history_item_ids: Any, history_event_types: Any, history_time_g
     later = gaps > tf.concat([gaps[:, 1:], tf.zeros_like(gaps[:, :1])], axis=1)  # the next step is later
     last = tf.equal(step, count - 1)
     targets = tf.where(last, label[:, tf.newaxis], following_ids)
-    trains = tf.logical_or(last, tf.logical_and(tf.equal(following_types, NEXT_ITEM_EVENT_TYPE), later))
+    trains = tf.logical_or(last, tf.logical_and(tf.equal(following_types, next_item_type), later))
     trains = tf.logical_and(tf.logical_and(trains, step < count), (mask > 0)[:, tf.newaxis])
     return targets, trains
 

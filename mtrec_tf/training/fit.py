@@ -101,7 +101,8 @@ def training_examples(config: Config, examples: pa.Table) -> tuple[pa.Table, lis
     labels = [task.label for task in config.tasks]
     for task in config.tasks:
         if task_type(task.type).all_positions(task, config.model):
-            selections.append(select_position_examples(examples, task.label, labels))
+            selections.append(select_position_examples(examples, task.label, labels,
+                                                       config.data.event_types.next_item))
             examples = selections[-1].table
     return examples, selections
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from mtrec_tf.config import SplitConfig
+from mtrec_tf.data.event_types import DEFAULT_EVENT_TYPES
 from mtrec_tf.data.examples import DERIVED_LABELS, EXAMPLE_SCHEMA, build_examples, example_schema, label_columns
-from mtrec_tf.data.schema import BEHAVIOUR_EVENT_TYPES
 from mtrec_tf.data.splits import PARTS, split_events, time_split
 
 
@@ -129,7 +129,7 @@ def test_no_event_at_or_after_an_example_reaches_its_history(sample_world, metho
     events = sample_world.events
     split = split_events(events, SplitConfig(method=method))
     examples = build_examples(events, sample_world.items, split, history_length=20)
-    behaviour = events[events["event_type"].isin(BEHAVIOUR_EVENT_TYPES)]
+    behaviour = events[events["event_type"].isin(DEFAULT_EVENT_TYPES.behaviour)]
     by_user = {u: g.sort_values("timestamp", kind="stable") for u, g in behaviour.groupby("user_id")}
     checked = 0
     for part in PARTS:

@@ -75,7 +75,7 @@ def test_same_seed_writes_identical_csv_files_whatever_the_hash_seed(tmp_path):
 
 
 def test_jsonl_is_one_object_a_line_with_text_kept_as_is(tmp_path, sample_world, monkeypatch):
-    monkeypatch.setattr(sample, "generate_sample", lambda scale, seed: sample_world)
+    monkeypatch.setattr(sample, "generate_sample", lambda scale, seed, event_types="default": sample_world)
     out = write_sample(tmp_path, fmt="jsonl")
     text = (out / "events.jsonl").read_text(encoding="utf-8")
     rows = [json.loads(line) for line in text.splitlines()]

@@ -81,7 +81,8 @@ def write_contract_model(path: Path, version: int = 1, offset: float = 0.0, with
     if with_contract:
         from mtrec_tf.export.export_contract import write_export_contract
 
-        write_export_contract(target, {}, EVENT_TYPES, history_length=3, top_k=len(ITEMS[:3]))
+        write_export_contract(target, {}, {name: ["behaviour"] for name in EVENT_TYPES}, history_length=3,
+                              top_k=len(ITEMS[:3]))
     return target
 
 

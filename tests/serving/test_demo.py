@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mtrec_tf.data.schema import BEHAVIOUR_EVENT_TYPES
+from mtrec_tf.data.event_types import DEFAULT_EVENT_TYPES
 from serving import demo
 
 
-def test_the_demo_reads_the_contracts_behaviour_events():
-    assert demo.BEHAVIOUR_EVENT_TYPES == BEHAVIOUR_EVENT_TYPES
+def test_the_demos_defaults_are_the_default_event_roles():
+    assert DEFAULT_EVENT_TYPES.behaviour == demo.BEHAVIOUR_EVENT_TYPES
+    assert DEFAULT_EVENT_TYPES.search == demo.SEARCH_EVENT_TYPE
 
 
 def test_latest_user_keeps_every_behaviour_event_and_the_last_search():
@@ -24,3 +25,18 @@ def test_latest_user_keeps_every_behaviour_event_and_the_last_search():
     assert request.user_id == "u1"
     assert request.history == [("b", "add_to_cart", 30.0), ("c", "purchase", 20.0)]
     assert request.query == "red shoes"
+
+
+def test_latest_user_reads_the_contracts_roles_and_can_send_searches_as_steps():
+    events = pd.DataFrame({
+        "user_id": ["u1"] * 4,
+        "item_id": ["a", "", "b", "c"],
+        "event_type": ["view", "query", "view", "impression"],
+        "timestamp": [10, 20, 30, 40],
+        "query": ["", "red shoes", "", ""],
+    })
+    plain = demo.latest_user(events, history_length=5, behaviour=("view",), search="query")
+    assert plain.history == [("a", "view", 30.0), ("b", "view", 10.0)]
+    assert plain.query == "red shoes"
+    mixed = demo.latest_user(events, history_length=5, behaviour=("view",), search="query", history_searches=True)
+    assert mixed.history == [("a", "view", 30.0), ("red shoes", "query", 20.0), ("b", "view", 10.0)]
