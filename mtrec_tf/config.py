@@ -79,6 +79,9 @@ class DataConfig:
             purchase.
         history_length: how many past behaviour events (by default click, add to cart,
             purchase) an example carries, most recent last.
+        history_includes_searches: the history also holds the user's past searches (with a
+            query), in time order among the behaviour events: each such step is the query's
+            text, encoded by the shared text encoder, with the search's event type.
         min_token_count: query tokens seen fewer times in training are out of vocabulary.
         image_validation_fraction, image_test_fraction: items held out for the image task.
         split: see `SplitConfig`.
@@ -95,6 +98,7 @@ class DataConfig:
     unknown_items: str = "keep"
     event_types: EventTypes = DEFAULT_EVENT_TYPES
     history_length: int = 50
+    history_includes_searches: bool = False
     min_token_count: int = 1
     image_validation_fraction: float = 0.1
     image_test_fraction: float = 0.1
@@ -214,8 +218,8 @@ class TaskConfig:
             raise ConfigError(f"tasks.{self.name}.position_bias learns the slot an item was shown in: the task "
                               f"must read the item (inputs: {', '.join(self.inputs)})")
         if self.event_type and not TASK_TYPES[self.type].labelled_by_events:
-            takers = ", ".join(name for name, kind in TASK_TYPES.items() if kind.labelled_by_events)
-            raise ConfigError(f"tasks.{self.name}.event_type labels {takers} tasks (whether the event followed "
+            labelled = ", ".join(name for name, kind in TASK_TYPES.items() if kind.labelled_by_events)
+            raise ConfigError(f"tasks.{self.name}.event_type labels {labelled} tasks (whether the event followed "
                               f"an impression), not {self.type!r} ones")
         if self.loss == "hinge" and self.label_smoothing:
             raise ConfigError(f"tasks.{self.name}: label_smoothing applies to the cross-entropy loss, not 'hinge'")

@@ -21,8 +21,10 @@ impressions, clicks, purchases, next-item targets and behaviour:
 
 Every example carries the user's behaviour history (by default click, add to cart, purchase)
 strictly before its timestamp, most recent last, at most `history_length` events; with a random
-split, whose parts are not ordered in time, only training events enter histories. Labels
-come only from events in the example's own part of the split.
+split, whose parts are not ordered in time, only training events enter histories. With
+`history_searches`, the user's past searches that have a query enter the history too, each
+step holding the query's text in place of an item id. Labels come only from events in the
+example's own part of the split.
 
 Items features (the default set's title, category, brand, price and image, and the shop's
 own) are not copied into examples: the catalogue is known at serving time, and the
@@ -153,6 +155,7 @@ def build_examples(
     users: pd.DataFrame | None = None,
     event_types: EventTypes = DEFAULT_EVENT_TYPES,
     event_labels: Mapping[str, str] | None = None,
+    history_searches: bool = False,
 ) -> Examples:
     """Builds the examples of every task from normalised events and items.
 
@@ -175,13 +178,14 @@ def build_examples(
         event_labels: label -> event type (`event_type_labels`): impression examples carry
             each such label, 1 where an event of that type on the impression's item follows
             it in its session (attributed as the click is for `ctr`), else 0.
+        history_searches: histories hold past searches too (`data.history_includes_searches`).
 
     Returns:
         `Examples` with one Arrow table per part, in `example_schema` of the labels.
     """
     columns = {name: dtype for name, dtype in (STANDARD_LABEL_COLUMNS if columns is None else columns).items()
                if name in events.columns}
-    log = _EventLog(events, split, history_length, columns, event_types)
+    log = _EventLog(events, split, history_length, columns, event_types, history_searches)
     for label, event_type in (event_labels or {}).items():
         # Carried as a label column of the events: set on impressions, missing on the rest.
         log.events[label] = _followed_by(log, event_type)
@@ -216,7 +220,8 @@ class _EventLog:
     """Events sorted by user and time, with the index needed to cut histories."""
 
     def __init__(self, events: pd.DataFrame, split: EventSplit, history_length: int,
-                 columns: Mapping[str, pa.DataType] | None = None, event_types: EventTypes = DEFAULT_EVENT_TYPES):
+                 columns: Mapping[str, pa.DataType] | None = None, event_types: EventTypes = DEFAULT_EVENT_TYPES,
+                 history_searches: bool = False):
         frame = events.assign(part=split.part, row=np.arange(len(events)))
         self.events = frame
         self.event_types = event_types
@@ -224,7 +229,10 @@ class _EventLog:
         self.features: tuple[FeatureConfig, ...] = ()
         self.users: pd.DataFrame | None = None
         self.history_length = history_length
-        behaviour = frame[frame["event_type"].isin(event_types.behaviour)]
+        steps = frame["event_type"].isin(event_types.behaviour)
+        if history_searches:
+            steps |= (frame["event_type"] == event_types.search) & (frame["query"] != "")
+        behaviour = frame[steps]
         if split.method == "random":
             behaviour = behaviour[behaviour["part"] == TRAIN]
         self.user_codes = {u: i for i, u in enumerate(pd.unique(frame["user_id"]))}
@@ -234,7 +242,10 @@ class _EventLog:
         keys = self.keys(behaviour["user_id"], behaviour["timestamp"])
         order = np.argsort(keys, kind="stable")
         self._keys = keys[order]
-        self._items = behaviour["item_id"].to_numpy(dtype=object)[order]
+        # A search step holds its query where an item step holds the item id.
+        searched = (behaviour["event_type"] == event_types.search).to_numpy()
+        self._items = np.where(searched, behaviour["query"].to_numpy(dtype=object),
+                               behaviour["item_id"].to_numpy(dtype=object))[order]
         self._types = behaviour["event_type"].to_numpy(dtype=object)[order]
         self._times = behaviour["timestamp"].to_numpy(dtype=np.int64)[order]
 

@@ -118,6 +118,7 @@ def _prepare(data: EcommerceData, config: DataConfig, seed: int, columns: Mappin
         users=data.users,
         event_types=config.event_types,
         event_labels=event_labels,
+        history_searches=config.history_includes_searches,
     )
     statistics = fit_statistics(
         data.events[split.mask("train")], data.items, examples.parts["train"],

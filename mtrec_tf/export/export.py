@@ -92,10 +92,11 @@ def export_model(model: MultiTaskModel, statistics: DataStatistics, catalogue: C
         op_types = check_saved_model(staging, target)
         top = module.index_k if module.index is not None else None
         contract = write_export_contract(staging, module.served_tasks(), statistics.event_roles.to_mapping(),
-                                         history_length, top, module.features)
+                                         history_length, top, module.features, model.history_searches)
         image_png = tf.io.encode_png(_warmup_pixels(catalogue)).numpy()
+        search = statistics.event_roles.search if model.history_searches else None
         write_warmup_requests(staging, model_name, sorted(signatures), item_ids, image_png, module.features,
-                              statistics.event_roles.behaviour)
+                              statistics.event_roles.behaviour, search)
         rename(staging, final)
     except BaseException:
         rmtree(staging)

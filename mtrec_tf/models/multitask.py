@@ -58,12 +58,14 @@ def encodes_items(tasks: Sequence[TaskConfig]) -> bool:
 @dataclasses.dataclass(frozen=True)
 class ModelData:
     """What the model is built from: vocabularies, statistics and the catalogue arrays, the
-    most events a history holds (`data.history_length`) and the configuration's features."""
+    most events a history holds (`data.history_length`), whether histories hold past
+    searches (`data.history_includes_searches`) and the configuration's features."""
 
     statistics: DataStatistics
     catalogue: Catalogue
     history_length: int = DataConfig.history_length
     features: tuple[FeatureConfig, ...] = DEFAULT_FEATURES
+    history_searches: bool = DataConfig.history_includes_searches
 
 
 class MultiTaskModel(keras.Model):
@@ -125,7 +127,8 @@ class MultiTaskModel(keras.Model):
         self.item_encoder = ItemEncoder(stats, catalogue, config, self.text_encoder, item_texts,
                                         self.uses_images, item_features, name="item_encoder")
         self.user_encoder = UserEncoder(stats, config, self.item_encoder, model_data.history_length,
-                                        user_features, name="user_encoder")
+                                        user_features, self.text_encoder if model_data.history_searches else None,
+                                        name="user_encoder")
         self.context_features = context_features if context_features.features else None
         self.target_attention = TargetAttention(name="target_attention")
 
@@ -216,6 +219,11 @@ class MultiTaskModel(keras.Model):
         texts = self.item_encoder.text_features
         return ("id",) + tuple(f.name for f in side_features(self.features, "item")
                                if not f.encoded or f.name in texts or f.kind == "image" and self.uses_images)
+
+    @property
+    def history_searches(self) -> bool:
+        """Whether history steps may be past searches (`data.history_includes_searches`)."""
+        return self.user_encoder.search_type is not None
 
     @property
     def uses_titles(self) -> bool:

@@ -10,6 +10,7 @@ from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.features.inputs import FeatureInputs
 from mtrec_tf.layers import CausalSelfAttentionEncoder, SequenceEncoder
 from mtrec_tf.models.item_encoder import ItemEncoder
+from mtrec_tf.models.text_encoder import TextEncoder
 
 TIME_GAP_BUCKETS = 16
 # log2 buckets of seconds the transformer's time gaps fall in: 1 s to about 68 years.
@@ -24,6 +25,11 @@ class UserEncoder(keras.layers.Layer):
     read at the most recent event; the hashed user id's embedding is appended when
     `user_buckets` is set, and the user-side features of the configuration (the profile,
     request features fed to the user) when there are some.
+
+    With a `text_encoder`, histories may hold past searches (`data.history_includes_searches`):
+    a step of the search event type holds the query's text instead of an item id, and its
+    item embedding is replaced by the query's encoding from the shared text encoder,
+    projected to the item embedding's width; its event type and time gap add as for any step.
 
     The BiLSTM reads at each step the time from the event to the request, bucketed on the
     z-score of log1p(seconds) from training statistics. The transformer reads only what a
@@ -40,23 +46,27 @@ class UserEncoder(keras.layers.Layer):
         history_length: the most events a history holds (`data.history_length`): the
             transformer's position table has this many rows.
         features: the input layer of the user-side features, or None.
+        text_encoder: the shared text encoder, when history steps may be past searches (of
+            the event type `statistics.event_roles.search`); None when they may not.
 
     Call arguments:
-        features: `user_id` (batch,), `history_item_ids`, `history_event_types` (batch, time)
-            strings, `history_time_gaps` (batch, time) seconds.
+        features: `user_id` (batch,), `history_item_ids` (an item id, or a search step's
+            query), `history_event_types` (batch, time) strings, `history_time_gaps`
+            (batch, time) seconds.
         training: whether dropout is active.
         steps: also return the user vector after each step (the transformer only).
 
     Returns:
-        The user vector (batch, output_dim), the history's item embeddings
-        (batch, time', embedding_dim) and their mask (batch, time'), the history cut to its
+        The user vector (batch, output_dim), the history's step embeddings (items, and
+        searches' projected encodings) (batch, time', embedding_dim) and their mask
+        (batch, time'), the history cut to its
         longest row; with `steps`, the user vectors after each step (batch, time', output_dim)
         as well, zero on padded steps.
     """
 
     def __init__(self, statistics: DataStatistics, config: ModelConfig, item_encoder: ItemEncoder,
                  history_length: int = DataConfig.history_length, features: FeatureInputs | None = None,
-                 **kwargs: Any) -> None:
+                 text_encoder: TextEncoder | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.features = features if features is not None and features.features else None
         d = config.embedding_dim
@@ -88,6 +98,10 @@ class UserEncoder(keras.layers.Layer):
             self.user_hashing = keras.layers.Hashing(config.user_buckets)
             self.user_embedding = keras.layers.Embedding(config.user_buckets, d, name="user_embedding")
         self.gap_mean, self.gap_std = statistics.time_gap_log_mean, statistics.time_gap_log_std
+        self.text_encoder = text_encoder
+        self.search_type = statistics.event_roles.search if text_encoder is not None else None
+        if text_encoder is not None:
+            self.search_projection = keras.layers.Dense(d, name="search_step_projection")
 
     def call(self, features: dict[str, tf.Tensor], training: bool | None = None,
              steps: bool = False) -> tuple[tf.Tensor, ...]:
@@ -101,6 +115,9 @@ class UserEncoder(keras.layers.Layer):
         gaps = tf.maximum(tf.cast(features["history_time_gaps"][:, :length], tf.float32), 0.0) * tf.cast(
             mask, tf.float32)
         items = self.item_encoder.item_embedding(self.item_encoder.item_lookup(ids))  # (batch, time, d)
+        if self.search_type is not None:
+            items = self._with_search_steps(items, ids, tf.logical_and(tf.equal(types, self.search_type), mask),
+                                            training)
         inputs = items + self.event_type_embedding(self.event_type_lookup(types)) + self.time_gap_embedding(
             self._step_gap_buckets(gaps) if self.causal else self._request_gap_buckets(gaps))
         if self.causal:
@@ -127,6 +144,17 @@ class UserEncoder(keras.layers.Layer):
         if steps:
             return user, items, mask, outputs
         return user, items, mask
+
+    def _with_search_steps(self, items: tf.Tensor, ids: tf.Tensor, searches: tf.Tensor,
+                           training: bool | None) -> tf.Tensor:
+        """`items` with each search step (`searches`, (batch, time)) replaced by the projected
+        encoding of its query (`ids` holds the query there); each distinct query is encoded once."""
+        assert self.text_encoder is not None
+        where = tf.where(searches)  # (n, 2)
+        queries, position = tf.unique(tf.gather_nd(ids, where))
+        encoded = self.search_projection(self.text_encoder(queries, training=training))  # (distinct, d)
+        steps = tf.scatter_nd(where, tf.gather(encoded, position), tf.shape(items, out_type=tf.int64))
+        return tf.where(searches[..., tf.newaxis], steps, items)  # (batch, time, d)
 
     def _request_gap_buckets(self, gaps: tf.Tensor) -> tf.Tensor:
         """1..TIME_GAP_BUCKETS: the z-score of log1p(gap) on the training statistics."""

@@ -121,7 +121,8 @@ def build_model(config: Config, statistics: DataStatistics, catalogue: Catalogue
     """The compiled model of a configuration."""
     model = MultiTaskModel(config.tasks, config.model,
                            ModelData(statistics, catalogue, history_length=config.data.history_length,
-                                     features=config.features))
+                                     features=config.features,
+                                     history_searches=config.data.history_includes_searches))
     _compile(model, config)
     return model
 

@@ -433,3 +433,18 @@ def test_grpc_client_without_its_packages_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow_serving.apis.predict_pb2", None)
     with pytest.raises(ImportError, match=r"pip install grpcio tensorflow-serving-api"):
         GrpcClient("localhost:8500")
+
+
+def test_a_contract_without_history_searches_refuses_a_search_step(target, fake, contract_model_base):
+    contract = read_contract(contract_model_base / "1").to_json()
+    roles = {"search": ["search"], "click": ["click", "behaviour", "next_item"]}
+    contract = {**contract, "event_roles": roles,
+                "enumerations": {**contract["enumerations"], "history_event_type": ["search", "click"]}}
+    with target.client(contract=contract) as client:
+        with pytest.raises(ValueError, match=r"holds 'search': this model was trained without searches in the "
+                                             r"history \(data.history_includes_searches\)"):
+            client.recommend("u1", [("red shoes", "search", 60.0), ("i1", "click", 5.0)], k=1)
+        assert fake.requests == []
+    with target.client(contract={**contract, "history_searches": True}) as client:
+        answer = client.recommend("u1", [("red shoes", "search", 60.0), ("i1", "click", 5.0)], k=1)
+        assert [item for item, _ in answer] == ["i1"] and len(fake.requests) == 1  # sent like any step
