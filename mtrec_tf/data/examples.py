@@ -1,10 +1,9 @@
 """Training examples for every task, built from the event log, with a label mask per task.
 
 Every example has the same columns, so all tasks share one tf.data pipeline; a task whose
-mask is 0 on an example takes nothing from it. The kinds of example:
-
-The roles of the event types (`mtrec_tf.data.event_types`) say which events are searches,
-impressions, clicks, purchases, next-item targets and behaviour:
+mask is 0 on an example takes nothing from it. The roles of the event types
+(`mtrec_tf.data.event_types`) say which events are searches, impressions, clicks, purchases,
+next-item targets and behaviour. The kinds of example:
 
 - `query`: a search with a query, labelled with the category of the first item clicked
   after it in the same session (and the rows of the explicit `queries` table, in training);
