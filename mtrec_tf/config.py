@@ -126,6 +126,7 @@ class DataConfig:
 # The sample shop's event-type sets (`mtrec_tf.data.sample_events.EVENT_TYPE_SETS`).
 SAMPLE_EVENT_TYPE_SETS = ("default", "extended")
 COMBINATIONS = ("shared_bottom", "mmoe", "ple")
+RETRIEVAL_SIMILARITIES = ("cosine", "dot")
 TEXT_ENCODERS = ("bilstm", "none")
 HISTORY_ENCODERS = ("bilstm", "transformer")
 LOSS_WEIGHTINGS = ("fixed", "uncertainty")
@@ -309,6 +310,9 @@ class ModelConfig:
         tower_units: hidden units of each task tower.
         retrieval_dim: width of the user and item vectors compared by `next_item`.
         retrieval_temperature: the in-batch softmax divides scores by it.
+        retrieval_similarity: how `next_item` compares user and item vectors: "cosine"
+            (both L2-normalised, so scores lie in [-1, 1] before the temperature) or "dot"
+            (unnormalised, as SASRec scores; pair it with `retrieval_temperature=1`).
         loss_weighting: "fixed" weights from the tasks, or learned "uncertainty" weights.
         ranking_item_gradient: whether the ranking tasks (binary and regression heads that
             read the item) train the candidate's encoding, the shared item encoder and the
@@ -351,6 +355,7 @@ class ModelConfig:
     tower_units: tuple[int, ...] = (64,)
     retrieval_dim: int = 32
     retrieval_temperature: float = 0.1
+    retrieval_similarity: str = "cosine"
     loss_weighting: str = "fixed"
     ranking_item_gradient: bool = True
     position_buckets: int = 20
@@ -379,6 +384,7 @@ class ModelConfig:
                               f"model.history_heads ({self.history_heads}) for the transformer")
         if self.retrieval_temperature <= 0:
             raise ConfigError(f"model.retrieval_temperature must be positive, got {self.retrieval_temperature}")
+        check_choice("model.retrieval_similarity", self.retrieval_similarity, RETRIEVAL_SIMILARITIES, ConfigError)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -93,25 +93,28 @@ class ScalarHead(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="mtrec_tf")
 class RetrievalHead(keras.layers.Layer):
-    """A user tower and an item tower into one space of unit vectors, and their loss.
+    """A user tower and an item tower into one space, and their loss: unit vectors compared
+    by cosine, or (with `normalize=False`) vectors compared by their dot product.
 
     Args:
         dim: width of the user and item vectors.
         tower_units: hidden units of the user tower (the item tower is linear).
         temperature: the in-batch softmax divides scores by it.
+        normalize: L2-normalise the user and item vectors.
 
     Call arguments:
         inputs: (batch, features) the encoded user (and query).
         training: unused; towers without dropout.
 
     Returns:
-        L2-normalised user vectors (batch, dim).
+        User vectors (batch, dim), L2-normalised with `normalize`.
     """
 
     def __init__(self, dim: int, tower_units: Sequence[int] = (64,), temperature: float = 0.1,
-                 **kwargs: Any) -> None:
+                 normalize: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dim = dim
+        self.normalize = normalize
         self.tower_units = tuple(tower_units)
         self.temperature = temperature
         self.user_tower = MLP(self.tower_units, output_units=dim, name="user_tower")
@@ -119,12 +122,15 @@ class RetrievalHead(keras.layers.Layer):
         self.softmax_loss = RetrievalLoss(temperature, name="softmax_loss")
 
     def call(self, inputs: tf.Tensor, training: bool | None = None) -> tf.Tensor:
-        return tf.math.l2_normalize(self.user_tower(inputs, training=training), axis=-1)
+        return self._normalized(self.user_tower(inputs, training=training))
 
     def item_vectors(self, tower_vectors: tf.Tensor, training: bool | None = None) -> tf.Tensor:
-        """(n, item tower width) item tower vectors -> (n, dim) unit item vectors."""
-        return tf.math.l2_normalize(self.item_tower(tower_vectors, training=training), axis=-1)
+        """(n, item tower width) item tower vectors -> (n, dim) item vectors (unit with `normalize`)."""
+        return self._normalized(self.item_tower(tower_vectors, training=training))
+
+    def _normalized(self, vectors: tf.Tensor) -> tf.Tensor:
+        return tf.math.l2_normalize(vectors, axis=-1) if self.normalize else vectors
 
     def get_config(self) -> dict:
         return {**super().get_config(), "dim": self.dim, "tower_units": list(self.tower_units),
-                "temperature": self.temperature}
+                "temperature": self.temperature, "normalize": self.normalize}
