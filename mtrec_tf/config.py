@@ -123,7 +123,8 @@ class DataConfig:
                               "(the built-in sample has no users table)")
 
 
-# The sample shop's event-type sets (`mtrec_tf.data.sample_events.EVENT_TYPE_SETS`).
+# The sample shop's event-type sets: its default five, or with view and favorite
+# (`mtrec_tf.data.sample_events`).
 SAMPLE_EVENT_TYPE_SETS = ("default", "extended")
 COMBINATIONS = ("shared_bottom", "mmoe", "ple")
 RETRIEVAL_SIMILARITIES = ("cosine", "dot")
@@ -822,9 +823,9 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
     for section in ("tasks", "features"):
         if section not in values:
             values = {**values, section: defaults[section]}
-    data = values.get("data")
-    if isinstance(data, dict) and "event_types" not in data or data is None:
-        values = {**values, "data": {**(data or {}), "event_types": defaults["data"]["event_types"]}}
+    data = values.get("data") or {}
+    if isinstance(data, dict) and "event_types" not in data:
+        values = {**values, "data": {**data, "event_types": defaults["data"]["event_types"]}}
     return from_dict(Config, apply_overrides(values, overrides))
 
 

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mtrec_tf import progress
-from mtrec_tf.config import BAD_ROW_POLICIES, SPLIT_METHODS, UNKNOWN_ITEM_POLICIES, Config, ConfigError
+from mtrec_tf.config import (
+    BAD_ROW_POLICIES,
+    SAMPLE_EVENT_TYPE_SETS,
+    SPLIT_METHODS,
+    UNKNOWN_ITEM_POLICIES,
+    Config,
+    ConfigError,
+)
 from mtrec_tf.errors import DataValidationError, OpAuditError
 
 if TYPE_CHECKING:
@@ -37,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--scale", type=int, default=1, help="size multiplier (1: about 1,000 users)")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--format", default="parquet", choices=("parquet", "csv", "jsonl"))
-    sample.add_argument("--event-types", default="default", choices=("default", "extended"),
+    sample.add_argument("--event-types", default="default", choices=SAMPLE_EVENT_TYPE_SETS,
                         help="extended adds view and favorite events (train it with "
                              "configs/sample_extended_events.yaml, which declares them)")
     sample.set_defaults(handler=_data_sample)

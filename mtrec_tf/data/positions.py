@@ -21,6 +21,8 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
+from mtrec_tf.data.event_types import DEFAULT_EVENT_TYPES
+
 
 @dataclasses.dataclass(frozen=True)
 class PositionSelection:
@@ -49,7 +51,7 @@ class PositionSelection:
 
 
 def select_position_examples(table: pa.Table, label: str, other_labels: Sequence[str] = (),
-                             next_item_type: str = "click") -> PositionSelection:
+                             next_item_type: str = DEFAULT_EVENT_TYPES.next_item) -> PositionSelection:
     """Keeps, of the examples carrying `label`, one per stretch of each user's history (see the
     module docstring), and the examples that carry one of `other_labels` (the labels of the
     run's other tasks) as they are; rows that carry none of them train nothing and are left out.

@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from mtrec_tf.data.sample_events import EVENT_TYPE_SETS, with_extended_events
+from mtrec_tf.config import SAMPLE_EVENT_TYPE_SETS
+from mtrec_tf.data.sample_events import with_extended_events
 from mtrec_tf.data.schema import CATEGORY_SEPARATOR, EVENT_TYPES
 from mtrec_tf.errors import check_choice
 
@@ -243,7 +244,7 @@ def generate_sample(scale: int = 1, seed: int = 0, event_types: str = "default")
     """
     _check_int("scale", scale, minimum=1)
     _check_int("seed", seed, minimum=0)
-    check_choice("event_types", event_types, EVENT_TYPE_SETS)
+    check_choice("event_types", event_types, SAMPLE_EVENT_TYPE_SETS)
     # One independent stream per part, so that changing one part leaves the others as they were.
     parts = ("catalogue", "titles", "images", "users", "sessions", "queries", "impressions", "behaviour", "labels")
     streams = dict(zip(parts, np.random.default_rng(seed).spawn(len(parts))))

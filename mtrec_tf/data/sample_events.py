@@ -18,14 +18,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mtrec_tf.config import SAMPLE_EVENT_TYPE_SETS as EVENT_TYPE_SETS
-from mtrec_tf.data.event_types import DEFAULT_EVENT_TYPES, EventTypes
+from mtrec_tf.data.event_types import EventTypes
 
 VIEW_SHARE = 0.6
 FAVORITE_CARTED_SHARE = 0.6
 FAVORITE_OTHER_SHARE = 0.08
-
-__all__ = ["EVENT_TYPE_SETS", "EXTENDED_EVENT_TYPES", "sample_event_types", "with_extended_events"]
 
 EXTENDED_EVENT_TYPES = EventTypes.from_mapping({
     "search": ["search"],
@@ -36,11 +33,6 @@ EXTENDED_EVENT_TYPES = EventTypes.from_mapping({
     "add_to_cart": ["behaviour"],
     "purchase": ["purchase", "behaviour"],
 })
-
-
-def sample_event_types(name: str) -> EventTypes:
-    """The declared event types of the sample's `name` set (`EVENT_TYPE_SETS`)."""
-    return EXTENDED_EVENT_TYPES if name == "extended" else DEFAULT_EVENT_TYPES
 
 
 def with_extended_events(events: pd.DataFrame, items: pd.DataFrame, seed: int) -> pd.DataFrame:

@@ -70,15 +70,16 @@ def time_split(
     return EventSplit(part, "time", validation_start, test_start)
 
 
-def leave_last_out_split(events: pd.DataFrame, min_user_clicks: int = 3, click: str = "click") -> EventSplit:
+def leave_last_out_split(events: pd.DataFrame, min_user_clicks: int = 3,
+                         next_item_type: str = DEFAULT_EVENT_TYPES.next_item) -> EventSplit:
     """Per user: events from the last click on are test, from the second-last click validation.
 
-    A click is an event of type `click` (the next-item target's, `EventTypes.next_item`).
+    A click is an event of `next_item_type` (`EventTypes.next_item`).
     Users with fewer than `min_user_clicks` clicks keep all their events in training.
     """
     users = events["user_id"].to_numpy()
     timestamps = events["timestamp"].to_numpy(dtype=np.int64)
-    clicks = events.loc[events["event_type"] == click, ["user_id", "timestamp"]]
+    clicks = events.loc[events["event_type"] == next_item_type, ["user_id", "timestamp"]]
     per_user = clicks.groupby("user_id", sort=False)["timestamp"]
     ranked = clicks.assign(rank=per_user.rank(method="first", ascending=False))
     counts = per_user.size()
