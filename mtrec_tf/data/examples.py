@@ -43,7 +43,7 @@ import pandas as pd
 import pyarrow as pa
 
 from mtrec_tf.data.event_types import DEFAULT_EVENT_TYPES, EventTypes
-from mtrec_tf.data.splits import PARTS, TRAIN, EventSplit
+from mtrec_tf.data.splits import EVENT_NUMBER, PARTS, TRAIN, EventSplit
 from mtrec_tf.features.columns import event_feature_values, feature_dtype
 
 if TYPE_CHECKING:
@@ -155,6 +155,7 @@ def build_examples(
     event_types: EventTypes = DEFAULT_EVENT_TYPES,
     event_labels: Mapping[str, str] | None = None,
     history_searches: bool = False,
+    catalogue_examples: bool = True,
 ) -> Examples:
     """Builds the examples of every task from normalised events and items.
 
@@ -178,6 +179,12 @@ def build_examples(
             each such label, 1 where an event of that type on the impression's item follows
             it in its session (attributed as the click is for `ctr`), else 0.
         history_searches: histories hold past searches too (`data.history_includes_searches`).
+        catalogue_examples: whether to add the examples of no event (`image` examples, the
+            `queries` table's); False builds a piece of the log grouped by user, whose
+            examples are its events' (the catalogue's are built once, from no events).
+
+    Examples of each part are in time order, ties by kind of example and then by the event's
+    place in the log (its `event_number` where `events` is a piece of a larger log).
 
     Returns:
         `Examples` with one Arrow table per part, in `example_schema` of the labels.
@@ -199,16 +206,19 @@ def build_examples(
         _impression_examples(log, train_images.set_index("item_id")["label_image_category"]),
         _next_item_examples(log, category_of, skipped),
     ]
-    if queries is not None and len(queries):
-        frames.append(_explicit_query_examples(queries))
-    frames.append(images)
-    frame = pd.concat([f for f in frames if len(f)], ignore_index=True)
+    if not catalogue_examples:
+        del skipped["catalogue items without an image"]
+    else:
+        if queries is not None and len(queries):
+            frames.append(_explicit_query_examples(queries))
+        frames.append(images)
+    frame = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
 
     parts: dict[str, pa.Table] = {}
     counts: dict[str, dict[str, int]] = {}
     for index, name in enumerate(PARTS):
         selected = frame[frame["part"] == index].sort_values(
-            ["timestamp", "type_order", "row"], kind="stable"
+            ["timestamp", "type_order", "order"], kind="stable"
         )
         parts[name] = _to_table(selected, log, columns)
         counts[name] = {k: int(v) for k, v in selected["example_type"].value_counts().items()}
@@ -221,7 +231,8 @@ class _EventLog:
     def __init__(self, events: pd.DataFrame, split: EventSplit, history_length: int,
                  columns: Mapping[str, pa.DataType] | None = None, event_types: EventTypes = DEFAULT_EVENT_TYPES,
                  history_searches: bool = False):
-        frame = events.assign(part=split.part, row=np.arange(len(events)))
+        order = events[EVENT_NUMBER].to_numpy(dtype=np.int64) if EVENT_NUMBER in events else np.arange(len(events))
+        frame = events.assign(part=split.part, row=np.arange(len(events)), order=order)
         self.events = frame
         self.event_types = event_types
         self.columns = dict(columns or {})
@@ -402,6 +413,7 @@ def _frame(source: pd.DataFrame, example_type: str, *, labels: dict[str, np.ndar
         "type_order": EXAMPLE_TYPES.index(example_type),
         "part": source["part"].to_numpy(),
         "row": source["row"].to_numpy(),
+        "order": source["order"].to_numpy() if "order" in source else source["row"].to_numpy(),
         "has_history": history,
         "user_id": source["user_id"].to_numpy(),
         "timestamp": source["timestamp"].to_numpy(dtype=np.int64),

@@ -16,6 +16,8 @@ from mtrec_tf.config import SplitConfig
 from mtrec_tf.data.event_types import DEFAULT_EVENT_TYPES, EventTypes
 
 PARTS: tuple[str, ...] = ("train", "validation", "test")
+# The column of an event's row number in the whole log, where a table holds a piece of it.
+EVENT_NUMBER = "event_number"
 TRAIN, VALIDATION, TEST = 0, 1, 2
 
 
@@ -54,13 +56,27 @@ def time_split(
     strictly earlier than every validation event, and those than every test event.
     """
     timestamps = np.asarray(timestamps, dtype=np.int64)
-    part = np.zeros(len(timestamps), dtype=np.int8)
     if len(timestamps) == 0:
-        return EventSplit(part, "time")
+        return EventSplit(np.zeros(0, dtype=np.int8), "time")
     ordered = np.sort(timestamps)
-    n = len(ordered)
-    validation_start = int(ordered[min(n - 1, int(n * (1.0 - validation_fraction - test_fraction)))])
-    test_start = int(ordered[min(n - 1, int(n * (1.0 - test_fraction)))])
+    ranks = cutoff_ranks(len(ordered), validation_fraction, test_fraction)
+    return cut_at(timestamps, *(int(ordered[rank]) for rank in ranks), validation_fraction, test_fraction)
+
+
+def cutoff_ranks(count: int, validation_fraction: float, test_fraction: float) -> tuple[int, int]:
+    """The ranks (0-based, in time order) of the events whose timestamps are the time split's
+    validation and test cutoffs among `count` events."""
+    last = count - 1
+    return (min(last, int(count * (1.0 - validation_fraction - test_fraction))),
+            min(last, int(count * (1.0 - test_fraction))))
+
+
+def cut_at(timestamps: np.ndarray, validation_start: int, test_start: int, validation_fraction: float,
+           test_fraction: float) -> EventSplit:
+    """The time split at known cutoffs (`time_split`'s, or those computed once over a log that
+    is split in pieces); a part whose fraction is 0 gets no events."""
+    timestamps = np.asarray(timestamps, dtype=np.int64)
+    part = np.zeros(len(timestamps), dtype=np.int8)
     if validation_fraction > 0:
         part[timestamps >= validation_start] = VALIDATION
     else:
@@ -99,21 +115,43 @@ def leave_last_out_split(events: pd.DataFrame, min_user_clicks: int = 3,
 
 
 def random_split(
-    count: int, validation_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0
+    count: int, validation_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0,
+    event_numbers: np.ndarray | None = None,
 ) -> EventSplit:
-    """Assigns each event to a part at random, in the given proportions (seeded)."""
-    draws = np.random.default_rng(seed).random(count)
+    """Assigns each event to a part at random, in the given proportions (seeded).
+
+    An event's draw depends only on the seed and its number in the log (`event_numbers`,
+    default 0 to count - 1), so a log split in pieces gets the parts the whole log would.
+    """
+    numbers = np.arange(count, dtype=np.uint64) if event_numbers is None else event_numbers.astype(np.uint64)
+    draws = _uniform(numbers, seed)
     part = np.zeros(count, dtype=np.int8)
     part[draws >= 1.0 - validation_fraction - test_fraction] = VALIDATION
     part[draws >= 1.0 - test_fraction] = TEST
     return EventSplit(part, "random")
 
 
+def _uniform(numbers: np.ndarray, seed: int) -> np.ndarray:
+    """A uniform draw in [0, 1) per number: SplitMix64 of the number offset by the seed."""
+    with np.errstate(over="ignore"):
+        z = numbers + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z ^= z >> np.uint64(31)
+    return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
 def split_events(events: pd.DataFrame, config: SplitConfig, seed: int = 0,
                  event_types: EventTypes = DEFAULT_EVENT_TYPES) -> EventSplit:
-    """The split that `config.method` names; leave-last-out counts the next-item events."""
+    """The split that `config.method` names; leave-last-out counts the next-item events.
+
+    Each is a function of the user's own events (leave-last-out), of the event's number in the
+    log (random: the `event_number` column where `events` is a piece of a larger log) or of
+    global cutoffs (time: `cut_at` splits a piece at the whole log's).
+    """
     if config.method == "random":
-        return random_split(len(events), config.validation_fraction, config.test_fraction, seed)
+        numbers = events["event_number"].to_numpy() if EVENT_NUMBER in events else None
+        return random_split(len(events), config.validation_fraction, config.test_fraction, seed, numbers)
     if config.method == "time":
         return time_split(
             events["timestamp"].to_numpy(), config.validation_fraction, config.test_fraction

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,14 +22,14 @@ import pyarrow.compute as pc
 from mtrec_tf.data.event_types import DEFAULT_EVENT_TYPES, EventTypes
 from mtrec_tf.features.spec import DEFAULT_FEATURES, FeatureConfig
 from mtrec_tf.features.statistics import (
+    EventFeatureTallies,
     FeatureStatistics,
-    fit_feature_statistics,
     load_feature_statistics,
     save_feature_statistics,
 )
 from mtrec_tf.io_utils import join, read_json, write_json_atomic
 from mtrec_tf.text.tokenizer import tokenize_to_lists
-from mtrec_tf.text.vocabulary import build_vocabulary, load_vocabulary, save_vocabulary
+from mtrec_tf.text.vocabulary import build_vocabulary, load_vocabulary, save_vocabulary, vocabulary_of_counts
 
 _VOCABULARIES = ("items", "tokens", "categories")
 
@@ -107,36 +108,84 @@ def fit_statistics(
             (`mtrec_tf.features.statistics.fit_feature_statistics`).
         event_types: the roles of the event types (`data.event_types`).
     """
-    item_ids = tuple(items["item_id"])
-    clicks = train_events.loc[train_events["event_type"] == event_types.click, "item_id"].value_counts()
-    popularity = tuple(int(n) for n in clicks.reindex(item_ids, fill_value=0))
+    tallies = TrainingTallies.of(train_events, train_examples, features, event_types)
+    return tallies.finish(items, train_queries=train_queries, min_token_count=min_token_count, users=users)
 
-    texts = [text for f in features if f.table == "items" and f.kind == "text"
-             for text in items[f.column].fillna("").astype(str)]
-    title_tokens = build_vocabulary(t for row in tokenize_to_lists(texts) for t in row)
-    searches = train_events.loc[train_events["event_type"] == event_types.search, "query"]
-    query_texts = list(searches[searches != ""])
-    if train_queries is not None:
-        query_texts += list(train_queries["query"])
-    query_tokens = build_vocabulary(
-        (t for row in tokenize_to_lists(query_texts) for t in row), min_count=min_token_count
-    )
-    known = set(title_tokens)
-    tokens = title_tokens + tuple(t for t in query_tokens if t not in known)
 
-    categories = set(items["category"])
-    if train_queries is not None:
-        categories |= set(train_queries["category"])
+@dataclasses.dataclass
+class TrainingTallies:
+    """What the statistics take from the training part's events and examples, counted on a
+    piece of the log (`of`) and summed over pieces (`merge`); `finish` adds the catalogue's
+    and the labelled queries' share. A log grouped by user gets the statistics of the whole.
 
-    gaps = pc.list_flatten(train_examples.column("history_time_gaps")).to_numpy()
-    log_gaps = np.log1p(np.maximum(gaps, 0.0)) if len(gaps) else np.zeros(1)
-    return DataStatistics(
-        items=item_ids,
-        tokens=tokens,
-        categories=tuple(sorted(categories)),
-        item_popularity=popularity,
-        time_gap_log_mean=float(log_gaps.mean()),
-        time_gap_log_std=float(max(log_gaps.std(), 1e-6)),
-        features=fit_feature_statistics(features, train_events, items, users),
-        event_roles=event_types,
-    )
+    Attributes:
+        clicks: training clicks per item id.
+        query_tokens: token counts of the training searches' queries.
+        gap_count, gap_mean, gap_m2: count, mean and sum of squared deviations of log1p of
+            the training histories' time gaps (merged as Chan et al.'s parallel variance).
+        features: the events features' tallies and the users with a training event.
+        event_types: the roles of the event types.
+    """
+
+    clicks: Counter[str]
+    query_tokens: Counter[str]
+    gap_count: int
+    gap_mean: float
+    gap_m2: float
+    features: EventFeatureTallies
+    event_types: EventTypes
+
+    @classmethod
+    def of(cls, train_events: pd.DataFrame, train_examples: pa.Table,
+           features: Sequence[FeatureConfig] = DEFAULT_FEATURES,
+           event_types: EventTypes = DEFAULT_EVENT_TYPES) -> TrainingTallies:
+        clicks = train_events.loc[train_events["event_type"] == event_types.click, "item_id"].value_counts()
+        searches = train_events.loc[train_events["event_type"] == event_types.search, "query"]
+        tokens = Counter(t for row in tokenize_to_lists(list(searches[searches != ""])) for t in row)
+        gaps = pc.list_flatten(train_examples.column("history_time_gaps")).to_numpy()
+        log_gaps = np.log1p(np.maximum(gaps.astype(np.float64), 0.0))
+        mean = float(log_gaps.mean()) if len(log_gaps) else 0.0
+        return cls(Counter({str(k): int(v) for k, v in clicks.items()}), tokens, len(log_gaps), mean,
+                   float(((log_gaps - mean) ** 2).sum()), EventFeatureTallies.of(features, train_events), event_types)
+
+    def merge(self, other: TrainingTallies) -> TrainingTallies:
+        """Both pieces' tallies in one; returns self."""
+        self.clicks.update(other.clicks)
+        self.query_tokens.update(other.query_tokens)
+        count = self.gap_count + other.gap_count
+        if count:
+            delta = other.gap_mean - self.gap_mean
+            self.gap_m2 += other.gap_m2 + delta * delta * self.gap_count * other.gap_count / count
+            self.gap_mean += delta * other.gap_count / count
+        self.gap_count = count
+        self.features.merge(other.features)
+        return self
+
+    def finish(self, items: pd.DataFrame, *, train_queries: pd.DataFrame | None = None, min_token_count: int = 1,
+               users: pd.DataFrame | None = None) -> DataStatistics:
+        """The statistics, with the catalogue's vocabularies and the labelled queries'."""
+        item_ids = tuple(items["item_id"])
+        popularity = tuple(self.clicks.get(item_id, 0) for item_id in item_ids)
+        features = self.features.features
+        texts = [text for f in features if f.table == "items" and f.kind == "text"
+                 for text in items[f.column].fillna("").astype(str)]
+        title_tokens = build_vocabulary(t for row in tokenize_to_lists(texts) for t in row)
+        query_counts = Counter(self.query_tokens)
+        categories = set(items["category"])
+        if train_queries is not None:
+            query_counts.update(t for row in tokenize_to_lists(list(train_queries["query"])) for t in row)
+            categories |= set(train_queries["category"])
+        known = set(title_tokens)
+        tokens = title_tokens + tuple(
+            t for t in vocabulary_of_counts(query_counts, min_count=min_token_count) if t not in known)
+        std = (self.gap_m2 / self.gap_count) ** 0.5 if self.gap_count else 0.0
+        return DataStatistics(
+            items=item_ids,
+            tokens=tokens,
+            categories=tuple(sorted(categories)),
+            item_popularity=popularity,
+            time_gap_log_mean=self.gap_mean,
+            time_gap_log_std=float(max(std, 1e-6)),
+            features=self.features.finish(items, users),
+            event_roles=self.event_types,
+        )

@@ -58,44 +58,110 @@ class FeatureStatistics:
 def fit_feature_statistics(features: Sequence[FeatureConfig], train_events: pd.DataFrame, items: pd.DataFrame,
                            users: pd.DataFrame | None) -> dict[str, FeatureStatistics]:
     """Each feature's statistics, by name (see the module docstring for which rows)."""
-    profiles = users
-    if users is not None:
-        trained = users[users["user_id"].isin(train_events["user_id"])]
-        profiles = trained if len(trained) else users
-    tables = {"events": train_events, "items": items, "users": profiles}
-    fitted = {}
-    for feature in features:
-        table = tables[feature.table]
-        assert table is not None  # `with_features` checked that a feature's table is given
-        fitted[feature.name] = fit_one(feature, table[feature.column])
-    return fitted
+    tallies = EventFeatureTallies.of(features, train_events)
+    return tallies.finish(items, users)
+
+
+@dataclasses.dataclass
+class FeatureTally:
+    """What one feature's statistics are computed from, summed over pieces of its rows."""
+
+    feature: FeatureConfig
+    rows: int = 0
+    missing: int = 0
+    counts: Counter[str] = dataclasses.field(default_factory=Counter)
+    numbers: list[np.ndarray] = dataclasses.field(default_factory=list)
+
+    def add(self, values: pd.Series) -> FeatureTally:
+        """Counts `values` in; returns self."""
+        feature = self.feature
+        self.rows += len(values)
+        if feature.encoded:  # text and images: the shared encoders' vocabularies are their own
+            self.missing += len(values) - int(values.map(_has_content).sum())
+        elif feature.kind == "numeric":
+            numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+            known = numbers[np.isfinite(numbers)]
+            self.missing += len(values) - len(known)
+            self.numbers.append(np.log1p(np.maximum(known, 0.0)) if feature.transform == "log" else known)
+        else:
+            text = values.fillna("").astype(str).to_numpy()
+            lists = split_values(text) if feature.kind == "multi_categorical" else [[v] if v else [] for v in text]
+            self.counts.update(value for row in lists for value in row)
+            self.missing += sum(1 for row in lists if not row)
+        return self
+
+    def merge(self, other: FeatureTally) -> FeatureTally:
+        """Both tallies' rows in one; returns self."""
+        self.rows += other.rows
+        self.missing += other.missing
+        self.counts.update(other.counts)
+        self.numbers += other.numbers
+        return self
+
+    def finish(self) -> FeatureStatistics:
+        """The statistics of the rows counted in."""
+        feature = self.feature
+        if feature.encoded:
+            return FeatureStatistics(feature.name, self.rows, self.missing)
+        if feature.kind == "numeric":
+            known = np.concatenate(self.numbers) if self.numbers else np.zeros(0)
+            boundaries: tuple[float, ...] = ()
+            if feature.transform == "quantile" and len(known):
+                cuts = np.quantile(known, np.linspace(0, 1, feature.quantiles + 1)[1:-1])
+                boundaries = tuple(float(b) for b in np.unique(cuts))
+            return FeatureStatistics(feature.name, self.rows, self.missing,
+                                     mean=float(known.mean()) if len(known) else 0.0,
+                                     std=float(max(known.std(), 1e-6)) if len(known) else 1.0, boundaries=boundaries)
+        vocabulary: tuple[str, ...] = ()
+        if not feature.hashed:
+            ordered = sorted(self.counts.items(), key=lambda pair: (-pair[1], pair[0]))
+            vocabulary = tuple(value for value, count in ordered if count >= feature.min_count)
+        return FeatureStatistics(feature.name, self.rows, self.missing, vocabulary=vocabulary,
+                                 distinct=len(self.counts))
+
+
+@dataclasses.dataclass
+class EventFeatureTallies:
+    """What the features' statistics take from training events: the events features' tallies
+    and the users with a training event (whose profiles the users features are fitted on);
+    summed over pieces of the log with `merge`."""
+
+    features: tuple[FeatureConfig, ...]
+    tallies: dict[str, FeatureTally]
+    users: set[str]
+
+    @classmethod
+    def of(cls, features: Sequence[FeatureConfig], train_events: pd.DataFrame) -> EventFeatureTallies:
+        tallies = {f.name: FeatureTally(f).add(train_events[f.column]) for f in features if f.table == "events"}
+        users = set(train_events["user_id"]) if any(f.table == "users" for f in features) else set()
+        return cls(tuple(features), tallies, users)
+
+    def merge(self, other: EventFeatureTallies) -> EventFeatureTallies:
+        for name, tally in other.tallies.items():
+            self.tallies[name].merge(tally)
+        self.users |= other.users
+        return self
+
+    def finish(self, items: pd.DataFrame, users: pd.DataFrame | None) -> dict[str, FeatureStatistics]:
+        """Each feature's statistics by name, the items and users features fitted here."""
+        profiles = users
+        if users is not None:
+            trained = users[users["user_id"].isin(self.users)]
+            profiles = trained if len(trained) else users
+        fitted = {}
+        for feature in self.features:
+            if feature.table == "events":
+                fitted[feature.name] = self.tallies[feature.name].finish()
+                continue
+            table = items if feature.table == "items" else profiles
+            assert table is not None  # `with_features` checked that a feature's table is given
+            fitted[feature.name] = fit_one(feature, table[feature.column])
+        return fitted
 
 
 def fit_one(feature: FeatureConfig, values: pd.Series) -> FeatureStatistics:
     """The statistics of one feature from its training values."""
-    rows = len(values)
-    if feature.encoded:  # text and images: the shared encoders' vocabularies are their own
-        return FeatureStatistics(feature.name, rows, rows - int(values.map(_has_content).sum()))
-    if feature.kind == "numeric":
-        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
-        known = numbers[np.isfinite(numbers)]
-        if feature.transform == "log":
-            known = np.log1p(np.maximum(known, 0.0))
-        boundaries: tuple[float, ...] = ()
-        if feature.transform == "quantile" and len(known):
-            cuts = np.quantile(known, np.linspace(0, 1, feature.quantiles + 1)[1:-1])
-            boundaries = tuple(float(b) for b in np.unique(cuts))
-        return FeatureStatistics(feature.name, rows, rows - len(known), mean=float(known.mean()) if len(known) else 0.0,
-                                 std=float(max(known.std(), 1e-6)) if len(known) else 1.0, boundaries=boundaries)
-    text = values.fillna("").astype(str).to_numpy()
-    lists = split_values(text) if feature.kind == "multi_categorical" else [[v] if v else [] for v in text]
-    counts = Counter(value for row in lists for value in row)
-    vocabulary: tuple[str, ...] = ()
-    if not feature.hashed:
-        ordered = sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
-        vocabulary = tuple(value for value, count in ordered if count >= feature.min_count)
-    return FeatureStatistics(feature.name, rows, sum(1 for row in lists if not row), vocabulary=vocabulary,
-                             distinct=len(counts))
+    return FeatureTally(feature).add(values).finish()
 
 
 def describe_features(features: Sequence[FeatureConfig], statistics: Mapping[str, FeatureStatistics]) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from mtrec_tf.io_utils import read_text, write_text_atomic
 
@@ -16,8 +16,14 @@ def build_vocabulary(
 
     Empty strings are never part of a vocabulary: they are padding.
     """
-    counts = collections.Counter(token for token in tokens if token)
-    kept = [(token, n) for token, n in counts.items() if n >= min_count]
+    return vocabulary_of_counts(collections.Counter(tokens), min_count, max_size)
+
+
+def vocabulary_of_counts(
+    counts: Mapping[str, int], min_count: int = 1, max_size: int | None = None
+) -> tuple[str, ...]:
+    """`build_vocabulary` from tokens already counted (counts of pieces of a corpus add up)."""
+    kept = [(token, n) for token, n in counts.items() if token and n >= min_count]
     kept.sort(key=lambda pair: (-pair[1], pair[0]))
     if max_size is not None:
         kept = kept[:max_size]
