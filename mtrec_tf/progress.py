@@ -74,3 +74,50 @@ def say(line: str) -> None:
         return
     sys.stdout.flush()
     print(line, file=sys.stderr, flush=True)
+
+
+class Meter:
+    """Progress of a long pass, printed at most every `every` seconds: rows so far, their rate,
+    and, when the total work is known, the share done and the time left.
+
+    Example:
+        meter = progress.Meter("partitioning events", total=total_bytes)
+        for chunk in chunks:
+            ...
+            meter.advance(len(chunk), work=chunk_bytes)
+        # partitioning events: 1,200,000 rows, 41% (310,000 rows/s, about 6 s left)
+    """
+
+    def __init__(self, what: str, total: float | None = None, unit: str = "rows", every: float = 10.0):
+        self.what, self.total, self.unit, self.every = what, total, unit, every
+        self.start = self.last = time.perf_counter()
+        self.rows = 0
+        self.done = 0.0
+
+    def advance(self, rows: int, work: float | None = None) -> None:
+        """`rows` more rows, and `work` more of the total (default: the rows)."""
+        self.rows += rows
+        self.done += rows if work is None else work
+        now = time.perf_counter()
+        if now - self.last >= self.every:
+            self.last = now
+            say(self.line(now - self.start))
+
+    def line(self, seconds: float) -> str:
+        text = f"{self.what}: {self.rows:,} {self.unit}"
+        if self.total:
+            text += f", {min(self.done / self.total, 1.0):.0%}"
+        rate = self.rows / seconds if seconds > 0 else 0.0
+        text += f" ({rate:,.0f} {self.unit}/s"
+        if self.total and self.done > 0:
+            left = seconds * max(self.total - self.done, 0.0) / self.done
+            text += f", about {_duration(left)} left"
+        return text + ")"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -23,6 +23,7 @@ from mtrec_tf.config import (
     Config,
     ConfigError,
 )
+from mtrec_tf.data.scale import RUNNERS
 from mtrec_tf.errors import DataValidationError, OpAuditError
 
 if TYPE_CHECKING:
@@ -73,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     examples.add_argument("--split", choices=SPLIT_METHODS, help="time or leave_last_out")
     examples.add_argument("--format", default="parquet", choices=("parquet", "tfrecord"))
     examples.add_argument("--examples-per-shard", type=int, default=100_000)
+    examples.add_argument("--runner", choices=RUNNERS,
+                          help="local: one bucket of users at a time, memory bounded whatever the log's size "
+                               "(the default for tables); memory: the whole log at once (the default for the "
+                               "built-in sample)")
+    examples.add_argument("--buckets", type=int,
+                          help="local runner: user buckets (default: one per 24 MB of events files)")
     _add_validation_options(examples, defaults=False)
     examples.set_defaults(handler=_data_examples)
 
@@ -296,8 +303,10 @@ def _data_inspect(args: argparse.Namespace) -> int:
 
 def _data_examples(args: argparse.Namespace) -> int:
     from mtrec_tf.config import dump_config, load_config
+    from mtrec_tf.data.examples import ExampleReport
     from mtrec_tf.data.prepare import prepare_configured, write_prepared
     from mtrec_tf.data.readers import find_tables
+    from mtrec_tf.data.statistics import DataStatistics
     from mtrec_tf.io_utils import write_text_atomic
 
     overrides = list(args.set) + _split_and_policy_overrides(args)
@@ -308,17 +317,30 @@ def _data_examples(args: argparse.Namespace) -> int:
                 overrides.append(f"data.{kind}={json.dumps(str(tables[kind][0]))}")
     config = load_config(args.config, overrides)
 
+    runner = args.runner or ("memory" if config.data.events is None else "local")
+    if runner != "memory" and config.data.events is None:
+        raise ConfigError(f"--runner {runner} reads tables: give the events and items tables "
+                          "(the built-in sample is built in memory)")
     start = time.perf_counter()
-    prepared = prepare_configured(config)
-    summary = write_prepared(prepared, args.out, args.format, args.examples_per_shard)
+    if runner == "memory":
+        summary = write_prepared(prepare_configured(config), args.out, args.format, args.examples_per_shard)
+    else:
+        from mtrec_tf.data.scale.local import write_examples_locally
+
+        summary = write_examples_locally(config, args.out, fmt=args.format,
+                                         examples_per_shard=args.examples_per_shard, buckets=args.buckets)
     write_text_atomic(Path(args.out) / "config.yaml", dump_config(config))
-    for line in prepared.examples.report.lines():
+    for table in summary["tables"]:
+        print(f"{table['kind']}: {table['rows_read']:,} rows read, {table['rows_kept']:,} kept, "
+              f"{sum(table['repaired'].values()):,} repaired, {sum(table['dropped'].values()):,} dropped")
+    for line in ExampleReport(summary["examples"], summary["skipped"]).lines():
         print(line)
     split = summary["split"]
     print(f"split: {split['method']}, events per part {split['events']}")
-    print(f"vocabularies: {len(prepared.statistics.items):,} items, {len(prepared.statistics.tokens):,} tokens, "
-          f"{len(prepared.statistics.categories)} categories")
-    print(f"wrote {args.format} shards to {args.out} in {time.perf_counter() - start:.1f} s")
+    statistics = DataStatistics.load(Path(args.out) / "vocab")
+    print(f"vocabularies: {len(statistics.items):,} items, {len(statistics.tokens):,} tokens, "
+          f"{len(statistics.categories)} categories")
+    print(f"wrote {args.format} shards to {args.out} in {time.perf_counter() - start:.1f} s ({runner} runner)")
     return 0
 
 

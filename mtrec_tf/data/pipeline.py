@@ -29,9 +29,10 @@ _PAD = {pa.string(): "", pa.float32(): 0.0, pa.int64(): 0}
 
 
 def write_shards(
-    table: pa.Table, out_dir: str | os.PathLike, fmt: str = "parquet", examples_per_shard: int = 100_000
+    table: pa.Table, out_dir: str | os.PathLike, fmt: str = "parquet", examples_per_shard: int = 100_000,
+    name: str = "part",
 ) -> list[Path]:
-    """Writes examples as `part-00000-of-00004.<fmt>` shards; returns their paths.
+    """Writes examples as `<name>-00000-of-00004.<fmt>` shards; returns their paths.
 
     Each shard is written under a temporary name and renamed into place.
     """
@@ -44,7 +45,7 @@ def write_shards(
     paths = []
     for index in range(count):
         shard = table.slice(index * examples_per_shard, examples_per_shard)
-        path = out_dir / f"part-{index:05d}-of-{count:05d}.{fmt}"
+        path = out_dir / f"{name}-{index:05d}-of-{count:05d}.{fmt}"
         tmp = path.with_name(f".{path.name}.tmp")
         if fmt == "parquet":
             pq.write_table(shard, tmp)

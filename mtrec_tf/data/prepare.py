@@ -16,7 +16,7 @@ from mtrec_tf.data.readers import EcommerceData, load_data
 from mtrec_tf.data.sample import generate_sample
 from mtrec_tf.data.splits import PARTS, EventSplit, split_events
 from mtrec_tf.data.statistics import DataStatistics, fit_statistics
-from mtrec_tf.data.validation import ExtraColumn
+from mtrec_tf.data.validation import ExtraColumn, TableReport
 from mtrec_tf.features.columns import check_feature_columns, table_columns, with_derived_columns
 from mtrec_tf.features.spec import DEFAULT_FEATURES, FeatureConfig
 from mtrec_tf.io_utils import write_json_atomic
@@ -143,19 +143,36 @@ def write_prepared(prepared: PreparedData, out_dir: str | os.PathLike, fmt: str 
         examples = _example_count(prepared.examples)
         done.report(f"{examples:,} examples in {sum(map(len, shards.values()))} {fmt} shards", examples, "examples")
     prepared.statistics.save(out_dir / "vocab")
+    split = prepared.split
+    return examples_summary(out_dir, method=split.method, events=split.counts(),
+                            cutoffs=(split.validation_start, split.test_start),
+                            counts=prepared.examples.report.counts, skipped=prepared.examples.report.skipped,
+                            shards=shards, reports=prepared.data.reports, driver={"runner": "memory"})
+
+
+def examples_summary(out_dir: str | os.PathLike, *, method: str, events: Mapping[str, int],
+                     cutoffs: tuple[int | None, int | None], counts: Mapping[str, Mapping[str, int]],
+                     skipped: Mapping[str, int], shards: Mapping[str, list[str]], reports: Sequence[TableReport],
+                     driver: Mapping[str, object]) -> dict:
+    """Writes `examples.json` into `out_dir`: the split (method, events per part, cutoffs),
+    examples per part and kind, what was skipped, the shards, what reading each table did
+    and the driver that built them; returns it."""
     summary = {
-        "split": {
-            "method": prepared.split.method,
-            "events": prepared.split.counts(),
-            "validation_start": prepared.split.validation_start,
-            "test_start": prepared.split.test_start,
-        },
-        "examples": prepared.examples.report.counts,
-        "skipped": prepared.examples.report.skipped,
-        "shards": shards,
+        "split": {"method": method, "events": dict(events), "validation_start": cutoffs[0],
+                  "test_start": cutoffs[1]},
+        "examples": {part: dict(kinds) for part, kinds in counts.items()},
+        "skipped": dict(skipped),
+        "shards": {part: list(names) for part, names in shards.items()},
+        "tables": [report.to_dict() for report in reports],
+        "driver": dict(driver),
     }
-    write_json_atomic(out_dir / "examples.json", summary)
+    write_json_atomic(Path(out_dir) / "examples.json", summary)
     return summary
+
+
+def shard_name(bucket: int) -> str:
+    """The name of a bucket's shards (`pipeline.write_shards`)."""
+    return f"bucket-{bucket:05d}"
 
 
 def _example_count(examples: Examples) -> int:

@@ -17,7 +17,7 @@ import csv
 import io
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -247,6 +247,45 @@ def _read_and_validate(path: Path, kind: str, bad_rows: str, extra_columns: Mapp
     )
     report.notes.extend(raw.file_issues)
     return frame, report, raw.locator
+
+
+def validated_chunks(path: Path, kind: str, *, bad_rows: str = "error",
+                     extra_columns: Mapping[str, str | ExtraColumn] | None = None,
+                     event_types: EventTypes = DEFAULT_EVENT_TYPES,
+                     rows_per_chunk: int = 1_000_000) -> Iterator[tuple[pd.DataFrame, TableReport]]:
+    """One file of a table, validated and normalised piece by piece, with each piece's report:
+    Parquet files in pieces of `rows_per_chunk` rows (messages name each row's place in the
+    file), other formats whole. A table's rows can be validated independently of each other;
+    `read_table` checks the items' and users' keys across rows as well."""
+    for raw in read_raw_chunks(path, rows_per_chunk):
+        if raw.file_issues and bad_rows == "error":
+            raise DataValidationError(raw.file_issues[0])
+        frame, report = validate_located(
+            raw.frame, kind, raw.locator, bad_rows=bad_rows, base_dir=path.parent,
+            problems=_label_repairs_dropped(raw.problems, kind), extra_columns=extra_columns,
+            event_types=event_types,
+        )
+        report.notes.extend(raw.file_issues)
+        yield frame, report
+
+
+def read_raw_chunks(path: Path, rows_per_chunk: int) -> Iterator[RawTable]:
+    """`read_raw` in pieces: a Parquet file `rows_per_chunk` rows at a time, others whole."""
+    if _check_format(path) != "parquet":
+        yield read_raw(path)
+        return
+    source = str(path)
+    try:
+        parquet = pq.ParquetFile(path)
+        offset = 0
+        for batch in parquet.iter_batches(batch_size=rows_per_chunk):
+            frame = pa.Table.from_batches([batch], schema=parquet.schema_arrow).to_pandas()
+            named_index = any(name is not None for name in frame.index.names)
+            frame = frame.reset_index(drop=not named_index)
+            yield RawTable(frame, RowLocator(source, row_offset=offset))
+            offset += batch.num_rows
+    except (pa.ArrowException, OSError) as err:
+        raise DataValidationError(f"{source}: cannot read Parquet file ({err})") from err
 
 
 def _check_unique_across(table: pd.DataFrame, frames: list[pd.DataFrame], locators: list[RowLocator],

@@ -60,7 +60,8 @@ def time_split(
         return EventSplit(np.zeros(0, dtype=np.int8), "time")
     ordered = np.sort(timestamps)
     ranks = cutoff_ranks(len(ordered), validation_fraction, test_fraction)
-    return cut_at(timestamps, *(int(ordered[rank]) for rank in ranks), validation_fraction, test_fraction)
+    validation_start, test_start = (int(ordered[rank]) for rank in ranks)
+    return cut_at(timestamps, validation_start, test_start, validation_fraction, test_fraction)
 
 
 def cutoff_ranks(count: int, validation_fraction: float, test_fraction: float) -> tuple[int, int]:

@@ -40,3 +40,11 @@ def tiny_items() -> pd.DataFrame:
         "price": [100.0, np.nan, 300.0],
         "image": [b"png-a", b"png-b", None],
     })
+
+
+@pytest.fixture
+def history_check():
+    """`leakage.check_histories`, for the tests of every example builder."""
+    from leakage import check_histories
+
+    return check_histories

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -136,10 +137,20 @@ def test_keras_shows_one_line_per_epoch_when_standard_output_is_not_a_terminal(m
     assert keras_verbosity() == 2
 
 
-def test_examples_print_one_progress_line_per_step(sample_dir, tmp_path, capsys):
-    assert main(["data", "examples", str(sample_dir), "--out", str(tmp_path / "examples")]) == 0
-    lines = capsys.readouterr().err.splitlines()
-    for step, unit in (("reading tables", "events/s"), ("preparing data", "examples/s"),
-                       ("writing examples", "examples/s")):
+@pytest.mark.parametrize("runner, steps", [
+    ("memory", (("reading tables", "events/s"), ("preparing data", "examples/s"), ("writing examples", "examples/s"))),
+    ("local", (("partitioning events by user", "events/s"), ("building examples", "events/s"))),
+])
+def test_examples_print_one_progress_line_per_step(sample_dir, tmp_path, capsys, runner, steps):
+    assert main(["data", "examples", str(sample_dir), "--out", str(tmp_path / "examples"), "--runner", runner]) == 0
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    for step, unit in steps:
         found = [line for line in lines if line.startswith(step + ": ")]
         assert len(found) == 1 and found[0].endswith(f" {unit})"), lines
+    assert f"({runner} runner)" in out and re.search(r"^events: [\d,]+ rows read, [\d,]+ kept", out, re.M)
+
+
+def test_the_local_runner_needs_tables(tmp_path, capsys):
+    assert main(["data", "examples", "--out", str(tmp_path), "--runner", "local"]) == 2
+    assert "--runner local reads tables" in capsys.readouterr().err

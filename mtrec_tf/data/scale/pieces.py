@@ -1,0 +1,117 @@
+"""What either driver does with one piece of the log: a bucket of users' events, split and
+turned into every task's examples and the statistics' tallies, by the in-memory builder."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import pandas as pd
+import pyarrow as pa
+
+from mtrec_tf.config import DataConfig
+from mtrec_tf.data.examples import build_examples
+from mtrec_tf.data.splits import PARTS, EventSplit, cut_at, split_events
+from mtrec_tf.data.statistics import DataStatistics, TrainingTallies
+from mtrec_tf.features.spec import FeatureConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class PieceSettings:
+    """Everything a piece's examples depend on besides its events (small enough to hand to
+    every worker).
+
+    Attributes:
+        items, queries, users: the catalogue, the labelled queries and the users table.
+        data: the data settings (split, history length, event types, ...).
+        seed: the run's seed (random split, image split).
+        columns: the label columns of the events table (`examples.label_columns`).
+        features: the configuration's features.
+        event_labels: labels of event types (`examples.event_type_labels`).
+        cutoffs: a time split's validation and test cutoffs, computed over the whole log.
+    """
+
+    items: pd.DataFrame
+    queries: pd.DataFrame | None
+    users: pd.DataFrame | None
+    data: DataConfig
+    seed: int
+    columns: Mapping[str, pa.DataType]
+    features: tuple[FeatureConfig, ...]
+    event_labels: Mapping[str, str]
+    cutoffs: tuple[int, int] | None = None
+
+
+@dataclasses.dataclass
+class PieceExamples:
+    """A piece's examples of each part, with what counts and tallies they add up to."""
+
+    parts: dict[str, pa.Table]
+    counts: dict[str, dict[str, int]]
+    skipped: dict[str, int]
+    events: dict[str, int]
+    tallies: TrainingTallies | None
+
+
+def split_piece(events: pd.DataFrame, settings: PieceSettings) -> EventSplit:
+    """The piece's split: the whole log's, since a user's events are all in one piece."""
+    split = settings.data.split
+    if split.method == "time":
+        if settings.cutoffs is None:
+            raise ValueError("a time split of a piece needs the whole log's cutoffs")
+        return cut_at(events["timestamp"].to_numpy(), *settings.cutoffs, split.validation_fraction,
+                      split.test_fraction)
+    return split_events(events, split, settings.seed, settings.data.event_types)
+
+
+def build_piece(events: pd.DataFrame, settings: PieceSettings, *, catalogue: bool = False) -> PieceExamples:
+    """The examples of a piece's events; with `catalogue`, those of no event instead (the
+    catalogue's images and the labelled queries), which `events` (empty) gives the columns of."""
+    split = split_piece(events, settings)
+    data = settings.data
+    examples = build_examples(
+        events, settings.items, split,
+        queries=settings.queries,
+        history_length=data.history_length,
+        image_validation_fraction=data.image_validation_fraction,
+        image_test_fraction=data.image_test_fraction,
+        seed=settings.seed,
+        columns=settings.columns,
+        features=settings.features,
+        users=settings.users,
+        event_types=data.event_types,
+        event_labels=settings.event_labels,
+        history_searches=data.history_includes_searches,
+        catalogue_examples=catalogue,
+    )
+    tallies = None if catalogue else TrainingTallies.of(
+        events[split.mask("train")], examples.parts["train"], settings.features, data.event_types)
+    return PieceExamples(examples.parts, examples.report.counts, examples.report.skipped, split.counts(), tallies)
+
+
+@dataclasses.dataclass
+class Totals:
+    """The pieces' counts and tallies added up."""
+
+    counts: dict[str, dict[str, int]] = dataclasses.field(default_factory=lambda: {part: {} for part in PARTS})
+    skipped: dict[str, int] = dataclasses.field(default_factory=dict)
+    events: dict[str, int] = dataclasses.field(default_factory=lambda: dict.fromkeys(PARTS, 0))
+    tallies: TrainingTallies | None = None
+
+    def add(self, piece: PieceExamples) -> None:
+        for part, counts in piece.counts.items():
+            for kind, n in counts.items():
+                self.counts[part][kind] = self.counts[part].get(kind, 0) + n
+        for reason, n in piece.skipped.items():
+            self.skipped[reason] = self.skipped.get(reason, 0) + n
+        for part, n in piece.events.items():
+            self.events[part] += n
+        if piece.tallies is not None:
+            self.tallies = piece.tallies if self.tallies is None else self.tallies.merge(piece.tallies)
+
+    def statistics(self, settings: PieceSettings) -> DataStatistics:
+        """The training statistics of the whole log."""
+        if self.tallies is None:
+            raise ValueError("no events were built into examples")
+        return self.tallies.finish(settings.items, train_queries=settings.queries,
+                                   min_token_count=settings.data.min_token_count, users=settings.users)

@@ -1,0 +1,112 @@
+"""The local driver gives the in-memory path's examples and statistics, bucket by bucket."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mtrec_tf.config import load_config
+from mtrec_tf.data.prepare import prepare_configured, write_prepared
+from mtrec_tf.data.scale.local import write_examples_locally
+from mtrec_tf.data.splits import PARTS
+from mtrec_tf.data.statistics import DataStatistics
+
+FEATURES = """\
+features:
+  title: {table: items, kind: text}
+  category: {table: items, kind: categorical}
+  price: {table: items, kind: numeric, transform: log}
+  image: {table: items, kind: image}
+  hour: {table: events, column: hour_of_day, kind: categorical}
+"""
+
+
+@pytest.fixture(scope="module")
+def tables(sample_world, tmp_path_factory):
+    """The sample's events in two Parquet files, with its items and queries."""
+    folder = tmp_path_factory.mktemp("tables")
+    (folder / "events").mkdir()
+    events = sample_world.events
+    half = len(events) // 2
+    events.iloc[:half].to_parquet(folder / "events" / "part-0.parquet")
+    events.iloc[half:].to_parquet(folder / "events" / "part-1.parquet")
+    sample_world.items.to_parquet(folder / "items.parquet")
+    sample_world.queries.to_parquet(folder / "queries.parquet")
+    (folder / "config.yaml").write_text(FEATURES, encoding="utf-8")
+    return folder
+
+
+def _config(tables, method):
+    return load_config(tables / "config.yaml", [
+        f"data.events={tables / 'events'}", f"data.items={tables / 'items.parquet'}",
+        f"data.queries={tables / 'queries.parquet'}", f"data.split.method={method}", "data.history_length=20"])
+
+
+def _parts(folder):
+    return {part: pa.concat_tables([pq.read_table(path) for path in sorted((folder / part).iterdir())]).to_pandas()
+            for part in PARTS}
+
+
+def _in_fixed_order(frame):
+    keys = [name for name in frame.columns if not name.startswith("history_")]
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+@pytest.mark.parametrize("method", ["time", "random", "leave_last_out"])
+def test_the_local_driver_writes_the_in_memory_examples_and_statistics(tables, tmp_path, method):
+    config = _config(tables, method)
+    memory = write_prepared(prepare_configured(config), tmp_path / "memory")
+    local = write_examples_locally(config, tmp_path / "local", buckets=5, rows_per_chunk=10_000)
+
+    for key in ("split", "examples", "skipped", "tables"):
+        assert local[key] == memory[key], key
+    assert local["driver"] == {"runner": "local", "buckets": 5}
+    assert not (tmp_path / "local" / ".buckets").exists()
+    expected, built = _parts(tmp_path / "memory"), _parts(tmp_path / "local")
+    for part in PARTS:
+        pd.testing.assert_frame_equal(_in_fixed_order(built[part]), _in_fixed_order(expected[part]))
+
+    fitted = DataStatistics.load(tmp_path / "memory" / "vocab")
+    combined = DataStatistics.load(tmp_path / "local" / "vocab")
+    close = ("time_gap_log_mean", "time_gap_log_std")
+    for field in dataclasses.fields(DataStatistics):
+        if field.name in close:
+            assert getattr(combined, field.name) == pytest.approx(getattr(fitted, field.name), rel=1e-12)
+        else:
+            assert getattr(combined, field.name) == getattr(fitted, field.name), field.name
+    assert combined.features["hour"].vocabulary and combined.features["hour"].rows == fitted.features["hour"].rows
+
+
+@pytest.mark.parametrize("method", ["time", "leave_last_out"])
+def test_no_event_at_or_after_an_example_reaches_its_history(tables, sample_world, tmp_path, method, history_check):
+    write_examples_locally(_config(tables, method), tmp_path, buckets=3, rows_per_chunk=25_000)
+    assert history_check(_parts(tmp_path), sample_world.events, 20) > 500
+
+
+def test_every_event_is_in_its_users_bucket_and_none_is_lost(tables, tmp_path, monkeypatch):
+    import mtrec_tf.data.scale.local as local
+
+    kept = {}
+
+    class KeptStore(local.BucketStore):
+        def __init__(self, directory, buckets):
+            super().__init__(directory, buckets)
+            kept["store"] = self
+
+    monkeypatch.setattr(local, "BucketStore", KeptStore)
+    monkeypatch.setattr(local.shutil, "rmtree", lambda *args, **kwargs: None)
+    write_examples_locally(_config(tables, "time"), tmp_path, buckets=6, rows_per_chunk=10_000)
+    store = kept["store"]
+    frames = [store.read(bucket) for bucket in range(6)]
+    users = [set(frame["user_id"]) for frame in frames if frame is not None]
+    assert len(users) == 6 and sum(map(len, users)) == len(set().union(*users))
+    numbers = np.concatenate([frame["event_number"].to_numpy() for frame in frames if frame is not None])
+    events = pq.read_table(tables / "events").num_rows
+    assert np.array_equal(np.sort(numbers), np.arange(events))
+    for frame in frames:
+        assert frame is not None and (np.diff(frame["event_number"].to_numpy()) > 0).all()  # log order
