@@ -433,6 +433,9 @@ def _missing(dtype: pa.DataType) -> object:
 
 def _to_table(frame: pd.DataFrame, log: _EventLog, columns: Mapping[str, pa.DataType] | None = None) -> pa.Table:
     columns = dict(columns or {})
+    schema = example_schema({**DERIVED_LABELS, **columns}, {f.name: feature_dtype(f) for f in log.features})
+    if not len(frame):  # an empty frame's columns may have any dtype
+        return schema.empty_table()
     with_history = frame["has_history"].to_numpy(dtype=bool)
     subset = frame[with_history].reset_index(drop=True)
     history = _spread(log.history(subset["user_id"], subset["timestamp"]), with_history)
@@ -449,8 +452,7 @@ def _to_table(frame: pd.DataFrame, log: _EventLog, columns: Mapping[str, pa.Data
     for label in DERIVED_LABELS:
         arrays[f"mask_{label}"] = pa.array(frame[f"mask_{label}"].to_numpy(dtype=np.float32))
     arrays.update({f"mask_{name}": values for name, values in masks.items()})
-    return pa.table(arrays, schema=example_schema({**DERIVED_LABELS, **columns},
-                                                  {f.name: feature_dtype(f) for f in log.features}))
+    return pa.table(arrays, schema=schema)
 
 
 def _column_labels(rows: np.ndarray, log: _EventLog, columns: Mapping[str, pa.DataType]

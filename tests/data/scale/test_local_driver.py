@@ -110,3 +110,15 @@ def test_every_event_is_in_its_users_bucket_and_none_is_lost(tables, tmp_path, m
     assert np.array_equal(np.sort(numbers), np.arange(events))
     for frame in frames:
         assert frame is not None and (np.diff(frame["event_number"].to_numpy()) > 0).all()  # log order
+
+
+def test_a_catalogue_without_images_and_no_queries_adds_no_catalogue_examples(sample_world, tmp_path):
+    events = sample_world.events
+    events[events["event_type"].isin(["click", "purchase"])].drop(columns=["query"]).to_parquet(
+        tmp_path / "events.parquet")
+    sample_world.items[["item_id", "category"]].to_parquet(tmp_path / "items.parquet")
+    config = load_config(None, [f"data.events={tmp_path / 'events.parquet'}",
+                                f"data.items={tmp_path / 'items.parquet'}", "data.split.method=leave_last_out"])
+    summary = write_examples_locally(config, tmp_path / "out", buckets=2)
+    assert summary["examples"]["train"]["next_item"] > 0 and "image" not in summary["examples"]["train"]
+    assert not any(name.startswith("catalogue") for names in summary["shards"].values() for name in names)

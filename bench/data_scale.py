@@ -1,0 +1,104 @@
+"""Building examples as the log grows: wall time and peak memory of each runner, per scale.
+
+    python bench/data_scale.py [--scales 1,10,50,100] [--runners local,memory]
+        [--memory-up-to 20] [--work DIR]
+
+For each scale the sample shop is written once as tables (events in Parquet files of a
+million rows, the catalogue with its images, the labelled queries), then each runner builds
+its examples in a fresh process under `/usr/bin/time -v`: `mtrec data examples DIR --runner R`.
+The script prints, per scale and runner, the events, the wall time, the time per million
+events and the peak resident memory, then the growth of each from one scale to the next.
+The in-memory runner holds the whole log; it runs up to `--memory-up-to` only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+EVENTS_PER_FILE = 1_000_000
+
+
+def write_tables(scale: int, out: Path) -> None:
+    """The sample at `scale` as table files in `out` (run in its own process)."""
+    import mtrec_tf  # noqa: F401
+    from mtrec_tf.data.sample import generate_sample
+
+    world = generate_sample(scale=scale, seed=0)
+    (out / "events").mkdir(parents=True)
+    events = world.events
+    for index, start in enumerate(range(0, len(events), EVENTS_PER_FILE)):
+        events.iloc[start:start + EVENTS_PER_FILE].to_parquet(out / "events" / f"part-{index:05d}.parquet")
+    world.items.to_parquet(out / "items.parquet")
+    world.queries.to_parquet(out / "queries.parquet")
+
+
+def timed(command: list[str]) -> tuple[float, float, str]:
+    """Wall seconds and peak resident GB of `command` (under /usr/bin/time -v), and its stdout."""
+    start = time.perf_counter()
+    done = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
+    return seconds, peak_kb / 1024 / 1024, done.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scales", default="1,10,50,100")
+    parser.add_argument("--runners", default="local,memory")
+    parser.add_argument("--memory-up-to", type=int, default=20, help="largest scale the memory runner builds")
+    parser.add_argument("--work", help="folder for the tables and examples (default: a temporary one)")
+    parser.add_argument("--write-tables", nargs=2, metavar=("SCALE", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.write_tables:
+        write_tables(int(args.write_tables[0]), Path(args.write_tables[1]))
+        return
+
+    work = Path(args.work or tempfile.mkdtemp(prefix="data-scale-"))
+    rows = []
+    for scale in (int(s) for s in args.scales.split(",")):
+        tables = work / f"tables-{scale}"
+        shutil.rmtree(tables, ignore_errors=True)
+        seconds, peak, _ = timed([sys.executable, __file__, "--write-tables", str(scale), str(tables)])
+        print(f"scale {scale}: sample written in {seconds:.0f} s (peak {peak:.2f} GB)", flush=True)
+        for runner in args.runners.split(","):
+            if runner == "memory" and scale > args.memory_up_to:
+                continue
+            out = work / f"examples-{scale}-{runner}"
+            shutil.rmtree(out, ignore_errors=True)
+            seconds, peak, _ = timed([sys.executable, "-m", "trainer.cli", "data", "examples", str(tables),
+                                      "--out", str(out), "--runner", runner])
+            summary = json.loads((out / "examples.json").read_text(encoding="utf-8"))
+            events = sum(summary["split"]["events"].values())
+            examples = sum(sum(kinds.values()) for kinds in summary["examples"].values())
+            rows.append((scale, runner, events, examples, seconds, peak))
+            print(f"scale {scale} {runner}: {events:,} events -> {examples:,} examples in {seconds:.0f} s, "
+                  f"peak {peak:.2f} GB", flush=True)
+            shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(tables, ignore_errors=True)
+
+    print()
+    print(f"{'scale':>6} {'runner':>7} {'events':>12} {'examples':>12} {'wall s':>8} {'s per M events':>15} "
+          f"{'peak GB':>8}")
+    for scale, runner, events, examples, seconds, peak in rows:
+        print(f"{scale:>6} {runner:>7} {events:>12,} {examples:>12,} {seconds:>8.1f} {seconds / events * 1e6:>15.2f} "
+              f"{peak:>8.2f}")
+    print()
+    for runner in args.runners.split(","):
+        mine = [row for row in rows if row[1] == runner]
+        for (s0, _, e0, _, t0, p0), (s1, _, e1, _, t1, p1) in zip(mine, mine[1:]):
+            print(f"{runner} scale {s0} -> {s1}: events x{e1 / e0:.1f}, peak memory x{p1 / p0:.2f}, "
+                  f"time per event x{(t1 / e1) / (t0 / e0):.2f}")
+
+
+if __name__ == "__main__":
+    main()
