@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "(the default for tables); memory: the whole log at once (the default for the "
                                "built-in sample)")
     examples.add_argument("--buckets", type=int,
-                          help="local runner: user buckets (default: one per 24 MB of events files)")
+                          help="local runner: user buckets, each built in memory at once "
+                               "(default: one per 250,000 events)")
     _add_validation_options(examples, defaults=False)
     examples.set_defaults(handler=_data_examples)
 

@@ -31,17 +31,19 @@ from mtrec_tf.data.splits import PARTS, cut_at, cutoff_ranks
 from mtrec_tf.data.validation import ExtraColumn, TableReport
 from mtrec_tf.features.columns import check_feature_columns, table_columns
 
-# Input bytes per bucket when the number of buckets is not given: a bucket of a Parquet log
-# holds about a million events at this size, a CSV one fewer.
-BYTES_PER_BUCKET = 24 << 20
+# Events per bucket, and per piece read, when not given: what the process holds at a time.
+EVENTS_PER_BUCKET = 250_000
+# Bytes per event of a text (CSV, JSON Lines) events file, a low guess: more buckets than needed.
+_TEXT_BYTES_PER_EVENT = 50
 
 
 def write_examples_locally(config: Config, out_dir: str | os.PathLike, *, fmt: str = "parquet",
                            examples_per_shard: int = 100_000, buckets: int | None = None,
-                           rows_per_chunk: int = 1_000_000) -> dict:
+                           rows_per_chunk: int = EVENTS_PER_BUCKET) -> dict:
     """Writes what `prepare.write_prepared` writes for `config`'s tables (`<part>/` shards,
     `vocab/`, `examples.json`), one bucket of users at a time; returns the summary written
-    to `examples.json`. `buckets` defaults to one per `BYTES_PER_BUCKET` of events files."""
+    to `examples.json`. `buckets` defaults to one per `EVENTS_PER_BUCKET` events (counted in
+    Parquet footers, guessed from the size of text files)."""
     from mtrec_tf.data.pipeline import write_shards  # TensorFlow, for TFRecord shards
 
     data = config.data
@@ -51,7 +53,7 @@ def write_examples_locally(config: Config, out_dir: str | os.PathLike, *, fmt: s
     settings, reports = _settings(config)
     files = table_files(data.events)
     size = sum(path.stat().st_size for path in files)
-    buckets = buckets or max(1, math.ceil(size / BYTES_PER_BUCKET))
+    buckets = buckets or max(1, math.ceil(sum(map(_estimated_rows, files)) / EVENTS_PER_BUCKET))
     work = out_dir / ".buckets"
     shutil.rmtree(work, ignore_errors=True)
     store = BucketStore(work, buckets)
@@ -147,3 +149,7 @@ def _rows_in(path: Path) -> int:
     if path.suffix.lower() not in (".parquet", ".pq"):
         return 0
     return pq.ParquetFile(path).metadata.num_rows
+
+
+def _estimated_rows(path: Path) -> int:
+    return _rows_in(path) or path.stat().st_size // _TEXT_BYTES_PER_EVENT
