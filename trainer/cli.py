@@ -23,7 +23,7 @@ from mtrec_tf.config import (
     Config,
     ConfigError,
 )
-from mtrec_tf.data.scale import RUNNERS
+from mtrec_tf.data.scale import BEAM_RUNNERS, RUNNERS
 from mtrec_tf.errors import DataValidationError, OpAuditError
 
 if TYPE_CHECKING:
@@ -74,10 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     examples.add_argument("--split", choices=SPLIT_METHODS, help="time or leave_last_out")
     examples.add_argument("--format", default="parquet", choices=("parquet", "tfrecord"))
     examples.add_argument("--examples-per-shard", type=int, default=100_000)
-    examples.add_argument("--runner", choices=RUNNERS,
+    examples.add_argument("--runner", choices=RUNNERS, metavar="RUNNER",
                           help="local: one bucket of users at a time, memory bounded whatever the log's size "
                                "(the default for tables); memory: the whole log at once (the default for the "
-                               "built-in sample)")
+                               f"built-in sample); or an Apache Beam runner ({', '.join(BEAM_RUNNERS)}), which "
+                               "takes Beam's pipeline options after the others, as --name=value")
     examples.add_argument("--buckets", type=int,
                           help="local runner: user buckets, each built in memory at once "
                                "(default: one per 250,000 events)")
@@ -325,11 +326,17 @@ def _data_examples(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if runner == "memory":
         summary = write_prepared(prepare_configured(config), args.out, args.format, args.examples_per_shard)
-    else:
+    elif runner == "local":
         from mtrec_tf.data.scale.local import write_examples_locally
 
         summary = write_examples_locally(config, args.out, fmt=args.format,
                                          examples_per_shard=args.examples_per_shard, buckets=args.buckets)
+    else:
+        from mtrec_tf.data.scale.beam import write_examples_with_beam
+
+        summary = write_examples_with_beam(config, args.out, runner=runner, pipeline_args=args.pipeline_options,
+                                           fmt=args.format, examples_per_shard=args.examples_per_shard,
+                                           buckets=args.buckets)
     write_text_atomic(Path(args.out) / "config.yaml", dump_config(config))
     for table in summary["tables"]:
         print(f"{table['kind']}: {table['rows_read']:,} rows read, {table['rows_kept']:,} kept, "
@@ -497,6 +504,17 @@ def keras_verbosity() -> int:
     return 1 if sys.stdout.isatty() else 2
 
 
+def _pipeline_options(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str]) -> list[str]:
+    """The Beam pipeline options of `mtrec data examples --runner <Beam runner>`; any other
+    command refuses arguments it does not know."""
+    beam = getattr(args, "runner", None) in BEAM_RUNNERS
+    odd = [arg for arg in extra if not (beam and arg.startswith("--"))]
+    if odd or (extra and not beam):
+        parser.error(f"unrecognized arguments: {' '.join(odd or extra)}"
+                     + ("; Beam pipeline options go as --name=value" if beam else ""))
+    return extra
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mtrec` console script."""
     import os
@@ -504,7 +522,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # TensorFlow's native messages (INFO to ERROR) stay hidden unless the user asks for them;
     # its failures reach the user as Python exceptions.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    args.pipeline_options = _pipeline_options(parser, args, extra)
     try:
         with progress.shown():
             return args.handler(args)

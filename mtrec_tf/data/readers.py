@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from mtrec_tf.data import schema
 from mtrec_tf.data.event_types import DEFAULT_EVENT_TYPES, EventTypes
 from mtrec_tf.data.schema import UNKNOWN_ITEM_POLICIES
+from mtrec_tf.data.splits import EVENT_NUMBER, event_numbers
 from mtrec_tf.data.validation import (
     BAD_ROW_POLICIES,
     INVALID_UTF8,
@@ -62,6 +63,9 @@ PathLike = str | os.PathLike[str]
 TableSource = PathLike | pd.DataFrame | Sequence[PathLike]
 
 _HEADER_SCAN_CHARS = 1 << 20
+# What `read_table(image_bytes=False)` holds in place of an item's verified image.
+VERIFIED_IMAGE = b"verified image"
+_ITEMS_PER_PIECE = 20_000
 # Columns that pyarrow must not read as dates: all but `timestamp`. A JSON string such as
 # "2024-01-01" in a text or number column (query, position, price, rating, ...) is then kept
 # as written, so that it is stored as text or reported with the value the file holds.
@@ -202,6 +206,7 @@ def read_table(
     name: str | None = None,
     extra_columns: Mapping[str, str | ExtraColumn] | None = None,
     event_types: EventTypes = DEFAULT_EVENT_TYPES,
+    image_bytes: bool = True,
 ) -> tuple[pd.DataFrame, TableReport]:
     """Reads one table and returns it in normalised form with its report.
 
@@ -213,6 +218,9 @@ def read_table(
         bad_rows: "error" or "skip", as in `validation.validate_table`.
         name: how a DataFrame is named in messages (default: `kind`).
         extra_columns, event_types: as in `validation.validate_table`.
+        image_bytes: False reads the items files in pieces and replaces each image, once
+            verified, by `VERIFIED_IMAGE`: a catalogue for building examples, which only ask
+            whether an item has an image, in memory that does not hold the images.
 
     Returns:
         One frame for all shards and one report for all of them; messages keep each file's
@@ -221,11 +229,15 @@ def read_table(
     check_choice("kind", kind, schema.TABLE_KINDS)
     check_choice("bad_rows", bad_rows, BAD_ROW_POLICIES)
     if isinstance(source, pd.DataFrame):
-        return validate_table(source, kind, source=f"DataFrame {name or kind}", bad_rows=bad_rows,
-                              extra_columns=extra_columns, event_types=event_types)
+        frame, report = validate_table(source, kind, source=f"DataFrame {name or kind}", bad_rows=bad_rows,
+                                       extra_columns=extra_columns, event_types=event_types)
+        return (_numbered(frame, 0) if kind == "events" else frame), report
     files = table_files(source)
-    parts = [_read_and_validate(path, kind, bad_rows, extra_columns, event_types) for path in files]
-    frames = [frame for frame, _, _ in parts]
+    if kind == "items" and not image_bytes:
+        parts = _items_without_images(files, bad_rows, extra_columns)
+    else:
+        parts = [_read_and_validate(path, kind, bad_rows, extra_columns, event_types) for path in files]
+    frames = [_numbered(frame, index) if kind == "events" else frame for index, (frame, _, _) in enumerate(parts)]
     table = frames[0] if len(frames) == 1 else pd.concat(frames)
     if kind in ("items", "users") and len(parts) > 1:
         _check_unique_across(table, frames, [locator for _, _, locator in parts], kind)
@@ -234,6 +246,23 @@ def read_table(
         report = report.merge(other)
     report.source = _describe(source, files)
     return table.reset_index(drop=True), report
+
+
+def _items_without_images(files: list[Path], bad_rows: str, extra_columns: Mapping[str, str | ExtraColumn] | None,
+                          ) -> list[tuple[pd.DataFrame, TableReport, RowLocator]]:
+    """The items files validated in pieces, each verified image replaced by `VERIFIED_IMAGE`."""
+    parts = []
+    for path in files:
+        for frame, report in validated_chunks(path, "items", bad_rows=bad_rows, extra_columns=extra_columns,
+                                              rows_per_chunk=_ITEMS_PER_PIECE):
+            frame["image"] = frame["image"].map(lambda image: None if image is None else VERIFIED_IMAGE)
+            parts.append((frame, report, RowLocator(str(path))))  # the frame's index is its rows in the file
+    return parts
+
+
+def _numbered(events: pd.DataFrame, file_index: int) -> pd.DataFrame:
+    """`events` (indexed by their rows in the file) with their numbers in the log."""
+    return events.assign(**{EVENT_NUMBER: event_numbers(file_index, events.index.to_numpy())})
 
 
 def _read_and_validate(path: Path, kind: str, bad_rows: str, extra_columns: Mapping[str, str | ExtraColumn] | None,
@@ -256,7 +285,8 @@ def validated_chunks(path: Path, kind: str, *, bad_rows: str = "error",
     """One file of a table, validated and normalised piece by piece, with each piece's report:
     Parquet files in pieces of `rows_per_chunk` rows (messages name each row's place in the
     file), other formats whole. A table's rows can be validated independently of each other;
-    `read_table` checks the items' and users' keys across rows as well."""
+    `read_table` checks the items' and users' keys across rows as well. Each frame is indexed
+    by the rows' 0-based places in the file."""
     for raw in read_raw_chunks(path, rows_per_chunk):
         if raw.file_issues and bad_rows == "error":
             raise DataValidationError(raw.file_issues[0])
@@ -266,6 +296,7 @@ def validated_chunks(path: Path, kind: str, *, bad_rows: str = "error",
             event_types=event_types,
         )
         report.notes.extend(raw.file_issues)
+        frame.index = frame.index + raw.locator.row_offset
         yield frame, report
 
 

@@ -10,7 +10,8 @@ events
     for searches), query: str ("" when none; the column may be missing),
     session_id: str ("" when none), position: int64 (-1 when none), rating: float64
     (explicit feedback such as a MovieLens star rating, on the source's own scale; NaN
-    when none).
+    when none), event_number: int64 (the event's place in the log: its file among the
+    table's files, then its row in that file, `splits.event_numbers`).
 items
     item_id: str (unique), category: str (leaf, or a path "a > b > c"), title: str ("" when
     none; sequential data often has no titles, and the column may be missing), brand: str

@@ -16,8 +16,16 @@ from mtrec_tf.config import SplitConfig
 from mtrec_tf.data.event_types import DEFAULT_EVENT_TYPES, EventTypes
 
 PARTS: tuple[str, ...] = ("train", "validation", "test")
-# The column of an event's row number in the whole log, where a table holds a piece of it.
+# The column of an event's number in the log: its file's place among the table's files, then
+# its row in the file (`event_numbers`). Examples are ordered by it and the random split is
+# drawn from it, so a piece of the log gets what the whole log would.
 EVENT_NUMBER = "event_number"
+_ROWS_PER_FILE = 1 << 40
+
+
+def event_numbers(file_index: int, rows: np.ndarray) -> np.ndarray:
+    """The numbers of the events at 0-based `rows` of the table's `file_index`-th file."""
+    return np.asarray(rows, dtype=np.int64) + np.int64(file_index) * _ROWS_PER_FILE
 TRAIN, VALIDATION, TEST = 0, 1, 2
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from mtrec_tf.data import schema
+from mtrec_tf.data.splits import EVENT_NUMBER
 from mtrec_tf.data.validation import LIST_SEPARATOR, ExtraColumn
 from mtrec_tf.errors import DataValidationError
 from mtrec_tf.features.spec import DERIVED_EVENT_COLUMNS, STORED_AS, FeatureConfig
@@ -71,7 +72,7 @@ def check_feature_columns(features: Sequence[FeatureConfig], tables: Mapping[str
             raise DataValidationError(f"feature {feature.name!r} reads the {feature.table} table, which was not "
                                       f"given (--{feature.table})")
         if feature.column not in frame.columns:
-            own = sorted(set(frame.columns) - {"image"})
+            own = sorted(set(frame.columns) - {"image", EVENT_NUMBER})
             raise DataValidationError(
                 f"{sources.get(feature.table, feature.table)}: feature {feature.name!r} reads column "
                 f"{feature.column!r}, which the {feature.table} table does not have; its columns: {', '.join(own)}")

@@ -11,6 +11,7 @@ import pytest
 
 from mtrec_tf.data import schema
 from mtrec_tf.data.readers import find_tables, load_data, read_table
+from mtrec_tf.data.splits import event_numbers
 from mtrec_tf.data.validation import DataValidationError
 
 from image_files import png_bytes
@@ -37,15 +38,17 @@ ITEMS = pd.DataFrame(
 )
 
 
-def _normalised_events(frame: pd.DataFrame = EVENTS) -> pd.DataFrame:
+def _normalised_events(frame: pd.DataFrame = EVENTS, files: tuple[int, ...] = (4,)) -> pd.DataFrame:
+    """`frame` normalised, read from files of the given numbers of rows (numbered by file, then row)."""
     columns = schema.EVENTS_REQUIRED + schema.EVENTS_OPTIONAL
     if "rating" not in frame.columns:
         frame = frame.assign(rating=np.nan)
     text = [name for name in columns if name not in ("timestamp", "position", "rating")]
     expected = frame[list(columns)].astype({name: "str" for name in text})
+    numbers = np.concatenate([event_numbers(index, np.arange(rows)) for index, rows in enumerate(files)])
     return expected.astype({"timestamp": "int64", "position": "int64", "rating": "float64"}).reset_index(
         drop=True
-    )
+    ).assign(event_number=numbers)
 
 
 def _as_source_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -78,8 +81,8 @@ def test_each_format_gives_the_normalised_frame(tmp_path: Path, name: str) -> No
 
 def test_normalised_events_always_have_a_float_rating_column() -> None:
     frame, _ = read_table(EVENTS, "events")
-    assert list(frame.columns) == list(schema.EVENTS_REQUIRED + schema.EVENTS_OPTIONAL)
-    assert frame.columns[-1] == "rating" and frame["rating"].dtype == np.float64
+    assert list(frame.columns) == list(schema.EVENTS_REQUIRED + schema.EVENTS_OPTIONAL) + ["event_number"]
+    assert frame["rating"].dtype == np.float64
     assert frame["rating"].isna().all()
 
 
@@ -134,7 +137,7 @@ def test_folder_of_shards_in_mixed_formats(tmp_path: Path) -> None:
     (folder / "_SUCCESS").write_text("")
     (folder / "README.md").write_text("not a table")
     frame, report = read_table(folder, "events")
-    pd.testing.assert_frame_equal(frame, _normalised_events())
+    pd.testing.assert_frame_equal(frame, _normalised_events(files=(1, 1, 2)))
     assert (report.rows_read, report.rows_kept, report.source) == (4, 4, str(folder))
 
 
@@ -142,7 +145,7 @@ def test_list_of_files_is_one_table(tmp_path: Path) -> None:
     first = write_table(EVENTS.iloc[:2], tmp_path / "a.csv")
     second = write_table(EVENTS.iloc[2:], tmp_path / "b.parquet")
     frame, _ = read_table([first, second], "events")
-    pd.testing.assert_frame_equal(frame, _normalised_events())
+    pd.testing.assert_frame_equal(frame, _normalised_events(files=(2, 2)))
 
 
 def test_optional_columns_take_their_defaults(tmp_path: Path) -> None:

@@ -14,5 +14,7 @@ examples and statistics come from two passes that each hold one piece:
 as an Apache Beam pipeline.
 """
 
-# How `mtrec data examples` builds: in this process by bucket, or the whole log in memory.
-RUNNERS: tuple[str, ...] = ("local", "memory")
+# How `mtrec data examples` builds: in this process by bucket, the whole log in memory, or on
+# a Beam runner (`beam.write_examples_with_beam`).
+BEAM_RUNNERS: tuple[str, ...] = ("DirectRunner", "PrismRunner", "DataflowRunner", "FlinkRunner", "SparkRunner")
+RUNNERS: tuple[str, ...] = ("local", "memory", *BEAM_RUNNERS)

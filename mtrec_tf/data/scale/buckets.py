@@ -23,6 +23,17 @@ def user_buckets(user_ids: np.ndarray | pd.Series, buckets: int) -> np.ndarray:
     return (pd.util.hash_array(values, hash_key=_HASH_KEY, categorize=False) % np.uint64(buckets)).astype(np.int64)
 
 
+def by_bucket(events: pd.DataFrame, buckets: int) -> Iterator[tuple[int, pd.DataFrame]]:
+    """Each bucket that holds some of `events`, with its rows of them in order."""
+    bucket = user_buckets(events["user_id"].to_numpy(), buckets)
+    order = np.argsort(bucket, kind="stable")
+    bounds = np.searchsorted(bucket[order], np.arange(buckets + 1))
+    for b in range(buckets):
+        rows = order[bounds[b]:bounds[b + 1]]
+        if len(rows):
+            yield b, events.iloc[rows].reset_index(drop=True)
+
+
 class BucketStore:
     """Pieces of the events table written into `directory/bucket-<b>/` as Parquet, one file per
     piece and bucket; a bucket reads back as one frame in the order the pieces were written."""
@@ -36,16 +47,11 @@ class BucketStore:
 
     def add(self, events: pd.DataFrame) -> None:
         """Writes each bucket's share of `events` (their rows in order)."""
-        bucket = user_buckets(events["user_id"].to_numpy(), self.buckets)
-        order = np.argsort(bucket, kind="stable")
-        bounds = np.searchsorted(bucket[order], np.arange(self.buckets + 1))
-        table = pa.Table.from_pandas(events, preserve_index=False)
-        for b in range(self.buckets):
-            rows = order[bounds[b]:bounds[b + 1]]
-            if len(rows):
-                folder = self.directory / f"bucket-{b:05d}"
-                folder.mkdir(parents=True, exist_ok=True)
-                pq.write_table(table.take(pa.array(rows)), folder / f"piece-{self.pieces:06d}.parquet")
+        for bucket, share in by_bucket(events, self.buckets):
+            folder = self.directory / f"bucket-{bucket:05d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            pq.write_table(pa.Table.from_pandas(share, preserve_index=False),
+                           folder / f"piece-{self.pieces:06d}.parquet")
         self.pieces += 1
 
     def read(self, bucket: int) -> pd.DataFrame | None:

@@ -1,50 +1,98 @@
-"""Exact order statistics of a column read in pieces, in bounded memory."""
+"""Exact order statistics of a column read in pieces, in bounded memory.
+
+Three passes over the pieces: their range (`ValueRange`, merged over pieces), a histogram of
+2**20 bins over it (`histogram`, summed over pieces), then the values of the bins the
+ranks fall in (`in_bins`), which alone are held and sorted (`pick`). The local driver runs
+them in turn (`kth_smallest`); the Beam driver as combines.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
 _BINS = 1 << 20
 
 
-def kth_smallest(pieces: Callable[[], Iterable[np.ndarray]], ranks: Sequence[int]) -> list[int]:
-    """The values of the given 0-based ranks among all values of `pieces` (integers), exactly
-    as `np.sort(all)[rank]` would give them.
+@dataclasses.dataclass(frozen=True)
+class ValueRange:
+    """The smallest and largest of some integers, and how many there are."""
 
-    `pieces` is called for each of three passes: the range, a histogram of 2**20 bins over it,
-    and the values in the bins the ranks fall in, which alone are held.
-    """
-    low, high, count = None, None, 0
-    for values in pieces():
-        if len(values):
-            low = int(values.min()) if low is None else min(low, int(values.min()))
-            high = int(values.max()) if high is None else max(high, int(values.max()))
-            count += len(values)
-    if low is None or high is None:
-        raise ValueError("no values to take order statistics of")
-    if any(not 0 <= rank < count for rank in ranks):
-        raise ValueError(f"ranks {list(ranks)} are outside 0 to {count - 1}")
-    width = high - low + 1
-    bins = min(_BINS, width)
+    low: int
+    high: int
+    count: int
 
-    def bin_of(values: np.ndarray) -> np.ndarray:
-        return ((values.astype(np.int64) - low).astype(np.float64) * bins / width).astype(np.int64).clip(0, bins - 1)
+    @classmethod
+    def of(cls, values: np.ndarray) -> ValueRange | None:
+        return cls(int(values.min()), int(values.max()), len(values)) if len(values) else None
 
-    histogram = np.zeros(bins, dtype=np.int64)
-    for values in pieces():
-        histogram += np.bincount(bin_of(values), minlength=bins)
-    ends = np.cumsum(histogram)
-    wanted = {rank: int(np.searchsorted(ends, rank, side="right")) for rank in ranks}
-    held: dict[int, list[np.ndarray]] = {b: [] for b in set(wanted.values())}
-    for values in pieces():
-        bin_index = bin_of(values)
-        for b in held:
-            held[b].append(values[bin_index == b])
+    def merge(self, other: ValueRange | None) -> ValueRange:
+        if other is None:
+            return self
+        return ValueRange(min(self.low, other.low), max(self.high, other.high), self.count + other.count)
+
+    @property
+    def bins(self) -> int:
+        return min(_BINS, self.high - self.low + 1)
+
+    def bin_of(self, values: np.ndarray) -> np.ndarray:
+        """Each value's bin: monotone in the value."""
+        width = self.high - self.low + 1
+        scaled = (values.astype(np.int64) - self.low).astype(np.float64) * self.bins / width
+        return scaled.astype(np.int64).clip(0, self.bins - 1)
+
+
+def histogram(values: np.ndarray, value_range: ValueRange) -> np.ndarray:
+    """How many of `values` fall in each bin of `value_range`."""
+    return np.bincount(value_range.bin_of(values), minlength=value_range.bins)
+
+
+def rank_bins(counts: np.ndarray, ranks: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """For each 0-based rank: its bin and its rank among that bin's values."""
+    ends = np.cumsum(counts)
+    if any(not 0 <= rank < int(ends[-1]) for rank in ranks):
+        raise ValueError(f"ranks {list(ranks)} are outside 0 to {int(ends[-1]) - 1}")
+    found = {}
+    for rank in ranks:
+        b = int(np.searchsorted(ends, rank, side="right"))
+        found[rank] = (b, rank - (int(ends[b - 1]) if b else 0))
+    return found
+
+
+def in_bins(values: np.ndarray, value_range: ValueRange, bins: Iterable[int]) -> dict[int, np.ndarray]:
+    """The values that fall in each of `bins`."""
+    bin_index = value_range.bin_of(values)
+    return {b: values[bin_index == b] for b in bins}
+
+
+def pick(held: Mapping[int, Sequence[np.ndarray]], wanted: Mapping[int, tuple[int, int]],
+         ranks: Sequence[int]) -> list[int]:
+    """The value of each rank, from the values held in its bin (`rank_bins`'s answer)."""
     result = []
     for rank in ranks:
-        b = wanted[rank]
-        before = int(ends[b - 1]) if b else 0
-        result.append(int(np.sort(np.concatenate(held[b]))[rank - before]))
+        b, within = wanted[rank]
+        result.append(int(np.sort(np.concatenate(held[b]))[within]))
     return result
+
+
+def kth_smallest(pieces: Callable[[], Iterable[np.ndarray]], ranks: Sequence[int]) -> list[int]:
+    """The values of the given 0-based ranks among all values of `pieces` (integers), exactly
+    as `np.sort(all)[rank]` would give them; `pieces` is called once for each pass."""
+    value_range: ValueRange | None = None
+    for values in pieces():
+        found = ValueRange.of(values)
+        value_range = found if value_range is None else value_range.merge(found)
+    if value_range is None:
+        raise ValueError("no values to take order statistics of")
+    counts = np.zeros(value_range.bins, dtype=np.int64)
+    for values in pieces():
+        counts += histogram(values, value_range)
+    wanted = rank_bins(counts, ranks)
+    bins = {b for b, _ in wanted.values()}
+    held: dict[int, list[np.ndarray]] = {b: [] for b in bins}
+    for values in pieces():
+        for b, found_values in in_bins(values, value_range, bins).items():
+            held[b].append(found_values)
+    return pick(held, wanted, ranks)

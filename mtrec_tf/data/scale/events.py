@@ -4,20 +4,26 @@ columns that features read, and the events pointing outside the catalogue counte
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
+from mtrec_tf.config import Config
 from mtrec_tf.data.event_types import DEFAULT_EVENT_TYPES, EventTypes
+from mtrec_tf.data.examples import event_column_kinds
 from mtrec_tf.data.readers import check_not_empty, validated_chunks
-from mtrec_tf.data.splits import EVENT_NUMBER
+from mtrec_tf.data.splits import EVENT_NUMBER, event_numbers
 from mtrec_tf.data.validation import UNKNOWN_ITEM, ExtraColumn, TableReport
-from mtrec_tf.features.columns import check_feature_columns, with_derived_columns
+from mtrec_tf.features.columns import check_feature_columns, table_columns, with_derived_columns
 from mtrec_tf.features.spec import FeatureConfig
 
 _SAMPLE_IDS = 3
+# Bytes per event of a text (CSV, JSON Lines) events file, a low guess.
+_TEXT_BYTES_PER_EVENT = 50
 
 
 @dataclasses.dataclass
@@ -38,31 +44,67 @@ class UnknownItems:
     """Events whose item is not in the catalogue, summed over pieces."""
 
     count: int = 0
+    ids: set[str] = dataclasses.field(default_factory=set)
     examples: list[str] = dataclasses.field(default_factory=list)
 
     def add(self, item_ids: pd.Series) -> None:
         self.count += len(item_ids)
-        for item_id in pd.unique(item_ids):
-            if len(self.examples) >= _SAMPLE_IDS:
-                break
-            if item_id not in self.examples:
-                self.examples.append(str(item_id))
+        for item_id in map(str, pd.unique(item_ids)):
+            if item_id not in self.ids and len(self.examples) < _SAMPLE_IDS:
+                self.examples.append(item_id)
+            self.ids.add(item_id)
+
+    def merge(self, other: UnknownItems) -> UnknownItems:
+        """Both tallies in one (the examples of this one first); returns self."""
+        self.count += other.count
+        self.examples += [item_id for item_id in other.examples if item_id not in self.ids][
+            :_SAMPLE_IDS - len(self.examples)]
+        self.ids |= other.ids
+        return self
 
     def report_to(self, report: TableReport, policy: str) -> None:
         """Says in `report` what was done with them, as `readers.load_data` does."""
         if not self.count:
             return
         sample = ", ".join(repr(item_id) for item_id in self.examples)
-        summary = f"{self.count:,} events point at item_ids absent from the catalogue (e.g. {sample})"
+        summary = (f"{self.count:,} events point at {len(self.ids):,} item_ids absent from the catalogue "
+                   f"(e.g. {sample})")
         if policy == "drop":
             report.record(UNKNOWN_ITEM, self.count, [f"{report.source}: {summary}; dropped"])
         else:
             report.notes.append(f"{summary}; kept as out-of-vocabulary items")
 
 
+def event_reading(config: Config, catalogue: Iterable[str], labels: Mapping[str, pa.DataType],
+                  rows_per_chunk: int) -> EventReading:
+    """How to read `config`'s events table: its label columns (`examples.label_columns`) and
+    the features' columns kept, the events of items outside `catalogue` as configured."""
+    data = config.data
+    columns: dict[str, str | ExtraColumn] = {**event_column_kinds(labels), **table_columns(config.features, "events")}
+    return EventReading(frozenset(catalogue), data.bad_rows, data.unknown_items, columns, data.event_types,
+                        config.features, rows_per_chunk)
+
+
+def default_buckets(files: Sequence[Path], events_per_bucket: int) -> int:
+    """Buckets of about `events_per_bucket` events: counted in Parquet footers, guessed from
+    the size of text files (low: more buckets rather than fewer)."""
+    return max(1, math.ceil(sum(map(_estimated_rows, files)) / events_per_bucket))
+
+
+def rows_in(path: Path) -> int:
+    """Rows of a Parquet file from its footer (others: 0, they are read whole)."""
+    if path.suffix.lower() not in (".parquet", ".pq"):
+        return 0
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def _estimated_rows(path: Path) -> int:
+    return rows_in(path) or path.stat().st_size // _TEXT_BYTES_PER_EVENT
+
+
 class EventStream:
-    """The events of `files` as normalised frames, each row numbered in the whole log
-    (`splits.EVENT_NUMBER`, in file and row order); `report` sums what reading did."""
+    """The events of `files` as normalised frames, each row numbered in the log
+    (`splits.event_numbers`); `report` sums what reading did."""
 
     def __init__(self, files: Sequence[Path], reading: EventReading, source: str):
         self.files = list(files)
@@ -73,33 +115,54 @@ class EventStream:
 
     def __iter__(self) -> Iterator[tuple[pd.DataFrame, Path]]:
         """Each piece with the file it came from."""
-        reading = self.reading
-        for path in self.files:
-            for frame, report in validated_chunks(path, "events", bad_rows=reading.bad_rows,
-                                                  extra_columns=reading.columns, event_types=reading.event_types,
-                                                  rows_per_chunk=reading.rows_per_chunk):
+        for index, path in enumerate(self.files):
+            for frame, report in validated_chunks(path, "events", bad_rows=self.reading.bad_rows,
+                                                  extra_columns=self.reading.columns,
+                                                  event_types=self.reading.event_types,
+                                                  rows_per_chunk=self.reading.rows_per_chunk):
                 self.report = self.report.merge(report, self.report.source)
-                yield self._prepared(frame.reset_index(drop=True), str(path)), path
+                frame = prepared_piece(frame, index, str(path), self.reading, self.unknown)
+                self.events += len(frame)
+                yield frame, path
 
     def finish(self) -> TableReport:
         """The events table's report, once every piece was read; refuses an empty table."""
-        self.unknown.report_to(self.report, self.reading.unknown_items)
-        self.report.rows_kept -= self.unknown.count if self.reading.unknown_items == "drop" else 0
-        check_not_empty(self.report)
-        return self.report
+        return finished_report(self.report, self.unknown, self.reading.unknown_items)
 
-    def _prepared(self, frame: pd.DataFrame, source: str) -> pd.DataFrame:
-        reading = self.reading
-        item_ids = frame["item_id"]
-        unknown = ((item_ids != "") & ~item_ids.isin(reading.catalogue)).to_numpy()
-        if unknown.any():
-            self.unknown.add(item_ids[unknown])
-            if reading.unknown_items == "drop":
-                frame = frame[~unknown].reset_index(drop=True)
-        if reading.features:
-            frame = with_derived_columns(frame, reading.features)
-            check_feature_columns([f for f in reading.features if f.table == "events"], {"events": frame},
-                                  {"events": source})
-        frame[EVENT_NUMBER] = np.arange(self.events, self.events + len(frame), dtype=np.int64)
-        self.events += len(frame)
-        return frame
+
+def read_pieces(path: Path, file_index: int, reading: EventReading
+                ) -> Iterator[tuple[pd.DataFrame, TableReport, UnknownItems]]:
+    """The pieces of the table's `file_index`-th file (`path`), each prepared
+    (`prepared_piece`), with what reading it did."""
+    for frame, report in validated_chunks(path, "events", bad_rows=reading.bad_rows, extra_columns=reading.columns,
+                                          event_types=reading.event_types, rows_per_chunk=reading.rows_per_chunk):
+        unknown = UnknownItems()
+        yield prepared_piece(frame, file_index, str(path), reading, unknown), report, unknown
+
+
+def prepared_piece(frame: pd.DataFrame, file_index: int, source: str, reading: EventReading,
+                   unknown: UnknownItems) -> pd.DataFrame:
+    """A validated piece (indexed by its rows in the file) numbered in the log, its events of
+    items outside the catalogue counted into `unknown` (and dropped if so configured), with
+    the derived columns that the features read."""
+    frame[EVENT_NUMBER] = event_numbers(file_index, frame.index.to_numpy())
+    frame = frame.reset_index(drop=True)
+    item_ids = frame["item_id"]
+    outside = ((item_ids != "") & ~item_ids.isin(reading.catalogue)).to_numpy()
+    if outside.any():
+        unknown.add(item_ids[outside])
+        if reading.unknown_items == "drop":
+            frame = frame[~outside].reset_index(drop=True)
+    if reading.features:
+        frame = with_derived_columns(frame, reading.features)
+        check_feature_columns([f for f in reading.features if f.table == "events"], {"events": frame},
+                              {"events": source})
+    return frame
+
+
+def finished_report(report: TableReport, unknown: UnknownItems, policy: str) -> TableReport:
+    """The events table's report with what was done with unknown items; refuses an empty table."""
+    unknown.report_to(report, policy)
+    report.rows_kept -= unknown.count if policy == "drop" else 0
+    check_not_empty(report)
+    return report

@@ -6,13 +6,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from mtrec_tf.config import DataConfig
-from mtrec_tf.data.examples import build_examples
+from mtrec_tf.config import Config, DataConfig
+from mtrec_tf.data.examples import build_examples, event_type_labels, label_columns
+from mtrec_tf.data.readers import check_not_empty, read_table
 from mtrec_tf.data.splits import PARTS, EventSplit, cut_at, split_events
 from mtrec_tf.data.statistics import DataStatistics, TrainingTallies
+from mtrec_tf.data.validation import TableReport
+from mtrec_tf.features.columns import check_feature_columns, table_columns
 from mtrec_tf.features.spec import FeatureConfig
 
 
@@ -40,6 +44,39 @@ class PieceSettings:
     features: tuple[FeatureConfig, ...]
     event_labels: Mapping[str, str]
     cutoffs: tuple[int, int] | None = None
+
+    def with_cutoffs(self, validation_start: int, test_start: int) -> PieceSettings:
+        """These settings with the time split's cutoffs (as `splits.cut_at` reports them)."""
+        split = self.data.split
+        cut = cut_at(np.zeros(0, dtype=np.int64), validation_start, test_start, split.validation_fraction,
+                     split.test_fraction)
+        assert cut.validation_start is not None and cut.test_start is not None
+        return dataclasses.replace(self, cutoffs=(cut.validation_start, cut.test_start))
+
+
+def read_settings(config: Config) -> tuple[PieceSettings, list[TableReport]]:
+    """The settings of every piece of `config`'s events, with the small tables (items, queries,
+    users) read whole, and what reading each did."""
+    data, features = config.data, config.features
+    if data.events is None or data.items is None:
+        raise ValueError("building by pieces reads tables: data.events and data.items must name them")
+    items, items_report = read_table(data.items, "items", bad_rows=data.bad_rows,
+                                     extra_columns=table_columns(features, "items"), image_bytes=False)
+    reports = [items_report]
+    queries = users = None
+    if data.queries is not None:
+        queries, report = read_table(data.queries, "queries", bad_rows=data.bad_rows)
+        reports.append(report)
+    if data.users is not None:
+        users, report = read_table(data.users, "users", bad_rows=data.bad_rows,
+                                   extra_columns=table_columns(features, "users"))
+        reports.append(report)
+    for report in reports:
+        check_not_empty(report)
+    sources = {report.kind: report.source for report in reports}
+    check_feature_columns([f for f in features if f.table != "events"], {"items": items, "users": users}, sources)
+    return PieceSettings(items, queries, users, data, config.seed, label_columns(config.tasks), tuple(features),
+                         event_type_labels(config.tasks)), reports
 
 
 @dataclasses.dataclass
@@ -98,7 +135,8 @@ class Totals:
     events: dict[str, int] = dataclasses.field(default_factory=lambda: dict.fromkeys(PARTS, 0))
     tallies: TrainingTallies | None = None
 
-    def add(self, piece: PieceExamples) -> None:
+    def add(self, piece: PieceExamples | Totals) -> Totals:
+        """Adds a piece's counts and tallies (or other totals'); returns self."""
         for part, counts in piece.counts.items():
             for kind, n in counts.items():
                 self.counts[part][kind] = self.counts[part].get(kind, 0) + n
@@ -108,6 +146,9 @@ class Totals:
             self.events[part] += n
         if piece.tallies is not None:
             self.tallies = piece.tallies if self.tallies is None else self.tallies.merge(piece.tallies)
+        return self
+
+    merge = add
 
     def statistics(self, settings: PieceSettings) -> DataStatistics:
         """The training statistics of the whole log."""

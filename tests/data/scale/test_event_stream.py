@@ -47,5 +47,7 @@ def test_skipped_rows_are_counted_and_every_other_row_is_kept_and_numbered(files
     assert report.rows_read == 370 and report.rows_kept == 370 - 1 - unknown == len(kept)
     assert sum(report.dropped.values()) == 1 + unknown
     assert "a.parquet row 138" in " ".join(report.examples)
-    assert np.array_equal(kept["event_number"], np.arange(len(kept)))
+    kept_rows = [i for i in range(370) if i % 5 != 4 and i != 137]
+    numbers = [i if i < 250 else (1 << 40) + i - 250 for i in kept_rows]  # file, then row in the file
+    assert kept["event_number"].tolist() == numbers
     assert not kept["item_id"].eq("i4").any()
