@@ -1,11 +1,13 @@
 """Building examples as the log grows: wall time and peak memory of each runner, per scale.
 
-    python bench/data_scale.py [--scales 1,10,50,100] [--runners local,memory]
-        [--memory-up-to 20] [--work DIR]
+    python bench/data_scale.py [--scales 1,10,50,100] [--runners local,memory,DirectRunner]
+        [--memory-up-to 20] [--beam-up-to 10] [--work DIR]
 
 For each scale the sample shop is written once as tables (events in Parquet files of a
 million rows, the catalogue with its images, the labelled queries), then each runner builds
-its examples in a fresh process under `/usr/bin/time -v`: `mtrec data examples DIR --runner R`.
+its examples in a fresh process under `/usr/bin/time -v`: `mtrec data examples DIR --runner R`
+(Beam's DirectRunner in two worker processes; the peak is then that of the largest single
+process, the launcher or a worker, not their sum).
 The script prints, per scale and runner, the events, the wall time, the time per million
 events and the peak resident memory, then the growth of each from one scale to the next.
 The in-memory runner holds the whole log; it runs up to `--memory-up-to` only.
@@ -24,6 +26,8 @@ import time
 from pathlib import Path
 
 EVENTS_PER_FILE = 1_000_000
+# Beam's DirectRunner in worker processes, one per core of this machine.
+BEAM_OPTIONS = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 
 
 def write_tables(scale: int, out: Path) -> None:
@@ -56,6 +60,7 @@ def main() -> None:
     parser.add_argument("--scales", default="1,10,50,100")
     parser.add_argument("--runners", default="local,memory")
     parser.add_argument("--memory-up-to", type=int, default=20, help="largest scale the memory runner builds")
+    parser.add_argument("--beam-up-to", type=int, default=10, help="largest scale the DirectRunner builds")
     parser.add_argument("--work", help="folder for the tables and examples (default: a temporary one)")
     parser.add_argument("--write-tables", nargs=2, metavar=("SCALE", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -71,12 +76,14 @@ def main() -> None:
         seconds, peak, _ = timed([sys.executable, __file__, "--write-tables", str(scale), str(tables)])
         print(f"scale {scale}: sample written in {seconds:.0f} s (peak {peak:.2f} GB)", flush=True)
         for runner in args.runners.split(","):
-            if runner == "memory" and scale > args.memory_up_to:
+            if (runner == "memory" and scale > args.memory_up_to) or (runner == "DirectRunner"
+                                                                      and scale > args.beam_up_to):
                 continue
             out = work / f"examples-{scale}-{runner}"
             shutil.rmtree(out, ignore_errors=True)
+            options = BEAM_OPTIONS if runner == "DirectRunner" else []
             seconds, peak, _ = timed([sys.executable, "-m", "trainer.cli", "data", "examples", str(tables),
-                                      "--out", str(out), "--runner", runner])
+                                      "--out", str(out), "--runner", runner, *options])
             summary = json.loads((out / "examples.json").read_text(encoding="utf-8"))
             events = sum(summary["split"]["events"].values())
             examples = sum(sum(kinds.values()) for kinds in summary["examples"].values())

@@ -244,7 +244,7 @@ def read_table(
     report = parts[0][1]
     for _, other, _ in parts[1:]:
         report = report.merge(other)
-    report.source = _describe(source, files)
+    report.source = describe_source(source, files)
     return table.reset_index(drop=True), report
 
 
@@ -329,7 +329,8 @@ def _check_unique_across(table: pd.DataFrame, frames: list[pd.DataFrame], locato
     )
 
 
-def _describe(source: PathLike | Sequence[PathLike], files: list[Path]) -> str:
+def describe_source(source: PathLike | Sequence[PathLike], files: list[Path]) -> str:
+    """How a table read from `source` (its `files`) is named in reports."""
     sources = [source] if isinstance(source, (str, os.PathLike)) else list(source)
     if len(sources) == 1:
         return str(sources[0])

@@ -151,6 +151,21 @@ def test_examples_print_one_progress_line_per_step(sample_dir, tmp_path, capsys,
     assert f"({runner} runner)" in out and re.search(r"^events: [\d,]+ rows read, [\d,]+ kept", out, re.M)
 
 
+def test_a_beam_runner_takes_beams_pipeline_options_and_other_commands_refuse_them(sample_dir, tmp_path, capsys):
+    pytest.importorskip("apache_beam", reason="the beam extra is not installed (pip install -e '.[beam]')")
+    out = tmp_path / "examples"
+    assert main(["data", "examples", str(sample_dir), "--out", str(out), "--runner", "DirectRunner",
+                 "--direct_running_mode=in_memory", "--buckets", "3"]) == 0
+    summary = json.loads((out / "examples.json").read_text(encoding="utf-8"))
+    assert summary["driver"] == {"runner": "DirectRunner", "buckets": 3,
+                                 "pipeline_options": ["--direct_running_mode=in_memory"]}
+    assert "(DirectRunner runner)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["data", "examples", str(sample_dir), "--out", str(out), "--runner", "local",
+              "--direct_running_mode=in_memory"])
+    assert "unrecognized arguments: --direct_running_mode=in_memory" in capsys.readouterr().err
+
+
 def test_the_local_runner_needs_tables(tmp_path, capsys):
     assert main(["data", "examples", "--out", str(tmp_path), "--runner", "local"]) == 2
     assert "--runner local reads tables" in capsys.readouterr().err

@@ -31,7 +31,7 @@ import pandas as pd
 from mtrec_tf import progress
 from mtrec_tf.config import Config
 from mtrec_tf.data.prepare import examples_summary, shard_name
-from mtrec_tf.data.readers import table_files
+from mtrec_tf.data.readers import describe_source, table_files
 from mtrec_tf.data.scale.buckets import by_bucket
 from mtrec_tf.data.scale.cutoffs import ValueRange, histogram, in_bins, pick, rank_bins
 from mtrec_tf.data.scale.events import (
@@ -113,8 +113,9 @@ def write_examples_with_beam(config: Config, out_dir: str | os.PathLike, *, runn
         done.report(f"{sum(built.totals.events.values()):,} events in {buckets} buckets",
                     sum(built.totals.events.values()), "events")
     shutil.rmtree(work, ignore_errors=True)
-    if built.template is None:
+    if read.report is None:  # no file gave a piece
         raise DataValidationError(f"{data.events}: the events table has no data rows")
+    read.report.source = describe_source(data.events, [Path(f) for f in files])
     reports.insert(0, finished_report(read.report, read.unknown, data.unknown_items))
     if cutoffs is not None:
         settings = settings.with_cutoffs(*cutoffs)

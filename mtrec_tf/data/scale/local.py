@@ -16,7 +16,7 @@ from pathlib import Path
 from mtrec_tf import progress
 from mtrec_tf.config import Config
 from mtrec_tf.data.prepare import examples_summary, shard_name
-from mtrec_tf.data.readers import table_files
+from mtrec_tf.data.readers import describe_source, table_files
 from mtrec_tf.data.scale.buckets import BucketStore
 from mtrec_tf.data.scale.cutoffs import kth_smallest
 from mtrec_tf.data.scale.events import EventStream, default_buckets, event_reading, rows_in
@@ -47,7 +47,7 @@ def write_examples_locally(config: Config, out_dir: str | os.PathLike, *, fmt: s
     shutil.rmtree(work, ignore_errors=True)
     store = BucketStore(work, buckets)
     stream = EventStream(files, event_reading(config, settings.items["item_id"], settings.columns, rows_per_chunk),
-                         str(data.events))
+                         describe_source(data.events, files))
     with progress.step("partitioning events by user") as done:
         meter = progress.Meter("partitioning events by user", total=size)
         for frame, path in stream:
