@@ -4,7 +4,8 @@
         [--memory-up-to 20] [--beam-up-to 10] [--work DIR]
 
 For each scale the sample shop is written once as tables (events in Parquet files of a
-million rows, the catalogue with its images, the labelled queries), then each runner builds
+million rows, the catalogue with its images in row groups of 5,000 items, the labelled
+queries), then each runner builds
 its examples in a fresh process under `/usr/bin/time -v`: `mtrec data examples DIR --runner R`
 (Beam's DirectRunner in two worker processes; the peak is then that of the largest single
 process, the launcher or a worker, not their sum).
@@ -26,6 +27,9 @@ import time
 from pathlib import Path
 
 EVENTS_PER_FILE = 1_000_000
+# About 50 MB of images a row group, as writers that size row groups by bytes make them: a
+# Parquet reader holds a row group at a time.
+ITEMS_PER_ROW_GROUP = 5_000
 # Beam's DirectRunner in worker processes, one per core of this machine.
 BEAM_OPTIONS = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 
@@ -40,7 +44,7 @@ def write_tables(scale: int, out: Path) -> None:
     events = world.events
     for index, start in enumerate(range(0, len(events), EVENTS_PER_FILE)):
         events.iloc[start:start + EVENTS_PER_FILE].to_parquet(out / "events" / f"part-{index:05d}.parquet")
-    world.items.to_parquet(out / "items.parquet")
+    world.items.to_parquet(out / "items.parquet", row_group_size=ITEMS_PER_ROW_GROUP)
     world.queries.to_parquet(out / "queries.parquet")
 
 

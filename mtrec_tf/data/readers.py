@@ -65,7 +65,7 @@ TableSource = PathLike | pd.DataFrame | Sequence[PathLike]
 _HEADER_SCAN_CHARS = 1 << 20
 # What `read_table(image_bytes=False)` holds in place of an item's verified image.
 VERIFIED_IMAGE = b"verified image"
-_ITEMS_PER_PIECE = 20_000
+_ITEMS_PER_PIECE = 2_000
 # Columns that pyarrow must not read as dates: all but `timestamp`. A JSON string such as
 # "2024-01-01" in a text or number column (query, position, price, rating, ...) is then kept
 # as written, so that it is stored as text or reported with the value the file holds.
@@ -308,13 +308,17 @@ def read_raw_chunks(path: Path, rows_per_chunk: int) -> Iterator[RawTable]:
     source = str(path)
     try:
         parquet = pq.ParquetFile(path)
+        if parquet.num_row_groups == 0:  # the columns are still checked
+            yield RawTable(parquet.schema_arrow.empty_table().to_pandas(), RowLocator(source))
         offset = 0
-        for batch in parquet.iter_batches(batch_size=rows_per_chunk):
-            frame = pa.Table.from_batches([batch], schema=parquet.schema_arrow).to_pandas()
-            named_index = any(name is not None for name in frame.index.names)
-            frame = frame.reset_index(drop=not named_index)
-            yield RawTable(frame, RowLocator(source, row_offset=offset))
-            offset += batch.num_rows
+        # Row group by row group, without read-ahead: memory holds one row group at a time.
+        for group in range(parquet.num_row_groups):
+            for batch in parquet.iter_batches(batch_size=rows_per_chunk, row_groups=[group], use_threads=False):
+                frame = pa.Table.from_batches([batch], schema=parquet.schema_arrow).to_pandas()
+                named_index = any(name is not None for name in frame.index.names)
+                frame = frame.reset_index(drop=not named_index)
+                yield RawTable(frame, RowLocator(source, row_offset=offset))
+                offset += batch.num_rows
     except (pa.ArrowException, OSError) as err:
         raise DataValidationError(f"{source}: cannot read Parquet file ({err})") from err
 
