@@ -85,6 +85,9 @@ class DataConfig:
         min_token_count: query tokens seen fewer times in training are out of vocabulary.
         image_validation_fraction, image_test_fraction: items held out for the image task.
         split: see `SplitConfig`.
+        examples: a `mtrec data examples` output folder to train from: its shards are
+            streamed instead of examples being built from the tables (the other data
+            settings are then those it was built with, `examples_dir.use_examples`).
     """
 
     events: str | None = None
@@ -103,6 +106,7 @@ class DataConfig:
     image_validation_fraction: float = 0.1
     image_test_fraction: float = 0.1
     split: SplitConfig = dataclasses.field(default_factory=SplitConfig)
+    examples: str | None = None
 
     def __post_init__(self) -> None:
         check_choice("data.bad_rows", self.bad_rows, BAD_ROW_POLICIES, ConfigError)

@@ -162,6 +162,9 @@ def add_train_arguments(parser: argparse.ArgumentParser, output_dir_required: bo
     parser.add_argument("--items", help="items table: a file or a folder of shards")
     parser.add_argument("--queries", help="labelled queries table (optional)")
     parser.add_argument("--users", help="users table: user_id and profile columns that `features` read (optional)")
+    parser.add_argument("--examples", help="a `mtrec data examples` output (Parquet shards) to train from, "
+                                           "streamed, instead of the tables; its data settings are those it was "
+                                           "built with")
     parser.add_argument("--split", choices=SPLIT_METHODS, help="time, leave_last_out or random")
     parser.add_argument("--tasks", help="comma-separated subset of the configured tasks")
     parser.add_argument("--single-task", action="store_true",
@@ -206,7 +209,14 @@ def resolve_train_config(args: argparse.Namespace) -> Config:
         if value:
             overrides.append(f"data.{kind}={json.dumps(value)}")
     overrides += _split_and_policy_overrides(args)
+    if args.examples and overrides:
+        raise ConfigError("--examples trains from examples already built: the tables, split and data policies "
+                          "are those they were built with, not --events/--items/--split/...")
     config = load_config(args.config, overrides + list(args.set), preset=args.preset)
+    if args.examples:
+        from mtrec_tf.data.examples_dir import use_examples
+
+        config = use_examples(config, args.examples)
     if args.tasks:
         config = select_tasks(config, [name.strip() for name in args.tasks.split(",") if name.strip()])
     return config

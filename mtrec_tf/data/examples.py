@@ -95,6 +95,14 @@ def event_type_labels(tasks: Sequence[TaskConfig]) -> dict[str, str]:
     return {task.label: task.event_type for task in tasks if task.event_type}
 
 
+def label_counts(table: pa.Table) -> dict[str, int]:
+    """How many examples of `table` carry each label (mask above 0)."""
+    import pyarrow.compute as pc
+
+    return {name[5:]: int(pc.sum(pc.greater(table.column(name), 0)).as_py() or 0)
+            for name in table.column_names if name.startswith("mask_")}
+
+
 def event_column_kinds(columns: Mapping[str, pa.DataType]) -> dict[str, str]:
     """What `readers.load_data(event_columns=...)` keeps of each label column: numbers or text."""
     return {name: "text" if dtype == pa.string() else "number" for name, dtype in columns.items()}

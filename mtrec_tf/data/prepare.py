@@ -11,7 +11,14 @@ import pyarrow as pa
 
 from mtrec_tf import progress
 from mtrec_tf.config import Config, DataConfig
-from mtrec_tf.data.examples import Examples, build_examples, event_column_kinds, event_type_labels, label_columns
+from mtrec_tf.data.examples import (
+    Examples,
+    build_examples,
+    event_column_kinds,
+    event_type_labels,
+    label_columns,
+    label_counts,
+)
 from mtrec_tf.data.readers import EcommerceData, load_data
 from mtrec_tf.data.sample import generate_sample
 from mtrec_tf.data.splits import PARTS, EventSplit, split_events
@@ -147,23 +154,31 @@ def write_prepared(prepared: PreparedData, out_dir: str | os.PathLike, fmt: str 
     return examples_summary(out_dir, method=split.method, events=split.counts(),
                             cutoffs=(split.validation_start, split.test_start),
                             counts=prepared.examples.report.counts, skipped=prepared.examples.report.skipped,
-                            shards=shards, reports=prepared.data.reports, driver={"runner": "memory"})
+                            labels={part: label_counts(table) for part, table in prepared.examples.parts.items()},
+                            shards=shards, reports=prepared.data.reports,
+                            unknown_items={"count": prepared.data.unknown_item_events,
+                                           "policy": prepared.data.unknown_items_policy},
+                            driver={"runner": "memory"})
 
 
 def examples_summary(out_dir: str | os.PathLike, *, method: str, events: Mapping[str, int],
                      cutoffs: tuple[int | None, int | None], counts: Mapping[str, Mapping[str, int]],
-                     skipped: Mapping[str, int], shards: Mapping[str, list[str]], reports: Sequence[TableReport],
-                     driver: Mapping[str, object]) -> dict:
+                     skipped: Mapping[str, int], labels: Mapping[str, Mapping[str, int]],
+                     shards: Mapping[str, list[str]], reports: Sequence[TableReport],
+                     unknown_items: Mapping[str, object], driver: Mapping[str, object]) -> dict:
     """Writes `examples.json` into `out_dir`: the split (method, events per part, cutoffs),
-    examples per part and kind, what was skipped, the shards, what reading each table did
-    and the driver that built them; returns it."""
+    examples per part and kind, what was skipped, the examples of each part that carry each
+    label, the shards, what reading each table did (with the events on items outside the
+    catalogue: their count and the policy applied) and the driver that built them; returns it."""
     summary = {
         "split": {"method": method, "events": dict(events), "validation_start": cutoffs[0],
                   "test_start": cutoffs[1]},
         "examples": {part: dict(kinds) for part, kinds in counts.items()},
+        "labels": {part: dict(found) for part, found in labels.items()},
         "skipped": dict(skipped),
         "shards": {part: list(names) for part, names in shards.items()},
         "tables": [report.to_dict() for report in reports],
+        "unknown_item_events": dict(unknown_items),
         "driver": dict(driver),
     }
     write_json_atomic(Path(out_dir) / "examples.json", summary)

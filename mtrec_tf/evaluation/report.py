@@ -20,6 +20,9 @@ from mtrec_tf.training.run_dir import RunPaths
 from mtrec_tf.training.scoring import evaluate_model
 
 SINGLE_TASK_DIR = "single_task"
+# A run trained from shards (`data.examples`) fits the baselines on its first training
+# examples, as many as this, and holds its test part in memory.
+BASELINE_TRAIN_EXAMPLES = 1_000_000
 
 
 def evaluate_run(run_dir: str | os.PathLike, prepared: PreparedData | None = None,
@@ -29,14 +32,19 @@ def evaluate_run(run_dir: str | os.PathLike, prepared: PreparedData | None = Non
     The report maps each task to its metrics, plus `baselines`, `single_task` (when
     `RUN/single_task/<task>/` runs exist) with `comparison` (`compare_with_single_task`:
     where the multi-task model is ahead, behind or level) and `latency`. `trained` is the
-    run's `load_trained_model`, when already loaded.
+    run's `load_trained_model`, when already loaded. A run trained from an examples folder
+    (`data.examples`) is evaluated on its test shards.
     """
     paths = RunPaths(run_dir)
     config, model, statistics, catalogue = trained or load_trained_model(run_dir)
-    if prepared is None:
-        prepared = prepare_configured(config)
-    test = prepared.examples.parts["test"]
-    train = prepared.examples.parts["train"]
+    if prepared is None and config.data.examples:
+        from mtrec_tf.data.examples_dir import ExamplesDir
+
+        source = ExamplesDir.open(config.data.examples)
+        test, train = source.table("test"), source.table("train", limit=BASELINE_TRAIN_EXAMPLES)
+    else:
+        prepared = prepared or prepare_configured(config)
+        test, train = prepared.examples.parts["test"], prepared.examples.parts["train"]
     item_categories = catalogue.category[1:]
     # Every model of the run reads the same test examples: convert them once.
     arrays = table_to_arrays(test, config.data.history_length)

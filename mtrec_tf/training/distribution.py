@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from mtrec_tf.config import ConfigError
@@ -201,3 +201,16 @@ def _task_of(strategy: tf.distribute.Strategy | None) -> tuple[str | None, int, 
     if sum(len(spec.get(kind, ())) for kind in TRAINING_TASK_TYPES) < 2:
         return None, 0, {}
     return resolver.task_type, int(resolver.task_id or 0), spec
+
+
+def worker_files(files: Sequence[str], strategy: tf.distribute.Strategy | None = None) -> tuple[list[str], bool]:
+    """The shard files this worker reads: every `n`-th of `files` for the `n` training tasks
+    of a multi-worker cluster (chief first, then the workers in order), and True; all of them
+    and False on one worker, or when there are fewer files than workers (each worker then
+    keeps its share of every batch)."""
+    task_type, task_id, spec = _task_of(strategy)
+    tasks = [(kind, index) for kind in TRAINING_TASK_TYPES for index in range(len(spec.get(kind, ())))]
+    if task_type is None or len(files) < len(tasks):
+        return list(files), False
+    position = tasks.index((task_type, task_id))
+    return list(files)[position::len(tasks)], True

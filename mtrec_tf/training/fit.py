@@ -9,12 +9,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from mtrec_tf.backend import keras, tf
 from mtrec_tf.config import Config, ConfigError
 from mtrec_tf.data.catalogue import Catalogue, build_catalogue
+from mtrec_tf.data.examples import label_counts
 from mtrec_tf.data.inspect import data_quality, format_quality
 from mtrec_tf.data.pipeline import make_dataset
 from mtrec_tf.data.positions import PositionSelection, select_position_examples
@@ -37,7 +38,7 @@ from mtrec_tf.io_utils import (
 from mtrec_tf.models import ModelData, MultiTaskModel, encodes_items
 from mtrec_tf.tasks import task_type
 from mtrec_tf.training.callbacks import EpochHistory, StopOnNaNTaskLoss
-from mtrec_tf.training.distribution import is_chief, worker_temp_dir
+from mtrec_tf.training.distribution import is_chief, worker_files, worker_temp_dir
 from mtrec_tf.training.optimizers import LazyAdam
 from mtrec_tf.training.ranking_validation import (
     EarlyStoppingThatNamesItsEpoch,
@@ -55,7 +56,7 @@ class TrainingResult:
 
     run_dir: Path | str
     model: MultiTaskModel
-    prepared: PreparedData
+    prepared: PreparedData | None  # None: trained from shards (`data.examples`)
     history: dict[str, list[float]]
     seconds: float
     examples_per_second: float
@@ -74,15 +75,17 @@ class TrainedRun(NamedTuple):
 def check_tasks_against_data(config: Config, prepared: PreparedData) -> None:
     """Fails, naming every task whose label has no training example, and the `--tasks` that
     would train the others."""
-    train = prepared.examples.parts["train"]
-    labels = [c[5:] for c in train.column_names if c.startswith("mask_")]
+    check_tasks_against_labels(config, label_counts(prepared.examples.parts["train"]))
+
+
+def check_tasks_against_labels(config: Config, labelled: dict[str, int]) -> None:
+    """`check_tasks_against_data` from the training examples' counts per label."""
     missing: dict[str, str] = {}
     for task in config.tasks:
-        column = f"mask_{task.label}"
-        if column not in train.column_names:
+        if task.label not in labelled:
             missing[task.name] = (f"{task.name!r} learns label {task.label!r}, which the data does not provide "
-                                  f"(labels: {', '.join(labels)})")
-        elif pc.sum(train.column(column)).as_py() in (None, 0):
+                                  f"(labels: {', '.join(labelled)})")
+        elif not labelled[task.label]:
             missing[task.name] = f"{task.name!r}: no training example has a {task.label!r} label"
     if not missing:
         return
@@ -110,11 +113,73 @@ def training_examples(config: Config, examples: pa.Table) -> tuple[pa.Table, lis
 def run_catalogue(config: Config, prepared: PreparedData, catalogue: Catalogue | None = None) -> Catalogue:
     """The catalogue arrays a run of `config` keeps: `catalogue` (or those of `prepared`'s
     items), without the image array when no task encodes items."""
+    return _catalogue(config, prepared.statistics, prepared.data.items, catalogue)
+
+
+def _catalogue(config: Config, statistics: DataStatistics, items: pd.DataFrame | None,
+               catalogue: Catalogue | None) -> Catalogue:
     wanted = encodes_items(config.tasks)
     if catalogue is None:
-        return build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens, images=wanted,
+        assert items is not None
+        return build_catalogue(items, statistics, config.model.max_title_tokens, images=wanted,
                                features=config.features)
     return catalogue if wanted else dataclasses.replace(catalogue, image=None)
+
+
+@dataclasses.dataclass
+class TrainingData:
+    """What training reads: examples prepared in memory, or the shards of an examples folder
+    (`data.examples`), whose training part is streamed.
+
+    Attributes:
+        statistics: the training statistics.
+        quality: what reading the tables did (`inspect.data_quality`'s keys).
+        report: the examples' counts per part and kind, and what was skipped.
+        labelled: training examples that carry each label.
+        train: the training examples: a table, or shard files.
+        train_rows: how many.
+        validation: the validation examples, in memory.
+        items: the catalogue table (None when the catalogue is given).
+        prepared: the prepared data, for examples in memory.
+    """
+
+    statistics: DataStatistics
+    quality: dict
+    report: dict
+    labelled: dict[str, int]
+    train: pa.Table | list[str]
+    train_rows: int
+    validation: pa.Table
+    items: pd.DataFrame | None
+    prepared: PreparedData | None = None
+
+    @classmethod
+    def in_memory(cls, prepared: PreparedData) -> TrainingData:
+        examples = prepared.examples
+        train = examples.parts["train"]
+        return cls(prepared.statistics, data_quality(prepared.data),
+                   {"counts": examples.report.counts, "skipped": examples.report.skipped}, label_counts(train),
+                   train, train.num_rows, examples.parts["validation"], prepared.data.items, prepared)
+
+    @classmethod
+    def from_shards(cls, config: Config, items: bool = True) -> TrainingData:
+        """The examples folder `config.data.examples` names; with `items`, its catalogue table read."""
+        from mtrec_tf.data.examples_dir import ExamplesDir
+        from mtrec_tf.data.readers import read_table
+        from mtrec_tf.features.columns import table_columns
+
+        assert config.data.examples is not None
+        source = ExamplesDir.open(config.data.examples)
+        summary = source.summary
+        table = None
+        if items:
+            assert config.data.items is not None  # the examples were built from tables
+            table, _ = read_table(config.data.items, "items", bad_rows=config.data.bad_rows,
+                                  extra_columns=table_columns(config.features, "items"))
+        return cls(source.statistics(), {"data_quality": summary["tables"],
+                                         "unknown_item_events": summary["unknown_item_events"]},
+                   {"counts": summary["examples"], "skipped": summary["skipped"]}, source.labels("train"),
+                   source.files("train"), source.count("train"), source.table("validation"), table)
 
 
 def build_model(config: Config, statistics: DataStatistics, catalogue: Catalogue) -> MultiTaskModel:
@@ -187,49 +252,55 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
     makedirs(paths.root)
     keras.utils.set_random_seed(config.seed)
     read_here = prepared is None
-    if prepared is None:
-        prepared = prepare_configured(config)
-    quality = data_quality(prepared.data)
+    if config.data.examples and prepared is None:
+        data = TrainingData.from_shards(config, items=catalogue is None)
+    else:
+        data = TrainingData.in_memory(prepared or prepare_configured(config))
+    statistics = data.statistics
     if read_here and chief:
-        print(format_quality(quality), flush=True)
-    check_tasks_against_data(config, prepared)
-    catalogue = run_catalogue(config, prepared, catalogue)
-    save_run_inputs(paths, config, prepared.statistics, catalogue)
-    train_examples, selections = training_examples(config, prepared.examples.parts["train"])
+        print(format_quality(data.quality), flush=True)
+    check_tasks_against_labels(config, data.labelled)
+    catalogue = _catalogue(config, statistics, data.items, catalogue)
+    save_run_inputs(paths, config, statistics, catalogue)
+    train_examples, selections = _training_examples(config, data.train)
     if chief and verbose != 0:
         for selection in selections:
             print(selection.line(), flush=True)
-    write_json_atomic(paths.data_report, {**quality, "examples": {
-        "counts": prepared.examples.report.counts, "skipped": prepared.examples.report.skipped,
-        "all_positions": {s.label: {"examples": s.examples, "histories": s.histories,
-                                    "without_history": s.without_history} for s in selections}}})
+    write_json_atomic(paths.data_report, {**data.quality, "examples": {
+        **data.report, "all_positions": {s.label: {"examples": s.examples, "histories": s.histories,
+                                                   "without_history": s.without_history} for s in selections}}})
 
     training = config.training
-    # The batch size is the global batch: a strategy splits each batch among its replicas, and
-    # with several workers every worker keeps its share of each batch (DATA sharding, the
-    # same seeded order everywhere).
-    train_data = _distributable(make_dataset(
+    # The batch size is the global batch: a strategy splits each batch among its replicas. With
+    # several workers, each reads its own shard files where there are enough, else every
+    # worker keeps its share of each batch (DATA sharding, the same seeded order everywhere).
+    sharded = False
+    if isinstance(train_examples, list):
+        train_examples, sharded = worker_files(train_examples, strategy)
+    train_data = make_dataset(
         train_examples, batch_size=training.batch_size,
         history_length=config.data.history_length, shuffle_buffer=training.shuffle_buffer,
         seed=config.seed, repeat=training.steps_per_epoch > 0,
-    ))
-    validation = prepared.examples.parts["validation"]
+    )
+    train_data = train_data.with_options(_unsharded()) if sharded else _distributable(train_data)
+    train_rows = train_examples.num_rows if isinstance(train_examples, pa.Table) else data.train_rows
+    validation = data.validation
     validation_data = None
     if validation.num_rows:
         validation_data = _distributable(make_dataset(validation, batch_size=VALIDATION_BATCH_SIZE,
                                                       history_length=config.data.history_length))
 
     with strategy.scope():
-        model = build_model(config, prepared.statistics, catalogue)
+        model = build_model(config, statistics, catalogue)
         # Weights exist before fit so that a backup can be restored into them; in replica
         # context, where a strategy lets the metrics it syncs be updated.
         strategy.run(model.build_from_batch, args=(next(iter(train_data)),))
-        if config.model.init_embeddings and apply_warm_start(model, config.model, prepared.statistics):
+        if config.model.init_embeddings and apply_warm_start(model, config.model, statistics):
             _compile(model, config)  # frozen tables leave the trainable variables
     if chief and verbose != 0 and model.encodes_items:
         print(f"item tower reads: {', '.join(model.item_features())} ({_item_data(catalogue)})", flush=True)
     if chief and verbose != 0 and config.features:
-        print("features:\n  " + "\n  ".join(describe_features(config.features, prepared.statistics.features)),
+        print("features:\n  " + "\n  ".join(describe_features(config.features, statistics.features)),
               flush=True)
     epoch_history = EpochHistory(paths.history)
     start = time.perf_counter()
@@ -238,7 +309,8 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
         validation_data=validation_data,
         epochs=training.epochs,
         steps_per_epoch=training.steps_per_epoch or None,
-        callbacks=(_callbacks(config, shared, prepared, catalogue) + [epoch_history] + list(extra_callbacks)),
+        callbacks=(_callbacks(config, shared, statistics, validation, catalogue) + [epoch_history]
+                   + list(extra_callbacks)),
         verbose=verbose,
     )
     seconds = time.perf_counter() - start
@@ -246,12 +318,12 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
     # Every epoch of the run, those before a resume included.
     logs = epoch_history.history
     epochs_run = len(next(iter(history.history.values()), []))
-    steps = training.steps_per_epoch or -(-train_examples.num_rows // training.batch_size)
+    steps = training.steps_per_epoch or -(-train_rows // training.batch_size)
     rate = epochs_run * steps * training.batch_size / seconds if seconds > 0 else 0.0
     write_json_atomic(paths.history, {"epochs": logs, "seconds": seconds, "examples_per_second": rate})
     if not chief:
         rmtree(paths.root)
-    return TrainingResult(as_path(shared.root), model, prepared, logs, seconds, rate, catalogue)
+    return TrainingResult(as_path(shared.root), model, data.prepared, logs, seconds, rate, catalogue)
 
 
 def _item_data(catalogue: Catalogue) -> str:
@@ -275,6 +347,25 @@ def _claim_run(paths: RunPaths, overwrite: bool, clear: bool) -> None:
         for path in (paths.checkpoints, join(paths.root, "checkpoints"), paths.logs, paths.history,
                      paths.metrics, paths.data_report, join(paths.root, "single_task")):
             remove(path)
+
+
+def _training_examples(config: Config, train: pa.Table | list[str]
+                       ) -> tuple[pa.Table | list[str], list[PositionSelection]]:
+    """`training_examples` of a table; shard files as they are, all-position training refused."""
+    if isinstance(train, pa.Table):
+        return training_examples(config, train)
+    for task in config.tasks:
+        if task_type(task.type).all_positions(task, config.model):
+            raise ConfigError(f"task {task.name!r} trains on all positions of the history, which selects among the "
+                              f"whole training part: train it from the tables, or from shards with "
+                              f"--set tasks.{task.name}.positions=last")
+    return train, []
+
+
+def _unsharded() -> tf.data.Options:
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return options
 
 
 def _distributable(dataset: tf.data.Dataset) -> tf.data.Dataset:
@@ -303,13 +394,12 @@ def train_with_single_tasks(config: Config, run_dir: str | os.PathLike, single_t
     return result
 
 
-def _callbacks(config: Config, paths: RunPaths, prepared: PreparedData,
+def _callbacks(config: Config, paths: RunPaths, statistics: DataStatistics, validation: pa.Table,
                catalogue: Catalogue) -> list[keras.callbacks.Callback]:
     training = config.training
     every = training.checkpoint_every_steps
-    validation = prepared.examples.parts["validation"]
     callbacks: list[keras.callbacks.Callback] = []
-    ranking = ranking_validation(config, prepared.statistics, validation, catalogue.category[1:])
+    ranking = ranking_validation(config, statistics, validation, catalogue.category[1:])
     if ranking is not None:
         callbacks.append(ranking)  # first: the callbacks after it read its metrics in the epoch's logs
     callbacks += [

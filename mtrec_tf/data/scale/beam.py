@@ -125,7 +125,8 @@ def write_examples_with_beam(config: Config, out_dir: str | os.PathLike, *, runn
     built.totals.statistics(settings).save(out_dir / "vocab")
     return examples_summary(out_dir, method=data.split.method, events=built.totals.events,
                             cutoffs=settings.cutoffs or (None, None), counts=built.totals.counts,
-                            skipped=built.totals.skipped, shards=built.shards, reports=reports,
+                            skipped=built.totals.skipped, labels=built.totals.labels, shards=built.shards,
+                            reports=reports, unknown_items={"count": read.unknown.count, "policy": data.unknown_items},
                             driver={"runner": runner, "buckets": buckets, "pipeline_options": list(pipeline_args)})
 
 

@@ -90,7 +90,9 @@ def write_examples_locally(config: Config, out_dir: str | os.PathLike, *, fmt: s
     statistics.save(out_dir / "vocab")
     cutoffs = settings.cutoffs or (None, None)
     return examples_summary(out_dir, method=data.split.method, events=totals.events, cutoffs=cutoffs,
-                            counts=totals.counts, skipped=totals.skipped, shards=shards, reports=reports,
+                            counts=totals.counts, skipped=totals.skipped, labels=totals.labels, shards=shards,
+                            reports=reports,
+                            unknown_items={"count": stream.unknown.count, "policy": data.unknown_items},
                             driver={"runner": "local", "buckets": buckets})
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 
 from mtrec_tf.config import Config, DataConfig
-from mtrec_tf.data.examples import build_examples, event_type_labels, label_columns
+from mtrec_tf.data.examples import build_examples, event_type_labels, label_columns, label_counts
 from mtrec_tf.data.readers import check_not_empty, read_table
 from mtrec_tf.data.splits import PARTS, EventSplit, cut_at, split_events
 from mtrec_tf.data.statistics import DataStatistics, TrainingTallies
@@ -88,6 +88,7 @@ class PieceExamples:
     skipped: dict[str, int]
     events: dict[str, int]
     tallies: TrainingTallies | None
+    labels: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
 
 
 def split_piece(events: pd.DataFrame, settings: PieceSettings) -> EventSplit:
@@ -123,7 +124,8 @@ def build_piece(events: pd.DataFrame, settings: PieceSettings, *, catalogue: boo
     )
     tallies = None if catalogue else TrainingTallies.of(
         events[split.mask("train")], examples.parts["train"], settings.features, data.event_types)
-    return PieceExamples(examples.parts, examples.report.counts, examples.report.skipped, split.counts(), tallies)
+    return PieceExamples(examples.parts, examples.report.counts, examples.report.skipped, split.counts(), tallies,
+                         {part: label_counts(table) for part, table in examples.parts.items()})
 
 
 @dataclasses.dataclass
@@ -134,6 +136,7 @@ class Totals:
     skipped: dict[str, int] = dataclasses.field(default_factory=dict)
     events: dict[str, int] = dataclasses.field(default_factory=lambda: dict.fromkeys(PARTS, 0))
     tallies: TrainingTallies | None = None
+    labels: dict[str, dict[str, int]] = dataclasses.field(default_factory=lambda: {part: {} for part in PARTS})
 
     def add(self, piece: PieceExamples | Totals) -> Totals:
         """Adds a piece's counts and tallies (or other totals'); returns self."""
@@ -144,6 +147,9 @@ class Totals:
             self.skipped[reason] = self.skipped.get(reason, 0) + n
         for part, n in piece.events.items():
             self.events[part] += n
+        for part, found in piece.labels.items():
+            for label, n in found.items():
+                self.labels[part][label] = self.labels[part].get(label, 0) + n
         if piece.tallies is not None:
             self.tallies = piece.tallies if self.tallies is None else self.tallies.merge(piece.tallies)
         return self

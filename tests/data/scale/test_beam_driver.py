@@ -60,7 +60,7 @@ def test_the_beam_driver_writes_the_in_memory_examples_and_statistics(tables, tm
     beam = write_examples_with_beam(config, tmp_path / "beam", pipeline_args=options, buckets=4,
                                     rows_per_chunk=10_000)
 
-    for key in ("split", "examples", "skipped", "tables"):
+    for key in ("split", "examples", "skipped", "labels", "tables", "unknown_item_events"):
         assert beam[key] == memory[key], key
     assert beam["driver"]["runner"] == "DirectRunner" and beam["driver"]["buckets"] == 4
     assert not (tmp_path / "beam" / ".beam").exists()

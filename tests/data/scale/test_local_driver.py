@@ -63,7 +63,7 @@ def test_the_local_driver_writes_the_in_memory_examples_and_statistics(tables, t
     memory = write_prepared(prepare_configured(config), tmp_path / "memory")
     local = write_examples_locally(config, tmp_path / "local", buckets=5, rows_per_chunk=10_000)
 
-    for key in ("split", "examples", "skipped", "tables"):
+    for key in ("split", "examples", "skipped", "labels", "tables", "unknown_item_events"):
         assert local[key] == memory[key], key
     assert local["driver"] == {"runner": "local", "buckets": 5}
     assert not (tmp_path / "local" / ".buckets").exists()
