@@ -1,7 +1,7 @@
 """Building examples as the log grows: wall time and peak memory of each runner, per scale.
 
     python bench/data_scale.py [--scales 1,10,50,100] [--runners local,memory,DirectRunner]
-        [--memory-up-to 20] [--beam-up-to 10] [--work DIR]
+        [--memory-up-to 20] [--beam-up-to 10] [--train-steps 300] [--work DIR]
 
 For each scale the sample shop is written once as tables (events in Parquet files of a
 million rows, the catalogue with its images in row groups of 5,000 items, the labelled
@@ -12,6 +12,12 @@ process, the launcher or a worker, not their sum).
 The script prints, per scale and runner, the events, the wall time, the time per million
 events and the peak resident memory, then the growth of each from one scale to the next.
 The in-memory runner holds the whole log; it runs up to `--memory-up-to` only.
+
+With `--train-steps N`, the local runner's examples of each scale then train the default
+model for N steps (`mtrec train --examples`, batch 512, no evaluation or export), and the
+script prints the wall time, the training rate and the peak memory of that process too.
+Both commands then read the features without the image (`TRAIN_FEATURES`): the catalogue's
+image array grows with the catalogue, and this measures what grows with the examples.
 """
 
 from __future__ import annotations
@@ -27,6 +33,13 @@ import time
 from pathlib import Path
 
 EVENTS_PER_FILE = 1_000_000
+TRAIN_FEATURES = """\
+features:
+  title: {table: items, kind: text}
+  category: {table: items, kind: categorical, dim: 0}
+  brand: {table: items, kind: categorical, dim: 0}
+  price: {table: items, kind: numeric, transform: log}
+"""
 # About 50 MB of images a row group, as writers that size row groups by bytes make them: a
 # Parquet reader holds a row group at a time.
 ITEMS_PER_ROW_GROUP = 5_000
@@ -65,6 +78,7 @@ def main() -> None:
     parser.add_argument("--runners", default="local,memory")
     parser.add_argument("--memory-up-to", type=int, default=20, help="largest scale the memory runner builds")
     parser.add_argument("--beam-up-to", type=int, default=10, help="largest scale the DirectRunner builds")
+    parser.add_argument("--train-steps", type=int, default=0, help="train from each scale's examples this long")
     parser.add_argument("--work", help="folder for the tables and examples (default: a temporary one)")
     parser.add_argument("--write-tables", nargs=2, metavar=("SCALE", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -73,7 +87,12 @@ def main() -> None:
         return
 
     work = Path(args.work or tempfile.mkdtemp(prefix="data-scale-"))
-    rows = []
+    work.mkdir(parents=True, exist_ok=True)
+    settings = []
+    if args.train_steps:
+        (work / "features.yaml").write_text(TRAIN_FEATURES, encoding="utf-8")
+        settings = ["--config", str(work / "features.yaml"), "--tasks", "query_category,ctr,cvr,next_item"]
+    rows, trained = [], []
     for scale in (int(s) for s in args.scales.split(",")):
         tables = work / f"tables-{scale}"
         shutil.rmtree(tables, ignore_errors=True)
@@ -87,13 +106,25 @@ def main() -> None:
             shutil.rmtree(out, ignore_errors=True)
             options = BEAM_OPTIONS if runner == "DirectRunner" else []
             seconds, peak, _ = timed([sys.executable, "-m", "trainer.cli", "data", "examples", str(tables),
-                                      "--out", str(out), "--runner", runner, *options])
+                                      "--out", str(out), "--runner", runner, *options, *settings[:2]])
             summary = json.loads((out / "examples.json").read_text(encoding="utf-8"))
             events = sum(summary["split"]["events"].values())
             examples = sum(sum(kinds.values()) for kinds in summary["examples"].values())
             rows.append((scale, runner, events, examples, seconds, peak))
             print(f"scale {scale} {runner}: {events:,} events -> {examples:,} examples in {seconds:.0f} s, "
                   f"peak {peak:.2f} GB", flush=True)
+            if runner == "local" and args.train_steps:
+                run = work / f"run-{scale}"
+                shutil.rmtree(run, ignore_errors=True)
+                seconds, peak, _ = timed([sys.executable, "-m", "trainer.cli", "train", "--examples", str(out),
+                                          *settings, "--set", f"training.steps_per_epoch={args.train_steps}",
+                                          "--set", "training.epochs=1", "--set", "training.batch_size=512",
+                                          "--no-evaluate", "--no-export", "--output-dir", str(run)])
+                rate = json.loads((run / "history.json").read_text(encoding="utf-8"))["examples_per_second"]
+                trained.append((scale, summary["examples"]["train"], seconds, rate, peak))
+                print(f"scale {scale} train --examples: {args.train_steps} steps in {seconds:.0f} s "
+                      f"({rate:,.0f} examples/s), peak {peak:.2f} GB", flush=True)
+                shutil.rmtree(run, ignore_errors=True)
             shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(tables, ignore_errors=True)
 
@@ -103,6 +134,11 @@ def main() -> None:
     for scale, runner, events, examples, seconds, peak in rows:
         print(f"{scale:>6} {runner:>7} {events:>12,} {examples:>12,} {seconds:>8.1f} {seconds / events * 1e6:>15.2f} "
               f"{peak:>8.2f}")
+    if trained:
+        print()
+        print(f"{'scale':>6} {'train examples':>15} {'wall s':>8} {'examples/s':>11} {'peak GB':>8}")
+        for scale, counts, seconds, rate, peak in trained:
+            print(f"{scale:>6} {sum(counts.values()):>15,} {seconds:>8.1f} {rate:>11,.0f} {peak:>8.2f}")
     print()
     for runner in args.runners.split(","):
         mine = [row for row in rows if row[1] == runner]
