@@ -16,8 +16,9 @@ The in-memory runner holds the whole log; it runs up to `--memory-up-to` only.
 With `--train-steps N`, the local runner's examples of each scale then train the default
 model for N steps (`mtrec train --examples`, batch 512, no evaluation or export), and the
 script prints the wall time, the training rate and the peak memory of that process too.
-Both commands then read the features without the image (`TRAIN_FEATURES`): the catalogue's
-image array grows with the catalogue, and this measures what grows with the examples.
+Both commands then read the default configuration without the image feature and the image
+task (`without_images`): the catalogue's image array grows with the catalogue, and this
+measures what grows with the examples.
 """
 
 from __future__ import annotations
@@ -33,13 +34,6 @@ import time
 from pathlib import Path
 
 EVENTS_PER_FILE = 1_000_000
-TRAIN_FEATURES = """\
-features:
-  title: {table: items, kind: text}
-  category: {table: items, kind: categorical, dim: 0}
-  brand: {table: items, kind: categorical, dim: 0}
-  price: {table: items, kind: numeric, transform: log}
-"""
 # About 50 MB of images a row group, as writers that size row groups by bytes make them: a
 # Parquet reader holds a row group at a time.
 ITEMS_PER_ROW_GROUP = 5_000
@@ -59,6 +53,19 @@ def write_tables(scale: int, out: Path) -> None:
         events.iloc[start:start + EVENTS_PER_FILE].to_parquet(out / "events" / f"part-{index:05d}.parquet")
     world.items.to_parquet(out / "items.parquet", row_group_size=ITEMS_PER_ROW_GROUP)
     world.queries.to_parquet(out / "queries.parquet")
+
+
+def without_images() -> str:
+    """The default configuration without the image feature and the image task, as YAML."""
+    import dataclasses
+
+    import mtrec_tf  # noqa: F401
+    from mtrec_tf.config import Config, dump_config
+
+    config = Config()
+    return dump_config(dataclasses.replace(
+        config, tasks=tuple(t for t in config.tasks if t.name != "image_category"),
+        features=tuple(f for f in config.features if f.kind != "image")))
 
 
 def timed(command: list[str]) -> tuple[float, float, str]:
@@ -90,8 +97,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     settings = []
     if args.train_steps:
-        (work / "features.yaml").write_text(TRAIN_FEATURES, encoding="utf-8")
-        settings = ["--config", str(work / "features.yaml"), "--tasks", "query_category,ctr,cvr,next_item"]
+        (work / "config.yaml").write_text(without_images(), encoding="utf-8")
+        settings = ["--config", str(work / "config.yaml")]
     rows, trained = [], []
     for scale in (int(s) for s in args.scales.split(",")):
         tables = work / f"tables-{scale}"
