@@ -48,6 +48,9 @@ from mtrec_tf.training.ranking_validation import (
 from mtrec_tf.training.run_dir import RunPaths, load_run_inputs, save_run_inputs
 
 VALIDATION_BATCH_SIZE = 1024
+# A run trained from shards computes its ranking validation metrics on the first validation
+# examples, as many as this (its validation losses on all of them).
+RANKING_VALIDATION_EXAMPLES = 100_000
 
 
 @dataclasses.dataclass
@@ -138,7 +141,9 @@ class TrainingData:
         labelled: training examples that carry each label.
         train: the training examples: a table, or shard files.
         train_rows: how many.
-        validation: the validation examples, in memory.
+        validation: the validation examples, in memory; from shards, the first
+            `RANKING_VALIDATION_EXAMPLES` of them, for the ranking validation.
+        validation_files: from shards, the validation shards, which the validation loss streams.
         items: the catalogue table (None when the catalogue is given).
         prepared: the prepared data, for examples in memory.
     """
@@ -152,6 +157,7 @@ class TrainingData:
     validation: pa.Table
     items: pd.DataFrame | None
     prepared: PreparedData | None = None
+    validation_files: list[str] | None = None
 
     @classmethod
     def in_memory(cls, prepared: PreparedData) -> TrainingData:
@@ -179,7 +185,9 @@ class TrainingData:
         return cls(source.statistics(), {"data_quality": summary["tables"],
                                          "unknown_item_events": summary["unknown_item_events"]},
                    {"counts": summary["examples"], "skipped": summary["skipped"]}, source.labels("train"),
-                   source.files("train"), source.count("train"), source.table("validation"), table)
+                   source.files("train"), source.count("train"),
+                   source.table("validation", limit=RANKING_VALIDATION_EXAMPLES), table,
+                   validation_files=source.files("validation") or None)
 
 
 def build_model(config: Config, statistics: DataStatistics, catalogue: Catalogue) -> MultiTaskModel:
@@ -287,7 +295,8 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
     validation = data.validation
     validation_data = None
     if validation.num_rows:
-        validation_data = _distributable(make_dataset(validation, batch_size=VALIDATION_BATCH_SIZE,
+        validation_data = _distributable(make_dataset(data.validation_files or validation,
+                                                      batch_size=VALIDATION_BATCH_SIZE,
                                                       history_length=config.data.history_length))
 
     with strategy.scope():
