@@ -180,8 +180,10 @@ class TrainingData:
         table = None
         if items:
             assert config.data.items is not None  # the examples were built from tables
+            # The images themselves only where the item tower reads them.
+            pictures = encodes_items(config.tasks) and any(f.kind == "image" for f in config.features)
             table, _ = read_table(config.data.items, "items", bad_rows=config.data.bad_rows,
-                                  extra_columns=table_columns(config.features, "items"))
+                                  extra_columns=table_columns(config.features, "items"), image_bytes=pictures)
         return cls(source.statistics(), {"data_quality": summary["tables"],
                                          "unknown_item_events": summary["unknown_item_events"]},
                    {"counts": summary["examples"], "skipped": summary["skipped"]}, source.labels("train"),
