@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from mtrec_tf.config import load_config
@@ -42,19 +40,10 @@ def _config(tables, method, events=None):
         f"data.queries={tables / 'queries.parquet'}", f"data.split.method={method}", "data.history_length=20"])
 
 
-def _parts(folder):
-    return {part: pa.concat_tables([pq.read_table(path) for path in sorted((folder / part).iterdir())]).to_pandas()
-            for part in PARTS}
-
-
-def _in_fixed_order(frame):
-    keys = [name for name in frame.columns if not name.startswith("history_")]
-    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
-
-
 @pytest.mark.parametrize("method, options", [("time", MULTI_PROCESS), ("random", IN_PROCESS),
                                              ("leave_last_out", IN_PROCESS)])
-def test_the_beam_driver_writes_the_in_memory_examples_and_statistics(tables, tmp_path, method, options):
+def test_the_beam_driver_writes_the_in_memory_examples_and_statistics(tables, tmp_path, method, options, parts_of,
+                                                                       fixed_order):
     config = _config(tables, method)
     memory = write_prepared(prepare_configured(config), tmp_path / "memory")
     beam = write_examples_with_beam(config, tmp_path / "beam", pipeline_args=options, buckets=4,
@@ -64,9 +53,9 @@ def test_the_beam_driver_writes_the_in_memory_examples_and_statistics(tables, tm
         assert beam[key] == memory[key], key
     assert beam["driver"]["runner"] == "DirectRunner" and beam["driver"]["buckets"] == 4
     assert not (tmp_path / "beam" / ".beam").exists()
-    expected, built = _parts(tmp_path / "memory"), _parts(tmp_path / "beam")
+    expected, built = parts_of(tmp_path / "memory"), parts_of(tmp_path / "beam")
     for part in PARTS:
-        pd.testing.assert_frame_equal(_in_fixed_order(built[part]), _in_fixed_order(expected[part]))
+        pd.testing.assert_frame_equal(fixed_order(built[part]), fixed_order(expected[part]))
     fitted = DataStatistics.load(tmp_path / "memory" / "vocab")
     combined = DataStatistics.load(tmp_path / "beam" / "vocab")
     for field in dataclasses.fields(DataStatistics):
@@ -76,9 +65,10 @@ def test_the_beam_driver_writes_the_in_memory_examples_and_statistics(tables, tm
             assert getattr(combined, field.name) == getattr(fitted, field.name), field.name
 
 
-def test_no_event_at_or_after_an_example_reaches_its_history(tables, sample_world, tmp_path, history_check):
+def test_no_event_at_or_after_an_example_reaches_its_history(tables, sample_world, tmp_path, history_check,
+                                                               parts_of):
     write_examples_with_beam(_config(tables, "time"), tmp_path, pipeline_args=IN_PROCESS, buckets=3)
-    assert history_check(_parts(tmp_path), sample_world.events, 20) > 500
+    assert history_check(parts_of(tmp_path), sample_world.events, 20) > 500
 
 
 def test_a_bad_row_fails_the_pipeline_naming_its_file_and_row(tables, sample_world, tmp_path):

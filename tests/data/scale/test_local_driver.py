@@ -6,7 +6,6 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -47,18 +46,8 @@ def _config(tables, method):
         f"data.queries={tables / 'queries.parquet'}", f"data.split.method={method}", "data.history_length=20"])
 
 
-def _parts(folder):
-    return {part: pa.concat_tables([pq.read_table(path) for path in sorted((folder / part).iterdir())]).to_pandas()
-            for part in PARTS}
-
-
-def _in_fixed_order(frame):
-    keys = [name for name in frame.columns if not name.startswith("history_")]
-    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
-
-
 @pytest.mark.parametrize("method", ["time", "random", "leave_last_out"])
-def test_the_local_driver_writes_the_in_memory_examples_and_statistics(tables, tmp_path, method):
+def test_the_local_driver_writes_the_in_memory_examples_and_statistics(tables, tmp_path, method, parts_of, fixed_order):
     config = _config(tables, method)
     memory = write_prepared(prepare_configured(config), tmp_path / "memory")
     local = write_examples_locally(config, tmp_path / "local", buckets=5, rows_per_chunk=10_000)
@@ -67,9 +56,9 @@ def test_the_local_driver_writes_the_in_memory_examples_and_statistics(tables, t
         assert local[key] == memory[key], key
     assert local["driver"] == {"runner": "local", "buckets": 5}
     assert not (tmp_path / "local" / ".buckets").exists()
-    expected, built = _parts(tmp_path / "memory"), _parts(tmp_path / "local")
+    expected, built = parts_of(tmp_path / "memory"), parts_of(tmp_path / "local")
     for part in PARTS:
-        pd.testing.assert_frame_equal(_in_fixed_order(built[part]), _in_fixed_order(expected[part]))
+        pd.testing.assert_frame_equal(fixed_order(built[part]), fixed_order(expected[part]))
 
     fitted = DataStatistics.load(tmp_path / "memory" / "vocab")
     combined = DataStatistics.load(tmp_path / "local" / "vocab")
@@ -83,9 +72,10 @@ def test_the_local_driver_writes_the_in_memory_examples_and_statistics(tables, t
 
 
 @pytest.mark.parametrize("method", ["time", "leave_last_out"])
-def test_no_event_at_or_after_an_example_reaches_its_history(tables, sample_world, tmp_path, method, history_check):
+def test_no_event_at_or_after_an_example_reaches_its_history(tables, sample_world, tmp_path, method, history_check,
+                                                               parts_of):
     write_examples_locally(_config(tables, method), tmp_path, buckets=3, rows_per_chunk=25_000)
-    assert history_check(_parts(tmp_path), sample_world.events, 20) > 500
+    assert history_check(parts_of(tmp_path), sample_world.events, 20) > 500
 
 
 def test_every_event_is_in_its_users_bucket_and_none_is_lost(tables, tmp_path, monkeypatch):
