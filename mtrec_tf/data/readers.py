@@ -66,6 +66,7 @@ _HEADER_SCAN_CHARS = 1 << 20
 # What `read_table(image_bytes=False)` holds in place of an item's verified image.
 VERIFIED_IMAGE = b"verified image"
 _ITEMS_PER_PIECE = 2_000
+_UNKNOWN_EXAMPLES = 3
 # Columns that pyarrow must not read as dates: all but `timestamp`. A JSON string such as
 # "2024-01-01" in a text or number column (query, position, price, rating, ...) is then kept
 # as written, so that it is stored as text or reported with the value the file holds.
@@ -180,22 +181,54 @@ def _handle_unknown_items(
     events: pd.DataFrame, items: pd.DataFrame, policy: str, report: TableReport
 ) -> tuple[pd.DataFrame, int]:
     """Counts events pointing at items absent from the catalogue; drops them if asked."""
-    item_ids = events["item_id"]
-    unknown = ((item_ids != "") & ~item_ids.isin(items["item_id"])).to_numpy()
-    count = int(unknown.sum())
-    if not count:
-        return events, 0
-    distinct = pd.unique(item_ids[unknown])
-    sample = ", ".join(repr(str(item_id)) for item_id in distinct[:3])
-    summary = (
-        f"{count:,} events point at {len(distinct):,} item_ids absent from the catalogue (e.g. {sample})"
-    )
-    if policy == "drop":
-        report.record(UNKNOWN_ITEM, count, [f"{report.source}: {summary}; dropped"])
-        report.rows_kept -= count
-        return events[~unknown].reset_index(drop=True), count
-    report.notes.append(f"{summary}; kept as out-of-vocabulary items")
-    return events, count
+    unknown = UnknownItems()
+    events = unknown.take(events, frozenset(items["item_id"]), policy)
+    unknown.report_to(report, policy)
+    return events, unknown.count
+
+
+@dataclass
+class UnknownItems:
+    """Events whose item is not in the catalogue, summed over pieces of the events table."""
+
+    count: int = 0
+    ids: set[str] = field(default_factory=set)
+    examples: list[str] = field(default_factory=list)
+
+    def take(self, events: pd.DataFrame, catalogue: frozenset[str], policy: str) -> pd.DataFrame:
+        """Counts the events of `events` outside `catalogue` in; returns `events` without them
+        for the "drop" policy, else as they are."""
+        item_ids = events["item_id"]
+        outside = ((item_ids != "") & ~item_ids.isin(catalogue)).to_numpy()
+        if not outside.any():
+            return events
+        self.count += int(outside.sum())
+        for item_id in map(str, pd.unique(item_ids[outside])):
+            if item_id not in self.ids and len(self.examples) < _UNKNOWN_EXAMPLES:
+                self.examples.append(item_id)
+            self.ids.add(item_id)
+        return events[~outside].reset_index(drop=True) if policy == "drop" else events
+
+    def merge(self, other: UnknownItems) -> UnknownItems:
+        """Both tallies in one (the examples of this one first); returns self."""
+        self.count += other.count
+        self.examples += [item_id for item_id in other.examples if item_id not in self.ids][
+            :_UNKNOWN_EXAMPLES - len(self.examples)]
+        self.ids |= other.ids
+        return self
+
+    def report_to(self, report: TableReport, policy: str) -> None:
+        """Says in `report` what was done with them (dropped rows leave `rows_kept`)."""
+        if not self.count:
+            return
+        sample = ", ".join(repr(item_id) for item_id in self.examples)
+        summary = (f"{self.count:,} events point at {len(self.ids):,} item_ids absent from the catalogue "
+                   f"(e.g. {sample})")
+        if policy == "drop":
+            report.record(UNKNOWN_ITEM, self.count, [f"{report.source}: {summary}; dropped"])
+            report.rows_kept -= self.count
+        else:
+            report.notes.append(f"{summary}; kept as out-of-vocabulary items")
 
 
 def read_table(
@@ -314,9 +347,7 @@ def read_raw_chunks(path: Path, rows_per_chunk: int) -> Iterator[RawTable]:
         # Row group by row group, without read-ahead: memory holds one row group at a time.
         for group in range(parquet.num_row_groups):
             for batch in parquet.iter_batches(batch_size=rows_per_chunk, row_groups=[group], use_threads=False):
-                frame = pa.Table.from_batches([batch], schema=parquet.schema_arrow).to_pandas()
-                named_index = any(name is not None for name in frame.index.names)
-                frame = frame.reset_index(drop=not named_index)
+                frame = _parquet_frame(pa.Table.from_batches([batch], schema=parquet.schema_arrow))
                 yield RawTable(frame, RowLocator(source, row_offset=offset))
                 offset += batch.num_rows
     except (pa.ArrowException, OSError) as err:
@@ -700,12 +731,17 @@ def _read_json_array(text: str, source: str) -> RawTable:
 
 def _read_parquet(path: Path, source: str) -> RawTable:
     try:
-        frame = pq.read_table(path).to_pandas()
+        table = pq.read_table(path)
     except (pa.ArrowException, OSError) as err:
         raise DataValidationError(f"{source}: cannot read Parquet file ({err})") from err
+    return RawTable(_parquet_frame(table), RowLocator(source))
+
+
+def _parquet_frame(table: pa.Table) -> pd.DataFrame:
+    """A Parquet table as a frame; a named pandas index written with it becomes columns."""
+    frame = table.to_pandas()
     named_index = any(name is not None for name in frame.index.names)
-    frame = frame.reset_index(drop=not named_index)
-    return RawTable(frame, RowLocator(source))
+    return frame.reset_index(drop=not named_index)
 
 
 # ---------------------------------------------------------------------------------------------

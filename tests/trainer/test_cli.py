@@ -152,7 +152,6 @@ def test_examples_print_one_progress_line_per_step(sample_dir, tmp_path, capsys,
 
 
 def test_a_beam_runner_takes_beams_pipeline_options_and_other_commands_refuse_them(sample_dir, tmp_path, capsys):
-    pytest.importorskip("apache_beam", reason="the beam extra is not installed (pip install -e '.[beam]')")
     out = tmp_path / "examples"
     assert main(["data", "examples", str(sample_dir), "--out", str(out), "--runner", "DirectRunner",
                  "--direct_running_mode=in_memory", "--buckets", "3"]) == 0

@@ -31,19 +31,18 @@ import pandas as pd
 from mtrec_tf import progress
 from mtrec_tf.config import Config
 from mtrec_tf.data.prepare import examples_summary, shard_name
-from mtrec_tf.data.readers import describe_source, table_files
+from mtrec_tf.data.readers import UnknownItems, describe_source, table_files
 from mtrec_tf.data.scale.buckets import by_bucket
 from mtrec_tf.data.scale.cutoffs import ValueRange, histogram, in_bins, pick, rank_bins
 from mtrec_tf.data.scale.events import (
     EventReading,
-    UnknownItems,
     default_buckets,
     event_reading,
     finished_report,
     read_pieces,
 )
 from mtrec_tf.data.scale.local import EVENTS_PER_BUCKET
-from mtrec_tf.data.scale.pieces import PieceExamples, PieceSettings, Totals, build_piece, read_settings
+from mtrec_tf.data.scale.pieces import PieceSettings, Totals, build_piece, read_settings, write_piece
 from mtrec_tf.data.splits import EVENT_NUMBER, PARTS, cutoff_ranks
 from mtrec_tf.data.validation import TableReport
 from mtrec_tf.errors import ConfigError, DataValidationError
@@ -121,7 +120,7 @@ def write_examples_with_beam(config: Config, out_dir: str | os.PathLike, *, runn
         settings = settings.with_cutoffs(*cutoffs)
     catalogue = build_piece(built.template, settings, catalogue=True)
     built.totals.add(catalogue)
-    _write_parts(catalogue, out_dir, "catalogue", fmt, examples_per_shard, built.shards)
+    write_piece(catalogue, out_dir, "catalogue", fmt, examples_per_shard, built.shards)
     built.totals.statistics(settings).save(out_dir / "vocab")
     return examples_summary(out_dir, method=data.split.method, events=built.totals.events,
                             cutoffs=settings.cutoffs or (None, None), counts=built.totals.counts,
@@ -167,7 +166,7 @@ def _build(beam: Any, pipeline: Any, files: list[str], reading: EventReading, bu
         piece_events = piece_events.reset_index(drop=True)
         piece = build_piece(piece_events, settings if cut is None else settings.with_cutoffs(*cut))
         built = _Built(template=piece_events.head(0))
-        _write_parts(piece, out_dir, shard_name(bucket), fmt, examples_per_shard, built.shards)
+        write_piece(piece, out_dir, shard_name(bucket), fmt, examples_per_shard, built.shards)
         built.totals.add(dataclasses.replace(piece, parts={}))
         return built
 
@@ -240,15 +239,6 @@ def _merge_all(values: Iterable[Any], kind: type) -> Any:
     for value in values:
         merged.merge(value)
     return merged
-
-
-def _write_parts(piece: PieceExamples, out_dir: Path, name: str, fmt: str, examples_per_shard: int,
-                 shards: dict[str, list[str]]) -> None:
-    from mtrec_tf.data.pipeline import write_shards
-
-    for part, table in piece.parts.items():
-        if table.num_rows:
-            shards[part] += [p.name for p in write_shards(table, out_dir / part, fmt, examples_per_shard, name)]
 
 
 def _data_error(error: BaseException) -> DataValidationError | None:

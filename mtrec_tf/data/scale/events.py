@@ -15,13 +15,12 @@ import pyarrow.parquet as pq
 from mtrec_tf.config import Config
 from mtrec_tf.data.event_types import DEFAULT_EVENT_TYPES, EventTypes
 from mtrec_tf.data.examples import event_column_kinds
-from mtrec_tf.data.readers import check_not_empty, validated_chunks
+from mtrec_tf.data.readers import UnknownItems, check_not_empty, validated_chunks
 from mtrec_tf.data.splits import EVENT_NUMBER, event_numbers
-from mtrec_tf.data.validation import UNKNOWN_ITEM, ExtraColumn, TableReport
+from mtrec_tf.data.validation import ExtraColumn, TableReport
 from mtrec_tf.features.columns import check_feature_columns, table_columns, with_derived_columns
 from mtrec_tf.features.spec import FeatureConfig
 
-_SAMPLE_IDS = 3
 # Bytes per event of a text (CSV, JSON Lines) events file, a low guess.
 _TEXT_BYTES_PER_EVENT = 50
 
@@ -37,42 +36,6 @@ class EventReading:
     event_types: EventTypes = DEFAULT_EVENT_TYPES
     features: Sequence[FeatureConfig] = ()
     rows_per_chunk: int = 1_000_000
-
-
-@dataclasses.dataclass
-class UnknownItems:
-    """Events whose item is not in the catalogue, summed over pieces."""
-
-    count: int = 0
-    ids: set[str] = dataclasses.field(default_factory=set)
-    examples: list[str] = dataclasses.field(default_factory=list)
-
-    def add(self, item_ids: pd.Series) -> None:
-        self.count += len(item_ids)
-        for item_id in map(str, pd.unique(item_ids)):
-            if item_id not in self.ids and len(self.examples) < _SAMPLE_IDS:
-                self.examples.append(item_id)
-            self.ids.add(item_id)
-
-    def merge(self, other: UnknownItems) -> UnknownItems:
-        """Both tallies in one (the examples of this one first); returns self."""
-        self.count += other.count
-        self.examples += [item_id for item_id in other.examples if item_id not in self.ids][
-            :_SAMPLE_IDS - len(self.examples)]
-        self.ids |= other.ids
-        return self
-
-    def report_to(self, report: TableReport, policy: str) -> None:
-        """Says in `report` what was done with them, as `readers.load_data` does."""
-        if not self.count:
-            return
-        sample = ", ".join(repr(item_id) for item_id in self.examples)
-        summary = (f"{self.count:,} events point at {len(self.ids):,} item_ids absent from the catalogue "
-                   f"(e.g. {sample})")
-        if policy == "drop":
-            report.record(UNKNOWN_ITEM, self.count, [f"{report.source}: {summary}; dropped"])
-        else:
-            report.notes.append(f"{summary}; kept as out-of-vocabulary items")
 
 
 def event_reading(config: Config, catalogue: Iterable[str], labels: Mapping[str, pa.DataType],
@@ -116,12 +79,9 @@ class EventStream:
     def __iter__(self) -> Iterator[tuple[pd.DataFrame, Path]]:
         """Each piece with the file it came from."""
         for index, path in enumerate(self.files):
-            for frame, report in validated_chunks(path, "events", bad_rows=self.reading.bad_rows,
-                                                  extra_columns=self.reading.columns,
-                                                  event_types=self.reading.event_types,
-                                                  rows_per_chunk=self.reading.rows_per_chunk):
+            for frame, report, unknown in read_pieces(path, index, self.reading):
                 self.report = self.report.merge(report, self.report.source)
-                frame = prepared_piece(frame, index, str(path), self.reading, self.unknown)
+                self.unknown.merge(unknown)
                 self.events += len(frame)
                 yield frame, path
 
@@ -146,13 +106,7 @@ def prepared_piece(frame: pd.DataFrame, file_index: int, source: str, reading: E
     items outside the catalogue counted into `unknown` (and dropped if so configured), with
     the derived columns that the features read."""
     frame[EVENT_NUMBER] = event_numbers(file_index, frame.index.to_numpy())
-    frame = frame.reset_index(drop=True)
-    item_ids = frame["item_id"]
-    outside = ((item_ids != "") & ~item_ids.isin(reading.catalogue)).to_numpy()
-    if outside.any():
-        unknown.add(item_ids[outside])
-        if reading.unknown_items == "drop":
-            frame = frame[~outside].reset_index(drop=True)
+    frame = unknown.take(frame.reset_index(drop=True), reading.catalogue, reading.unknown_items)
     if reading.features:
         frame = with_derived_columns(frame, reading.features)
         check_feature_columns([f for f in reading.features if f.table == "events"], {"events": frame},
@@ -163,6 +117,5 @@ def prepared_piece(frame: pd.DataFrame, file_index: int, source: str, reading: E
 def finished_report(report: TableReport, unknown: UnknownItems, policy: str) -> TableReport:
     """The events table's report with what was done with unknown items; refuses an empty table."""
     unknown.report_to(report, policy)
-    report.rows_kept -= unknown.count if policy == "drop" else 0
     check_not_empty(report)
     return report

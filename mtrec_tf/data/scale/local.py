@@ -20,7 +20,7 @@ from mtrec_tf.data.readers import describe_source, table_files
 from mtrec_tf.data.scale.buckets import BucketStore
 from mtrec_tf.data.scale.cutoffs import kth_smallest
 from mtrec_tf.data.scale.events import EventStream, default_buckets, event_reading, rows_in
-from mtrec_tf.data.scale.pieces import PieceExamples, Totals, build_piece, read_settings
+from mtrec_tf.data.scale.pieces import PieceExamples, Totals, build_piece, read_settings, write_piece
 from mtrec_tf.data.splits import PARTS, cutoff_ranks
 
 # Events per bucket, and per piece read, when not given: what the process holds at a time.
@@ -34,8 +34,6 @@ def write_examples_locally(config: Config, out_dir: str | os.PathLike, *, fmt: s
     `vocab/`, `examples.json`), one bucket of users at a time; returns the summary written
     to `examples.json`. `buckets` defaults to one per `EVENTS_PER_BUCKET` events (counted in
     Parquet footers, guessed from the size of text files)."""
-    from mtrec_tf.data.pipeline import write_shards  # TensorFlow, for TFRecord shards
-
     data = config.data
     out_dir = Path(out_dir)
     settings, reports = read_settings(config)
@@ -65,9 +63,7 @@ def write_examples_locally(config: Config, out_dir: str | os.PathLike, *, fmt: s
 
     def write(piece: PieceExamples, name: str) -> None:
         totals.add(piece)
-        for part, table in piece.parts.items():
-            if table.num_rows:
-                shards[part] += [p.name for p in write_shards(table, out_dir / part, fmt, examples_per_shard, name)]
+        write_piece(piece, out_dir, name, fmt, examples_per_shard, shards)
 
     template = None
     with progress.step("building examples") as done:

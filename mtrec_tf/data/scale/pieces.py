@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -162,3 +163,14 @@ class Totals:
             raise ValueError("no events were built into examples")
         return self.tallies.finish(settings.items, train_queries=settings.queries,
                                    min_token_count=settings.data.min_token_count, users=settings.users)
+
+
+def write_piece(piece: PieceExamples, out_dir: Path, name: str, fmt: str, examples_per_shard: int,
+                shards: dict[str, list[str]]) -> None:
+    """Writes each part's examples of a piece as `<out_dir>/<part>/<name>-*` shards and adds
+    their names to `shards`; a part without examples gets none."""
+    from mtrec_tf.data.pipeline import write_shards  # TensorFlow, for TFRecord shards
+
+    for part, table in piece.parts.items():
+        if table.num_rows:
+            shards[part] += [path.name for path in write_shards(table, out_dir / part, fmt, examples_per_shard, name)]

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-
-import pandas as pd
 import pytest
+from driver_outputs import assert_written_as_in_memory, write_sample_tables, written_parts
 
 from mtrec_tf.config import load_config
 from mtrec_tf.data.prepare import prepare_configured, write_prepared
 from mtrec_tf.data.scale.beam import write_examples_with_beam
-from mtrec_tf.data.splits import PARTS
-from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.errors import DataValidationError
-
-pytest.importorskip("apache_beam", reason="the beam extra is not installed (pip install -e '.[beam]')")
 
 MULTI_PROCESS = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 IN_PROCESS = ["--direct_running_mode=in_memory"]
@@ -23,15 +17,7 @@ IN_PROCESS = ["--direct_running_mode=in_memory"]
 @pytest.fixture(scope="module")
 def tables(sample_world, tmp_path_factory):
     """The sample's events in three Parquet files, with its items and queries."""
-    folder = tmp_path_factory.mktemp("tables")
-    (folder / "events").mkdir()
-    events = sample_world.events
-    third = len(events) // 3
-    for index, start in enumerate(range(0, len(events), third + 1)):
-        events.iloc[start:start + third + 1].to_parquet(folder / "events" / f"part-{index}.parquet")
-    sample_world.items.to_parquet(folder / "items.parquet")
-    sample_world.queries.to_parquet(folder / "queries.parquet")
-    return folder
+    return write_sample_tables(sample_world, tmp_path_factory.mktemp("tables"), event_files=3)
 
 
 def _config(tables, method, events=None):
@@ -42,33 +28,20 @@ def _config(tables, method, events=None):
 
 @pytest.mark.parametrize("method, options", [("time", MULTI_PROCESS), ("random", IN_PROCESS),
                                              ("leave_last_out", IN_PROCESS)])
-def test_the_beam_driver_writes_the_in_memory_examples_and_statistics(tables, tmp_path, method, options, parts_of,
-                                                                       fixed_order):
+def test_the_beam_driver_writes_the_in_memory_examples_and_statistics(tables, tmp_path, method, options):
     config = _config(tables, method)
     memory = write_prepared(prepare_configured(config), tmp_path / "memory")
     beam = write_examples_with_beam(config, tmp_path / "beam", pipeline_args=options, buckets=4,
                                     rows_per_chunk=10_000)
 
-    for key in ("split", "examples", "skipped", "labels", "tables", "unknown_item_events"):
-        assert beam[key] == memory[key], key
+    assert_written_as_in_memory(beam, tmp_path / "beam", memory, tmp_path / "memory")
     assert beam["driver"]["runner"] == "DirectRunner" and beam["driver"]["buckets"] == 4
     assert not (tmp_path / "beam" / ".beam").exists()
-    expected, built = parts_of(tmp_path / "memory"), parts_of(tmp_path / "beam")
-    for part in PARTS:
-        pd.testing.assert_frame_equal(fixed_order(built[part]), fixed_order(expected[part]))
-    fitted = DataStatistics.load(tmp_path / "memory" / "vocab")
-    combined = DataStatistics.load(tmp_path / "beam" / "vocab")
-    for field in dataclasses.fields(DataStatistics):
-        if field.name.startswith("time_gap_log_"):
-            assert getattr(combined, field.name) == pytest.approx(getattr(fitted, field.name), rel=1e-12)
-        else:
-            assert getattr(combined, field.name) == getattr(fitted, field.name), field.name
 
 
-def test_no_event_at_or_after_an_example_reaches_its_history(tables, sample_world, tmp_path, history_check,
-                                                               parts_of):
+def test_no_event_at_or_after_an_example_reaches_its_history(tables, sample_world, tmp_path, history_check):
     write_examples_with_beam(_config(tables, "time"), tmp_path, pipeline_args=IN_PROCESS, buckets=3)
-    assert history_check(parts_of(tmp_path), sample_world.events, 20) > 500
+    assert history_check(written_parts(tmp_path), sample_world.events, 20) > 500
 
 
 def test_a_bad_row_fails_the_pipeline_naming_its_file_and_row(tables, sample_world, tmp_path):
