@@ -121,6 +121,11 @@ def read_json(path: str | os.PathLike) -> Any:
     return json.loads(read_text(path))
 
 
+def file_size(path: str | os.PathLike) -> int:
+    """Bytes in a file."""
+    return int(_gfile().stat(os.fspath(path)).length)
+
+
 def folder_size(path: str | os.PathLike) -> int:
     """Bytes in all files under a folder."""
     gfile = _gfile()

@@ -319,7 +319,7 @@ def _data_examples(args: argparse.Namespace) -> int:
     from mtrec_tf.data.prepare import prepare_configured, write_prepared
     from mtrec_tf.data.readers import find_tables
     from mtrec_tf.data.statistics import DataStatistics
-    from mtrec_tf.io_utils import write_text_atomic
+    from mtrec_tf.io_utils import join, write_text_atomic
 
     overrides = list(args.set) + _split_and_policy_overrides(args)
     if args.paths:
@@ -347,7 +347,7 @@ def _data_examples(args: argparse.Namespace) -> int:
         summary = write_examples_with_beam(config, args.out, runner=runner, pipeline_args=args.pipeline_options,
                                            fmt=args.format, examples_per_shard=args.examples_per_shard,
                                            buckets=args.buckets)
-    write_text_atomic(Path(args.out) / "config.yaml", dump_config(config))
+    write_text_atomic(join(args.out, "config.yaml"), dump_config(config))
     for table in summary["tables"]:
         print(f"{table['kind']}: {table['rows_read']:,} rows read, {table['rows_kept']:,} kept, "
               f"{sum(table['repaired'].values()):,} repaired, {sum(table['dropped'].values()):,} dropped")
@@ -355,7 +355,7 @@ def _data_examples(args: argparse.Namespace) -> int:
         print(line)
     split = summary["split"]
     print(f"split: {split['method']}, events per part {split['events']}")
-    statistics = DataStatistics.load(Path(args.out) / "vocab")
+    statistics = DataStatistics.load(join(args.out, "vocab"))
     print(f"vocabularies: {len(statistics.items):,} items, {len(statistics.tokens):,} tokens, "
           f"{len(statistics.categories)} categories")
     print(f"wrote {args.format} shards to {args.out} in {time.perf_counter() - start:.1f} s ({runner} runner)")

@@ -43,6 +43,7 @@ import pandas as pd
 import pyarrow as pa
 
 from mtrec_tf.data.event_types import DEFAULT_EVENT_TYPES, EventTypes
+from mtrec_tf.data.membership import is_in, members
 from mtrec_tf.data.splits import EVENT_NUMBER, PARTS, TRAIN, EventSplit
 from mtrec_tf.features.columns import event_feature_values, feature_dtype
 
@@ -206,13 +207,14 @@ def build_examples(
         columns[label] = pa.float32()
     log.features, log.users = tuple(f for f in features if f.table != "items"), users
     category_of = pd.Series(items["category"].to_numpy(), index=items["item_id"].to_numpy())
+    catalogue = members(items["item_id"])
     skipped: dict[str, int] = {}
     images = _image_examples(items, image_validation_fraction, image_test_fraction, seed, skipped)
     train_images = images.loc[images["part"] == TRAIN, ["item_id", "label_image_category"]]
     frames = [
-        _query_examples(log, category_of, skipped),
+        _query_examples(log, category_of, catalogue, skipped),
         _impression_examples(log, train_images.set_index("item_id")["label_image_category"]),
-        _next_item_examples(log, category_of, skipped),
+        _next_item_examples(log, catalogue, skipped),
     ]
     if not catalogue_examples:
         del skipped["catalogue items without an image"]
@@ -310,11 +312,12 @@ def _attribute(later: pd.DataFrame, earlier: pd.DataFrame, by: list[str]) -> pd.
     return merged
 
 
-def _query_examples(log: _EventLog, category_of: pd.Series, skipped: dict[str, int]) -> pd.DataFrame:
+def _query_examples(log: _EventLog, category_of: pd.Series, catalogue: pa.Array, skipped: dict[str, int]
+                    ) -> pd.DataFrame:
     searches = log.of_role("search")
     searches = searches[searches["query"] != ""]
     clicks = log.of_role("click")
-    clicks = clicks[clicks["item_id"].isin(category_of.index)]
+    clicks = clicks[is_in(clicks["item_id"], catalogue)]
     matched = _attribute(clicks, searches, ["user_id", "session_id", "part"])
     matched = matched[matched["matched_row"] >= 0].sort_values(["timestamp", "row"], kind="stable")
     first_click = matched.drop_duplicates("matched_row", keep="first")
@@ -364,9 +367,9 @@ def _impression_examples(log: _EventLog, train_image_category: pd.Series) -> pd.
     return frame
 
 
-def _next_item_examples(log: _EventLog, category_of: pd.Series, skipped: dict[str, int]) -> pd.DataFrame:
+def _next_item_examples(log: _EventLog, catalogue: pa.Array, skipped: dict[str, int]) -> pd.DataFrame:
     clicks = log.of_role("next_item")
-    known = clicks["item_id"].isin(category_of.index)
+    known = is_in(clicks["item_id"], catalogue)
     skipped["clicks on items outside the catalogue (no next_item target)"] = int((~known).sum())
     clicks = clicks[known]
     # The clicked item is the target, never a feature of its own example.

@@ -18,6 +18,7 @@ from mtrec_tf.config import Config, ConfigError, load_config
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.errors import DataValidationError
 from mtrec_tf.io_utils import exists, join, read_json
+from mtrec_tf.url_path import path_of, readable
 
 SUMMARY = "examples.json"
 
@@ -64,7 +65,8 @@ class ExamplesDir:
         is an error naming it."""
         for path in self.files(part):
             try:
-                yield from pq.ParquetFile(path).iter_batches()
+                with readable(path_of(path)) as shard:
+                    yield from pq.ParquetFile(shard).iter_batches()
             except (pa.ArrowException, OSError) as error:
                 raise DataValidationError(f"{path}: cannot read this examples shard ({error})") from error
 
@@ -77,7 +79,7 @@ class ExamplesDir:
             batches.append(batch if limit is None else batch.slice(0, limit - rows))
             rows += batches[-1].num_rows
         if not batches:
-            return pq.read_schema(self.files(part)[0]).empty_table() if self.files(part) else _no_examples(self, part)
+            return _schema(self.files(part)[0]).empty_table() if self.files(part) else _no_examples(self, part)
         return pa.Table.from_batches(batches)
 
 
@@ -85,8 +87,13 @@ def _no_examples(found: ExamplesDir, part: str) -> pa.Table:
     """An empty table with the schema of the examples' other parts."""
     for other in found.summary["shards"]:
         if found.files(other):
-            return pq.read_schema(found.files(other)[0]).empty_table()
+            return _schema(found.files(other)[0]).empty_table()
     raise DataValidationError(f"{found.root}: no part has any example")
+
+
+def _schema(path: str) -> pa.Schema:
+    with readable(path_of(path)) as shard:
+        return pq.read_schema(shard)
 
 
 def use_examples(config: Config, root: str | os.PathLike) -> Config:

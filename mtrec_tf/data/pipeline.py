@@ -5,12 +5,14 @@ keyed by task name and meant as Keras per-output sample weights, so an example w
 task's label adds nothing to that task's loss. Histories are padded with "" (item ids,
 event types) and 0 (time gaps) to `history_length`, most recent event last.
 
-Examples are stored as sharded TFRecord (`tf.train.Example`) or Parquet files and streamed
-from disk, so they need not fit in memory; an in-memory Arrow table works too.
+Examples are stored as sharded TFRecord (`tf.train.Example`) or Parquet files, in a folder or
+under a URL (`gs://`), and streamed, so they need not fit in memory; an in-memory Arrow table
+works too.
 """
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -22,6 +24,8 @@ import pyarrow.parquet as pq
 from mtrec_tf.backend import tf
 from mtrec_tf.data.examples import EXAMPLE_SCHEMA, HISTORY_FEATURES, SCALAR_FEATURES
 from mtrec_tf.errors import check_choice
+from mtrec_tf.io_utils import rename
+from mtrec_tf.url_path import AnyPath, path_of, readable
 
 FORMATS = ("tfrecord", "parquet")
 _TF_DTYPES = {pa.string(): tf.string, pa.int64(): tf.int64, pa.float32(): tf.float32}
@@ -31,32 +35,43 @@ _PAD = {pa.string(): "", pa.float32(): 0.0, pa.int64(): 0}
 def write_shards(
     table: pa.Table, out_dir: str | os.PathLike, fmt: str = "parquet", examples_per_shard: int = 100_000,
     name: str = "part",
-) -> list[Path]:
-    """Writes examples as `<name>-00000-of-00004.<fmt>` shards; returns their paths.
+) -> list[AnyPath]:
+    """Writes examples as `<name>-00000-of-00004.<fmt>` shards in a folder or under a URL;
+    returns their paths.
 
     Each shard is written under a temporary name and renamed into place.
     """
     check_choice("fmt", fmt, FORMATS)
     if examples_per_shard < 1:
         raise ValueError(f"examples_per_shard must be at least 1; got {examples_per_shard}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    folder = path_of(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
     count = max(1, -(-table.num_rows // examples_per_shard))
     paths = []
     for index in range(count):
         shard = table.slice(index * examples_per_shard, examples_per_shard)
-        path = out_dir / f"{name}-{index:05d}-of-{count:05d}.{fmt}"
-        tmp = path.with_name(f".{path.name}.tmp")
+        path = folder / f"{name}-{index:05d}-of-{count:05d}.{fmt}"
+        tmp = folder / f".{path.name}.tmp"
         if fmt == "parquet":
-            pq.write_table(shard, tmp)
+            _write_parquet(shard, tmp)
         else:
             _write_tfrecord(shard, tmp)
-        os.replace(tmp, path)
+        rename(tmp, path, overwrite=True)
         paths.append(path)
     return paths
 
 
-def _write_tfrecord(table: pa.Table, path: Path) -> None:
+def _write_parquet(table: pa.Table, path: AnyPath) -> None:
+    if isinstance(path, Path):
+        pq.write_table(table, path)
+        return
+    buffer = io.BytesIO()  # one shard; object stores take a file whole
+    pq.write_table(table, buffer)
+    with path.open("wb") as out:
+        out.write(buffer.getvalue())
+
+
+def _write_tfrecord(table: pa.Table, path: AnyPath) -> None:
     columns = table.to_pydict()
     fields = []
     for field in table.schema:
@@ -133,7 +148,7 @@ def make_dataset(
     if isinstance(source, pa.Table):
         return _table_dataset(source, batch_size, history_length, shuffle_buffer, seed, repeat, drop_remainder)
     else:
-        files = [Path(f) for f in source]
+        files = [path_of(f) for f in source]
         if not files:
             raise ValueError("make_dataset: no shard files given")
         suffixes = {f.suffix for f in files}
@@ -161,7 +176,7 @@ def make_dataset(
     return dataset.map(_split_outputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def _tfrecord_schema(path: Path) -> pa.Schema:
+def _tfrecord_schema(path: AnyPath) -> pa.Schema:
     """The columns of TFRecord examples, read from the first record of a shard."""
     first = next(iter(tf.data.TFRecordDataset(str(path)).take(1)), None)
     if first is None:
@@ -307,13 +322,14 @@ def _encoded_values(array: pa.Array,
     return codes, lambda picked: tf.gather(dictionary, picked + 1)
 
 
-def _parquet_dataset(files: list[Path], batch_size: int, history_length: int, shuffle_buffer: int,
+def _parquet_dataset(files: list[AnyPath], batch_size: int, history_length: int, shuffle_buffer: int,
                      seed: int | None, repeat: bool, drop_remainder: bool) -> tf.data.Dataset:
     """Batches streamed from Parquet shards, one shard in memory at a time.
 
     With shuffling, shard order and the rows within each shard are permuted every epoch.
     """
-    signature = _flat_signature(history_length, pq.read_schema(files[0]))
+    with readable(files[0]) as first:
+        signature = _flat_signature(history_length, pq.read_schema(first))
 
     def batches() -> Iterator[dict[str, np.ndarray]]:
         rng = np.random.default_rng(seed)
@@ -321,7 +337,8 @@ def _parquet_dataset(files: list[Path], batch_size: int, history_length: int, sh
             order = rng.permutation(len(files)) if shuffle_buffer else range(len(files))
             carry: pa.Table | None = None
             for index in order:
-                table = pq.read_table(files[index])
+                with readable(files[index]) as shard:
+                    table = pq.read_table(shard)
                 if shuffle_buffer:
                     table = table.take(pa.array(rng.permutation(table.num_rows)))
                 if carry is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import pyarrow as pa
 
@@ -26,7 +25,8 @@ from mtrec_tf.data.statistics import DataStatistics, fit_statistics
 from mtrec_tf.data.validation import ExtraColumn, TableReport
 from mtrec_tf.features.columns import check_feature_columns, table_columns, with_derived_columns
 from mtrec_tf.features.spec import DEFAULT_FEATURES, FeatureConfig
-from mtrec_tf.io_utils import write_json_atomic
+from mtrec_tf.io_utils import join, write_json_atomic
+from mtrec_tf.url_path import path_of
 
 
 @dataclasses.dataclass
@@ -140,7 +140,7 @@ def write_prepared(prepared: PreparedData, out_dir: str | os.PathLike, fmt: str 
     """Writes `<part>/` shards, `vocab/` and `examples.json` (counts and cutoffs) into out_dir."""
     from mtrec_tf.data.pipeline import write_shards
 
-    out_dir = Path(out_dir)
+    out_dir = path_of(out_dir)
     with progress.step("writing examples") as done:
         shards = {
             part: [p.name for p in write_shards(prepared.examples.parts[part], out_dir / part, fmt,
@@ -181,7 +181,7 @@ def examples_summary(out_dir: str | os.PathLike, *, method: str, events: Mapping
         "unknown_item_events": dict(unknown_items),
         "driver": dict(driver),
     }
-    write_json_atomic(Path(out_dir) / "examples.json", summary)
+    write_json_atomic(join(out_dir, "examples.json"), summary)
     return summary
 
 

@@ -19,7 +19,6 @@ import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,6 +29,7 @@ import pyarrow.parquet as pq
 
 from mtrec_tf.data import schema
 from mtrec_tf.data.event_types import DEFAULT_EVENT_TYPES, EventTypes
+from mtrec_tf.data.membership import is_in, members
 from mtrec_tf.data.schema import UNKNOWN_ITEM_POLICIES
 from mtrec_tf.data.splits import EVENT_NUMBER, event_numbers
 from mtrec_tf.data.validation import (
@@ -47,6 +47,7 @@ from mtrec_tf.data.validation import (
     validate_table,
 )
 from mtrec_tf.errors import check_choice
+from mtrec_tf.url_path import AnyPath, path_of, readable
 
 FORMATS: dict[str, str] = {
     ".csv": "csv",
@@ -182,7 +183,7 @@ def _handle_unknown_items(
 ) -> tuple[pd.DataFrame, int]:
     """Counts events pointing at items absent from the catalogue; drops them if asked."""
     unknown = UnknownItems()
-    events = unknown.take(events, frozenset(items["item_id"]), policy)
+    events = unknown.take(events, members(items["item_id"]), policy)
     unknown.report_to(report, policy)
     return events, unknown.count
 
@@ -195,11 +196,11 @@ class UnknownItems:
     ids: set[str] = field(default_factory=set)
     examples: list[str] = field(default_factory=list)
 
-    def take(self, events: pd.DataFrame, catalogue: frozenset[str], policy: str) -> pd.DataFrame:
-        """Counts the events of `events` outside `catalogue` in; returns `events` without them
-        for the "drop" policy, else as they are."""
+    def take(self, events: pd.DataFrame, catalogue: pa.Array, policy: str) -> pd.DataFrame:
+        """Counts the events of `events` outside `catalogue` (the item ids, as `membership.members`)
+        in; returns `events` without them for the "drop" policy, else as they are."""
         item_ids = events["item_id"]
-        outside = ((item_ids != "") & ~item_ids.isin(catalogue)).to_numpy()
+        outside = (item_ids != "").to_numpy() & ~is_in(item_ids, catalogue)
         if not outside.any():
             return events
         self.count += int(outside.sum())
@@ -281,7 +282,7 @@ def read_table(
     return table.reset_index(drop=True), report
 
 
-def _items_without_images(files: list[Path], bad_rows: str, extra_columns: Mapping[str, str | ExtraColumn] | None,
+def _items_without_images(files: list[AnyPath], bad_rows: str, extra_columns: Mapping[str, str | ExtraColumn] | None,
                           ) -> list[tuple[pd.DataFrame, TableReport, RowLocator]]:
     """The items files validated in pieces, each verified image replaced by `VERIFIED_IMAGE`."""
     parts = []
@@ -298,7 +299,7 @@ def _numbered(events: pd.DataFrame, file_index: int) -> pd.DataFrame:
     return events.assign(**{EVENT_NUMBER: event_numbers(file_index, events.index.to_numpy())})
 
 
-def _read_and_validate(path: Path, kind: str, bad_rows: str, extra_columns: Mapping[str, str | ExtraColumn] | None,
+def _read_and_validate(path: AnyPath, kind: str, bad_rows: str, extra_columns: Mapping[str, str | ExtraColumn] | None,
                        event_types: EventTypes) -> tuple[pd.DataFrame, TableReport, RowLocator]:
     raw = read_raw(path)
     if raw.file_issues and bad_rows == "error":
@@ -311,7 +312,7 @@ def _read_and_validate(path: Path, kind: str, bad_rows: str, extra_columns: Mapp
     return frame, report, raw.locator
 
 
-def validated_chunks(path: Path, kind: str, *, bad_rows: str = "error",
+def validated_chunks(path: AnyPath, kind: str, *, bad_rows: str = "error",
                      extra_columns: Mapping[str, str | ExtraColumn] | None = None,
                      event_types: EventTypes = DEFAULT_EVENT_TYPES,
                      rows_per_chunk: int = 1_000_000) -> Iterator[tuple[pd.DataFrame, TableReport]]:
@@ -333,25 +334,29 @@ def validated_chunks(path: Path, kind: str, *, bad_rows: str = "error",
         yield frame, report
 
 
-def read_raw_chunks(path: Path, rows_per_chunk: int) -> Iterator[RawTable]:
+def read_raw_chunks(path: AnyPath, rows_per_chunk: int) -> Iterator[RawTable]:
     """`read_raw` in pieces: a Parquet file `rows_per_chunk` rows at a time, others whole."""
     if _check_format(path) != "parquet":
         yield read_raw(path)
         return
     source = str(path)
     try:
-        parquet = pq.ParquetFile(path)
-        if parquet.num_row_groups == 0:  # the columns are still checked
-            yield RawTable(parquet.schema_arrow.empty_table().to_pandas(), RowLocator(source))
-        offset = 0
-        # Row group by row group, without read-ahead: memory holds one row group at a time.
-        for group in range(parquet.num_row_groups):
-            for batch in parquet.iter_batches(batch_size=rows_per_chunk, row_groups=[group], use_threads=False):
-                frame = _parquet_frame(pa.Table.from_batches([batch], schema=parquet.schema_arrow))
-                yield RawTable(frame, RowLocator(source, row_offset=offset))
-                offset += batch.num_rows
+        with readable(path) as opened:
+            yield from _parquet_chunks(pq.ParquetFile(opened), source, rows_per_chunk)
     except (pa.ArrowException, OSError) as err:
         raise DataValidationError(f"{source}: cannot read Parquet file ({err})") from err
+
+
+def _parquet_chunks(parquet: pq.ParquetFile, source: str, rows_per_chunk: int) -> Iterator[RawTable]:
+    if parquet.num_row_groups == 0:  # the columns are still checked
+        yield RawTable(parquet.schema_arrow.empty_table().to_pandas(), RowLocator(source))
+    offset = 0
+    # Row group by row group, without read-ahead: memory holds one row group at a time.
+    for group in range(parquet.num_row_groups):
+        for batch in parquet.iter_batches(batch_size=rows_per_chunk, row_groups=[group], use_threads=False):
+            frame = _parquet_frame(pa.Table.from_batches([batch], schema=parquet.schema_arrow))
+            yield RawTable(frame, RowLocator(source, row_offset=offset))
+            offset += batch.num_rows
 
 
 def _check_unique_across(table: pd.DataFrame, frames: list[pd.DataFrame], locators: list[RowLocator],
@@ -364,7 +369,7 @@ def _check_unique_across(table: pd.DataFrame, frames: list[pd.DataFrame], locato
     )
 
 
-def describe_source(source: PathLike | Sequence[PathLike], files: list[Path]) -> str:
+def describe_source(source: PathLike | Sequence[PathLike], files: list[AnyPath]) -> str:
     """How a table read from `source` (its `files`) is named in reports."""
     sources = [source] if isinstance(source, (str, os.PathLike)) else list(source)
     if len(sources) == 1:
@@ -372,13 +377,13 @@ def describe_source(source: PathLike | Sequence[PathLike], files: list[Path]) ->
     return f"{files[0]} and {len(files) - 1} more files"
 
 
-def table_files(source: PathLike | Sequence[PathLike]) -> list[Path]:
+def table_files(source: PathLike | Sequence[PathLike]) -> list[AnyPath]:
     """The files of a table: a file, a folder of shards, or a list of files and folders."""
     sources = [source] if isinstance(source, (str, os.PathLike)) else list(source)
     if not sources:
         raise ValueError("no files given for the table")
-    files: list[Path] = []
-    for path in map(Path, sources):
+    files: list[AnyPath] = []
+    for path in map(path_of, sources):
         if path.is_dir():
             shards = shard_files(path)
             if not shards:
@@ -392,7 +397,7 @@ def table_files(source: PathLike | Sequence[PathLike]) -> list[Path]:
     return files
 
 
-def shard_files(folder: Path) -> list[Path]:
+def shard_files(folder: AnyPath) -> list[AnyPath]:
     """Files of known format directly inside `folder`, by name; hidden and `_` files skipped."""
     return sorted(
         (
@@ -406,7 +411,7 @@ def shard_files(folder: Path) -> list[Path]:
     )
 
 
-def _check_format(path: Path) -> str:
+def _check_format(path: AnyPath) -> str:
     table_format = FORMATS.get(path.suffix.lower())
     if table_format is None:
         raise DataValidationError(
@@ -424,9 +429,9 @@ def found_event_types(source: PathLike | Sequence[PathLike] | pd.DataFrame) -> l
     return [str(name) for name in values[values != ""].value_counts().index]
 
 
-def read_raw(path: Path) -> RawTable:
+def read_raw(path: AnyPath) -> RawTable:
     """Reads one file without validating it; the file is named as `str(path)`."""
-    readers: dict[str, Callable[[Path, str], RawTable]] = {
+    readers: dict[str, Callable[[AnyPath, str], RawTable]] = {
         "csv": _read_csv,
         "parquet": _read_parquet,
         "jsonl": _read_jsonl,
@@ -532,7 +537,7 @@ def _label_repairs_dropped(problems: list[Problem], kind: str) -> list[Problem]:
 # numbers come from the blank-line structure, or from the csv module when records span lines.
 
 
-def _read_csv(path: Path, source: str) -> RawTable:
+def _read_csv(path: AnyPath, source: str) -> RawTable:
     data = path.read_bytes()
     bom = _strip_bom(data)
     text, bad_offsets = decode_utf8(data, bom)
@@ -637,7 +642,7 @@ def _csv_record_starts(text: str) -> np.ndarray:
 # JSON Lines (and a JSON array of objects in a .json file).
 
 
-def _read_jsonl(path: Path, source: str) -> RawTable:
+def _read_jsonl(path: AnyPath, source: str) -> RawTable:
     data = path.read_bytes()
     bom = _strip_bom(data)
     text, bad_offsets = decode_utf8(data, bom)
@@ -729,9 +734,10 @@ def _read_json_array(text: str, source: str) -> RawTable:
 # Parquet.
 
 
-def _read_parquet(path: Path, source: str) -> RawTable:
+def _read_parquet(path: AnyPath, source: str) -> RawTable:
     try:
-        table = pq.read_table(path)
+        with readable(path) as opened:
+            table = pq.read_table(opened)
     except (pa.ArrowException, OSError) as err:
         raise DataValidationError(f"{source}: cannot read Parquet file ({err})") from err
     return RawTable(_parquet_frame(table), RowLocator(source))
@@ -748,7 +754,7 @@ def _parquet_frame(table: pa.Table) -> pd.DataFrame:
 # Finding the tables of a dataset for `mtrec data inspect`.
 
 
-def find_tables(paths: Sequence[PathLike]) -> dict[str, list[Path]]:
+def find_tables(paths: Sequence[PathLike]) -> dict[str, list[AnyPath]]:
     """Sorts files and folders into events, items and queries tables.
 
     A file or folder whose name starts with "events", "items" or "queries" is that table (a
@@ -764,8 +770,8 @@ def find_tables(paths: Sequence[PathLike]) -> dict[str, list[Path]]:
         DataValidationError: a file cannot be classified or has an unknown type.
         FileNotFoundError: a path does not exist.
     """
-    found: dict[str, set[Path]] = {kind: set() for kind in schema.TABLE_KINDS}
-    for path in map(Path, paths):
+    found: dict[str, set[AnyPath]] = {kind: set() for kind in schema.TABLE_KINDS}
+    for path in map(path_of, paths):
         if path.is_dir():
             _classify_folder(path, found)
         elif path.is_file():
@@ -773,17 +779,18 @@ def find_tables(paths: Sequence[PathLike]) -> dict[str, list[Path]]:
             found[_classify_file(path)].add(path)
         else:
             raise FileNotFoundError(f"{path}: no such file or folder")
-    return {kind: sorted(tables) for kind, tables in found.items() if tables}
+    return {kind: sorted(tables, key=str) for kind, tables in found.items() if tables}
 
 
-def _classify_folder(folder: Path, found: dict[str, set[Path]]) -> None:
+def _classify_folder(folder: AnyPath, found: dict[str, set[AnyPath]]) -> None:
     kind = _kind_from_name(folder.name)
     if kind is not None:
         if not shard_files(folder):
             raise DataValidationError(f"{folder}: no {', '.join(FORMATS)} files in this {kind} folder")
         found[kind].add(folder)
         return
-    for entry in sorted(folder.iterdir()):
+    entries: list[AnyPath] = sorted(folder.iterdir(), key=str)
+    for entry in entries:
         if entry.name.startswith((".", "_")):
             continue
         if entry.is_dir():
@@ -798,7 +805,7 @@ def _kind_from_name(name: str) -> str | None:
     return next((kind for kind in schema.TABLE_KINDS if stem.startswith(kind)), None)
 
 
-def _classify_file(path: Path) -> str:
+def _classify_file(path: AnyPath) -> str:
     kind = _kind_from_name(path.name)
     if kind is not None:
         return kind
@@ -817,15 +824,16 @@ def _classify_file(path: Path) -> str:
     )
 
 
-def read_columns(path: Path) -> list[str]:
+def read_columns(path: AnyPath) -> list[str]:
     """The column names of a table file, read from its header or first record."""
     table_format = _check_format(path)
     if table_format == "parquet":
         try:
-            return list(pq.read_schema(path).names)
+            with readable(path) as opened:
+                return list(pq.read_schema(opened).names)
         except (pa.ArrowException, OSError) as err:
             raise DataValidationError(f"{path}: cannot read Parquet file ({err})") from err
-    with open(path, "rb") as handle:
+    with path.open("rb") as handle:
         head = handle.read(_HEADER_SCAN_CHARS)
     text = head.decode("utf-8", errors="replace").lstrip("\ufeff")
     if table_format == "csv":
@@ -833,7 +841,7 @@ def read_columns(path: Path) -> list[str]:
     return _json_columns(text, path)
 
 
-def _json_columns(text: str, path: Path) -> list[str]:
+def _json_columns(text: str, path: AnyPath) -> list[str]:
     stripped = text.lstrip()
     if stripped.startswith("["):
         stripped = stripped[1:].lstrip()

@@ -20,7 +20,6 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
@@ -32,6 +31,10 @@ from mtrec_tf.data import schema
 from mtrec_tf.data.event_types import DEFAULT_EVENT_TYPES, EventTypes
 from mtrec_tf.data.schema import BAD_ROW_POLICIES
 from mtrec_tf.errors import DataValidationError, check_choice
+from mtrec_tf.io_utils import exists, is_url, join, read_bytes
+
+# Where image paths are relative to: a local folder or a URL.
+Folder = str | os.PathLike[str]
 
 # Image formats that training and serving decode (`tf.io.decode_image`), by PIL's names.
 IMAGE_FORMAT_NAMES = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
@@ -255,7 +258,7 @@ def validate_table(
     bad_rows: str = "error",
     row_offset: int = 0,
     line_offset: int | None = None,
-    base_dir: Path | None = None,
+    base_dir: Folder | None = None,
     extra_columns: Mapping[str, str | ExtraColumn] | None = None,
     event_types: EventTypes = DEFAULT_EVENT_TYPES,
 ) -> tuple[pd.DataFrame, TableReport]:
@@ -296,7 +299,7 @@ def validate_located(
     locator: RowLocator,
     *,
     bad_rows: str = "error",
-    base_dir: Path | None = None,
+    base_dir: Folder | None = None,
     problems: Iterable[Problem] = (),
     extra_columns: Mapping[str, str | ExtraColumn] | None = None,
     event_types: EventTypes = DEFAULT_EVENT_TYPES,
@@ -598,7 +601,7 @@ def _text_column(raw: pd.DataFrame, name: str) -> pd.Series:
 # One normaliser per table kind: builds the normalised columns and appends the problems found.
 
 
-def _normalise_events(raw: pd.DataFrame, problems: list[Problem], base_dir: Path | None,
+def _normalise_events(raw: pd.DataFrame, problems: list[Problem], base_dir: Folder | None,
                       event_types: EventTypes) -> pd.DataFrame:
     user_id = _text_column(raw, "user_id")
     event_type = _text_column(raw, "event_type").str.lower()
@@ -655,7 +658,7 @@ def _optional_integers(raw: pd.DataFrame, name: str, default: int, problems: lis
     return np.where(missing | bad, default, np.where(whole, numbers, 0)).astype(np.int64)
 
 
-def _normalise_items(raw: pd.DataFrame, problems: list[Problem], base_dir: Path | None) -> pd.DataFrame:
+def _normalise_items(raw: pd.DataFrame, problems: list[Problem], base_dir: Folder | None) -> pd.DataFrame:
     item_id = _text_column(raw, "item_id")
     category = _text_column(raw, "category")
     problems += [
@@ -698,7 +701,7 @@ def _optional_numbers(raw: pd.DataFrame, name: str, reason: str, problems: list[
     return np.where(bad, np.nan, numbers)
 
 
-def _images(raw: pd.DataFrame, item_id: pd.Series, problems: list[Problem], base_dir: Path | None) -> pd.Series:
+def _images(raw: pd.DataFrame, item_id: pd.Series, problems: list[Problem], base_dir: Folder | None) -> pd.Series:
     """Image bytes: bytes are kept, paths are read relative to `base_dir`.
 
     Every image is opened and verified; a missing, empty or undecodable image is
@@ -755,7 +758,10 @@ def _image_bytes(value: object, folder: str) -> tuple[bytes | None, str | None]:
         return bytes(value), None
     if _is_missing(value) or not str(value).strip():
         return None, None
-    path = os.path.join(folder, str(value).strip())
+    path = str(value).strip()
+    path = path if is_url(path) or not folder else join(folder, path)
+    if is_url(path):
+        return (read_bytes(path) if exists(path) else None), path
     try:
         with open(path, "rb") as handle:
             return handle.read(), path
@@ -763,7 +769,7 @@ def _image_bytes(value: object, folder: str) -> tuple[bytes | None, str | None]:
         return None, path
 
 
-def _normalise_queries(raw: pd.DataFrame, problems: list[Problem], base_dir: Path | None) -> pd.DataFrame:
+def _normalise_queries(raw: pd.DataFrame, problems: list[Problem], base_dir: Folder | None) -> pd.DataFrame:
     query = _text_column(raw, "query")
     category = _text_column(raw, "category")
     problems += [
@@ -773,14 +779,14 @@ def _normalise_queries(raw: pd.DataFrame, problems: list[Problem], base_dir: Pat
     return pd.DataFrame({"query": query, "category": category})
 
 
-def _normalise_users(raw: pd.DataFrame, problems: list[Problem], base_dir: Path | None) -> pd.DataFrame:
+def _normalise_users(raw: pd.DataFrame, problems: list[Problem], base_dir: Folder | None) -> pd.DataFrame:
     user_id = _text_column(raw, "user_id")
     problems.append(_empty_problem(user_id, "user_id", EMPTY_USER_ID))
     return pd.DataFrame({"user_id": user_id})
 
 
 # Events are normalised against the declared event types, apart.
-_NORMALISERS: dict[str, Callable[[pd.DataFrame, list[Problem], Path | None], pd.DataFrame]] = {
+_NORMALISERS: dict[str, Callable[[pd.DataFrame, list[Problem], str | os.PathLike[str] | None], pd.DataFrame]] = {
     "items": _normalise_items,
     "queries": _normalise_queries,
     "users": _normalise_users,

@@ -20,9 +20,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
-import shutil
 from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,6 +44,8 @@ from mtrec_tf.data.scale.pieces import PieceSettings, Totals, build_piece, read_
 from mtrec_tf.data.splits import EVENT_NUMBER, PARTS, cutoff_ranks
 from mtrec_tf.data.validation import TableReport
 from mtrec_tf.errors import ConfigError, DataValidationError
+from mtrec_tf.io_utils import rmtree
+from mtrec_tf.url_path import AnyPath, path_of
 
 _RESULT = "result.pickle"
 
@@ -89,14 +89,15 @@ def write_examples_with_beam(config: Config, out_dir: str | os.PathLike, *, runn
     `--project`, `--region`, `--temp_location`); returns the summary in `examples.json`."""
     beam, options = _pipeline_options(runner, pipeline_args)
     data = config.data
-    out_dir = Path(out_dir)
+    out_dir = path_of(out_dir)
     settings, reports = read_settings(config)
     assert data.events is not None  # read_settings checked
-    files = [str(path) for path in table_files(data.events)]
-    buckets = buckets or default_buckets([Path(f) for f in files], EVENTS_PER_BUCKET)
+    paths = table_files(data.events)
+    files = [str(path) for path in paths]
+    buckets = buckets or default_buckets(paths, EVENTS_PER_BUCKET)
     reading = event_reading(config, settings.items["item_id"], settings.columns, rows_per_chunk)
-    work = out_dir / ".beam"
-    shutil.rmtree(work, ignore_errors=True)
+    work = out_dir / ".beam"  # where the pipeline leaves its result for this process
+    rmtree(work)
     work.mkdir(parents=True)
     with progress.step(f"building examples on {runner}") as done:
         try:
@@ -107,14 +108,13 @@ def write_examples_with_beam(config: Config, out_dir: str | os.PathLike, *, runn
             if found is None:
                 raise
             raise found from error
-        with open(work / _RESULT, "rb") as file:
-            built, read, cutoffs = pickle.load(file)
+        built, read, cutoffs = pickle.loads((work / _RESULT).read_bytes())
         done.report(f"{sum(built.totals.events.values()):,} events in {buckets} buckets",
                     sum(built.totals.events.values()), "events")
-    shutil.rmtree(work, ignore_errors=True)
+    rmtree(work)
     if read.report is None:  # no file gave a piece
         raise DataValidationError(f"{data.events}: the events table has no data rows")
-    read.report.source = describe_source(data.events, [Path(f) for f in files])
+    read.report.source = describe_source(data.events, paths)
     reports.insert(0, finished_report(read.report, read.unknown, data.unknown_items))
     if cutoffs is not None:
         settings = settings.with_cutoffs(*cutoffs)
@@ -139,13 +139,13 @@ def _pipeline_options(runner: str, pipeline_args: Sequence[str]) -> tuple[Any, A
 
 
 def _build(beam: Any, pipeline: Any, files: list[str], reading: EventReading, buckets: int, settings: PieceSettings,
-           out_dir: Path, fmt: str, examples_per_shard: int, work: Path) -> None:
+           out_dir: AnyPath, fmt: str, examples_per_shard: int, work: AnyPath) -> None:
     """The pipeline's transforms."""
     from apache_beam.pvalue import AsSingleton, TaggedOutput
 
     def read_file(indexed: tuple[int, str]) -> Iterator[Any]:
         index, path = indexed
-        for frame, report, unknown in read_pieces(Path(path), index, reading):
+        for frame, report, unknown in read_pieces(path_of(path), index, reading):
             yield TaggedOutput("reading", _Reading(report, unknown))
             yield from by_bucket(frame, buckets)
 
@@ -179,8 +179,7 @@ def _build(beam: Any, pipeline: Any, files: list[str], reading: EventReading, bu
     reading_totals = read.reading | "Add up reading" >> beam.CombineGlobally(_merge_all, _Reading)
 
     def save(result: _Built, read_total: _Reading, cut: tuple[int, int] | None) -> None:
-        with open(work / _RESULT, "wb") as file:
-            pickle.dump((result, read_total, cut), file)
+        (work / _RESULT).write_bytes(pickle.dumps((result, read_total, cut)))
 
     cut_input = AsSingleton(cutoffs) if cutoffs is not None else None
     totals | "Save" >> beam.Map(save, AsSingleton(reading_totals), cut_input)

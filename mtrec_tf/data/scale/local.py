@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from mtrec_tf import progress
@@ -20,8 +21,10 @@ from mtrec_tf.data.readers import describe_source, table_files
 from mtrec_tf.data.scale.buckets import BucketStore
 from mtrec_tf.data.scale.cutoffs import kth_smallest
 from mtrec_tf.data.scale.events import EventStream, default_buckets, event_reading, rows_in
-from mtrec_tf.data.scale.pieces import PieceExamples, Totals, build_piece, read_settings, write_piece
+from mtrec_tf.data.scale.pieces import PieceExamples, PieceSettings, Totals, build_piece, read_settings, write_piece
 from mtrec_tf.data.splits import PARTS, cutoff_ranks
+from mtrec_tf.data.validation import TableReport
+from mtrec_tf.url_path import AnyPath, path_of
 
 # Events per bucket, and per piece read, when not given: what the process holds at a time.
 EVENTS_PER_BUCKET = 250_000
@@ -35,15 +38,26 @@ def write_examples_locally(config: Config, out_dir: str | os.PathLike, *, fmt: s
     to `examples.json`. `buckets` defaults to one per `EVENTS_PER_BUCKET` events (counted in
     Parquet footers, guessed from the size of text files)."""
     data = config.data
-    out_dir = Path(out_dir)
+    out_dir = path_of(out_dir)
     settings, reports = read_settings(config)
     assert data.events is not None  # read_settings checked
     files = table_files(data.events)
-    size = sum(path.stat().st_size for path in files)
     buckets = buckets or default_buckets(files, EVENTS_PER_BUCKET)
-    work = out_dir / ".buckets"
-    shutil.rmtree(work, ignore_errors=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # The buckets stay on this machine's disk, whether the output is local or in a bucket.
+    work = Path(tempfile.mkdtemp(prefix=".buckets-", dir=out_dir if isinstance(out_dir, Path) else None))
     store = BucketStore(work, buckets)
+    try:
+        return _write(config, out_dir, settings, reports, files, store, fmt, examples_per_shard, rows_per_chunk)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _write(config: Config, out_dir: AnyPath, settings: PieceSettings, reports: list[TableReport],
+           files: list[AnyPath], store: BucketStore, fmt: str, examples_per_shard: int, rows_per_chunk: int) -> dict:
+    data, buckets = config.data, store.buckets
+    assert data.events is not None  # read_settings checked
+    size = sum(path.stat().st_size for path in files)
     stream = EventStream(files, event_reading(config, settings.items["item_id"], settings.columns, rows_per_chunk),
                          describe_source(data.events, files))
     with progress.step("partitioning events by user") as done:
@@ -80,7 +94,6 @@ def write_examples_locally(config: Config, out_dir: str | os.PathLike, *, fmt: s
         examples = sum(sum(counts.values()) for counts in totals.counts.values())
         done.report(f"{stream.events:,} events -> {examples:,} examples in {_buckets(buckets)}", stream.events,
                     "events")
-    shutil.rmtree(work, ignore_errors=True)
 
     statistics = totals.statistics(settings)
     statistics.save(out_dir / "vocab")

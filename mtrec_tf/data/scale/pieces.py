@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,6 +18,7 @@ from mtrec_tf.data.statistics import DataStatistics, TrainingTallies
 from mtrec_tf.data.validation import TableReport
 from mtrec_tf.features.columns import check_feature_columns, table_columns
 from mtrec_tf.features.spec import FeatureConfig
+from mtrec_tf.url_path import AnyPath
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,7 +165,7 @@ class Totals:
                                    min_token_count=settings.data.min_token_count, users=settings.users)
 
 
-def write_piece(piece: PieceExamples, out_dir: Path, name: str, fmt: str, examples_per_shard: int,
+def write_piece(piece: PieceExamples, out_dir: AnyPath, name: str, fmt: str, examples_per_shard: int,
                 shards: dict[str, list[str]]) -> None:
     """Writes each part's examples of a piece as `<out_dir>/<part>/<name>-*` shards and adds
     their names to `shards`; a part without examples gets none."""
