@@ -108,6 +108,24 @@ def rename(source: str | os.PathLike, target: str | os.PathLike, overwrite: bool
     gfile.rmtree(source)
 
 
+def copy_file(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Copies a file (streamed, local or URL either side) to a temporary name beside `target`,
+    then renames it into place."""
+    gfile = _gfile()
+    target = os.fspath(target)
+    folder = parent(target)
+    if folder:
+        gfile.makedirs(folder)
+    tmp = join(folder, f".{basename(target)}.{uuid.uuid4().hex}.tmp")
+    try:
+        gfile.copy(os.fspath(source), tmp, overwrite=True)
+        gfile.rename(tmp, target, overwrite=True)
+    except BaseException:
+        if gfile.exists(tmp):
+            gfile.remove(tmp)
+        raise
+
+
 def read_bytes(path: str | os.PathLike) -> bytes:
     with _gfile().GFile(os.fspath(path), "rb") as handle:
         return handle.read()

@@ -35,7 +35,8 @@ class Catalogue:
             only features that some item has a value of (a catalogue without titles holds none).
         image: uint8 (items + 1, size, size, 3) of the image feature, zeros for an item without
             an image; None without an image feature, when no item has an image, or when the
-            model reads none (`build_catalogue(images=False)`).
+            model reads none (`build_catalogue(images=False)`). For a large catalogue, a file
+            mapped into memory (`catalogue_images`), which `arrays()` leaves out.
         image_size: the side of the images in pixels (also of those served without a catalogue
             image array).
         features: the other items features by name (items + 1,): raw values (text, "" when
@@ -65,9 +66,9 @@ class Catalogue:
         return self.image is not None
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The catalogue as named arrays (for `np.savez`); an absent image array is left out."""
+        """The catalogue as named arrays (for `np.savez`); an absent or mapped image array is left out."""
         arrays = {"category": self.category, "has_image": self.has_image, "image_size": np.asarray(self.image_size)}
-        if self.image is not None:
+        if self.image is not None and not isinstance(self.image, np.memmap):
             arrays["image"] = self.image
         arrays.update({f"{_TEXT_PREFIX}{name}": tokens for name, tokens in self.texts.items()})
         arrays.update({f"{_FEATURE_PREFIX}{name}": values for name, values in self.features.items()})
@@ -126,7 +127,7 @@ def build_catalogue(
     if images and has_image.any() and any(feature.kind == "image" for feature in own):
         image = np.zeros((rows, image_size, image_size, 3), dtype=np.uint8)
         for position in np.flatnonzero(has_image[1:]):
-            image[position + 1] = _decoded(frame.index[position], pictures.iloc[position], image_size)
+            image[position + 1] = decoded_image(frame.index[position], pictures.iloc[position], image_size)
     # Row 0, the unknown item, misses every feature.
     values = {name: np.concatenate([np.full(1, np.nan if column.dtype.kind == "f" else "", column.dtype), column])
               for name, column in item_feature_values(own, items, list(statistics.items)).items()}
@@ -147,7 +148,8 @@ def _token_ids(texts: pd.Series, vocabulary: Sequence[str], max_tokens: int) -> 
     return ids
 
 
-def _decoded(item_id: str, data: bytes | bytearray, size: int) -> np.ndarray:
+def decoded_image(item_id: str, data: bytes | bytearray, size: int) -> np.ndarray:
+    """`decode_image`, its error naming the item."""
     try:
         return decode_image(data, size)
     except ValueError as error:

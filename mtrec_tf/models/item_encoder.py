@@ -11,6 +11,7 @@ import numpy as np
 from mtrec_tf.backend import keras, tf
 from mtrec_tf.config import ModelConfig
 from mtrec_tf.data.catalogue import Catalogue
+from mtrec_tf.data.catalogue_images import is_mapped
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.features.inputs import FeatureInputs
 from mtrec_tf.layers import MLP, ImageEncoder
@@ -24,15 +25,34 @@ class CatalogueTensors:
     Attributes:
         texts: int32 (items + 1, max_title_tokens) token ids of each text feature the model
             encodes, by name (empty when it encodes none).
-        image: uint8 (items + 1, size, size, 3), or None when the model reads no image.
+        image: uint8 (items + 1, size, size, 3), or None when the model reads no image or
+            reads it from `mapped_image`.
         sampling_probability: float32 (items + 1,) each item's share of the training clicks.
         features: the other items features' raw values (items + 1,) by name.
+        mapped_image: the catalogue's images as a file mapped into memory
+            (`data.catalogue_images`), whose rows each batch reads, in place of `image`.
     """
 
     texts: dict[str, tf.Tensor]
     image: tf.Tensor | None
     sampling_probability: tf.Tensor
     features: dict[str, tf.Tensor] = dataclasses.field(default_factory=dict)
+    mapped_image: np.ndarray | None = None
+
+    def pixels(self, item_index: tf.Tensor) -> tf.Tensor:
+        """uint8 (n, size, size, 3) images of items by index (from the constant, or read from
+        the mapped file on the host)."""
+        if self.image is not None:
+            return tf.gather(self.image, item_index)
+        assert self.mapped_image is not None
+        mapped = self.mapped_image
+        rows = tf.numpy_function(lambda index: np.asarray(mapped[index]), [tf.cast(item_index, tf.int64)], tf.uint8,
+                                 stateful=False)
+        return tf.ensure_shape(rows, [None, *mapped.shape[1:]])
+
+    @property
+    def has_image(self) -> bool:
+        return self.image is not None or self.mapped_image is not None
 
     @property
     def size(self) -> int:
@@ -93,7 +113,8 @@ class ItemEncoder(keras.layers.Layer):
         popularity = np.asarray((0,) + tuple(statistics.item_popularity), dtype=np.float64) + 1.0
         self.catalogue = CatalogueTensors(
             texts={name: tf.constant(catalogue.texts[name]) for name in self.text_features},
-            image=tf.constant(catalogue.image) if uses_images else None,
+            image=tf.constant(catalogue.image) if uses_images and not is_mapped(catalogue.image) else None,
+            mapped_image=catalogue.image if uses_images and is_mapped(catalogue.image) else None,
             sampling_probability=tf.constant((popularity / popularity.sum()).astype(np.float32)),
             features={f.name: tf.constant(catalogue.features[f.name]) for f in
                       (self.feature_inputs.features if self.feature_inputs is not None else ())},
@@ -120,8 +141,8 @@ class ItemEncoder(keras.layers.Layer):
             parts.append(self.feature_inputs({name: tf.gather(values, unique_index)
                                               for name, values in catalogue.features.items()}, training=training))
         images = tf.zeros([tf.shape(unique_index)[0], 0])
-        if catalogue.image is not None:
-            images = self.image_encoder(tf.gather(catalogue.image, unique_index), training=training)
+        if catalogue.has_image:
+            images = self.image_encoder(catalogue.pixels(unique_index), training=training)
             parts.append(images)
         return self.tower(tf.concat(parts, axis=-1), training=training), images  # (n, d), (n, image_dim)
 

@@ -20,6 +20,8 @@ TAIL_FRACTION = 0.2
 # The largest catalogue `full_softmax` encodes at every step: a batch of 512 then scores 51M
 # pairs, about as many as the item encoder's work on the batch's own items costs.
 FULL_SOFTMAX_MAX_ITEMS = 100_000
+# Scores held at a time by the full-catalogue ranking (float32: 64 MB).
+SCORES_PER_CHUNK = 1 << 24
 
 
 class RetrievalTask(TaskType):
@@ -216,7 +218,9 @@ def ranking_report(score_fn: Callable[[np.ndarray], np.ndarray], task: TaskConfi
         exclude = [np.asarray(sorted({position[i] for i in h if i in position} - {t}), dtype=np.int64)
                    for h, t in zip(histories, targets)]
     ks: Sequence[int] = data.ks
-    top = metrics.top_k_items_chunked(score_fn, len(rows), max(ks), exclude=exclude)
+    # Users a chunk at a time, the chunk's scores about 64 MB whatever the catalogue's size.
+    chunk = max(1, SCORES_PER_CHUNK // max(len(statistics.items), 1))
+    top = metrics.top_k_items_chunked(score_fn, len(rows), max(ks), exclude=exclude, chunk_size=chunk)
     report = metrics.retrieval_report(top, relevant, np.asarray(statistics.item_popularity), data.item_categories,
                                       len(statistics.items), ks=ks)
     # Recall on the examples whose target is among the least popular items.

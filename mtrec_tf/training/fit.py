@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,9 +13,11 @@ from typing import NamedTuple
 import pandas as pd
 import pyarrow as pa
 
+from mtrec_tf import progress
 from mtrec_tf.backend import keras, tf
 from mtrec_tf.config import Config, ConfigError
 from mtrec_tf.data.catalogue import Catalogue, build_catalogue
+from mtrec_tf.data.catalogue_images import write_catalogue_images
 from mtrec_tf.data.examples import label_counts
 from mtrec_tf.data.inspect import data_quality, format_quality
 from mtrec_tf.data.pipeline import make_dataset
@@ -22,11 +25,13 @@ from mtrec_tf.data.positions import PositionSelection, select_position_examples
 from mtrec_tf.data.prepare import PreparedData, prepare_configured
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.embeddings.warm_start import apply_warm_start
+from mtrec_tf.features.columns import table_columns
 from mtrec_tf.features.statistics import describe_features
 from mtrec_tf.io_utils import (
     as_path,
     basename,
     exists,
+    is_url,
     join,
     makedirs,
     parent,
@@ -120,13 +125,36 @@ def run_catalogue(config: Config, prepared: PreparedData, catalogue: Catalogue |
 
 
 def _catalogue(config: Config, statistics: DataStatistics, items: pd.DataFrame | None,
-               catalogue: Catalogue | None) -> Catalogue:
+               catalogue: Catalogue | None, images: bool = True) -> Catalogue:
     wanted = encodes_items(config.tasks)
     if catalogue is None:
         assert items is not None
-        return build_catalogue(items, statistics, config.model.max_title_tokens, images=wanted,
+        return build_catalogue(items, statistics, config.model.max_title_tokens, images=wanted and images,
                                features=config.features)
     return catalogue if wanted else dataclasses.replace(catalogue, image=None)
+
+
+def _reads_images(config: Config) -> bool:
+    """Whether the model's item tower reads the catalogue's images."""
+    return encodes_items(config.tasks) and any(f.kind == "image" and f.table == "items" for f in config.features)
+
+
+def _mapped_images(config: Config, statistics: DataStatistics, catalogue: Catalogue, paths: RunPaths) -> Catalogue:
+    """`catalogue` with its images decoded from the items table into a file mapped into memory:
+    the run's own `vocab/` when local, else this machine's temporary folder."""
+    if not catalogue.has_image.any():
+        return catalogue
+    assert config.data.items is not None
+    target = paths.catalogue_images
+    if is_url(target):
+        target = os.path.join(tempfile.mkdtemp(prefix="mtrec-images-"), os.path.basename(target))
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with progress.step("decoding the catalogue's images") as done:
+        image = write_catalogue_images(config.data.items, statistics, catalogue.image_size, target,
+                                       bad_rows=config.data.bad_rows,
+                                       extra_columns=table_columns(config.features, "items"))
+        done.report(f"{int(catalogue.has_image.sum()):,} images", int(catalogue.has_image.sum()), "images")
+    return dataclasses.replace(catalogue, image=image)
 
 
 @dataclasses.dataclass
@@ -172,7 +200,6 @@ class TrainingData:
         """The examples folder `config.data.examples` names; with `items`, its catalogue table read."""
         from mtrec_tf.data.examples_dir import ExamplesDir
         from mtrec_tf.data.readers import read_table
-        from mtrec_tf.features.columns import table_columns
 
         assert config.data.examples is not None
         source = ExamplesDir.open(config.data.examples)
@@ -180,10 +207,9 @@ class TrainingData:
         table = None
         if items:
             assert config.data.items is not None  # the examples were built from tables
-            # The images themselves only where the item tower reads them.
-            pictures = encodes_items(config.tasks) and any(f.kind == "image" for f in config.features)
+            # Without the images: where the item tower reads them, they are decoded into a mapped file.
             table, _ = read_table(config.data.items, "items", bad_rows=config.data.bad_rows,
-                                  extra_columns=table_columns(config.features, "items"), image_bytes=pictures)
+                                  extra_columns=table_columns(config.features, "items"), image_bytes=False)
         return cls(source.statistics(), {"data_quality": summary["tables"],
                                          "unknown_item_events": summary["unknown_item_events"]},
                    {"counts": summary["examples"], "skipped": summary["skipped"]}, source.labels("train"),
@@ -270,7 +296,10 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
     if read_here and chief:
         print(format_quality(data.quality), flush=True)
     check_tasks_against_labels(config, data.labelled)
-    catalogue = _catalogue(config, statistics, data.items, catalogue)
+    from_shards = data.prepared is None and data.items is not None
+    catalogue = _catalogue(config, statistics, data.items, catalogue, images=not from_shards)
+    if from_shards and _reads_images(config):
+        catalogue = _mapped_images(config, statistics, catalogue, paths)
     save_run_inputs(paths, config, statistics, catalogue)
     train_examples, selections = _training_examples(config, data.train)
     if chief and verbose != 0:

@@ -3,7 +3,8 @@
     RUN/config.yaml        the resolved configuration
     RUN/vocab/             vocabularies, statistics and the catalogue arrays (`catalogue.npz`:
                            no image array when no item has an image, no task encodes items or
-                           the features have no image; no tokens of a text feature no item has)
+                           the features have no image; no tokens of a text feature no item has),
+                           and for a large catalogue its images apart (`catalogue_images.npy`)
     RUN/checkpoints/       step and epoch checkpoints, the backup for resuming, `final`
     RUN/logs/              TensorBoard
     RUN/history.json       per-epoch training and validation logs (every epoch, across resumes)
@@ -16,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import tempfile
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,8 +25,18 @@ import yaml
 
 from mtrec_tf.config import Config, ConfigError, dump_config, from_dict
 from mtrec_tf.data.catalogue import Catalogue
+from mtrec_tf.data.catalogue_images import IMAGES_FILE, is_mapped, open_catalogue_images
 from mtrec_tf.data.statistics import DataStatistics
-from mtrec_tf.io_utils import exists, join, read_bytes, read_text, write_bytes_atomic, write_text_atomic
+from mtrec_tf.io_utils import (
+    copy_file,
+    exists,
+    is_url,
+    join,
+    read_bytes,
+    read_text,
+    write_bytes_atomic,
+    write_text_atomic,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +77,10 @@ class RunPaths:
         return join(self.root, "vocab", "catalogue.npz")
 
     @property
+    def catalogue_images(self) -> str:
+        return join(self.root, "vocab", IMAGES_FILE)
+
+    @property
     def checkpoints(self) -> str:
         return self.checkpoint_dir or join(self.root, "checkpoints")
 
@@ -101,6 +117,10 @@ def save_run_inputs(paths: RunPaths, config: Config, statistics: DataStatistics,
     arrays: dict[str, Any] = catalogue.arrays()  # `np.savez` types its keyword arguments as its options
     np.savez_compressed(buffer, **arrays)
     write_bytes_atomic(paths.catalogue, buffer.getvalue())
+    if is_mapped(catalogue.image):
+        source, saved = str(catalogue.image.filename), paths.catalogue_images
+        if is_url(saved) or not os.path.exists(saved) or not os.path.samefile(source, saved):
+            copy_file(source, saved)
 
 
 def load_run_inputs(run_dir: str | os.PathLike) -> tuple[Config, DataStatistics, Catalogue]:
@@ -113,7 +133,18 @@ def load_run_inputs(run_dir: str | os.PathLike) -> tuple[Config, DataStatistics,
     statistics = DataStatistics.load(paths.vocab)
     with np.load(io.BytesIO(read_bytes(paths.catalogue))) as arrays:
         catalogue = Catalogue.from_arrays({name: arrays[name] for name in arrays.files})
+    if exists(paths.catalogue_images):
+        catalogue = dataclasses.replace(catalogue, image=open_catalogue_images(_local_copy(paths.catalogue_images)))
     return config, statistics, catalogue
+
+
+def _local_copy(path: str) -> str:
+    """`path` itself when local, else a copy of it on this machine's disk (to map into memory)."""
+    if not is_url(path):
+        return path
+    local = os.path.join(tempfile.mkdtemp(prefix="mtrec-run-"), os.path.basename(path))
+    copy_file(path, local)
+    return local
 
 
 def config_from_yaml(text: str, source: str) -> Config:
