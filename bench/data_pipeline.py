@@ -1,18 +1,21 @@
 """Examples per second out of the tf.data pipeline on the built-in sample.
 
     python bench/data_pipeline.py [--scale 10] [--batch-size 512] [--repeats 3]
-                                  [--sources memory,parquet,tfrecord] [--no-training]
+                                  [--sources memory,parquet,tfrecord,buckets] [--no-training]
 
 Prints the time to generate, prepare and write the sample, then the median examples/s
-over `--repeats` full shuffled passes for an in-memory table, Parquet shards and TFRecord
-shards, and each rate's ratio to the training rate of the default five-task model at the
-same batch size, measured in the same run on the same machine. The input pipeline must
-never be what limits training: a ratio of at least 10.
+over `--repeats` full shuffled passes for an in-memory table, Parquet shards, TFRecord
+shards and the training shards that `mtrec data examples --runner local` writes (one or
+more per bucket of users: `buckets`, what `mtrec train --examples` streams), and each
+rate's ratio to the training rate of the default five-task model at the same batch size,
+measured in the same run on the same machine. The input pipeline must never be what limits
+training: a ratio of at least 10.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -40,7 +43,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--history-length", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--sources", default="memory,parquet,tfrecord")
+    parser.add_argument("--sources", default="memory,parquet,tfrecord,buckets")
     parser.add_argument("--no-training", action="store_true", help="skip the training-rate measurement")
     args = parser.parse_args()
     sources_wanted = [s.strip() for s in args.sources.split(",") if s.strip()]
@@ -67,7 +70,10 @@ def main() -> None:
                 sources[name] = train
                 continue
             start = time.perf_counter()
-            sources[name] = write_shards(train, Path(tmp) / name, name, examples_per_shard=50_000)
+            if name == "buckets":
+                sources[name] = bucketed_shards(config, Path(tmp) / name)
+            else:
+                sources[name] = write_shards(train, Path(tmp) / name, name, examples_per_shard=50_000)
             print(f"write {name} shards: {time.perf_counter() - start:.1f} s ({len(sources[name])} shards)")
 
         print(f"\n{'source':10} {'examples/s':>12} {'ratio to training':>18}  (median of {args.repeats}, "
@@ -79,6 +85,26 @@ def main() -> None:
             assert count == train.num_rows, (name, count)
             ratio = f"{rate / training_rate:18.1f}" if training_rate else f"{'-':>18}"
             print(f"{name:10} {rate:12,.0f} {ratio}")
+
+
+def bucketed_shards(data_config: DataConfig, folder: Path) -> list[str]:
+    """The training shards of the sample's tables built by the local driver, in its order."""
+    import dataclasses
+
+    from mtrec_tf.config import Config
+    from mtrec_tf.data.examples_dir import ExamplesDir
+    from mtrec_tf.data.sample import generate_sample
+    from mtrec_tf.data.scale.local import write_examples_locally
+
+    world = generate_sample(scale=data_config.sample_scale, seed=data_config.sample_seed)
+    folder.mkdir(parents=True)
+    for name in ("events", "items", "queries"):
+        getattr(world, name).to_parquet(folder / f"{name}.parquet")
+    tables = {name: str(folder / f"{name}.parquet") for name in ("events", "items", "queries")}
+    config = Config(data=dataclasses.replace(data_config, **tables))
+    write_examples_locally(config, folder / "examples")
+    return ExamplesDir(str(folder / "examples"), json.loads((folder / "examples" / "examples.json").read_text()),
+                       config).files("train")
 
 
 def measure_training_rate(prepared, data_config: DataConfig, batch_size: int, steps: int = 10) -> float:

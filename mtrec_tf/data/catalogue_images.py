@@ -18,7 +18,7 @@ from typing import TypeGuard
 import numpy as np
 import pandas as pd
 
-from mtrec_tf.data.catalogue import decoded_image
+from mtrec_tf.data.catalogue import decode_images
 from mtrec_tf.data.readers import TableSource, table_files, validated_chunks
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.data.validation import ExtraColumn
@@ -39,10 +39,11 @@ def write_catalogue_images(items: TableSource, statistics: DataStatistics, image
     image = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(rows, image_size, image_size, 3))
     try:
         for frame in _pieces(items, bad_rows, extra_columns):
-            positions = index.get_indexer(frame["item_id"])
-            for position, item_id, picture in zip(positions, frame["item_id"], frame["image"]):
-                if position >= 0 and isinstance(picture, (bytes, bytearray)) and picture:
-                    image[position + 1] = decoded_image(item_id, picture, image_size)
+            rows = index.get_indexer(frame["item_id"]) + 1
+            wanted = (rows > 0) & frame["image"].map(lambda data: isinstance(data, (bytes, bytearray)) and bool(data))
+            wanted = wanted.to_numpy(dtype=bool)
+            image[rows[wanted]] = decode_images(frame["item_id"][wanted].tolist(), frame["image"][wanted].tolist(),
+                                                image_size)
         image.flush()
         del image
         os.replace(tmp, path)

@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from mtrec_tf.data.catalogue import build_catalogue
+from mtrec_tf.data.catalogue import build_catalogue, decode_image, decode_images
 from mtrec_tf.data.catalogue_images import is_mapped, write_catalogue_images
 from mtrec_tf.data.readers import load_data
 from mtrec_tf.data.statistics import fit_statistics
@@ -53,3 +53,10 @@ def test_an_image_that_does_not_decode_names_its_item_and_leaves_no_file(tmp_pat
     with pytest.raises(DataValidationError, match="item_id 'd'"):
         write_catalogue_images(broken, statistics, 8, tmp_path / "images.npy")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_images_decoded_together_are_those_decoded_one_by_one():
+    pictures = [png_bytes(8, (1, 2, 3)), png_bytes(64), png_bytes(100, (9, 90, 200))]
+    together = decode_images(["a", "b", "c"], pictures, 64)
+    np.testing.assert_array_equal(together, np.stack([decode_image(picture, 64) for picture in pictures]))
+    assert decode_images([], [], 64).shape == (0, 64, 64, 3)

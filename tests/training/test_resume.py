@@ -25,16 +25,37 @@ class _OptimizerState:
         return int(optimizer.iterations.numpy()), [v.numpy().copy() for v in optimizer.variables]
 
 
+@pytest.fixture(scope="module")
+def from_shards(sample_world, tmp_path_factory):
+    """The tiny preset training from the examples folder of the sample's tables."""
+    from mtrec_tf.config import dump_config, load_config
+    from mtrec_tf.data.examples_dir import use_examples
+    from mtrec_tf.data.prepare import prepare_configured, write_prepared
+    from mtrec_tf.io_utils import write_text_atomic
+
+    folder = tmp_path_factory.mktemp("tables")
+    for name in ("events", "items", "queries"):
+        getattr(sample_world, name).to_parquet(folder / f"{name}.parquet")
+    config = load_config(None, [f"data.{name}={folder / f'{name}.parquet'}" for name in ("events", "items", "queries")],
+                         preset="tiny")
+    write_prepared(prepare_configured(config), folder / "examples", examples_per_shard=20_000)
+    write_text_atomic(folder / "examples" / "config.yaml", dump_config(config))
+    return use_examples(config, folder / "examples")
+
+
+@pytest.mark.parametrize("source", ["memory", "shards"])
 def test_an_interrupted_run_resumes_with_its_history_and_optimizer_state(tmp_path, tiny_config, tiny_prepared,
-                                                                         caplog):
+                                                                         from_shards, caplog, source):
     import json
 
     import numpy as np
 
     from mtrec_tf.backend import keras
     from mtrec_tf.training.fit import train
+    from mtrec_tf.training.run_dir import load_run_inputs
 
     saved = {}
+    prepared = tiny_prepared if source == "memory" else None
 
     class Preempt(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -48,15 +69,18 @@ def test_an_interrupted_run_resumes_with_its_history_and_optimizer_state(tmp_pat
         def on_epoch_begin(self, epoch, logs=None):
             saved.setdefault("restored", (epoch, _OptimizerState.of(self.model)))
 
-    config = _short(tiny_config, epochs=3)
+    config = _short(tiny_config if source == "memory" else from_shards, epochs=3)
     with pytest.raises(_Interrupt):
-        train(config, tmp_path, prepared=tiny_prepared, verbose=0, extra_callbacks=[Preempt()])
+        train(config, tmp_path, prepared=prepared, verbose=0, extra_callbacks=[Preempt()])
     assert (tmp_path / "checkpoints" / "backup").exists()
     first = json.loads((tmp_path / "history.json").read_text(encoding="utf-8"))["epochs"]
     assert len(first["loss"]) == 1
     with caplog.at_level("WARNING"):
-        result = train(config, tmp_path, prepared=tiny_prepared, verbose=0, extra_callbacks=[Restored()])
+        result = train(config, tmp_path, prepared=prepared, verbose=0, extra_callbacks=[Restored()])
     assert "is unbuilt" not in caplog.text
+    # From shards, the resumed run reads the same folder again.
+    assert load_run_inputs(tmp_path)[0].data.examples == config.data.examples
+    assert (result.prepared is None) == (source == "shards")
     # The step count and the moments are those of the end of the first epoch.
     epoch, (steps, variables) = saved["restored"]
     saved_steps, saved_variables = saved["state"]
