@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,9 @@ from mtrec_tf.data.validation import DataValidationError
 from mtrec_tf.features.columns import item_feature_values
 from mtrec_tf.features.spec import DEFAULT_FEATURES, FeatureConfig
 from mtrec_tf.text.tokenizer import tokenize_to_lists
+
+if TYPE_CHECKING:
+    from mtrec_tf.data.catalogue_images import ImageFile
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,8 +40,8 @@ class Catalogue:
             only features that some item has a value of (a catalogue without titles holds none).
         image: uint8 (items + 1, size, size, 3) of the image feature, zeros for an item without
             an image; None without an image feature, when no item has an image, or when the
-            model reads none (`build_catalogue(images=False)`). For a large catalogue, a file
-            mapped into memory (`catalogue_images`), which `arrays()` leaves out.
+            model reads none (`build_catalogue(images=False)`). For a large catalogue, the
+            file its rows are read from (`catalogue_images.ImageFile`), which `arrays()` leaves out.
         image_size: the side of the images in pixels (also of those served without a catalogue
             image array).
         features: the other items features by name (items + 1,): raw values (text, "" when
@@ -48,7 +51,7 @@ class Catalogue:
     category: np.ndarray
     has_image: np.ndarray
     texts: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
-    image: np.ndarray | None = None
+    image: np.ndarray | ImageFile | None = None
     image_size: int = 64
     features: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
@@ -70,7 +73,7 @@ class Catalogue:
     def arrays(self) -> dict[str, np.ndarray]:
         """The catalogue as named arrays (for `np.savez`); an absent or mapped image array is left out."""
         arrays = {"category": self.category, "has_image": self.has_image, "image_size": np.asarray(self.image_size)}
-        if self.image is not None and not isinstance(self.image, np.memmap):
+        if isinstance(self.image, np.ndarray):
             arrays["image"] = self.image
         arrays.update({f"{_TEXT_PREFIX}{name}": tokens for name, tokens in self.texts.items()})
         arrays.update({f"{_FEATURE_PREFIX}{name}": values for name, values in self.features.items()})

@@ -1,11 +1,11 @@
-"""The catalogue's images on disk, decoded once and memory-mapped, for catalogues too large to
-hold: a million items at 64 x 64 pixels are 12 GB.
+"""The catalogue's images in a file on disk, decoded once, for catalogues too large to hold: a
+million items at 64 x 64 pixels are 12 GB.
 
 The items table is read a piece at a time; each piece's images are decoded (by the
-preprocessing that serving runs too) into their rows of a `.npy` file, row 0 and items
-without an image left black. The item encoder then gathers the rows of each batch's items
-from the mapped file (`Catalogue.image` is the mapped array), so the process holds only the
-pages it reads.
+preprocessing that serving runs too) and written at their rows of a `.npy` file, row 0 and
+items without an image left black. The item encoder then reads the rows of each batch's items
+from the file (`ImageFile`, which `Catalogue.image` holds in place of an array): the process
+holds only those rows, and the operating system's page cache the rest, as memory allows.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator, Mapping
-from typing import TypeGuard
+from typing import Any, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -27,31 +27,81 @@ IMAGES_FILE = "catalogue_images.npy"
 _ITEMS_PER_PIECE = 2_000
 
 
+class ImageFile:
+    """The rows of a uint8 (items + 1, size, size, 3) `.npy` file, read on demand.
+
+    `image_file[rows]` reads those rows (an int or an array of ints); `np.asarray(image_file)`
+    reads them all. The file is an ordinary `.npy` file: `np.load(path, mmap_mode="r")` opens it too.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.filename = os.fspath(path)
+        with open(self.filename, "rb") as file:
+            version = np.lib.format.read_magic(file)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read_header(file)
+            self.offset = file.tell()
+        if fortran or dtype != np.uint8 or len(shape) != 4:
+            raise ValueError(f"{self.filename}: not a catalogue image file (uint8 rows of pixels)")
+        self.shape: tuple[int, ...] = tuple(shape)
+        self.dtype = np.dtype(np.uint8)
+        self._row_bytes = int(np.prod(shape[1:]))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        index = np.asarray(rows, dtype=np.int64)
+        flat = index.reshape(-1)
+        if flat.size and (flat.min() < 0 or flat.max() >= self.shape[0]):
+            raise IndexError(f"{self.filename}: rows outside 0..{self.shape[0] - 1}")
+        out = np.empty((flat.size, self._row_bytes), dtype=np.uint8)
+        descriptor = os.open(self.filename, os.O_RDONLY)
+        try:
+            for position in np.argsort(flat, kind="stable"):  # in file order
+                out[position] = np.frombuffer(
+                    os.pread(descriptor, self._row_bytes, self.offset + int(flat[position]) * self._row_bytes),
+                    dtype=np.uint8)
+        finally:
+            os.close(descriptor)
+        return out.reshape(*index.shape, *self.shape[1:])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        values = self[np.arange(self.shape[0])]
+        return values if dtype is None else values.astype(dtype)
+
+
 def write_catalogue_images(items: TableSource, statistics: DataStatistics, image_size: int, path: str | os.PathLike,
                            *, bad_rows: str = "error",
-                           extra_columns: Mapping[str, str | ExtraColumn] | None = None) -> np.ndarray:
+                           extra_columns: Mapping[str, str | ExtraColumn] | None = None) -> ImageFile:
     """Decodes the images of the items table `items` into the `.npy` file `path` (local), rows
-    in the order of `statistics.items` shifted by one; returns the file mapped read-only.
-    Items outside the vocabulary are left out; the file appears whole or not at all."""
+    in the order of `statistics.items` shifted by one; returns it opened. Items outside the
+    vocabulary are left out; the file appears whole or not at all."""
     rows = len(statistics.items) + 1
     index = pd.Index(statistics.items)
     tmp = f"{os.fspath(path)}.{uuid.uuid4().hex}.tmp"
-    image = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(rows, image_size, image_size, 3))
+    # The header, and a file of the full size whose rows are holes (black) until written.
+    header = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(rows, image_size, image_size, 3))
+    offset, row_bytes = header.offset, image_size * image_size * 3
+    del header
     try:
-        for frame in _pieces(items, bad_rows, extra_columns):
-            rows = index.get_indexer(frame["item_id"]) + 1
-            wanted = (rows > 0) & frame["image"].map(lambda data: isinstance(data, (bytes, bytearray)) and bool(data))
-            wanted = wanted.to_numpy(dtype=bool)
-            image[rows[wanted]] = decode_images(frame["item_id"][wanted].tolist(), frame["image"][wanted].tolist(),
-                                                image_size)
-        image.flush()
-        del image
+        with open(tmp, "r+b") as file:
+            for frame in _pieces(items, bad_rows, extra_columns):
+                found = index.get_indexer(frame["item_id"]) + 1
+                pictures = frame["image"].to_numpy(dtype=object)
+                wanted = (found > 0) & np.array([isinstance(p, (bytes, bytearray)) and bool(p) for p in pictures],
+                                                dtype=bool)
+                pixels = decode_images(frame["item_id"].to_numpy(dtype=object)[wanted].tolist(),
+                                       pictures[wanted].tolist(), image_size)
+                for row, values in zip(found[wanted], pixels):
+                    os.pwrite(file.fileno(), values.tobytes(), offset + int(row) * row_bytes)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-    return open_catalogue_images(path)
+    return ImageFile(path)
 
 
 def _pieces(items: TableSource, bad_rows: str, extra_columns: Mapping[str, str | ExtraColumn] | None
@@ -66,11 +116,6 @@ def _pieces(items: TableSource, bad_rows: str, extra_columns: Mapping[str, str |
             yield frame
 
 
-def open_catalogue_images(path: str | os.PathLike) -> np.ndarray:
-    """A file `write_catalogue_images` wrote, mapped read-only."""
-    return np.load(path, mmap_mode="r")
-
-
-def is_mapped(image: np.ndarray | None) -> TypeGuard[np.memmap]:
-    """Whether a catalogue's image array is a file mapped into memory rather than held."""
-    return isinstance(image, np.memmap)
+def is_mapped(image: object) -> TypeGuard[ImageFile]:
+    """Whether a catalogue's images are read from a file rather than held."""
+    return isinstance(image, ImageFile)

@@ -11,7 +11,7 @@ import numpy as np
 from mtrec_tf.backend import keras, tf
 from mtrec_tf.config import ModelConfig
 from mtrec_tf.data.catalogue import Catalogue
-from mtrec_tf.data.catalogue_images import is_mapped
+from mtrec_tf.data.catalogue_images import ImageFile, is_mapped
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.features.inputs import FeatureInputs
 from mtrec_tf.layers import MLP, ImageEncoder
@@ -29,24 +29,24 @@ class CatalogueTensors:
             reads it from `mapped_image`.
         sampling_probability: float32 (items + 1,) each item's share of the training clicks.
         features: the other items features' raw values (items + 1,) by name.
-        mapped_image: the catalogue's images as a file mapped into memory
-            (`data.catalogue_images`), whose rows each batch reads, in place of `image`.
+        mapped_image: the catalogue's images in a file (`data.catalogue_images.ImageFile`),
+            whose rows each batch reads, in place of `image`.
     """
 
     texts: dict[str, tf.Tensor]
     image: tf.Tensor | None
     sampling_probability: tf.Tensor
     features: dict[str, tf.Tensor] = dataclasses.field(default_factory=dict)
-    mapped_image: np.ndarray | None = None
+    mapped_image: ImageFile | None = None
 
     def pixels(self, item_index: tf.Tensor) -> tf.Tensor:
         """uint8 (n, size, size, 3) images of items by index (from the constant, or read from
-        the mapped file on the host)."""
+        the file on the host)."""
         if self.image is not None:
             return tf.gather(self.image, item_index)
         assert self.mapped_image is not None
         mapped = self.mapped_image
-        rows = tf.numpy_function(lambda index: np.asarray(mapped[index]), [tf.cast(item_index, tf.int64)], tf.uint8,
+        rows = tf.numpy_function(lambda index: mapped[index], [tf.cast(item_index, tf.int64)], tf.uint8,
                                  stateful=False)
         return tf.ensure_shape(rows, [None, *mapped.shape[1:]])
 

@@ -315,7 +315,11 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
     # worker keeps its share of each batch (DATA sharding, the same seeded order everywhere).
     sharded = False
     if isinstance(train_examples, list):
+        every_file = len(train_examples)
         train_examples, sharded = worker_files(train_examples, strategy)
+        if sharded and verbose != 0:
+            print(f"this worker reads {len(train_examples)} of the {every_file} training shard files: "
+                  f"{', '.join(basename(path) for path in train_examples)}", flush=True)
     train_data = make_dataset(
         train_examples, batch_size=training.batch_size,
         history_length=config.data.history_length, shuffle_buffer=training.shuffle_buffer,

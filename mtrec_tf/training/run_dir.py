@@ -25,7 +25,7 @@ import yaml
 
 from mtrec_tf.config import Config, ConfigError, dump_config, from_dict
 from mtrec_tf.data.catalogue import Catalogue
-from mtrec_tf.data.catalogue_images import IMAGES_FILE, is_mapped, open_catalogue_images
+from mtrec_tf.data.catalogue_images import IMAGES_FILE, ImageFile, is_mapped
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.io_utils import (
     copy_file,
@@ -134,7 +134,7 @@ def load_run_inputs(run_dir: str | os.PathLike) -> tuple[Config, DataStatistics,
     with np.load(io.BytesIO(read_bytes(paths.catalogue))) as arrays:
         catalogue = Catalogue.from_arrays({name: arrays[name] for name in arrays.files})
     if exists(paths.catalogue_images):
-        catalogue = dataclasses.replace(catalogue, image=open_catalogue_images(_local_copy(paths.catalogue_images)))
+        catalogue = dataclasses.replace(catalogue, image=ImageFile(_local_copy(paths.catalogue_images)))
     return config, statistics, catalogue
 
 

@@ -45,6 +45,18 @@ def test_the_file_holds_the_image_array_row_for_row_read_in_pieces(tmp_path, mon
     assert sorted(path.name for path in tmp_path.iterdir()) == ["images.npy", "items.parquet"]
 
 
+def test_rows_read_in_any_order_are_the_files_rows(tmp_path):
+    data = load_data(EVENTS, _items())
+    statistics = fit_statistics(data.events, data.items, NO_EXAMPLES)
+    images = write_catalogue_images(data.items, statistics, 8, tmp_path / "images.npy")
+    whole = np.load(tmp_path / "images.npy", mmap_mode="r")
+    for rows in ([3, 0, 4, 1], [[4, 2], [2, 4]], 3, []):
+        np.testing.assert_array_equal(images[rows], whole[np.asarray(rows, dtype=np.int64)])
+    assert images[[4, 1]].shape == (2, 8, 8, 3) and len(images) == 5
+    with pytest.raises(IndexError, match="rows outside 0..4"):
+        images[[5]]
+
+
 def test_an_image_that_does_not_decode_names_its_item_and_leaves_no_file(tmp_path):
     items = _items()
     data = load_data(EVENTS, items)

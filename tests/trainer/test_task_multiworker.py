@@ -1,6 +1,6 @@
 """Two `trainer.task` processes on 127.0.0.1 train together with MultiWorkerMirroredStrategy:
 killed after the first epoch, restarted, they resume from the backup and finish with the same
-weights, and only the chief exports."""
+weights, and only the chief exports; from an examples folder, each reads its own shard files."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def _free_ports(count: int) -> list[int]:
             s.close()
 
 
-def _start(tmp_path: Path, run: Path, attempt: str) -> list[subprocess.Popen]:
+def _start(tmp_path: Path, run: Path, attempt: str, args: list[str] = ARGS) -> list[subprocess.Popen]:
     chief_port, worker_port = _free_ports(2)
     cluster = {"chief": [f"127.0.0.1:{chief_port}"], "worker": [f"127.0.0.1:{worker_port}"]}
     workers = []
@@ -55,7 +55,7 @@ def _start(tmp_path: Path, run: Path, attempt: str) -> list[subprocess.Popen]:
         env.pop("CLUSTER_SPEC", None)
         with open(tmp_path / f"{attempt}-{task_type}.log", "w") as log:
             workers.append(subprocess.Popen(
-                [sys.executable, "-c", WORKER, str(tmp_path / f"{task_type}.npz"), *ARGS, "--output-dir", str(run)],
+                [sys.executable, "-c", WORKER, str(tmp_path / f"{task_type}.npz"), *args, "--output-dir", str(run)],
                 cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
     return workers
 
@@ -111,3 +111,32 @@ def test_two_workers_resume_after_being_killed_and_only_the_chief_exports(tmp_pa
     assert (run / "checkpoints" / "final" / "weights.index").is_file()
     assert (run / "config.yaml").is_file() and (run / "serving" / "models.config").is_file()
     assert [p.name for p in run.glob("workertemp*")] == []
+
+
+def test_two_workers_training_from_shards_each_read_their_own_files(tmp_path):
+    from trainer.cli import main
+
+    assert main(["data", "sample", "--out", str(tmp_path / "tables"), "--seed", "3"]) == 0
+    examples = tmp_path / "examples"
+    assert main(["data", "examples", str(tmp_path / "tables"), "--out", str(examples), "--buckets", "4"]) == 0
+    files = json.loads((examples / "examples.json").read_text())["shards"]["train"]
+    args = ["--preset", "tiny", "--tasks", "next_item", "--no-evaluate", "--no-export", "--examples", str(examples),
+            "--set", "training.epochs=1", "--set", "training.steps_per_epoch=2", "--set", "training.batch_size=64",
+            "--set", "model.subword_buckets=0"]
+    workers = _start(tmp_path, tmp_path / "run", "shards", args)
+    try:
+        for worker in workers:
+            worker.wait(timeout=START_SECONDS)
+    finally:
+        _stop(workers)
+    assert [w.returncode for w in workers] == [0, 0], _log(tmp_path, "shards")
+
+    read = {}
+    for task_type in ("chief", "worker"):
+        line = next(line for line in (tmp_path / f"shards-{task_type}.log").read_text().splitlines()
+                    if line.startswith("this worker reads"))
+        read[task_type] = line.split(": ", 1)[1].split(", ")
+    assert sorted(read["chief"] + read["worker"]) == sorted(files) and not set(read["chief"]) & set(read["worker"])
+    chief, worker = np.load(tmp_path / "chief.npz"), np.load(tmp_path / "worker.npz")
+    for name in (n for n in chief.files if n != "epochs"):
+        np.testing.assert_array_equal(chief[name], worker[name])
