@@ -1,7 +1,7 @@
 """Building examples as the log grows: wall time and peak memory of each runner, per scale.
 
     python bench/data_scale.py [--scales 1,10,50,100] [--runners local,memory,DirectRunner]
-        [--memory-up-to 20] [--beam-up-to 10] [--train-steps 300] [--work DIR]
+        [--memory-up-to 20] [--beam-up-to 10] [--train-steps 300 [--evaluate]] [--work DIR]
 
 For each scale the sample shop is written once as tables (events in Parquet files of a
 million rows, the catalogue with its images in row groups of 5,000 items, the labelled
@@ -15,7 +15,9 @@ The in-memory runner holds the whole log; it runs up to `--memory-up-to` only.
 
 With `--train-steps N`, the local runner's examples of each scale then train the default
 model for N steps (`mtrec train --examples`, batch 512, no evaluation or export), and the
-script prints the wall time, the training rate and the peak memory of that process too.
+script prints the wall time, the training rate and the peak memory of that process too;
+with `--evaluate` as well, `mtrec evaluate RUN` of that run (the test shards, the baselines,
+the full-catalogue ranking).
 Both commands then read the default configuration without the image feature and the image
 task (`without_images`): the catalogue's image array grows with the catalogue, and this
 measures what grows with the examples.
@@ -86,6 +88,7 @@ def main() -> None:
     parser.add_argument("--memory-up-to", type=int, default=20, help="largest scale the memory runner builds")
     parser.add_argument("--beam-up-to", type=int, default=10, help="largest scale the DirectRunner builds")
     parser.add_argument("--train-steps", type=int, default=0, help="train from each scale's examples this long")
+    parser.add_argument("--evaluate", action="store_true", help="then evaluate each trained run (`mtrec evaluate`)")
     parser.add_argument("--work", help="folder for the tables and examples (default: a temporary one)")
     parser.add_argument("--write-tables", nargs=2, metavar=("SCALE", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -99,7 +102,7 @@ def main() -> None:
     if args.train_steps:
         (work / "config.yaml").write_text(without_images(), encoding="utf-8")
         settings = ["--config", str(work / "config.yaml")]
-    rows, trained = [], []
+    rows, trained, evaluated = [], [], []
     for scale in (int(s) for s in args.scales.split(",")):
         tables = work / f"tables-{scale}"
         shutil.rmtree(tables, ignore_errors=True)
@@ -131,6 +134,11 @@ def main() -> None:
                 trained.append((scale, summary["examples"]["train"], seconds, rate, peak))
                 print(f"scale {scale} train --examples: {args.train_steps} steps in {seconds:.0f} s "
                       f"({rate:,.0f} examples/s), peak {peak:.2f} GB", flush=True)
+                if args.evaluate:
+                    seconds, peak, _ = timed([sys.executable, "-m", "trainer.cli", "evaluate", str(run)])
+                    evaluated.append((scale, sum(summary["examples"]["test"].values()), seconds, peak))
+                    print(f"scale {scale} evaluate: {evaluated[-1][1]:,} test examples in {seconds:.0f} s, "
+                          f"peak {peak:.2f} GB", flush=True)
                 shutil.rmtree(run, ignore_errors=True)
             shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(tables, ignore_errors=True)
@@ -146,6 +154,11 @@ def main() -> None:
         print(f"{'scale':>6} {'train examples':>15} {'wall s':>8} {'examples/s':>11} {'peak GB':>8}")
         for scale, counts, seconds, rate, peak in trained:
             print(f"{scale:>6} {sum(counts.values()):>15,} {seconds:>8.1f} {rate:>11,.0f} {peak:>8.2f}")
+    if evaluated:
+        print()
+        print(f"{'scale':>6} {'test examples':>14} {'evaluate s':>11} {'peak GB':>8}")
+        for scale, count, seconds, peak in evaluated:
+            print(f"{scale:>6} {count:>14,} {seconds:>11.1f} {peak:>8.2f}")
     print()
     for runner in args.runners.split(","):
         mine = [row for row in rows if row[1] == runner]
