@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -60,27 +60,32 @@ class ExamplesDir:
     def statistics(self) -> DataStatistics:
         return DataStatistics.load(join(self.root, "vocab"))
 
-    def batches(self, part: str) -> Iterator[pa.RecordBatch]:
-        """A part's examples, batch by batch, shard after shard; a shard that cannot be read
-        is an error naming it."""
+    def batches(self, part: str, columns: Sequence[str] | None = None) -> Iterator[pa.RecordBatch]:
+        """A part's examples (their `columns`, default all), batch by batch, shard after shard;
+        a shard that cannot be read is an error naming it."""
         for path in self.files(part):
             try:
                 with readable(path_of(path)) as shard:
-                    yield from pq.ParquetFile(shard).iter_batches()
+                    yield from pq.ParquetFile(shard).iter_batches(columns=columns)
             except (pa.ArrowException, OSError) as error:
                 raise DataValidationError(f"{path}: cannot read this examples shard ({error})") from error
 
-    def table(self, part: str, limit: int | None = None) -> pa.Table:
-        """A part's examples in memory (its first `limit` ones, when given)."""
+    def table(self, part: str, limit: int | None = None, columns: Sequence[str] | None = None) -> pa.Table:
+        """A part's examples in memory (its first `limit` ones, when given; their `columns`)."""
         batches, rows = [], 0
-        for batch in self.batches(part):
+        for batch in self.batches(part, columns):
             if limit is not None and rows >= limit:
                 break
             batches.append(batch if limit is None else batch.slice(0, limit - rows))
             rows += batches[-1].num_rows
         if not batches:
-            return _schema(self.files(part)[0]).empty_table() if self.files(part) else _no_examples(self, part)
+            empty = _schema(self.files(part)[0]).empty_table() if self.files(part) else _no_examples(self, part)
+            return empty if columns is None else empty.select(list(columns))
         return pa.Table.from_batches(batches)
+
+    def column_names(self) -> list[str]:
+        """The examples' columns."""
+        return _no_examples(self, "").column_names
 
 
 def _no_examples(found: ExamplesDir, part: str) -> pa.Table:

@@ -26,6 +26,8 @@ def baseline_metrics(config: Config, statistics: DataStatistics, train: pa.Table
     history_length = config.data.history_length
     if test_arrays is None:
         test_arrays = table_to_arrays(test, history_length)
+    # No baseline reads the training examples' histories, the bulk of their memory.
+    train = train.drop_columns([name for name in train.column_names if name.startswith("history_")])
     train_data = OfflineData(table_to_arrays(train, history_length), statistics, item_categories, exclude_seen,
                              tuple(ks))
     test_data = OfflineData(test_arrays, statistics, item_categories, exclude_seen, tuple(ks))

@@ -20,8 +20,11 @@ from mtrec_tf.training.run_dir import RunPaths
 from mtrec_tf.training.scoring import evaluate_model
 
 SINGLE_TASK_DIR = "single_task"
-# A run trained from shards (`data.examples`) fits the baselines on its first training
-# examples, as many as this, and holds its test part in memory.
+# A run trained from shards (`data.examples`) is evaluated on its first test examples, as
+# many as this (the shards are buckets of users: a sample of users), and fits the baselines
+# on its first training examples, as many as that; `test_examples` in metrics.json says how
+# many of the test part were evaluated.
+EVALUATION_TEST_EXAMPLES = 250_000
 BASELINE_TRAIN_EXAMPLES = 1_000_000
 
 
@@ -41,10 +44,14 @@ def evaluate_run(run_dir: str | os.PathLike, prepared: PreparedData | None = Non
         from mtrec_tf.data.examples_dir import ExamplesDir
 
         source = ExamplesDir.open(config.data.examples)
-        test, train = source.table("test"), source.table("train", limit=BASELINE_TRAIN_EXAMPLES)
+        test = source.table("test", limit=EVALUATION_TEST_EXAMPLES)
+        without_histories = [name for name in source.column_names() if not name.startswith("history_")]
+        train = source.table("train", limit=BASELINE_TRAIN_EXAMPLES, columns=without_histories)
+        test_part = source.count("test")
     else:
         prepared = prepared or prepare_configured(config)
         test, train = prepared.examples.parts["test"], prepared.examples.parts["train"]
+        test_part = test.num_rows
     item_categories = catalogue.category[1:]
     # Every model of the run reads the same test examples: convert them once.
     arrays = table_to_arrays(test, config.data.history_length)
@@ -67,6 +74,7 @@ def evaluate_run(run_dir: str | os.PathLike, prepared: PreparedData | None = Non
         report["comparison"] = compare_with_single_task(report, task_types)
     with progress.step("measuring forward latency"):
         report["latency"] = forward_latency(model, test, config.data.history_length)
+    report["test_examples"] = {"evaluated": test.num_rows, "in_test_part": test_part}
     write_json_atomic(paths.metrics, _json_safe(report))
 
     if exists(paths.history):

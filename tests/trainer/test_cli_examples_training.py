@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+import mtrec_tf.evaluation.report as evaluation_report
 from trainer.cli import main
 
 
-def test_examples_built_by_bucket_train_evaluate_and_export(sample_world, tmp_path, capsys):
+def test_examples_built_by_bucket_train_evaluate_and_export(sample_world, tmp_path, capsys, monkeypatch):
     data = tmp_path / "data"
     data.mkdir()
     sample_world.events.to_parquet(data / "events.parquet")
@@ -27,6 +28,14 @@ def test_examples_built_by_bucket_train_evaluate_and_export(sample_world, tmp_pa
     # The run records where its examples are: `mtrec evaluate` reads the same test shards.
     assert main(["evaluate", str(run)]) == 0
     assert json.loads((run / "metrics.json").read_text(encoding="utf-8"))["next_item"] == metrics["next_item"]
+    test_part = sum(report["examples"]["counts"]["test"].values())
+    assert metrics["test_examples"] == {"evaluated": test_part, "in_test_part": test_part}
+    # A large test part is evaluated on its first examples, and metrics.json says so.
+    monkeypatch.setattr(evaluation_report, "EVALUATION_TEST_EXAMPLES", 1_000)
+    assert main(["evaluate", str(run)]) == 0
+    sampled = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    assert sampled["test_examples"] == {"evaluated": 1_000, "in_test_part": test_part}
+    assert sampled["next_item"] != metrics["next_item"] and set(sampled["baselines"]) == set(metrics["baselines"])
 
 
 def test_examples_go_without_the_tables_and_a_folder_that_is_not_one_is_named(tmp_path, capsys):
