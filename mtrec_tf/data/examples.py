@@ -140,6 +140,25 @@ class ExampleReport:
         return rows
 
 
+@dataclasses.dataclass(frozen=True)
+class CatalogueLookups:
+    """What the examples of every piece of a log look up in the catalogue, made once per run:
+    each item's category, the item ids (`membership.members`), and the category of each item
+    whose image is in the image task's training part."""
+
+    category_of: pd.Series
+    item_ids: pa.Array
+    train_image_category: pd.Series
+
+    @classmethod
+    def of(cls, items: pd.DataFrame, image_validation_fraction: float = 0.1, image_test_fraction: float = 0.1,
+           seed: int = 0) -> CatalogueLookups:
+        images = _image_examples(items, image_validation_fraction, image_test_fraction, seed, {})
+        train_images = images.loc[images["part"] == TRAIN, ["item_id", "label_image_category"]]
+        return cls(pd.Series(items["category"].to_numpy(), index=items["item_id"].to_numpy()),
+                   members(items["item_id"]), train_images.set_index("item_id")["label_image_category"])
+
+
 @dataclasses.dataclass
 class Examples:
     """Examples of each part as Arrow tables (`example_schema` of their labels), and their report."""
@@ -165,6 +184,7 @@ def build_examples(
     event_labels: Mapping[str, str] | None = None,
     history_searches: bool = False,
     catalogue_examples: bool = True,
+    lookups: CatalogueLookups | None = None,
 ) -> Examples:
     """Builds the examples of every task from normalised events and items.
 
@@ -191,6 +211,8 @@ def build_examples(
         catalogue_examples: whether to add the examples of no event (`image` examples, the
             `queries` table's); False builds a piece of the log grouped by user, whose
             examples are its events' (the catalogue's are built once, from no events).
+        lookups: `CatalogueLookups.of(items, image_validation_fraction, image_test_fraction,
+            seed)`, made once for the pieces of a log (default: made here).
 
     Examples of each part are in time order, ties by kind of example and then by the event's
     place in the log (its `event_number` where `events` is a piece of a larger log).
@@ -206,22 +228,17 @@ def build_examples(
         log.events[label] = _followed_by(log, event_type)
         columns[label] = pa.float32()
     log.features, log.users = tuple(f for f in features if f.table != "items"), users
-    category_of = pd.Series(items["category"].to_numpy(), index=items["item_id"].to_numpy())
-    catalogue = members(items["item_id"])
+    lookups = lookups or CatalogueLookups.of(items, image_validation_fraction, image_test_fraction, seed)
     skipped: dict[str, int] = {}
-    images = _image_examples(items, image_validation_fraction, image_test_fraction, seed, skipped)
-    train_images = images.loc[images["part"] == TRAIN, ["item_id", "label_image_category"]]
     frames = [
-        _query_examples(log, category_of, catalogue, skipped),
-        _impression_examples(log, train_images.set_index("item_id")["label_image_category"]),
-        _next_item_examples(log, catalogue, skipped),
+        _query_examples(log, lookups.category_of, lookups.item_ids, skipped),
+        _impression_examples(log, lookups.train_image_category),
+        _next_item_examples(log, lookups.item_ids, skipped),
     ]
-    if not catalogue_examples:
-        del skipped["catalogue items without an image"]
-    else:
+    if catalogue_examples:
         if queries is not None and len(queries):
             frames.append(_explicit_query_examples(queries))
-        frames.append(images)
+        frames.append(_image_examples(items, image_validation_fraction, image_test_fraction, seed, skipped))
     frame = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
 
     parts: dict[str, pa.Table] = {}

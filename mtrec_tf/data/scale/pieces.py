@@ -11,7 +11,13 @@ import pandas as pd
 import pyarrow as pa
 
 from mtrec_tf.config import Config, DataConfig
-from mtrec_tf.data.examples import build_examples, event_type_labels, label_columns, label_counts
+from mtrec_tf.data.examples import (
+    CatalogueLookups,
+    build_examples,
+    event_type_labels,
+    label_columns,
+    label_counts,
+)
 from mtrec_tf.data.readers import check_not_empty, read_table
 from mtrec_tf.data.splits import PARTS, EventSplit, cut_at, split_events
 from mtrec_tf.data.statistics import DataStatistics, TrainingTallies
@@ -34,6 +40,7 @@ class PieceSettings:
         features: the configuration's features.
         event_labels: labels of event types (`examples.event_type_labels`).
         cutoffs: a time split's validation and test cutoffs, computed over the whole log.
+        lookups: what every piece looks up in the catalogue (`examples.CatalogueLookups`).
     """
 
     items: pd.DataFrame
@@ -45,6 +52,7 @@ class PieceSettings:
     features: tuple[FeatureConfig, ...]
     event_labels: Mapping[str, str]
     cutoffs: tuple[int, int] | None = None
+    lookups: CatalogueLookups | None = None
 
     def with_cutoffs(self, validation_start: int, test_start: int) -> PieceSettings:
         """These settings with the time split's cutoffs (as `splits.cut_at` reports them)."""
@@ -76,8 +84,9 @@ def read_settings(config: Config) -> tuple[PieceSettings, list[TableReport]]:
         check_not_empty(report)
     sources = {report.kind: report.source for report in reports}
     check_feature_columns([f for f in features if f.table != "events"], {"items": items, "users": users}, sources)
+    lookups = CatalogueLookups.of(items, data.image_validation_fraction, data.image_test_fraction, config.seed)
     return PieceSettings(items, queries, users, data, config.seed, label_columns(config.tasks), tuple(features),
-                         event_type_labels(config.tasks)), reports
+                         event_type_labels(config.tasks), lookups=lookups), reports
 
 
 @dataclasses.dataclass
@@ -122,6 +131,7 @@ def build_piece(events: pd.DataFrame, settings: PieceSettings, *, catalogue: boo
         event_labels=settings.event_labels,
         history_searches=data.history_includes_searches,
         catalogue_examples=catalogue,
+        lookups=settings.lookups,
     )
     tallies = None if catalogue else TrainingTallies.of(
         events[split.mask("train")], examples.parts["train"], settings.features, data.event_types)
