@@ -11,7 +11,7 @@ the preprocessing scales to 64 x 64 like any other). Then, each in a fresh proce
 - `mtrec data examples TABLES --runner local` (the catalogue held without its images);
 - `mtrec train --examples` with the default configuration (image feature and image task
   included) for `--train-steps` steps of 512, without evaluation or export: the catalogue's
-  images are decoded into a file mapped into memory (`vocab/catalogue_images.npy`);
+  images are decoded into a file read row by row (`vocab/catalogue_images.npy`);
 - `mtrec export RUN`: the item tower's vectors of every item, computed in batches, in the
   SavedModel.
 

@@ -71,7 +71,7 @@ class Catalogue:
         return self.image is not None
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The catalogue as named arrays (for `np.savez`); an absent or mapped image array is left out."""
+        """The catalogue as named arrays (for `np.savez`); an absent image array, or one in a file, is left out."""
         arrays = {"category": self.category, "has_image": self.has_image, "image_size": np.asarray(self.image_size)}
         if isinstance(self.image, np.ndarray):
             arrays["image"] = self.image

@@ -116,6 +116,6 @@ def _pieces(items: TableSource, bad_rows: str, extra_columns: Mapping[str, str |
             yield frame
 
 
-def is_mapped(image: object) -> TypeGuard[ImageFile]:
+def is_image_file(image: object) -> TypeGuard[ImageFile]:
     """Whether a catalogue's images are read from a file rather than held."""
     return isinstance(image, ImageFile)

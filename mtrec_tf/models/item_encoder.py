@@ -11,7 +11,7 @@ import numpy as np
 from mtrec_tf.backend import keras, tf
 from mtrec_tf.config import ModelConfig
 from mtrec_tf.data.catalogue import Catalogue
-from mtrec_tf.data.catalogue_images import ImageFile, is_mapped
+from mtrec_tf.data.catalogue_images import ImageFile, is_image_file
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.features.inputs import FeatureInputs
 from mtrec_tf.layers import MLP, ImageEncoder
@@ -26,10 +26,10 @@ class CatalogueTensors:
         texts: int32 (items + 1, max_title_tokens) token ids of each text feature the model
             encodes, by name (empty when it encodes none).
         image: uint8 (items + 1, size, size, 3), or None when the model reads no image or
-            reads it from `mapped_image`.
+            reads it from `image_file`.
         sampling_probability: float32 (items + 1,) each item's share of the training clicks.
         features: the other items features' raw values (items + 1,) by name.
-        mapped_image: the catalogue's images in a file (`data.catalogue_images.ImageFile`),
+        image_file: the catalogue's images in a file (`data.catalogue_images.ImageFile`),
             whose rows each batch reads, in place of `image`.
     """
 
@@ -37,22 +37,22 @@ class CatalogueTensors:
     image: tf.Tensor | None
     sampling_probability: tf.Tensor
     features: dict[str, tf.Tensor] = dataclasses.field(default_factory=dict)
-    mapped_image: ImageFile | None = None
+    image_file: ImageFile | None = None
 
     def pixels(self, item_index: tf.Tensor) -> tf.Tensor:
         """uint8 (n, size, size, 3) images of items by index (from the constant, or read from
         the file on the host)."""
         if self.image is not None:
             return tf.gather(self.image, item_index)
-        assert self.mapped_image is not None
-        mapped = self.mapped_image
-        rows = tf.numpy_function(lambda index: mapped[index], [tf.cast(item_index, tf.int64)], tf.uint8,
+        assert self.image_file is not None
+        image_file = self.image_file
+        rows = tf.numpy_function(lambda index: image_file[index], [tf.cast(item_index, tf.int64)], tf.uint8,
                                  stateful=False)
-        return tf.ensure_shape(rows, [None, *mapped.shape[1:]])
+        return tf.ensure_shape(rows, [None, *image_file.shape[1:]])
 
     @property
     def has_image(self) -> bool:
-        return self.image is not None or self.mapped_image is not None
+        return self.image is not None or self.image_file is not None
 
     @property
     def size(self) -> int:
@@ -113,8 +113,8 @@ class ItemEncoder(keras.layers.Layer):
         popularity = np.asarray((0,) + tuple(statistics.item_popularity), dtype=np.float64) + 1.0
         self.catalogue = CatalogueTensors(
             texts={name: tf.constant(catalogue.texts[name]) for name in self.text_features},
-            image=tf.constant(catalogue.image) if uses_images and not is_mapped(catalogue.image) else None,
-            mapped_image=catalogue.image if uses_images and is_mapped(catalogue.image) else None,
+            image=tf.constant(catalogue.image) if uses_images and not is_image_file(catalogue.image) else None,
+            image_file=catalogue.image if uses_images and is_image_file(catalogue.image) else None,
             sampling_probability=tf.constant((popularity / popularity.sum()).astype(np.float32)),
             features={f.name: tf.constant(catalogue.features[f.name]) for f in
                       (self.feature_inputs.features if self.feature_inputs is not None else ())},

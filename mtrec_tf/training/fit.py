@@ -139,9 +139,10 @@ def _reads_images(config: Config) -> bool:
     return encodes_items(config.tasks) and any(f.kind == "image" and f.table == "items" for f in config.features)
 
 
-def _mapped_images(config: Config, statistics: DataStatistics, catalogue: Catalogue, paths: RunPaths) -> Catalogue:
-    """`catalogue` with its images decoded from the items table into a file mapped into memory:
-    the run's own `vocab/` when local, else this machine's temporary folder."""
+def _images_on_disk(config: Config, statistics: DataStatistics, catalogue: Catalogue, paths: RunPaths) -> Catalogue:
+    """`catalogue` with its images decoded from the items table into a file that the item tower
+    reads row by row (`catalogue_images`): in the run's own `vocab/` when local, else in this
+    machine's temporary folder."""
     if not catalogue.has_image.any():
         return catalogue
     assert config.data.items is not None
@@ -207,7 +208,7 @@ class TrainingData:
         table = None
         if items:
             assert config.data.items is not None  # the examples were built from tables
-            # Without the images: where the item tower reads them, they are decoded into a mapped file.
+            # Without the images: where the item tower reads them, they are decoded into a file.
             table, _ = read_table(config.data.items, "items", bad_rows=config.data.bad_rows,
                                   extra_columns=table_columns(config.features, "items"), image_bytes=False)
         return cls(source.statistics(), {"data_quality": summary["tables"],
@@ -299,7 +300,7 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
     from_shards = data.prepared is None and data.items is not None
     catalogue = _catalogue(config, statistics, data.items, catalogue, images=not from_shards)
     if from_shards and _reads_images(config):
-        catalogue = _mapped_images(config, statistics, catalogue, paths)
+        catalogue = _images_on_disk(config, statistics, catalogue, paths)
     save_run_inputs(paths, config, statistics, catalogue)
     train_examples, selections = _training_examples(config, data.train)
     if chief and verbose != 0:

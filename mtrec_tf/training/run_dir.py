@@ -25,7 +25,7 @@ import yaml
 
 from mtrec_tf.config import Config, ConfigError, dump_config, from_dict
 from mtrec_tf.data.catalogue import Catalogue
-from mtrec_tf.data.catalogue_images import IMAGES_FILE, ImageFile, is_mapped
+from mtrec_tf.data.catalogue_images import IMAGES_FILE, ImageFile, is_image_file
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.io_utils import (
     copy_file,
@@ -117,7 +117,7 @@ def save_run_inputs(paths: RunPaths, config: Config, statistics: DataStatistics,
     arrays: dict[str, Any] = catalogue.arrays()  # `np.savez` types its keyword arguments as its options
     np.savez_compressed(buffer, **arrays)
     write_bytes_atomic(paths.catalogue, buffer.getvalue())
-    if is_mapped(catalogue.image):
+    if is_image_file(catalogue.image):
         source, saved = str(catalogue.image.filename), paths.catalogue_images
         if is_url(saved) or not os.path.exists(saved) or not os.path.samefile(source, saved):
             copy_file(source, saved)

@@ -1,4 +1,4 @@
-"""The catalogue's images decoded into a mapped file hold what the in-memory image array holds."""
+"""The catalogue's images decoded into a file hold what the in-memory image array holds."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from mtrec_tf.data.catalogue import build_catalogue, decode_image, decode_images
-from mtrec_tf.data.catalogue_images import is_mapped, write_catalogue_images
+from mtrec_tf.data.catalogue_images import is_image_file, write_catalogue_images
 from mtrec_tf.data.readers import load_data
 from mtrec_tf.data.statistics import fit_statistics
 from mtrec_tf.errors import DataValidationError
@@ -37,11 +37,11 @@ def test_the_file_holds_the_image_array_row_for_row_read_in_pieces(tmp_path, mon
     statistics = fit_statistics(data.events, data.items, NO_EXAMPLES)
     held = build_catalogue(data.items, statistics, max_title_tokens=4, image_size=8).image
 
-    mapped = write_catalogue_images(tmp_path / "items.parquet", statistics, 8, tmp_path / "images.npy")
-    assert is_mapped(mapped) and not is_mapped(held)
-    assert mapped.shape == held.shape == (5, 8, 8, 3)
-    np.testing.assert_array_equal(mapped, held)
-    assert not mapped[0].any() and not mapped[statistics.items.index("c") + 1].any()
+    from_file = write_catalogue_images(tmp_path / "items.parquet", statistics, 8, tmp_path / "images.npy")
+    assert is_image_file(from_file) and not is_image_file(held)
+    assert from_file.shape == held.shape == (5, 8, 8, 3)
+    np.testing.assert_array_equal(from_file, held)
+    assert not from_file[0].any() and not from_file[statistics.items.index("c") + 1].any()
     assert sorted(path.name for path in tmp_path.iterdir()) == ["images.npy", "items.parquet"]
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mtrec_tf.config import ConfigError, load_config
-from mtrec_tf.data.catalogue_images import IMAGES_FILE, is_mapped
+from mtrec_tf.data.catalogue_images import IMAGES_FILE, is_image_file
 from mtrec_tf.data.examples_dir import ExamplesDir, use_examples
 from mtrec_tf.data.prepare import prepare_configured, write_prepared
 from mtrec_tf.training.fit import train
@@ -44,8 +44,8 @@ def test_a_run_from_shards_equals_one_from_the_same_examples_in_memory(built, tm
         assert from_shards.history[name] == pytest.approx(values, rel=1e-5, abs=1e-6), name
     for mine, theirs in zip(from_shards.model.get_weights(), from_memory.model.get_weights()):
         np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
-    # From shards, the item tower reads the catalogue's images from a file mapped into memory.
-    assert is_mapped(from_shards.catalogue.image) and not is_mapped(from_memory.catalogue.image)
+    # From shards, the item tower reads the catalogue's images from a file, row by row.
+    assert is_image_file(from_shards.catalogue.image) and not is_image_file(from_memory.catalogue.image)
     np.testing.assert_array_equal(from_shards.catalogue.image, from_memory.catalogue.image)
     assert load_run_inputs(tmp_path / "shards")[2].image.filename == str(tmp_path / "shards" / "vocab" / IMAGES_FILE)
 
