@@ -24,13 +24,12 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from peak_memory import timed
 
 ITEMS_PER_ROW_GROUP = 5_000
 
@@ -68,17 +67,6 @@ def write_tables(items: int, out: Path) -> None:
     })
     pd.concat([world.items, extra], ignore_index=True).to_parquet(out / "items.parquet",
                                                                    row_group_size=ITEMS_PER_ROW_GROUP)
-
-
-def timed(command: list[str]) -> tuple[float, float, str]:
-    """Wall seconds and peak resident GB of `command` (under /usr/bin/time -v), and its stdout."""
-    start = time.perf_counter()
-    done = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
-    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
-    return seconds, peak_kb / 1024 / 1024, done.stdout
 
 
 def folder_bytes(folder: Path) -> int:

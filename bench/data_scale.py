@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from peak_memory import timed
 
 EVENTS_PER_FILE = 1_000_000
 # About 50 MB of images a row group, as writers that size row groups by bytes make them: a
@@ -68,17 +67,6 @@ def without_images() -> str:
     return dump_config(dataclasses.replace(
         config, tasks=tuple(t for t in config.tasks if t.name != "image_category"),
         features=tuple(f for f in config.features if f.kind != "image")))
-
-
-def timed(command: list[str]) -> tuple[float, float, str]:
-    """Wall seconds and peak resident GB of `command` (under /usr/bin/time -v), and its stdout."""
-    start = time.perf_counter()
-    done = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
-    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
-    return seconds, peak_kb / 1024 / 1024, done.stdout
 
 
 def main() -> None:

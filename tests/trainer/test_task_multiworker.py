@@ -67,6 +67,16 @@ def _stop(workers: list[subprocess.Popen]) -> None:
         worker.wait(timeout=30)
 
 
+def _finish(workers: list[subprocess.Popen], tmp_path: Path, attempt: str) -> None:
+    """Waits for both workers, which must succeed."""
+    try:
+        for worker in workers:
+            worker.wait(timeout=START_SECONDS)
+    finally:
+        _stop(workers)
+    assert [w.returncode for w in workers] == [0, 0], _log(tmp_path, attempt)
+
+
 def _log(tmp_path: Path, attempt: str) -> str:
     logs = sorted(tmp_path.glob(f"{attempt}-*.log"))
     return "\n".join(f"--- {path.name}\n{path.read_text()[-3000:]}" for path in logs)
@@ -87,13 +97,7 @@ def test_two_workers_resume_after_being_killed_and_only_the_chief_exports(tmp_pa
         _stop(workers)  # preempted: both killed after the first epoch's backup
     assert not (run / "checkpoints" / "final").exists()
 
-    workers = _start(tmp_path, run, "second")
-    try:
-        for worker in workers:
-            worker.wait(timeout=START_SECONDS)
-    finally:
-        _stop(workers)
-    assert [w.returncode for w in workers] == [0, 0], _log(tmp_path, "second")
+    _finish(_start(tmp_path, run, "second"), tmp_path, "second")
 
     chief, worker = np.load(tmp_path / "chief.npz"), np.load(tmp_path / "worker.npz")
     # The restart ran only the second epoch, from the backup.
@@ -123,13 +127,7 @@ def test_two_workers_training_from_shards_each_read_their_own_files(tmp_path):
     args = ["--preset", "tiny", "--tasks", "next_item", "--no-evaluate", "--no-export", "--examples", str(examples),
             "--set", "training.epochs=1", "--set", "training.steps_per_epoch=2", "--set", "training.batch_size=64",
             "--set", "model.subword_buckets=0"]
-    workers = _start(tmp_path, tmp_path / "run", "shards", args)
-    try:
-        for worker in workers:
-            worker.wait(timeout=START_SECONDS)
-    finally:
-        _stop(workers)
-    assert [w.returncode for w in workers] == [0, 0], _log(tmp_path, "shards")
+    _finish(_start(tmp_path, tmp_path / "run", "shards", args), tmp_path, "shards")
 
     read = {}
     for task_type in ("chief", "worker"):
