@@ -127,8 +127,18 @@ def copy_file(source: str | os.PathLike, target: str | os.PathLike) -> None:
 
 
 def read_bytes(path: str | os.PathLike) -> bytes:
-    with _gfile().GFile(os.fspath(path), "rb") as handle:
-        return handle.read()
+    """A file's bytes; a local file is read without TensorFlow. A missing file raises
+    FileNotFoundError, local or not."""
+    if not is_url(path):
+        with open(path, "rb") as local:
+            return local.read()
+    from mtrec_tf.backend import tf
+
+    try:
+        with _gfile().GFile(os.fspath(path), "rb") as handle:
+            return handle.read()
+    except tf.errors.NotFoundError as error:
+        raise FileNotFoundError(f"{os.fspath(path)}: no such file") from error
 
 
 def read_text(path: str | os.PathLike) -> str:

@@ -26,6 +26,9 @@ from mtrec_tf.text.tokenizer import tokenize_to_lists
 if TYPE_CHECKING:
     from mtrec_tf.data.catalogue_images import ImageFile
 
+# The side in pixels that catalogue images are resized to.
+IMAGE_SIZE = 64
+
 
 @dataclasses.dataclass(frozen=True)
 class Catalogue:
@@ -52,7 +55,7 @@ class Catalogue:
     has_image: np.ndarray
     texts: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
     image: np.ndarray | ImageFile | None = None
-    image_size: int = 64
+    image_size: int = IMAGE_SIZE
     features: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     @property
@@ -96,7 +99,7 @@ _FEATURE_PREFIX = "feature_"
 
 
 def build_catalogue(
-    items: pd.DataFrame, statistics: DataStatistics, max_title_tokens: int, image_size: int = 64,
+    items: pd.DataFrame, statistics: DataStatistics, max_title_tokens: int, image_size: int = IMAGE_SIZE,
     images: bool = True, features: Sequence[FeatureConfig] = DEFAULT_FEATURES,
 ) -> Catalogue:
     """Dense arrays of the catalogue `items` in the order of `statistics.items`.

@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeGuard
 
 import numpy as np
 import pandas as pd
 
 from mtrec_tf.data.catalogue import decode_images
-from mtrec_tf.data.readers import TableSource, table_files, validated_chunks
+from mtrec_tf.data.readers import TableSource, read_table
 from mtrec_tf.data.statistics import DataStatistics
 from mtrec_tf.data.validation import ExtraColumn
 
 IMAGES_FILE = "catalogue_images.npy"
-_ITEMS_PER_PIECE = 2_000
 
 
 class ImageFile:
@@ -72,48 +71,57 @@ class ImageFile:
         return values if dtype is None else values.astype(dtype)
 
 
+class ImageFileWriter:
+    """Writes the `.npy` file of a catalogue's images piece by piece (`add`), rows in the order
+    of `statistics.items` shifted by one, row 0 and items without an image black; as a context
+    manager, the file appears at `path` (local) whole when the block ends, or not at all."""
+
+    def __init__(self, path: str | os.PathLike, statistics: DataStatistics, image_size: int):
+        self.path = os.fspath(path)
+        self.image_size = image_size
+        self._index = pd.Index(statistics.items)
+        self._tmp = f"{self.path}.{uuid.uuid4().hex}.tmp"
+        # The header, and a file of the full size whose rows are holes (black) until written.
+        header = np.lib.format.open_memmap(self._tmp, mode="w+", dtype=np.uint8,
+                                           shape=(len(statistics.items) + 1, image_size, image_size, 3))
+        self._offset, self._row_bytes = header.offset, image_size * image_size * 3
+        del header
+        self._file = open(self._tmp, "r+b")  # noqa: SIM115 (closed by __exit__)
+
+    def add(self, items: pd.DataFrame) -> None:
+        """Decodes and writes the images of a piece of the normalised items table (items outside
+        the vocabulary are left out)."""
+        rows = self._index.get_indexer(items["item_id"]) + 1
+        pictures = items["image"].to_numpy(dtype=object)
+        wanted = (rows > 0) & np.array([isinstance(p, (bytes, bytearray)) and bool(p) for p in pictures], dtype=bool)
+        pixels = decode_images(items["item_id"].to_numpy(dtype=object)[wanted].tolist(), pictures[wanted].tolist(),
+                               self.image_size)
+        for row, values in zip(rows[wanted], pixels):
+            os.pwrite(self._file.fileno(), values.tobytes(), self._offset + int(row) * self._row_bytes)
+
+    def __enter__(self) -> ImageFileWriter:
+        return self
+
+    def __exit__(self, error_type: type[BaseException] | None, *_: object) -> None:
+        self._file.close()
+        if error_type is None:
+            os.replace(self._tmp, self.path)
+        elif os.path.exists(self._tmp):
+            os.remove(self._tmp)
+
+
 def write_catalogue_images(items: TableSource, statistics: DataStatistics, image_size: int, path: str | os.PathLike,
                            *, bad_rows: str = "error",
                            extra_columns: Mapping[str, str | ExtraColumn] | None = None) -> ImageFile:
-    """Decodes the images of the items table `items` into the `.npy` file `path` (local), rows
-    in the order of `statistics.items` shifted by one; returns it opened. Items outside the
-    vocabulary are left out; the file appears whole or not at all."""
-    rows = len(statistics.items) + 1
-    index = pd.Index(statistics.items)
-    tmp = f"{os.fspath(path)}.{uuid.uuid4().hex}.tmp"
-    # The header, and a file of the full size whose rows are holes (black) until written.
-    header = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(rows, image_size, image_size, 3))
-    offset, row_bytes = header.offset, image_size * image_size * 3
-    del header
-    try:
-        with open(tmp, "r+b") as file:
-            for frame in _pieces(items, bad_rows, extra_columns):
-                found = index.get_indexer(frame["item_id"]) + 1
-                pictures = frame["image"].to_numpy(dtype=object)
-                wanted = (found > 0) & np.array([isinstance(p, (bytes, bytearray)) and bool(p) for p in pictures],
-                                                dtype=bool)
-                pixels = decode_images(frame["item_id"].to_numpy(dtype=object)[wanted].tolist(),
-                                       pictures[wanted].tolist(), image_size)
-                for row, values in zip(found[wanted], pixels):
-                    os.pwrite(file.fileno(), values.tobytes(), offset + int(row) * row_bytes)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Decodes the images of the items table `items` (files read a piece at a time, or a
+    normalised frame) into the `.npy` file `path` (`ImageFileWriter`); returns it opened."""
+    with ImageFileWriter(path, statistics, image_size) as writer:
+        if isinstance(items, pd.DataFrame):
+            writer.add(items)
+        else:
+            read_table(items, "items", bad_rows=bad_rows, extra_columns=extra_columns, image_bytes=False,
+                       images=writer.add)
     return ImageFile(path)
-
-
-def _pieces(items: TableSource, bad_rows: str, extra_columns: Mapping[str, str | ExtraColumn] | None
-            ) -> Iterator[pd.DataFrame]:
-    """The normalised items table, a piece at a time (a frame given whole)."""
-    if isinstance(items, pd.DataFrame):
-        yield items
-        return
-    for file in table_files(items):
-        for frame, _ in validated_chunks(file, "items", bad_rows=bad_rows, extra_columns=extra_columns,
-                                         rows_per_chunk=_ITEMS_PER_PIECE):
-            yield frame
 
 
 def is_image_file(image: object) -> TypeGuard[ImageFile]:

@@ -143,20 +143,22 @@ class ExampleReport:
 @dataclasses.dataclass(frozen=True)
 class CatalogueLookups:
     """What the examples of every piece of a log look up in the catalogue, made once per run:
-    each item's category, the item ids (`membership.members`), and the category of each item
-    whose image is in the image task's training part."""
+    each item's category, the item ids (`membership.members`), the `image` examples of the
+    catalogue (split by a seeded permutation of its items) and the category of each item whose
+    image is in their training part."""
 
     category_of: pd.Series
     item_ids: pa.Array
+    image_examples: pd.DataFrame
     train_image_category: pd.Series
 
     @classmethod
     def of(cls, items: pd.DataFrame, image_validation_fraction: float = 0.1, image_test_fraction: float = 0.1,
            seed: int = 0) -> CatalogueLookups:
-        images = _image_examples(items, image_validation_fraction, image_test_fraction, seed, {})
+        images = _image_examples(items, image_validation_fraction, image_test_fraction, seed)
         train_images = images.loc[images["part"] == TRAIN, ["item_id", "label_image_category"]]
         return cls(pd.Series(items["category"].to_numpy(), index=items["item_id"].to_numpy()),
-                   members(items["item_id"]), train_images.set_index("item_id")["label_image_category"])
+                   members(items["item_id"]), images, train_images.set_index("item_id")["label_image_category"])
 
 
 @dataclasses.dataclass
@@ -238,7 +240,8 @@ def build_examples(
     if catalogue_examples:
         if queries is not None and len(queries):
             frames.append(_explicit_query_examples(queries))
-        frames.append(_image_examples(items, image_validation_fraction, image_test_fraction, seed, skipped))
+        frames.append(lookups.image_examples)
+        skipped["catalogue items without an image"] = len(items) - len(lookups.image_examples)
     frame = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
 
     parts: dict[str, pa.Table] = {}
@@ -413,10 +416,9 @@ def build_query_examples(queries: pd.DataFrame) -> pa.Table:
     return _to_table(_explicit_query_examples(queries), log)
 
 
-def _image_examples(items: pd.DataFrame, validation_fraction: float, test_fraction: float,
-                    seed: int, skipped: dict[str, int]) -> pd.DataFrame:
+def _image_examples(items: pd.DataFrame, validation_fraction: float, test_fraction: float, seed: int
+                    ) -> pd.DataFrame:
     has_image = items["image"].notna().to_numpy() if "image" in items else np.zeros(len(items), bool)
-    skipped["catalogue items without an image"] = int((~has_image).sum())
     with_image = items[has_image]
     n = len(with_image)
     rank = np.empty(n, dtype=np.int64)

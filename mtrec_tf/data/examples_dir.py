@@ -79,17 +79,17 @@ class ExamplesDir:
             batches.append(batch if limit is None else batch.slice(0, limit - rows))
             rows += batches[-1].num_rows
         if not batches:
-            empty = _schema(self.files(part)[0]).empty_table() if self.files(part) else _no_examples(self, part)
+            empty = _schema(self.files(part)[0]).empty_table() if self.files(part) else _empty_examples(self)
             return empty if columns is None else empty.select(list(columns))
         return pa.Table.from_batches(batches)
 
     def column_names(self) -> list[str]:
         """The examples' columns."""
-        return _no_examples(self, "").column_names
+        return _empty_examples(self).column_names
 
 
-def _no_examples(found: ExamplesDir, part: str) -> pa.Table:
-    """An empty table with the schema of the examples' other parts."""
+def _empty_examples(found: ExamplesDir) -> pa.Table:
+    """An empty table with the schema of the examples (of the first part that has a shard)."""
     for other in found.summary["shards"]:
         if found.files(other):
             return _schema(found.files(other)[0]).empty_table()

@@ -241,6 +241,7 @@ def read_table(
     extra_columns: Mapping[str, str | ExtraColumn] | None = None,
     event_types: EventTypes = DEFAULT_EVENT_TYPES,
     image_bytes: bool = True,
+    images: Callable[[pd.DataFrame], None] | None = None,
 ) -> tuple[pd.DataFrame, TableReport]:
     """Reads one table and returns it in normalised form with its report.
 
@@ -255,6 +256,8 @@ def read_table(
         image_bytes: False reads the items files in pieces and replaces each image, once
             verified, by `VERIFIED_IMAGE`: a catalogue for building examples, which only ask
             whether an item has an image, in memory that does not hold the images.
+        images: with `image_bytes=False`, given each piece of the items table before its
+            images are dropped (to keep them elsewhere, such as `catalogue_images`).
 
     Returns:
         One frame for all shards and one report for all of them; messages keep each file's
@@ -268,7 +271,7 @@ def read_table(
         return (_numbered(frame, 0) if kind == "events" else frame), report
     files = table_files(source)
     if kind == "items" and not image_bytes:
-        parts = _items_without_images(files, bad_rows, extra_columns)
+        parts = _items_without_images(files, bad_rows, extra_columns, images)
     else:
         parts = [_read_and_validate(path, kind, bad_rows, extra_columns, event_types) for path in files]
     frames = [_numbered(frame, index) if kind == "events" else frame for index, (frame, _, _) in enumerate(parts)]
@@ -283,12 +286,16 @@ def read_table(
 
 
 def _items_without_images(files: list[AnyPath], bad_rows: str, extra_columns: Mapping[str, str | ExtraColumn] | None,
+                          images: Callable[[pd.DataFrame], None] | None,
                           ) -> list[tuple[pd.DataFrame, TableReport, RowLocator]]:
-    """The items files validated in pieces, each verified image replaced by `VERIFIED_IMAGE`."""
+    """The items files validated in pieces, each piece handed to `images`, then each verified
+    image replaced by `VERIFIED_IMAGE`."""
     parts = []
     for path in files:
         for frame, report in validated_chunks(path, "items", bad_rows=bad_rows, extra_columns=extra_columns,
                                               rows_per_chunk=_ITEMS_PER_PIECE):
+            if images is not None:
+                images(frame)
             frame["image"] = frame["image"].map(lambda image: None if image is None else VERIFIED_IMAGE)
             parts.append((frame, report, RowLocator(str(path))))  # the frame's index is its rows in the file
     return parts

@@ -31,7 +31,7 @@ from mtrec_tf.data import schema
 from mtrec_tf.data.event_types import DEFAULT_EVENT_TYPES, EventTypes
 from mtrec_tf.data.schema import BAD_ROW_POLICIES
 from mtrec_tf.errors import DataValidationError, check_choice
-from mtrec_tf.io_utils import exists, is_url, join, read_bytes
+from mtrec_tf.io_utils import is_url, join, read_bytes
 
 # Where image paths are relative to: a local folder or a URL.
 Folder = str | os.PathLike[str]
@@ -760,11 +760,8 @@ def _image_bytes(value: object, folder: str) -> tuple[bytes | None, str | None]:
         return None, None
     path = str(value).strip()
     path = path if is_url(path) or not folder else join(folder, path)
-    if is_url(path):
-        return (read_bytes(path) if exists(path) else None), path
     try:
-        with open(path, "rb") as handle:
-            return handle.read(), path
+        return read_bytes(path), path
     except OSError:
         return None, path
 
@@ -786,7 +783,7 @@ def _normalise_users(raw: pd.DataFrame, problems: list[Problem], base_dir: Folde
 
 
 # Events are normalised against the declared event types, apart.
-_NORMALISERS: dict[str, Callable[[pd.DataFrame, list[Problem], str | os.PathLike[str] | None], pd.DataFrame]] = {
+_NORMALISERS: dict[str, Callable[[pd.DataFrame, list[Problem], Folder | None], pd.DataFrame]] = {
     "items": _normalise_items,
     "queries": _normalise_queries,
     "users": _normalise_users,

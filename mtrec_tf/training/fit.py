@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import tempfile
@@ -16,8 +17,8 @@ import pyarrow as pa
 from mtrec_tf import progress
 from mtrec_tf.backend import keras, tf
 from mtrec_tf.config import Config, ConfigError
-from mtrec_tf.data.catalogue import Catalogue, build_catalogue
-from mtrec_tf.data.catalogue_images import write_catalogue_images
+from mtrec_tf.data.catalogue import IMAGE_SIZE, Catalogue, build_catalogue
+from mtrec_tf.data.catalogue_images import ImageFile, ImageFileWriter
 from mtrec_tf.data.examples import label_counts
 from mtrec_tf.data.inspect import data_quality, format_quality
 from mtrec_tf.data.pipeline import make_dataset
@@ -139,23 +140,14 @@ def _reads_images(config: Config) -> bool:
     return encodes_items(config.tasks) and any(f.kind == "image" and f.table == "items" for f in config.features)
 
 
-def _images_on_disk(config: Config, statistics: DataStatistics, catalogue: Catalogue, paths: RunPaths) -> Catalogue:
-    """`catalogue` with its images decoded from the items table into a file that the item tower
-    reads row by row (`catalogue_images`): in the run's own `vocab/` when local, else in this
-    machine's temporary folder."""
-    if not catalogue.has_image.any():
-        return catalogue
-    assert config.data.items is not None
+def _image_file_path(paths: RunPaths) -> str:
+    """Where a run from shards decodes the catalogue's images (`catalogue_images`): its own
+    `vocab/` when local, else this machine's temporary folder (`save_run_inputs` copies it)."""
     target = paths.catalogue_images
     if is_url(target):
         target = os.path.join(tempfile.mkdtemp(prefix="mtrec-images-"), os.path.basename(target))
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    with progress.step("decoding the catalogue's images") as done:
-        image = write_catalogue_images(config.data.items, statistics, catalogue.image_size, target,
-                                       bad_rows=config.data.bad_rows,
-                                       extra_columns=table_columns(config.features, "items"))
-        done.report(f"{int(catalogue.has_image.sum()):,} images", int(catalogue.has_image.sum()), "images")
-    return dataclasses.replace(catalogue, image=image)
+    return target
 
 
 @dataclasses.dataclass
@@ -175,6 +167,7 @@ class TrainingData:
         validation_files: from shards, the validation shards, which the validation loss streams.
         items: the catalogue table (None when the catalogue is given).
         prepared: the prepared data, for examples in memory.
+        image_file: from shards, the catalogue's images decoded while the table was read.
     """
 
     statistics: DataStatistics
@@ -187,6 +180,7 @@ class TrainingData:
     items: pd.DataFrame | None
     prepared: PreparedData | None = None
     validation_files: list[str] | None = None
+    image_file: ImageFile | None = None
 
     @classmethod
     def in_memory(cls, prepared: PreparedData) -> TrainingData:
@@ -197,26 +191,32 @@ class TrainingData:
                    train, train.num_rows, examples.parts["validation"], prepared.data.items, prepared)
 
     @classmethod
-    def from_shards(cls, config: Config, items: bool = True) -> TrainingData:
-        """The examples folder `config.data.examples` names; with `items`, its catalogue table read."""
+    def from_shards(cls, config: Config, items: bool = True, image_file: str | None = None) -> TrainingData:
+        """The examples folder `config.data.examples` names; with `items`, its catalogue table
+        read without the images, which are decoded into `image_file` (a local path) if given."""
         from mtrec_tf.data.examples_dir import ExamplesDir
         from mtrec_tf.data.readers import read_table
 
         assert config.data.examples is not None
         source = ExamplesDir.open(config.data.examples)
-        summary = source.summary
-        table = None
+        summary, statistics = source.summary, source.statistics()
+        table = images = None
         if items:
             assert config.data.items is not None  # the examples were built from tables
-            # Without the images: where the item tower reads them, they are decoded into a file.
-            table, _ = read_table(config.data.items, "items", bad_rows=config.data.bad_rows,
-                                  extra_columns=table_columns(config.features, "items"), image_bytes=False)
-        return cls(source.statistics(), {"data_quality": summary["tables"],
+            writer = ImageFileWriter(image_file, statistics, IMAGE_SIZE) if image_file else None
+            with progress.step("reading the catalogue" + (" and decoding its images" if writer else "")) as done, \
+                    writer or contextlib.nullcontext():
+                table, _ = read_table(config.data.items, "items", bad_rows=config.data.bad_rows,
+                                      extra_columns=table_columns(config.features, "items"), image_bytes=False,
+                                      images=writer.add if writer else None)
+                done.report(f"{len(table):,} items", len(table), "items")
+            images = ImageFile(image_file) if image_file else None
+        return cls(statistics, {"data_quality": summary["tables"],
                                          "unknown_item_events": summary["unknown_item_events"]},
                    {"counts": summary["examples"], "skipped": summary["skipped"]}, source.labels("train"),
                    source.files("train"), source.count("train"),
                    source.table("validation", limit=RANKING_VALIDATION_EXAMPLES), table,
-                   validation_files=source.files("validation") or None)
+                   validation_files=source.files("validation") or None, image_file=images)
 
 
 def build_model(config: Config, statistics: DataStatistics, catalogue: Catalogue) -> MultiTaskModel:
@@ -290,17 +290,20 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
     keras.utils.set_random_seed(config.seed)
     read_here = prepared is None
     if config.data.examples and prepared is None:
-        data = TrainingData.from_shards(config, items=catalogue is None)
+        image_file = _image_file_path(paths) if catalogue is None and _reads_images(config) else None
+        data = TrainingData.from_shards(config, items=catalogue is None, image_file=image_file)
     else:
         data = TrainingData.in_memory(prepared or prepare_configured(config))
     statistics = data.statistics
     if read_here and chief:
         print(format_quality(data.quality), flush=True)
     check_tasks_against_labels(config, data.labelled)
-    from_shards = data.prepared is None and data.items is not None
-    catalogue = _catalogue(config, statistics, data.items, catalogue, images=not from_shards)
-    if from_shards and _reads_images(config):
-        catalogue = _images_on_disk(config, statistics, catalogue, paths)
+    # A table read from shards holds image markers, not images: those are in `data.image_file`.
+    catalogue = _catalogue(config, statistics, data.items, catalogue, images=data.prepared is not None)
+    if data.image_file is not None and catalogue.has_image.any():
+        catalogue = dataclasses.replace(catalogue, image=data.image_file)
+    elif data.image_file is not None:  # no item has an image: nothing to read
+        os.remove(data.image_file.filename)
     save_run_inputs(paths, config, statistics, catalogue)
     train_examples, selections = _training_examples(config, data.train)
     if chief and verbose != 0:

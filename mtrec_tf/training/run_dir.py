@@ -139,7 +139,7 @@ def load_run_inputs(run_dir: str | os.PathLike) -> tuple[Config, DataStatistics,
 
 
 def _local_copy(path: str) -> str:
-    """`path` itself when local, else a copy of it on this machine's disk (to map into memory)."""
+    """`path` itself when local, else a copy of it on this machine's disk (`ImageFile` reads local files)."""
     if not is_url(path):
         return path
     local = os.path.join(tempfile.mkdtemp(prefix="mtrec-run-"), os.path.basename(path))

@@ -28,9 +28,9 @@ def _items(count: int = 4) -> pd.DataFrame:
 
 
 def test_the_file_holds_the_image_array_row_for_row_read_in_pieces(tmp_path, monkeypatch):
-    import mtrec_tf.data.catalogue_images as catalogue_images
+    import mtrec_tf.data.readers as readers
 
-    monkeypatch.setattr(catalogue_images, "_ITEMS_PER_PIECE", 2)
+    monkeypatch.setattr(readers, "_ITEMS_PER_PIECE", 2)
     items = _items(5)  # "z" has no event: outside the vocabulary, left out
     items.to_parquet(tmp_path / "items.parquet")
     data = load_data(EVENTS, items.head(4))

@@ -95,7 +95,7 @@ def write_examples_with_beam(config: Config, out_dir: str | os.PathLike, *, runn
     paths = table_files(data.events)
     files = [str(path) for path in paths]
     buckets = buckets or default_buckets(paths, EVENTS_PER_BUCKET)
-    reading = event_reading(config, settings.items["item_id"], settings.columns, rows_per_chunk)
+    reading = event_reading(config, settings.lookups.item_ids, settings.columns, rows_per_chunk)
     work = out_dir / ".beam"  # where the pipeline leaves its result for this process
     rmtree(work)
     work.mkdir(parents=True)

@@ -40,7 +40,7 @@ class EventReading:
     rows_per_chunk: int = 1_000_000
 
 
-def event_reading(config: Config, catalogue: Iterable[str], labels: Mapping[str, pa.DataType],
+def event_reading(config: Config, catalogue: pa.Array | Iterable[str], labels: Mapping[str, pa.DataType],
                   rows_per_chunk: int) -> EventReading:
     """How to read `config`'s events table: its label columns (`examples.label_columns`) and
     the features' columns kept, the events of items outside `catalogue` as configured."""

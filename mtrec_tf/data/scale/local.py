@@ -58,7 +58,7 @@ def _write(config: Config, out_dir: AnyPath, settings: PieceSettings, reports: l
     data, buckets = config.data, store.buckets
     assert data.events is not None  # read_settings checked
     size = sum(path.stat().st_size for path in files)
-    stream = EventStream(files, event_reading(config, settings.items["item_id"], settings.columns, rows_per_chunk),
+    stream = EventStream(files, event_reading(config, settings.lookups.item_ids, settings.columns, rows_per_chunk),
                          describe_source(data.events, files))
     with progress.step("partitioning events by user") as done:
         meter = progress.Meter("partitioning events by user", total=size)

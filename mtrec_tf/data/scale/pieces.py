@@ -39,8 +39,8 @@ class PieceSettings:
         columns: the label columns of the events table (`examples.label_columns`).
         features: the configuration's features.
         event_labels: labels of event types (`examples.event_type_labels`).
-        cutoffs: a time split's validation and test cutoffs, computed over the whole log.
         lookups: what every piece looks up in the catalogue (`examples.CatalogueLookups`).
+        cutoffs: a time split's validation and test cutoffs, computed over the whole log.
     """
 
     items: pd.DataFrame
@@ -51,8 +51,8 @@ class PieceSettings:
     columns: Mapping[str, pa.DataType]
     features: tuple[FeatureConfig, ...]
     event_labels: Mapping[str, str]
+    lookups: CatalogueLookups
     cutoffs: tuple[int, int] | None = None
-    lookups: CatalogueLookups | None = None
 
     def with_cutoffs(self, validation_start: int, test_start: int) -> PieceSettings:
         """These settings with the time split's cutoffs (as `splits.cut_at` reports them)."""
@@ -86,7 +86,7 @@ def read_settings(config: Config) -> tuple[PieceSettings, list[TableReport]]:
     check_feature_columns([f for f in features if f.table != "events"], {"items": items, "users": users}, sources)
     lookups = CatalogueLookups.of(items, data.image_validation_fraction, data.image_test_fraction, config.seed)
     return PieceSettings(items, queries, users, data, config.seed, label_columns(config.tasks), tuple(features),
-                         event_type_labels(config.tasks), lookups=lookups), reports
+                         event_type_labels(config.tasks), lookups), reports
 
 
 @dataclasses.dataclass
