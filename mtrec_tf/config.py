@@ -810,6 +810,16 @@ PRESETS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _read_text(path: str | os.PathLike) -> str:
+    """A local file's text (without loading TensorFlow), or a URL's (`gs://`, through its file systems)."""
+    from mtrec_tf.io_utils import is_url, read_text
+
+    if is_url(path):
+        return read_text(path)
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
 def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] = (),
                 preset: str | None = None) -> Config:
     """Reads a configuration: a preset, then a YAML file on top, then `--set` overrides."""
@@ -817,9 +827,7 @@ def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] 
         check_choice("preset", preset, PRESETS, ConfigError)
     values: dict[str, Any] = apply_overrides({}, PRESETS[preset]) if preset else {}
     if path is not None:
-        from mtrec_tf.io_utils import read_text  # a local file or a URL (`gs://`)
-
-        loaded = yaml.safe_load(read_text(path)) or {}
+        loaded = yaml.safe_load(_read_text(path)) or {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
         values = _merge(values, loaded)

@@ -127,11 +127,7 @@ def copy_file(source: str | os.PathLike, target: str | os.PathLike) -> None:
 
 
 def read_bytes(path: str | os.PathLike) -> bytes:
-    """A file's bytes; a local file is read without TensorFlow. A missing file raises
-    FileNotFoundError, local or not."""
-    if not is_url(path):
-        with open(path, "rb") as local:
-            return local.read()
+    """A file's bytes; a missing file raises FileNotFoundError, local or a URL."""
     from mtrec_tf.backend import tf
 
     try:

@@ -761,7 +761,10 @@ def _image_bytes(value: object, folder: str) -> tuple[bytes | None, str | None]:
     path = str(value).strip()
     path = path if is_url(path) or not folder else join(folder, path)
     try:
-        return read_bytes(path), path
+        if is_url(path):
+            return read_bytes(path), path
+        with open(path, "rb") as handle:  # without loading TensorFlow
+            return handle.read(), path
     except OSError:
         return None, path
 
