@@ -290,6 +290,8 @@ class ModelConfig:
         history_heads: attention heads of the transformer; `history_units` must be a
             multiple of it.
         history_blocks: self-attention blocks of the transformer.
+        history_feedforward_units: hidden width of the transformer's feed-forward parts;
+            0 makes it `history_units` (SASRec's choice; BSARec's is four times that).
         history_dropout: dropout rate inside the transformer (its inputs, attention
             weights, feed-forward part and residual branches).
         max_query_tokens, max_title_tokens: longer texts are truncated.
@@ -318,6 +320,11 @@ class ModelConfig:
         retrieval_similarity: how `next_item` compares user and item vectors: "cosine"
             (both L2-normalised, so scores lie in [-1, 1] before the temperature) or "dot"
             (unnormalised, as SASRec scores; pair it with `retrieval_temperature=1`).
+        tie_item_embeddings: `next_item` scores users against the item embeddings that
+            histories read (SASRec's shared input and output embeddings): an item's retrieval
+            vector is its id embedding plus a linear map of its other features, with no item
+            tower in the head; `retrieval_dim` must equal `embedding_dim`. Every item's vector
+            is then trained by each history it appears in as well as by each click on it.
         loss_weighting: "fixed" weights from the tasks, or learned "uncertainty" weights.
         ranking_item_gradient: whether the ranking tasks (binary and regression heads that
             read the item) train the candidate's encoding, the shared item encoder and the
@@ -342,6 +349,7 @@ class ModelConfig:
     history_units: int = 32
     history_heads: int = 2
     history_blocks: int = 2
+    history_feedforward_units: int = 0
     history_dropout: float = 0.2
     max_query_tokens: int = 16
     max_title_tokens: int = 24
@@ -361,6 +369,7 @@ class ModelConfig:
     retrieval_dim: int = 32
     retrieval_temperature: float = 0.1
     retrieval_similarity: str = "cosine"
+    tie_item_embeddings: bool = False
     loss_weighting: str = "fixed"
     ranking_item_gradient: bool = True
     position_buckets: int = 20
@@ -378,7 +387,7 @@ class ModelConfig:
                      "ngram_order", "history_heads", "history_blocks", "position_buckets"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("subword_buckets", "ngram_buckets", "ngram_char_width"):
+        for name in ("subword_buckets", "ngram_buckets", "ngram_char_width", "history_feedforward_units"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"model.{name} must be 0 or more, got {getattr(self, name)}")
         for name in ("dropout", "ngram_dropout", "history_dropout"):
@@ -390,6 +399,10 @@ class ModelConfig:
         if self.retrieval_temperature <= 0:
             raise ConfigError(f"model.retrieval_temperature must be positive, got {self.retrieval_temperature}")
         check_choice("model.retrieval_similarity", self.retrieval_similarity, RETRIEVAL_SIMILARITIES, ConfigError)
+        if self.tie_item_embeddings and self.retrieval_dim != self.embedding_dim:
+            raise ConfigError(f"model.tie_item_embeddings compares users with the item embeddings themselves: "
+                              f"model.retrieval_dim ({self.retrieval_dim}) must equal model.embedding_dim "
+                              f"({self.embedding_dim})")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -73,7 +73,7 @@ class ItemEncoder(keras.layers.Layer):
     Args:
         statistics: the vocabularies (items) and popularity.
         catalogue: the catalogue arrays, aligned with `statistics.items` (row 0 unknown).
-        config: `embedding_dim`, `image_dim`, `image_backbone`.
+        config: `embedding_dim`, `image_dim`, `image_backbone`, `tie_item_embeddings`.
         text_encoder: the shared text encoder, for text features.
         text_features: the names of the text features to encode (each in `catalogue.texts`).
         uses_images: whether items carry their image's encoding (needs `catalogue.image`).
@@ -110,6 +110,7 @@ class ItemEncoder(keras.layers.Layer):
         self.item_embedding = keras.layers.Embedding(max(len(statistics.items), 1) + 1, d, name="item_embedding")
         self.image_encoder = ImageEncoder(config.image_dim, backbone_path=config.image_backbone, name="image_encoder")
         self.tower = MLP([], output_units=d, name="item_tower")
+        self.tied = config.tie_item_embeddings
         popularity = np.asarray((0,) + tuple(statistics.item_popularity), dtype=np.float64) + 1.0
         self.catalogue = CatalogueTensors(
             texts={name: tf.constant(catalogue.texts[name]) for name in self.text_features},
@@ -136,7 +137,8 @@ class ItemEncoder(keras.layers.Layer):
         """Tower vectors and image encodings of items by index, given the encodings of their
         text features (in `text_features` order)."""
         catalogue = self.catalogue
-        parts = [self.item_embedding(unique_index), *texts]
+        embedding = self.item_embedding(unique_index)
+        parts = [embedding, *texts]
         if self.feature_inputs is not None:
             parts.append(self.feature_inputs({name: tf.gather(values, unique_index)
                                               for name, values in catalogue.features.items()}, training=training))
@@ -144,6 +146,11 @@ class ItemEncoder(keras.layers.Layer):
         if catalogue.has_image:
             images = self.image_encoder(catalogue.pixels(unique_index), training=training)
             parts.append(images)
+        if self.tied:
+            others = parts[1:]
+            if not others:
+                return embedding, images
+            return embedding + self.tower(tf.concat(others, axis=-1), training=training), images
         return self.tower(tf.concat(parts, axis=-1), training=training), images  # (n, d), (n, image_dim)
 
     def call(self, item_index: tf.Tensor, training: bool | None = None) -> tuple[tf.Tensor, tf.Tensor]:

@@ -101,6 +101,8 @@ class RetrievalHead(keras.layers.Layer):
         tower_units: hidden units of the user tower (the item tower is linear).
         temperature: the in-batch softmax divides scores by it.
         normalize: L2-normalise the user and item vectors.
+        tied: the item vectors are the item encoder's own (`model.tie_item_embeddings`),
+            with no item tower; `dim` must be their width.
 
     Call arguments:
         inputs: (batch, features) the encoded user (and query).
@@ -111,14 +113,15 @@ class RetrievalHead(keras.layers.Layer):
     """
 
     def __init__(self, dim: int, tower_units: Sequence[int] = (64,), temperature: float = 0.1,
-                 normalize: bool = True, **kwargs: Any) -> None:
+                 normalize: bool = True, tied: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dim = dim
         self.normalize = normalize
+        self.tied = tied
         self.tower_units = tuple(tower_units)
         self.temperature = temperature
         self.user_tower = MLP(self.tower_units, output_units=dim, name="user_tower")
-        self.item_tower = MLP([], output_units=dim, name="item_tower")
+        self.item_tower = None if tied else MLP([], output_units=dim, name="item_tower")
         self.softmax_loss = RetrievalLoss(temperature, name="softmax_loss")
 
     def call(self, inputs: tf.Tensor, training: bool | None = None) -> tf.Tensor:
@@ -126,6 +129,8 @@ class RetrievalHead(keras.layers.Layer):
 
     def item_vectors(self, tower_vectors: tf.Tensor, training: bool | None = None) -> tf.Tensor:
         """(n, item tower width) item tower vectors -> (n, dim) item vectors (unit with `normalize`)."""
+        if self.item_tower is None:
+            return self._normalized(tower_vectors)
         return self._normalized(self.item_tower(tower_vectors, training=training))
 
     def _normalized(self, vectors: tf.Tensor) -> tf.Tensor:
@@ -133,4 +138,4 @@ class RetrievalHead(keras.layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "dim": self.dim, "tower_units": list(self.tower_units),
-                "temperature": self.temperature, "normalize": self.normalize}
+                "temperature": self.temperature, "normalize": self.normalize, "tied": self.tied}

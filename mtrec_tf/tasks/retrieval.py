@@ -78,7 +78,8 @@ class RetrievalTask(TaskType):
         from mtrec_tf.tasks.heads import RetrievalHead
 
         return RetrievalHead(config.retrieval_dim, config.tower_units, temperature=config.retrieval_temperature,
-                             normalize=config.retrieval_similarity == "cosine", name=f"{task.name}_head")
+                             normalize=config.retrieval_similarity == "cosine", tied=config.tie_item_embeddings,
+                             name=f"{task.name}_head")
 
     def make_metric(self, task: TaskConfig) -> Any:
         from mtrec_tf.backend import keras

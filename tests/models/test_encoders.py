@@ -124,6 +124,11 @@ def test_the_transformer_history_encoder(parts, tiny_config, tiny_prepared):
     with_ids = UserEncoder(tiny_prepared.statistics, dataclasses.replace(config, user_buckets=7), items)
     assert with_ids(features(ids[:3]))[0].shape == (1, config.history_units + config.embedding_dim)
     assert with_ids.output_dim == config.history_units + config.embedding_dim
+    wide = UserEncoder(tiny_prepared.statistics, dataclasses.replace(config, history_feedforward_units=24), items,
+                       history_length=4)
+    wide(features(ids[:3]))
+    assert [w.shape for w in wide.sequence_encoder.feedforward_inner[0].weights] == [(config.history_units, 24), (24,)]
+    assert users.sequence_encoder.feedforward_inner[0].weights[0].shape == (config.history_units,) * 2
 
 
 def test_the_transformer_step_vectors_are_the_user_vectors_of_the_history_so_far(parts, tiny_config, tiny_prepared):

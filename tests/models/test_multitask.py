@@ -427,3 +427,32 @@ def test_the_ranking_tasks_train_the_item_encoding_unless_told_not_to(tiny_confi
     for name in ("ctr", "cvr"):
         assert all(reached(losses[name])) if gradient else not any(reached(losses[name])), name
     assert all(reached(losses["next_item"])[:2])  # next_item trains the item tower either way
+
+
+@pytest.mark.parametrize("features", ["default", "id_only"])
+def test_tied_item_embeddings_are_the_vectors_users_are_compared_with(tmp_path, tiny_config, tiny_prepared, catalogue,
+                                                                      batch, features):
+    """An item's retrieval vector is its id embedding (the row histories read) plus its other
+    features' linear map; with the id alone, the embedding itself."""
+    config = select_tasks(tiny_config, ["next_item"])
+    model_config = dataclasses.replace(config.model, tie_item_embeddings=True, retrieval_similarity="dot",
+                                       retrieval_dim=config.model.embedding_dim)
+    config = dataclasses.replace(config, model=model_config, **({"features": ()} if features == "id_only" else {}))
+    model = build_model(config, tiny_prepared.statistics, catalogue)
+    model.train_on_batch(batch[0], batch[1], sample_weight=batch[2])
+    items = tf.constant([1, 2, 3], tf.int64)
+    table = model.item_encoder.item_embedding.embeddings
+    before = model.item_vectors(items, "next_item").numpy()
+    shift = np.zeros(table.shape, np.float32)
+    shift[2] = 0.5
+    table.assign_add(shift)
+    after = model.item_vectors(items, "next_item").numpy()
+    np.testing.assert_allclose(after - before, shift[1:4], atol=1e-5)
+    assert model.heads["next_item"].item_tower is None
+    if features == "id_only":
+        np.testing.assert_allclose(after, table.numpy()[1:4], atol=1e-6)
+        assert not model.item_encoder.tower.weights
+    model.save_weights(str(tmp_path / "weights"))
+    reloaded = build_model(config, tiny_prepared.statistics, catalogue)
+    reloaded.load_weights(str(tmp_path / "weights")).expect_partial()
+    np.testing.assert_allclose(reloaded.item_vectors(items, "next_item").numpy(), after, atol=1e-6)

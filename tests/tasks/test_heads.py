@@ -1,4 +1,5 @@
-"""The retrieval head's similarity: cosine on unit vectors, or the dot product (`model.retrieval_similarity`)."""
+"""The retrieval head's similarity: cosine on unit vectors, or the dot product (`model.retrieval_similarity`);
+its item tower, or none with tied item embeddings."""
 
 from __future__ import annotations
 
@@ -37,3 +38,20 @@ def test_the_configuration_chooses_the_similarity():
     assert task_type("retrieval").make_head(task, ModelConfig(), 0).normalize is True
     with pytest.raises(ConfigError, match="model.retrieval_similarity"):
         ModelConfig(retrieval_similarity="euclid")
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_a_tied_head_compares_users_with_the_item_vectors_themselves(normalize):
+    head = RetrievalHead(3, (8,), normalize=normalize, tied=True)
+    vectors = tf.random.stateless_normal([7, 3], seed=[3, 4])
+    expected = vectors / np.linalg.norm(vectors, axis=1, keepdims=True) if normalize else vectors
+    np.testing.assert_allclose(head.item_vectors(vectors), expected, atol=1e-6)
+    assert head.item_tower is None and RetrievalHead.from_config(head.get_config()).tied
+
+
+def test_tied_item_embeddings_need_the_embedding_width():
+    task = TaskConfig("next_item", "retrieval", "next_item", ("user",))
+    config = ModelConfig(tie_item_embeddings=True, embedding_dim=16, retrieval_dim=16)
+    assert task_type("retrieval").make_head(task, config, 0).tied
+    with pytest.raises(ConfigError, match=r"model.retrieval_dim \(32\) must equal model.embedding_dim \(16\)"):
+        ModelConfig(tie_item_embeddings=True, embedding_dim=16, retrieval_dim=32)
