@@ -134,6 +134,8 @@ COMBINATIONS = ("shared_bottom", "mmoe", "ple")
 RETRIEVAL_SIMILARITIES = ("cosine", "dot")
 TEXT_ENCODERS = ("bilstm", "none")
 HISTORY_ENCODERS = ("bilstm", "transformer")
+HISTORY_NORMS = ("pre", "post")  # CausalSelfAttentionEncoder's `norm` and `activation`
+HISTORY_ACTIVATIONS = ("relu", "gelu")
 LOSS_WEIGHTINGS = ("fixed", "uncertainty")
 OPTIMIZERS = ("adam", "lazy_adam")
 
@@ -292,6 +294,10 @@ class ModelConfig:
         history_blocks: self-attention blocks of the transformer.
         history_feedforward_units: hidden width of the transformer's feed-forward parts;
             0 makes it `history_units` (SASRec's choice; BSARec's is four times that).
+        history_norm: the transformer's blocks: "pre" (pre-LN, SASRec's block) or "post"
+            (BERT's post-LN blocks after a layer norm of the input sum, as BERT4Rec and
+            BSARec use; `CausalSelfAttentionEncoder`).
+        history_activation: of the transformer's feed-forward parts, "relu" or "gelu".
         history_dropout: dropout rate inside the transformer (its inputs, attention
             weights, feed-forward part and residual branches).
         max_query_tokens, max_title_tokens: longer texts are truncated.
@@ -350,6 +356,8 @@ class ModelConfig:
     history_heads: int = 2
     history_blocks: int = 2
     history_feedforward_units: int = 0
+    history_norm: str = "pre"
+    history_activation: str = "relu"
     history_dropout: float = 0.2
     max_query_tokens: int = 16
     max_title_tokens: int = 24
@@ -381,6 +389,8 @@ class ModelConfig:
         check_choice("model.combination", self.combination, COMBINATIONS, ConfigError)
         check_choice("model.text_encoder", self.text_encoder, TEXT_ENCODERS, ConfigError)
         check_choice("model.history_encoder", self.history_encoder, HISTORY_ENCODERS, ConfigError)
+        check_choice("model.history_norm", self.history_norm, HISTORY_NORMS, ConfigError)
+        check_choice("model.history_activation", self.history_activation, HISTORY_ACTIVATIONS, ConfigError)
         check_choice("model.loss_weighting", self.loss_weighting, LOSS_WEIGHTINGS, ConfigError)
         for name in ("embedding_dim", "text_units", "history_units", "image_dim", "retrieval_dim",
                      "max_query_tokens", "max_title_tokens", "max_subwords", "num_experts", "expert_units",

@@ -8,6 +8,10 @@ from mtrec_tf.backend import keras, tf
 from mtrec_tf.layers._utils import PooledSequenceOutputs, check_positive_int, check_rate, clone_initializer
 
 
+NORMS = ("pre", "post")
+ACTIVATIONS = ("relu", "gelu")
+
+
 @keras.saving.register_keras_serializable(package="mtrec_tf")
 class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
     """Encodes a sequence with causal self-attention blocks (SASRec) and reads the last step.
@@ -47,6 +51,11 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
             hidden layer and both residual branches, in `[0, 1)`.
         feedforward_units: Hidden width of the feed-forward part; `None` gives `units`
             (SASRec's choice).
+        norm: `"pre"`, the pre-LN blocks above; or `"post"`, BERT's blocks, as BERT4Rec and
+            BSARec use: the input sum is layer-normalised before its dropout, each block is
+            `a = LN(h + Dropout(MHA(h)))`, `h' = LN(a + Dropout(FFN(a)))` (no dropout inside
+            the feed-forward part), and no final layer norm.
+        activation: Of the feed-forward hidden layer: `"relu"` (SASRec) or `"gelu"` (BERT).
         return_sequences: If `True`, return the per-step outputs as well.
         kernel_initializer: Initializer of the projections' kernels.
         position_initializer: Initializer of the position table; Keras' `Embedding`
@@ -88,6 +97,8 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
         num_blocks: int = 2,
         dropout: float = 0.0,
         feedforward_units: int | None = None,
+        norm: str = "pre",
+        activation: str = "relu",
         return_sequences: bool = False,
         kernel_initializer: Any = "glorot_uniform",
         position_initializer: Any = "uniform",
@@ -105,6 +116,12 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
             if feedforward_units is None
             else check_positive_int(owner, "feedforward_units", feedforward_units)
         )
+        if norm not in NORMS:
+            raise ValueError(f"{owner}: `norm` must be one of {', '.join(NORMS)}, got {norm!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"{owner}: `activation` must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+        self.norm = norm
+        self.activation = activation
         if self.units % self.num_heads:
             raise ValueError(
                 f"{owner}: `units` ({self.units}) must be a multiple of `num_heads` "
@@ -147,12 +164,14 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
         ]
         self.feedforward_norms = [norm(f"block_{i}_feedforward_norm") for i in range(num_blocks)]
         self.feedforward_inner = [
-            dense(hidden, f"block_{i}_feedforward_inner", "relu") for i in range(num_blocks)
+            dense(hidden, f"block_{i}_feedforward_inner", activation) for i in range(num_blocks)
         ]
         self.feedforward_outer = [
             dense(self.units, f"block_{i}_feedforward_outer") for i in range(num_blocks)
         ]
-        self.final_norm = norm("final_norm")
+        # Pre-LN closes the stack with a layer norm; post-LN opens it with one.
+        self.final_norm = norm("final_norm") if self.norm == "pre" else None
+        self.input_norm = norm("input_norm") if self.norm == "post" else None
         self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=policy)
 
     def build(self, input_shape: tf.TensorShape) -> None:
@@ -189,8 +208,10 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
                 self.feedforward_inner[i].build(steps)
             with tf.name_scope(self.feedforward_outer[i].name):
                 self.feedforward_outer[i].build(hidden)
-        with tf.name_scope(self.final_norm.name):
-            self.final_norm.build(steps)
+        for edge_norm in (self.final_norm, self.input_norm):
+            if edge_norm is not None:
+                with tf.name_scope(edge_norm.name):
+                    edge_norm.build(steps)
         super().build(input_shape)
 
     def call(
@@ -214,6 +235,8 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
             positions = tf.maximum(count - 1, 0)
         x = inputs if self.input_projection is None else self.input_projection(inputs)
         x = x + tf.gather(tf.cast(self.position_embedding, x.dtype), positions)
+        if self.input_norm is not None:
+            x = self.input_norm(x)
         x = self.dropout_layer(x, training=training) * keep  # (batch, time, units)
 
         # Step t attends to the real steps s <= t; a query with no such step (a padded
@@ -222,15 +245,10 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
         attention_mask = tf.logical_and(causal[tf.newaxis], mask[:, tf.newaxis, :])
         # attention_mask: (batch, time, time), [b, t, s] = may step t read step s
         for i in range(self.num_blocks):
-            z = self.attention_norms[i](x)
-            z = self.attentions[i](z, z, attention_mask=attention_mask, training=training)
-            x = x + self.dropout_layer(z, training=training)
-            z = self.feedforward_norms[i](x)
-            z = self.feedforward_inner[i](z)  # (batch, time, feedforward_units)
-            z = self.dropout_layer(z, training=training)
-            z = self.feedforward_outer[i](z)  # (batch, time, units)
-            x = (x + self.dropout_layer(z, training=training)) * keep
-        sequences = self.final_norm(x) * keep  # (batch, time, units)
+            x = self._post_ln_block(i, x, attention_mask, training) if self.norm == "post" else self._pre_ln_block(
+                i, x, attention_mask, training)
+            x = x * keep
+        sequences = (x if self.final_norm is None else self.final_norm(x)) * keep  # (batch, time, units)
 
         # The last real step of each row (step 0 of an empty row, whose output is zero).
         steps = tf.range(shape[1])[tf.newaxis, :]  # (1, time)
@@ -239,6 +257,22 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
         if self.return_sequences:
             return pooled, sequences
         return pooled
+
+    def _pre_ln_block(self, i: int, x: tf.Tensor, attention_mask: tf.Tensor, training: bool | None) -> tf.Tensor:
+        z = self.attention_norms[i](x)
+        z = self.attentions[i](z, z, attention_mask=attention_mask, training=training)
+        x = x + self.dropout_layer(z, training=training)
+        z = self.feedforward_norms[i](x)
+        z = self.feedforward_inner[i](z)  # (batch, time, feedforward_units)
+        z = self.dropout_layer(z, training=training)
+        z = self.feedforward_outer[i](z)  # (batch, time, units)
+        return x + self.dropout_layer(z, training=training)
+
+    def _post_ln_block(self, i: int, x: tf.Tensor, attention_mask: tf.Tensor, training: bool | None) -> tf.Tensor:
+        z = self.attentions[i](x, x, attention_mask=attention_mask, training=training)
+        x = self.attention_norms[i](x + self.dropout_layer(z, training=training))
+        z = self.feedforward_outer[i](self.feedforward_inner[i](x))
+        return self.feedforward_norms[i](x + self.dropout_layer(z, training=training))
 
     @property
     def output_width(self) -> int:
@@ -254,6 +288,8 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
                 "num_blocks": self.num_blocks,
                 "dropout": self.dropout,
                 "feedforward_units": self.feedforward_units,
+                "norm": self.norm,
+                "activation": self.activation,
                 "return_sequences": self.return_sequences,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "position_initializer": keras.initializers.serialize(self.position_initializer),

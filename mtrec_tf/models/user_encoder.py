@@ -84,7 +84,8 @@ class UserEncoder(keras.layers.Layer):
             self.sequence_encoder = CausalSelfAttentionEncoder(
                 config.history_units, history_length, num_heads=config.history_heads,
                 num_blocks=config.history_blocks, dropout=config.history_dropout, return_sequences=True,
-                feedforward_units=config.history_feedforward_units or None,
+                feedforward_units=config.history_feedforward_units or None, norm=config.history_norm,
+                activation=config.history_activation,
                 name="history_transformer")
             self.ahead_gap_embedding = keras.layers.Embedding(STEP_GAP_BUCKETS + 1, config.history_units,
                                                               name="ahead_gap_embedding")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -33,8 +35,13 @@ def layer_norm(x, gamma, beta):
     return (x - mean) / np.sqrt(var + EPSILON) * gamma + beta
 
 
+def gelu(x):
+    return 0.5 * x * (1.0 + np.vectorize(math.erf)(x / np.sqrt(2.0)))
+
+
 def reference(layer, x, mask):
-    """The layer's function in NumPy, from its weights, one row at a time (no dropout)."""
+    """The layer's function in NumPy, from its weights, one row at a time (no dropout): pre-LN
+    blocks with a final layer norm, or post-LN blocks after a layer norm of the input sum."""
     pooled = np.zeros((x.shape[0], layer.units))
     sequences = np.zeros((x.shape[0], x.shape[1], layer.units))
     positions = layer.position_embedding.numpy()
@@ -46,9 +53,13 @@ def reference(layer, x, mask):
         if layer.input_projection is not None:
             h = h @ layer.input_projection.kernel.numpy()
         h = h + positions[: len(kept)]
+        post = layer.norm == "post"
+        if post:
+            h = layer_norm(h, *layer.input_norm.get_weights())
+        activation = gelu if layer.activation == "gelu" else (lambda a: np.maximum(a, 0.0))
         causal = np.tril(np.ones((len(kept), len(kept)), bool))
         for i in range(layer.num_blocks):
-            z = layer_norm(h, *layer.attention_norms[i].get_weights())
+            z = h if post else layer_norm(h, *layer.attention_norms[i].get_weights())
             qk, qb, kk, kb, vk, vb, ok, ob = layer.attentions[i].get_weights()
             q = np.einsum("tf,fhd->thd", z, qk) + qb
             k = np.einsum("tf,fhd->thd", z, kk) + kb
@@ -59,11 +70,15 @@ def reference(layer, x, mask):
             alpha /= alpha.sum(-1, keepdims=True)
             attended = np.einsum("hts,shd->thd", alpha, v)
             h = h + np.einsum("thd,hdf->tf", attended, ok) + ob
-            z = layer_norm(h, *layer.feedforward_norms[i].get_weights())
+            if post:
+                h = layer_norm(h, *layer.attention_norms[i].get_weights())
+            z = h if post else layer_norm(h, *layer.feedforward_norms[i].get_weights())
             w1, b1 = layer.feedforward_inner[i].get_weights()
             w2, b2 = layer.feedforward_outer[i].get_weights()
-            h = h + np.maximum(z @ w1 + b1, 0.0) @ w2 + b2
-        y = layer_norm(h, *layer.final_norm.get_weights())
+            h = h + activation(z @ w1 + b1) @ w2 + b2
+            if post:
+                h = layer_norm(h, *layer.feedforward_norms[i].get_weights())
+        y = h if post else layer_norm(h, *layer.final_norm.get_weights())
         sequences[n, kept] = y
         pooled[n] = y[-1]  # the last real step
     return pooled, sequences
@@ -113,10 +128,11 @@ def test_where_the_padding_lies_changes_nothing():
     np.testing.assert_allclose(moved_sequences[0].numpy()[[0, 2, 5]], sequences[3, 2:5], atol=1e-5)
 
 
-def test_a_step_never_attends_to_a_later_step():
+@pytest.mark.parametrize("norm", ["pre", "post"])
+def test_a_step_never_attends_to_a_later_step(norm):
     x, mask = make_inputs()
     layer = CausalSelfAttentionEncoder(UNITS, MAX_LENGTH, num_heads=HEADS, num_blocks=3,
-                                       dropout=0.3, return_sequences=True)
+                                       dropout=0.3, norm=norm, return_sequences=True)
     randomize(layer)
     sequences = layer(x, mask=mask)[1].numpy()
     for row, later in ((0, 2), (2, 3), (2, 5), (3, 4)):
@@ -134,10 +150,12 @@ def test_a_step_never_attends_to_a_later_step():
     np.testing.assert_allclose(prefix[0], sequences[2, :3], atol=2e-5)
 
 
-def test_matches_numpy_transformer():
+@pytest.mark.parametrize("norm, activation", [("pre", "relu"), ("post", "gelu"), ("post", "relu")])
+def test_matches_numpy_transformer(norm, activation):
     x, mask = make_inputs(features=5)  # 5 != UNITS: an input projection
     layer = CausalSelfAttentionEncoder(UNITS, MAX_LENGTH, num_heads=HEADS, num_blocks=2,
-                                       feedforward_units=3, return_sequences=True)
+                                       feedforward_units=3, norm=norm, activation=activation,
+                                       return_sequences=True)
     layer.build(x.shape)
     assert layer.input_projection is not None
     names = [w.name.split("/", 1)[1] for w in layer.attentions[0].weights]
@@ -228,11 +246,12 @@ def test_keras_mask_flows_in_and_out(token_model):
 def test_config_roundtrip(config_roundtrip):
     x, mask = make_inputs()
     layer = CausalSelfAttentionEncoder(UNITS, MAX_LENGTH, num_heads=HEADS, num_blocks=3, dropout=0.1,
-                                       feedforward_units=6, return_sequences=True,
-                                       position_initializer="zeros")
+                                       feedforward_units=6, norm="post", activation="gelu",
+                                       return_sequences=True, position_initializer="zeros")
     copy = config_roundtrip(layer, x, mask=mask)
     config = copy.get_config()
     assert (config["num_blocks"], config["feedforward_units"], config["max_length"]) == (3, 6, MAX_LENGTH)
+    assert (config["norm"], config["activation"]) == ("post", "gelu") and copy.final_norm is None
     assert copy.attentions[2].get_config()["dropout"] == 0.1
 
 
@@ -247,6 +266,10 @@ def test_rejects_bad_arguments():
         CausalSelfAttentionEncoder(units=4, max_length=4, num_blocks=0)
     with pytest.raises(ValueError, match="dropout"):
         CausalSelfAttentionEncoder(units=4, max_length=4, dropout=1.0)
+    with pytest.raises(ValueError, match="`norm` must be one of pre, post, got 'mid'"):
+        CausalSelfAttentionEncoder(units=4, max_length=4, norm="mid")
+    with pytest.raises(ValueError, match="`activation` must be one of relu, gelu"):
+        CausalSelfAttentionEncoder(units=4, max_length=4, activation="tanh")
     with pytest.raises(ValueError, match="features"):
         CausalSelfAttentionEncoder(units=4, max_length=4)(tf.zeros((2, 3)))
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from mtrec_tf.backend import tf
+from mtrec_tf.config import ConfigError
 from mtrec_tf.data.catalogue import build_catalogue
 from mtrec_tf.features.inputs import FeatureInputs
 from mtrec_tf.features.spec import DEFAULT_FEATURES
@@ -129,6 +130,11 @@ def test_the_transformer_history_encoder(parts, tiny_config, tiny_prepared):
     wide(features(ids[:3]))
     assert [w.shape for w in wide.sequence_encoder.feedforward_inner[0].weights] == [(config.history_units, 24), (24,)]
     assert users.sequence_encoder.feedforward_inner[0].weights[0].shape == (config.history_units,) * 2
+    bert = UserEncoder(tiny_prepared.statistics, dataclasses.replace(config, history_norm="post",
+                                                                      history_activation="gelu"), items)
+    assert (bert.sequence_encoder.norm, bert.sequence_encoder.activation) == ("post", "gelu")
+    with pytest.raises(ConfigError, match="model.history_norm"):
+        dataclasses.replace(config, history_norm="mid")
 
 
 def test_the_transformer_step_vectors_are_the_user_vectors_of_the_history_so_far(parts, tiny_config, tiny_prepared):
