@@ -1,24 +1,24 @@
 """Next-item recommendation on a public sequence benchmark, against its published numbers.
 
-    python bench/sequential.py [--data-dir DIR] [--name Toys_and_Games]
+    python bench/sequential.py [--data-dir DIR] [--name Toys_and_Games] [--config configs/sequential.yaml]
         [--encoder bilstm,transformer] [--loss default,full_softmax,sampled_softmax] [--negatives 256]
-        [--positions auto,last,all]
-        [--epochs 200] [--patience 10] [--seeds 0] [--set KEY=VALUE ...] [--json OUT]
+        [--positions auto,last,all] [--batch-size N]
+        [--epochs N] [--patience 10] [--seeds 0] [--set KEY=VALUE ...] [--json OUT]
 
 Reads `DIR/<name>.txt` (one user per line: the user id, then the item ids in order) and
 `DIR/<name>_item2attributes.json` (`{item: [attribute, ...]}`, optional), as S3-Rec's repository
 publishes them, and converts them to the input contract: one click per item, the position as
-its timestamp, the item's first attribute as its category, no titles and no images. Then, for
-each encoder, loss and training positions (comma-separated lists; `auto` trains all
-positions with the transformer, one example per click with the BiLSTM), a next_item-only
-model trains with the
-leave-last-out split, stops early on validation NDCG@10 over the whole catalogue (the epoch is
-chosen on validation only), and the kept weights are scored on test: the whole catalogue
-ranked, the items of the user's sequence left out. Prints HR@5/10/20 and NDCG@5/10/20 beside
-the published table (for the Toys set), the chosen epoch, seconds per epoch (with the
-validation ranking) and training clicks/s (the clicks of the training part learnt per second
-of training and validation, whichever way they are batched); `--json` writes the test
-metrics (`hit_rate@10`, `ndcg@10`, ...) of every run.
+its timestamp, the item's first attribute as its category, no titles and no images. Then,
+from the configuration (`configs/sequential.yaml` by default: settings chosen on this set's
+validation split) and for each encoder, loss and training positions (comma-separated lists;
+`auto` trains all positions with the transformer, one example per click with the BiLSTM), a
+next_item-only model trains with the leave-last-out split, stops early on validation NDCG@10
+over the whole catalogue (the epoch is chosen on validation only), and the kept weights are
+scored on test: the whole catalogue ranked, the items of the user's sequence left out. Prints
+HR@5/10/20 and NDCG@5/10/20 beside the published table (for the Toys set), the chosen epoch,
+seconds per epoch (with the validation ranking) and training clicks/s (the clicks of the
+training part learnt per second of training and validation, whichever way they are batched);
+`--json` writes the test metrics (`hit_rate@10`, `ndcg@10`, ...) of every run.
 """
 
 from __future__ import annotations
@@ -85,15 +85,15 @@ def run_config(encoder: str, loss: str, positions: str, args: argparse.Namespace
     # Sequences have no queries: the task reads the history alone.
     overrides = ["tasks.next_item.inputs=[user]", f"tasks.next_item.positions={positions}",
         "data.split.method=leave_last_out", f"data.history_length={args.history_length}",
-        f"model.history_encoder={encoder}", f"training.epochs={args.epochs}",
-        f"training.batch_size={args.batch_size}", f"training.early_stopping_metric={STOPPING_METRIC}",
+        f"model.history_encoder={encoder}", f"training.early_stopping_metric={STOPPING_METRIC}",
         f"training.patience={args.patience}", f"seed={seed}",
+        f"tasks.next_item.loss={'' if loss == 'default' else loss}",
     ]
-    if loss != "default":
-        overrides.append(f"tasks.next_item.loss={loss}")
+    overrides += [f"training.epochs={args.epochs}"] if args.epochs else []
+    overrides += [f"training.batch_size={args.batch_size}"] if args.batch_size else []
     if loss == "sampled_softmax":
         overrides.append(f"tasks.next_item.negatives={args.negatives}")
-    return select_tasks(load_config(None, overrides + list(args.set)), ["next_item"])
+    return select_tasks(load_config(args.config or None, overrides + list(args.set)), ["next_item"])
 
 
 def trained_clicks(config: Config, prepared: PreparedData) -> int:
@@ -126,7 +126,9 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                         default=Path(os.environ.get("MTREC_DATA_DIR", REPO.parent / "shared" / "data"))
                         / "amazon_toys_s3rec")
     parser.add_argument("--name", default="Toys_and_Games")
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--config", default=str(REPO / "configs" / "sequential.yaml"),
+                        help="the configuration the runs start from ('' for the package's defaults)")
+    parser.add_argument("--batch-size", type=int, help="default: the configuration's")
     parser.add_argument("--history-length", type=int, default=50)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="more configuration")
 
@@ -139,7 +141,8 @@ def main() -> None:
                         help="comma-separated: default (in-batch), full_softmax, sampled_softmax")
     parser.add_argument("--negatives", type=int, default=256, help="sampled_softmax's negatives per step")
     parser.add_argument("--positions", default="auto", help="comma-separated: auto, last, all")
-    parser.add_argument("--epochs", type=int, default=200, help="at most; early stopping ends most runs")
+    parser.add_argument("--epochs", type=int, help="at most (default: the configuration's); early stopping on "
+                        "validation keeps the best")
     parser.add_argument("--patience", type=int, default=10)
     parser.add_argument("--seeds", default="0", help="comma-separated seeds; medians and ranges are printed")
     parser.add_argument("--json", type=Path, help="write every run's test metrics here")

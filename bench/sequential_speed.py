@@ -1,13 +1,13 @@
 """Training speed on a public sequence set: the all-position transformer against per-click training.
 
     python bench/sequential_speed.py [--data-dir DIR] [--name Toys_and_Games] [--steps 20] [--rounds 3]
-        [--batch-size 256] [--history-length 50] [--set KEY=VALUE ...]
+        [--config configs/sequential.yaml] [--batch-size N] [--history-length 50] [--set KEY=VALUE ...]
 
 Reads the set as `bench/sequential.py` does and builds, for each variant, the training batches
 `mtrec train` would feed it: the transformer training all positions (one example per history
 stretch), the transformer trained per click (`positions: last`) and the BiLSTM (per click),
-each with the full softmax over the catalogue, at the SASRec settings of `bench/sequential.py`
-(width 64, dropout 0.5). The compiled training steps run on their first `--steps` batches in
+each with the full softmax over the catalogue, at the settings of `bench/sequential.py`
+(`configs/sequential.yaml`). The compiled training steps run on their first `--steps` batches in
 alternating rounds, so that machine noise hits every variant alike. Prints the clicks learnt per
 second (each step target of a history, or each per-click example; the median over rounds),
 the seconds an epoch of the training part takes at that rate, and the ratios.
@@ -57,8 +57,6 @@ def main() -> None:
     args = parser.parse_args()
     # What run_config reads beside these.
     args.epochs, args.patience, args.negatives = 1, 1, 0
-    settings = ["model.embedding_dim=64", "model.history_units=64", "model.history_dropout=0.5", *args.set]
-    args.set = settings
 
     events, items = read_sequences(args.data_dir, args.name)
     data = load_data(events, items)
@@ -70,7 +68,8 @@ def main() -> None:
         catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens,
                                     images=False)
         train, _ = training_examples(config, prepared.examples.parts["train"])
-        dataset = make_dataset(train, batch_size=args.batch_size, history_length=config.data.history_length,
+        batch_size = config.training.batch_size
+        dataset = make_dataset(train, batch_size=batch_size, history_length=config.data.history_length,
                                shuffle_buffer=config.training.shuffle_buffer, seed=config.seed)
         batches = list(dataset.take(args.steps))
         step = traced_train_step(name, config, prepared.statistics, catalogue, batches[0])
@@ -80,7 +79,7 @@ def main() -> None:
     # Each variant's clicks/s on its own batches, the variants in turn within every round.
     rates = rates_of_variants(runs, args.rounds)
 
-    print(f"\n{args.name}: {args.steps} steps of batch {args.batch_size} per variant and round, "
+    print(f"\n{args.name}: {args.steps} steps of batch {batch_size} per variant and round, "
           f"{args.rounds} alternating rounds, full softmax over {len(items):,} items")
     base = statistics.median(rates["bilstm, per click"])
     for name, values in rates.items():

@@ -144,13 +144,13 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
                 name=name,
             )
 
-        def norm(name: str) -> keras.layers.LayerNormalization:
+        def layer_norm(name: str) -> keras.layers.LayerNormalization:
             # Keras' default epsilon (1e-3) is as large as the variance of freshly
             # initialised embeddings (about 1e-3), and would damp the normalisation.
             return keras.layers.LayerNormalization(epsilon=1e-6, dtype=policy, name=name)
 
         self.input_projection: keras.layers.Dense | None = None  # made in build when needed
-        self.attention_norms = [norm(f"block_{i}_attention_norm") for i in range(num_blocks)]
+        self.attention_norms = [layer_norm(f"block_{i}_attention_norm") for i in range(num_blocks)]
         self.attentions = [
             keras.layers.MultiHeadAttention(
                 self.num_heads,
@@ -162,7 +162,7 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
             )
             for i in range(num_blocks)
         ]
-        self.feedforward_norms = [norm(f"block_{i}_feedforward_norm") for i in range(num_blocks)]
+        self.feedforward_norms = [layer_norm(f"block_{i}_feedforward_norm") for i in range(num_blocks)]
         self.feedforward_inner = [
             dense(hidden, f"block_{i}_feedforward_inner", activation) for i in range(num_blocks)
         ]
@@ -170,8 +170,8 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
             dense(self.units, f"block_{i}_feedforward_outer") for i in range(num_blocks)
         ]
         # Pre-LN closes the stack with a layer norm; post-LN opens it with one.
-        self.final_norm = norm("final_norm") if self.norm == "pre" else None
-        self.input_norm = norm("input_norm") if self.norm == "post" else None
+        self.final_norm = layer_norm("final_norm") if self.norm == "pre" else None
+        self.input_norm = layer_norm("input_norm") if self.norm == "post" else None
         self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=policy)
 
     def build(self, input_shape: tf.TensorShape) -> None:
