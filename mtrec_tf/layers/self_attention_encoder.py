@@ -7,7 +7,6 @@ from typing import Any
 from mtrec_tf.backend import keras, tf
 from mtrec_tf.layers._utils import PooledSequenceOutputs, check_positive_int, check_rate, clone_initializer
 
-
 NORMS = ("pre", "post")
 ACTIVATIONS = ("relu", "gelu")
 
