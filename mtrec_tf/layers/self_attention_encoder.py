@@ -243,10 +243,9 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
         causal = tf.linalg.band_part(tf.ones([shape[1], shape[1]], tf.bool), -1, 0)
         attention_mask = tf.logical_and(causal[tf.newaxis], mask[:, tf.newaxis, :])
         # attention_mask: (batch, time, time), [b, t, s] = may step t read step s
+        block = self._post_ln_block if self.norm == "post" else self._pre_ln_block
         for i in range(self.num_blocks):
-            x = self._post_ln_block(i, x, attention_mask, training) if self.norm == "post" else self._pre_ln_block(
-                i, x, attention_mask, training)
-            x = x * keep
+            x = block(i, x, attention_mask, training) * keep
         sequences = (x if self.final_norm is None else self.final_norm(x)) * keep  # (batch, time, units)
 
         # The last real step of each row (step 0 of an empty row, whose output is zero).
