@@ -298,6 +298,11 @@ class ModelConfig:
             (BERT's post-LN blocks after a layer norm of the input sum, as BERT4Rec and
             BSARec use; `CausalSelfAttentionEncoder`).
         history_activation: of the transformer's feed-forward parts, "relu" or "gelu".
+        history_frequency_mix: weight in [0, 1) of BSARec's low-pass filter beside the
+            attention of each post-LN block, made causal (`CausalSelfAttentionEncoder`'s
+            `frequency_mix`); 0 turns it off. Needs `history_norm: post`.
+        history_frequency_bins: the lowest frequencies that filter keeps over a window of
+            `data.history_length` steps (BSARec's `c` is twice this less one).
         history_dropout: dropout rate inside the transformer (its inputs, attention
             weights, feed-forward part and residual branches).
         max_query_tokens, max_title_tokens: longer texts are truncated.
@@ -358,6 +363,8 @@ class ModelConfig:
     history_feedforward_units: int = 0
     history_norm: str = "pre"
     history_activation: str = "relu"
+    history_frequency_mix: float = 0.0
+    history_frequency_bins: int = 2
     history_dropout: float = 0.2
     max_query_tokens: int = 16
     max_title_tokens: int = 24
@@ -394,18 +401,21 @@ class ModelConfig:
         check_choice("model.loss_weighting", self.loss_weighting, LOSS_WEIGHTINGS, ConfigError)
         for name in ("embedding_dim", "text_units", "history_units", "image_dim", "retrieval_dim",
                      "max_query_tokens", "max_title_tokens", "max_subwords", "num_experts", "expert_units",
-                     "ngram_order", "history_heads", "history_blocks", "position_buckets"):
+                     "ngram_order", "history_heads", "history_blocks", "position_buckets", "history_frequency_bins"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name} must be at least 1, got {getattr(self, name)}")
         for name in ("subword_buckets", "ngram_buckets", "ngram_char_width", "history_feedforward_units"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"model.{name} must be 0 or more, got {getattr(self, name)}")
-        for name in ("dropout", "ngram_dropout", "history_dropout"):
+        for name in ("dropout", "ngram_dropout", "history_dropout", "history_frequency_mix"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"model.{name} must be in [0, 1), got {getattr(self, name)}")
         if self.history_encoder == "transformer" and self.history_units % self.history_heads:
             raise ConfigError(f"model.history_units ({self.history_units}) must be a multiple of "
                               f"model.history_heads ({self.history_heads}) for the transformer")
+        if self.history_frequency_mix and self.history_norm != "post":
+            raise ConfigError("model.history_frequency_mix needs model.history_norm: post (BSARec's blocks), "
+                              f"got {self.history_norm!r}")
         if self.retrieval_temperature <= 0:
             raise ConfigError(f"model.retrieval_temperature must be positive, got {self.retrieval_temperature}")
         check_choice("model.retrieval_similarity", self.retrieval_similarity, RETRIEVAL_SIMILARITIES, ConfigError)
@@ -559,6 +569,9 @@ class Config:
             raise ConfigError(f"tasks: task {duplicates[0]!r} is defined twice")
         _check_parents(self.tasks)
         _check_positions(self.tasks, self.model)
+        if self.model.history_frequency_mix and self.model.history_frequency_bins > self.data.history_length // 2:
+            raise ConfigError(f"model.history_frequency_bins ({self.model.history_frequency_bins}) must be at most "
+                              f"data.history_length // 2 ({self.data.history_length // 2})")
         _check_event_type_labels(self.tasks, self.data.event_types)
         for name in self.tuning.tasks:
             if name not in names:

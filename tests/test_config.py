@@ -69,6 +69,13 @@ def test_bad_values_are_named(override, message):
         load_config(None, [override])
 
 
+def test_the_frequency_filter_keeps_fewer_bins_than_half_the_history():
+    filtered = ["model.history_norm=post", "model.history_frequency_mix=0.7", "data.history_length=8"]
+    assert load_config(None, filtered + ["model.history_frequency_bins=4"]).model.history_frequency_bins == 4
+    with pytest.raises(ConfigError, match=r"bins \(5\) must be at most data.history_length // 2 \(4\)"):
+        load_config(None, filtered + ["model.history_frequency_bins=5"])
+
+
 def test_the_transformer_width_must_split_into_its_heads():
     with pytest.raises(ConfigError, match=r"model.history_units \(8\) must be a multiple of model.history_heads \(3\)"):
         load_config(None, ["model.history_encoder=transformer", "model.history_units=8", "model.history_heads=3"])

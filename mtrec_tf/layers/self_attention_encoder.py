@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from mtrec_tf.backend import keras, tf
@@ -55,6 +56,18 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
             `a = LN(h + Dropout(MHA(h)))`, `h' = LN(a + Dropout(FFN(a)))` (no dropout inside
             the feed-forward part), and no final layer norm.
         activation: Of the feed-forward hidden layer: `"relu"` (SASRec) or `"gelu"` (BERT).
+        frequency_mix: Weight `alpha` in `[0, 1)` of a low-pass filter beside the attention of
+            each post-LN block (BSARec's inductive bias, made causal); 0 turns it off:
+            ```
+            low_t = sum_{s <= t} k(p_t - p_s) h_s        k(d) = (1 + 2 sum_{j=1}^{J-1} cos(2 pi j d / L)) / L
+            f     = LN(h + Dropout(low + beta^2 * (h - low)))         beta: per unit, learned
+            a     = alpha * f + (1 - alpha) * LN(h + Dropout(MHA(h)))
+            ```
+            `k` keeps the `J` lowest frequencies of a window of `L = max_length` steps:
+            `low_t` is what BSARec's FFT filter gives at the last step of the prefix ending
+            at `t`, so step `t` still reads no later step. Needs `norm="post"`.
+        frequency_bins: `J`, the frequencies the filter keeps (the zero frequency
+            included), at most `max_length // 2`; BSARec's `c` is `2 J - 1`.
         return_sequences: If `True`, return the per-step outputs as well.
         kernel_initializer: Initializer of the projections' kernels.
         position_initializer: Initializer of the position table; Keras' `Embedding`
@@ -98,6 +111,8 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
         feedforward_units: int | None = None,
         norm: str = "pre",
         activation: str = "relu",
+        frequency_mix: float = 0.0,
+        frequency_bins: int = 2,
         return_sequences: bool = False,
         kernel_initializer: Any = "glorot_uniform",
         position_initializer: Any = "uniform",
@@ -121,6 +136,15 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
             raise ValueError(f"{owner}: `activation` must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
         self.norm = norm
         self.activation = activation
+        self.frequency_mix = check_rate(owner, "frequency_mix", frequency_mix)
+        self.frequency_bins = check_positive_int(owner, "frequency_bins", frequency_bins)
+        if self.frequency_mix and norm != "post":
+            raise ValueError(f"{owner}: `frequency_mix` needs `norm='post'` (BSARec's blocks), got {norm!r}")
+        if self.frequency_mix and self.frequency_bins > self.max_length // 2:
+            raise ValueError(
+                f"{owner}: `frequency_bins` ({self.frequency_bins}) must be at most "
+                f"`max_length // 2` ({self.max_length // 2})"
+            )
         if self.units % self.num_heads:
             raise ValueError(
                 f"{owner}: `units` ({self.units}) must be a multiple of `num_heads` "
@@ -168,6 +192,8 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
         self.feedforward_outer = [
             dense(self.units, f"block_{i}_feedforward_outer") for i in range(num_blocks)
         ]
+        filtered = range(num_blocks) if self.frequency_mix else range(0)
+        self.frequency_norms = [layer_norm(f"block_{i}_frequency_norm") for i in filtered]
         # Pre-LN closes the stack with a layer norm; post-LN opens it with one.
         self.final_norm = layer_norm("final_norm") if self.norm == "pre" else None
         self.input_norm = layer_norm("input_norm") if self.norm == "post" else None
@@ -207,6 +233,15 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
                 self.feedforward_inner[i].build(steps)
             with tf.name_scope(self.feedforward_outer[i].name):
                 self.feedforward_outer[i].build(hidden)
+        self.frequency_scales = []
+        for i, frequency_norm in enumerate(self.frequency_norms):
+            with tf.name_scope(frequency_norm.name):
+                frequency_norm.build(steps)
+            # beta, drawn from N(0, 1) as in BSARec: the high band starts at about its own scale.
+            self.frequency_scales.append(
+                self.add_weight(name=f"block_{i}_frequency_scale", shape=(self.units,),
+                                initializer=keras.initializers.RandomNormal(stddev=1.0))
+            )
         for edge_norm in (self.final_norm, self.input_norm):
             if edge_norm is not None:
                 with tf.name_scope(edge_norm.name):
@@ -243,9 +278,10 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
         causal = tf.linalg.band_part(tf.ones([shape[1], shape[1]], tf.bool), -1, 0)
         attention_mask = tf.logical_and(causal[tf.newaxis], mask[:, tf.newaxis, :])
         # attention_mask: (batch, time, time), [b, t, s] = may step t read step s
+        low_pass = self._low_pass_kernel(positions, attention_mask) if self.frequency_mix else None
         block = self._post_ln_block if self.norm == "post" else self._pre_ln_block
         for i in range(self.num_blocks):
-            x = block(i, x, attention_mask, training) * keep
+            x = block(i, x, attention_mask, training, low_pass) * keep
         sequences = (x if self.final_norm is None else self.final_norm(x)) * keep  # (batch, time, units)
 
         # The last real step of each row (step 0 of an empty row, whose output is zero).
@@ -256,7 +292,18 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
             return pooled, sequences
         return pooled
 
-    def _pre_ln_block(self, i: int, x: tf.Tensor, attention_mask: tf.Tensor, training: bool | None) -> tf.Tensor:
+    def _low_pass_kernel(self, positions: tf.Tensor, attention_mask: tf.Tensor) -> tf.Tensor:
+        """`(batch, time, time)`: `[b, t, s] = k(p_t - p_s)` where step t may read step s, else 0."""
+        distance = tf.cast(positions[:, :, tf.newaxis] - positions[:, tf.newaxis, :], self.compute_dtype)
+        angle = (2.0 * math.pi / self.max_length) * distance
+        kernel = tf.ones_like(angle)
+        for j in range(1, self.frequency_bins):
+            kernel += 2.0 * tf.cos(j * angle)
+        return tf.where(attention_mask, kernel / self.max_length, tf.zeros_like(kernel))
+
+    def _pre_ln_block(
+        self, i: int, x: tf.Tensor, attention_mask: tf.Tensor, training: bool | None, low_pass: tf.Tensor | None
+    ) -> tf.Tensor:
         z = self.attention_norms[i](x)
         z = self.attentions[i](z, z, attention_mask=attention_mask, training=training)
         x = x + self.dropout_layer(z, training=training)
@@ -266,9 +313,17 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
         z = self.feedforward_outer[i](z)  # (batch, time, units)
         return x + self.dropout_layer(z, training=training)
 
-    def _post_ln_block(self, i: int, x: tf.Tensor, attention_mask: tf.Tensor, training: bool | None) -> tf.Tensor:
+    def _post_ln_block(
+        self, i: int, x: tf.Tensor, attention_mask: tf.Tensor, training: bool | None, low_pass: tf.Tensor | None
+    ) -> tf.Tensor:
         z = self.attentions[i](x, x, attention_mask=attention_mask, training=training)
-        x = self.attention_norms[i](x + self.dropout_layer(z, training=training))
+        attended = self.attention_norms[i](x + self.dropout_layer(z, training=training))
+        if low_pass is not None:
+            low = tf.einsum("bts,bsu->btu", low_pass, x)
+            z = low + tf.square(tf.cast(self.frequency_scales[i], x.dtype)) * (x - low)
+            filtered = self.frequency_norms[i](x + self.dropout_layer(z, training=training))
+            attended = self.frequency_mix * filtered + (1.0 - self.frequency_mix) * attended
+        x = attended
         z = self.feedforward_outer[i](self.feedforward_inner[i](x))
         return self.feedforward_norms[i](x + self.dropout_layer(z, training=training))
 
@@ -288,6 +343,8 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
                 "feedforward_units": self.feedforward_units,
                 "norm": self.norm,
                 "activation": self.activation,
+                "frequency_mix": self.frequency_mix,
+                "frequency_bins": self.frequency_bins,
                 "return_sequences": self.return_sequences,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "position_initializer": keras.initializers.serialize(self.position_initializer),

@@ -85,8 +85,8 @@ class UserEncoder(keras.layers.Layer):
                 config.history_units, history_length, num_heads=config.history_heads,
                 num_blocks=config.history_blocks, dropout=config.history_dropout, return_sequences=True,
                 feedforward_units=config.history_feedforward_units or None, norm=config.history_norm,
-                activation=config.history_activation,
-                name="history_transformer")
+                activation=config.history_activation, frequency_mix=config.history_frequency_mix,
+                frequency_bins=config.history_frequency_bins, name="history_transformer")
             self.ahead_gap_embedding = keras.layers.Embedding(STEP_GAP_BUCKETS + 1, config.history_units,
                                                               name="ahead_gap_embedding")
         else:

@@ -39,9 +39,23 @@ def gelu(x):
     return 0.5 * x * (1.0 + np.vectorize(math.erf)(x / np.sqrt(2.0)))
 
 
+def low_pass(layer, steps):
+    """BSARec's filter at the last step of each prefix: the rfft of the prefix left-padded with
+    zeros to `max_length` steps, all but the lowest `frequency_bins` frequencies zeroed, inverted."""
+    out = np.zeros_like(steps)
+    for t in range(len(steps)):
+        window = np.zeros((layer.max_length, steps.shape[1]))
+        window[layer.max_length - t - 1:] = steps[: t + 1]
+        spectrum = np.fft.rfft(window, axis=0, norm="ortho")
+        spectrum[layer.frequency_bins:] = 0
+        out[t] = np.fft.irfft(spectrum, n=layer.max_length, axis=0, norm="ortho")[-1]
+    return out
+
+
 def reference(layer, x, mask):
     """The layer's function in NumPy, from its weights, one row at a time (no dropout): pre-LN
-    blocks with a final layer norm, or post-LN blocks after a layer norm of the input sum."""
+    blocks with a final layer norm, or post-LN blocks after a layer norm of the input sum, with
+    BSARec's filter beside the attention where `frequency_mix` is set."""
     pooled = np.zeros((x.shape[0], layer.units))
     sequences = np.zeros((x.shape[0], x.shape[1], layer.units))
     positions = layer.position_embedding.numpy()
@@ -69,9 +83,16 @@ def reference(layer, x, mask):
             alpha = np.exp(scores - scores.max(-1, keepdims=True))
             alpha /= alpha.sum(-1, keepdims=True)
             attended = np.einsum("hts,shd->thd", alpha, v)
+            block_input = h
             h = h + np.einsum("thd,hdf->tf", attended, ok) + ob
             if post:
                 h = layer_norm(h, *layer.attention_norms[i].get_weights())
+            if layer.frequency_mix:
+                low = low_pass(layer, block_input)
+                beta = layer.frequency_scales[i].numpy()
+                filtered = block_input + low + beta**2 * (block_input - low)
+                filtered = layer_norm(filtered, *layer.frequency_norms[i].get_weights())
+                h = layer.frequency_mix * filtered + (1 - layer.frequency_mix) * h
             z = h if post else layer_norm(h, *layer.feedforward_norms[i].get_weights())
             w1, b1 = layer.feedforward_inner[i].get_weights()
             w2, b2 = layer.feedforward_outer[i].get_weights()
@@ -128,11 +149,12 @@ def test_where_the_padding_lies_changes_nothing():
     np.testing.assert_allclose(moved_sequences[0].numpy()[[0, 2, 5]], sequences[3, 2:5], atol=1e-5)
 
 
-@pytest.mark.parametrize("norm", ["pre", "post"])
-def test_a_step_never_attends_to_a_later_step(norm):
+@pytest.mark.parametrize("norm, frequency_mix", [("pre", 0.0), ("post", 0.0), ("post", 0.7)])
+def test_a_step_never_attends_to_a_later_step(norm, frequency_mix):
     x, mask = make_inputs()
     layer = CausalSelfAttentionEncoder(UNITS, MAX_LENGTH, num_heads=HEADS, num_blocks=3,
-                                       dropout=0.3, norm=norm, return_sequences=True)
+                                       dropout=0.3, norm=norm, frequency_mix=frequency_mix,
+                                       return_sequences=True)
     randomize(layer)
     sequences = layer(x, mask=mask)[1].numpy()
     for row, later in ((0, 2), (2, 3), (2, 5), (3, 4)):
@@ -150,11 +172,14 @@ def test_a_step_never_attends_to_a_later_step(norm):
     np.testing.assert_allclose(prefix[0], sequences[2, :3], atol=2e-5)
 
 
-@pytest.mark.parametrize("norm, activation", [("pre", "relu"), ("post", "gelu"), ("post", "relu")])
-def test_matches_numpy_transformer(norm, activation):
+@pytest.mark.parametrize("norm, activation, frequency_mix, frequency_bins",
+                         [("pre", "relu", 0.0, 2), ("post", "gelu", 0.0, 2), ("post", "relu", 0.0, 2),
+                          ("post", "gelu", 0.7, 2), ("post", "gelu", 0.4, 3), ("post", "gelu", 0.5, 1)])
+def test_matches_numpy_transformer(norm, activation, frequency_mix, frequency_bins):
     x, mask = make_inputs(features=5)  # 5 != UNITS: an input projection
     layer = CausalSelfAttentionEncoder(UNITS, MAX_LENGTH, num_heads=HEADS, num_blocks=2,
                                        feedforward_units=3, norm=norm, activation=activation,
+                                       frequency_mix=frequency_mix, frequency_bins=frequency_bins,
                                        return_sequences=True)
     layer.build(x.shape)
     assert layer.input_projection is not None
@@ -247,10 +272,12 @@ def test_config_roundtrip(config_roundtrip):
     x, mask = make_inputs()
     layer = CausalSelfAttentionEncoder(UNITS, MAX_LENGTH, num_heads=HEADS, num_blocks=3, dropout=0.1,
                                        feedforward_units=6, norm="post", activation="gelu",
+                                       frequency_mix=0.7, frequency_bins=3,
                                        return_sequences=True, position_initializer="zeros")
     copy = config_roundtrip(layer, x, mask=mask)
     config = copy.get_config()
     assert (config["num_blocks"], config["feedforward_units"], config["max_length"]) == (3, 6, MAX_LENGTH)
+    assert (config["frequency_mix"], config["frequency_bins"]) == (0.7, 3) and len(copy.frequency_scales) == 3
     assert (config["norm"], config["activation"]) == ("post", "gelu") and copy.final_norm is None
     assert copy.attentions[2].get_config()["dropout"] == 0.1
 
@@ -268,6 +295,12 @@ def test_rejects_bad_arguments():
         CausalSelfAttentionEncoder(units=4, max_length=4, dropout=1.0)
     with pytest.raises(ValueError, match="`norm` must be one of pre, post, got 'mid'"):
         CausalSelfAttentionEncoder(units=4, max_length=4, norm="mid")
+    with pytest.raises(ValueError, match="`frequency_mix` needs `norm='post'`"):
+        CausalSelfAttentionEncoder(units=4, max_length=4, frequency_mix=0.5)
+    with pytest.raises(ValueError, match="`frequency_mix` must be a float in"):
+        CausalSelfAttentionEncoder(units=4, max_length=4, norm="post", frequency_mix=1.0)
+    with pytest.raises(ValueError, match=r"`frequency_bins` \(3\) must be at most `max_length // 2` \(2\)"):
+        CausalSelfAttentionEncoder(units=4, max_length=4, norm="post", frequency_mix=0.5, frequency_bins=3)
     with pytest.raises(ValueError, match="`activation` must be one of relu, gelu"):
         CausalSelfAttentionEncoder(units=4, max_length=4, activation="tanh")
     with pytest.raises(ValueError, match="features"):

@@ -135,6 +135,16 @@ def test_the_transformer_history_encoder(parts, tiny_config, tiny_prepared):
     assert (bert.sequence_encoder.norm, bert.sequence_encoder.activation) == ("post", "gelu")
     with pytest.raises(ConfigError, match="model.history_norm"):
         dataclasses.replace(config, history_norm="mid")
+    filtered = UserEncoder(tiny_prepared.statistics, dataclasses.replace(
+        config, history_norm="post", history_frequency_mix=0.7, history_frequency_bins=2), items, history_length=4)
+    filtered(features(ids[:3]))
+    assert (filtered.sequence_encoder.frequency_mix, filtered.sequence_encoder.frequency_bins) == (0.7, 2)
+    assert len(filtered.sequence_encoder.frequency_scales) == config.history_blocks
+    assert bert.sequence_encoder.frequency_norms == []  # off by default: no extra weights
+    with pytest.raises(ConfigError, match="model.history_frequency_mix needs model.history_norm: post"):
+        dataclasses.replace(config, history_frequency_mix=0.7)
+    with pytest.raises(ConfigError, match=r"model.history_frequency_mix must be in \[0, 1\)"):
+        dataclasses.replace(config, history_norm="post", history_frequency_mix=1.5)
 
 
 def test_the_transformer_step_vectors_are_the_user_vectors_of_the_history_so_far(parts, tiny_config, tiny_prepared):
