@@ -1,7 +1,8 @@
 """The claim: is the multi-task model at least as good as one single-task model per task?
 
     python bench/mtl_claim.py [--data sample,movielens] [--seeds 42,1,2] [--scale 3]
-        [--epochs N] [--set KEY=VALUE ...] [--json OUT]
+        [--epochs N] [--set KEY=VALUE ...] [--part test|validation] [--variant KEY=VALUE ...]
+        [--json OUT]
 
 For each data set and seed, the multi-task model and the same architecture trained on each
 task alone (`select_tasks`) learn from the same prepared data, split and budget, and are
@@ -12,6 +13,10 @@ Prints, per task and metric (the headline, and tail_recall@50 and coverage@50 fo
 the mean and standard deviation over seeds of both models, the paired difference
 (multi-task minus single-task, signed so that positive is better) with its standard error,
 and a verdict: `ahead` or `behind` by more than one standard error, else `within noise`.
+
+To choose a default, `--variant KEY=VALUE` (repeatable) compares the multi-task model with
+those settings against the multi-task model without them, in place of the single-task
+models, and `--part validation` scores the validation part, which choices are made on.
 """
 
 from __future__ import annotations
@@ -48,25 +53,33 @@ def claim_metrics(config: Config) -> list[tuple[str, str]]:
     return rows
 
 
-def prepared_data(name: str, seed: int, args: argparse.Namespace) -> tuple[Config, PreparedData]:
-    """The configuration and prepared data of one data set and seed."""
-    overrides = [f"seed={seed}", *args.set] + ([f"training.epochs={args.epochs}"] if args.epochs else [])
+def configuration(name: str, seed: int, args: argparse.Namespace, more: list[str] | None = None) -> Config:
+    """The configuration of one data set and seed, with `more` settings."""
+    overrides = [f"seed={seed}", *args.set, *(more or [])]
+    overrides += [f"training.epochs={args.epochs}"] if args.epochs else []
     if name == "sample":
-        config = load_config(None, [f"data.sample_scale={args.scale}", *overrides])
-        return config, prepare_configured(config)
+        return load_config(None, [f"data.sample_scale={args.scale}", *overrides])
     if name == "movielens":
-        config = load_config(REPO / "configs" / "movielens.yaml", overrides)
-        events, items = load_movielens_100k(args.data_dir)
-        return config, prepare_data(load_data(events, items), config.data, seed=config.seed)
+        return load_config(REPO / "configs" / "movielens.yaml", overrides)
     raise SystemExit(f"--data: unknown data set {name!r}; known: sample, movielens")
 
 
+def prepared_data(name: str, seed: int, args: argparse.Namespace) -> tuple[Config, PreparedData]:
+    """The configuration and prepared data of one data set and seed."""
+    config = configuration(name, seed, args)
+    if name == "sample":
+        return config, prepare_configured(config)
+    events, items = load_movielens_100k(args.data_dir)
+    return config, prepare_data(load_data(events, items), config.data, seed=config.seed)
+
+
 def test_metrics(config: Config, prepared: PreparedData, catalogue: Catalogue,
-                 ks: tuple[int, ...] = (10, 50)) -> dict[str, dict[str, float]]:
-    """Trains `config` on `prepared`; every task's metrics on the test part, ranking ones at `ks`."""
+                 ks: tuple[int, ...] = (10, 50), part: str = "test") -> dict[str, dict[str, float]]:
+    """Trains `config` on `prepared`; every task's metrics on `part` (the test part unless
+    told), ranking ones at `ks`."""
     with tempfile.TemporaryDirectory() as run_dir:
         result = train(config, run_dir, prepared=prepared, catalogue=catalogue, verbose=0)
-    return evaluate_model(result.model, config, prepared.statistics, prepared.examples.parts["test"],
+    return evaluate_model(result.model, config, prepared.statistics, prepared.examples.parts[part],
                           catalogue.category[1:], ks=ks)
 
 
@@ -93,8 +106,13 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=3, help="sample shop scale")
     parser.add_argument("--epochs", type=int, default=0, help="training epochs (default: the configuration's)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="more configuration")
-    parser.add_argument("--json", type=Path, help="write every run's test metrics here")
+    parser.add_argument("--part", choices=("test", "validation"), default="test", help="the part scored")
+    parser.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE",
+                        help="compare the multi-task model with this setting against it without")
+    parser.add_argument("--json", type=Path, help="write every run's metrics here")
     args = parser.parse_args()
+    # What is measured against what: the keys of each run in the JSON, the table's columns.
+    other, against = ("variant", "default") if args.variant else ("multi_task", "single_task")
 
     seeds = [int(s) for s in args.seeds.split(",")]
     runs: dict[str, list[dict]] = {}
@@ -103,11 +121,17 @@ def main() -> None:
             config, prepared = prepared_data(name, seed, args)
             catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens,
                                 features=config.features)
-            multi = test_metrics(config, prepared, catalogue)
             single = {}
-            for task in config.tasks:
-                single.update(test_metrics(select_tasks(config, [task.name]), prepared, catalogue))
-            runs.setdefault(name, []).append({"seed": seed, "multi_task": multi, "single_task": single,
+            if args.variant:
+                single = test_metrics(config, prepared, catalogue, part=args.part)
+                multi = test_metrics(configuration(name, seed, args, args.variant), prepared, catalogue,
+                                     part=args.part)
+            else:
+                multi = test_metrics(config, prepared, catalogue, part=args.part)
+                for task in config.tasks:
+                    single.update(test_metrics(select_tasks(config, [task.name]), prepared, catalogue,
+                                               part=args.part))
+            runs.setdefault(name, []).append({"seed": seed, other: multi, against: single,
                                               "rows": claim_metrics(config), "types": {t.name: t.type
                                                                                        for t in config.tasks}})
             print(f"{name} seed {seed}: " + ", ".join(
@@ -115,13 +139,14 @@ def main() -> None:
                 for task, metric in claim_metrics(config)), flush=True)
 
     for name, results in runs.items():
-        print(f"\n{name} (test split, seeds {args.seeds}; multi-task / single-task mean ± std; paired difference "
-              "signed so that positive favours multi-task, ± standard error)")
-        print(f"{'task metric':32}{'multi-task':>18}{'single-task':>18}{'difference':>20}  verdict")
+        print(f"\n{name} ({args.part} part, seeds {args.seeds}; {other} / {against} mean ± std; paired difference "
+              f"signed so that positive favours the {other} model, ± standard error)".replace("_", "-"))
+        print(f"{'task metric':32}{other.replace('_', '-'):>18}{against.replace('_', '-'):>18}{'difference':>20}  "
+              "verdict")
         types = results[0]["types"]
         for task, metric in results[0]["rows"]:
-            multi = np.array([r["multi_task"][task][metric] for r in results], dtype=np.float64)
-            single = np.array([r["single_task"][task][metric] for r in results], dtype=np.float64)
+            multi = np.array([r[other][task][metric] for r in results], dtype=np.float64)
+            single = np.array([r[against][task][metric] for r in results], dtype=np.float64)
             sign = 1.0 if task_type(types[task]).metric_direction(metric) == "max" else -1.0
             mean, error, said = verdict(sign * (multi - single))
             print(f"{task + ' ' + metric:32}{multi.mean():>10.4f} ± {multi.std():.3f}"

@@ -60,6 +60,18 @@ class CatalogueTensors:
         return int(self.sampling_probability.shape[0])
 
 
+@dataclasses.dataclass(frozen=True)
+class ItemParts:
+    """What the item tower combines, for n items: the id's embedding (n, d), the text
+    features' encodings, the other features' input vector (None without any) and the image
+    encodings (n, image_dim; (n, 0) without images)."""
+
+    embedding: tf.Tensor
+    texts: tuple[tf.Tensor, ...]
+    tables: tf.Tensor | None
+    images: tf.Tensor
+
+
 @keras.saving.register_keras_serializable(package="mtrec_tf")
 class ItemEncoder(keras.layers.Layer):
     """Items by index to tower vectors: the id's embedding beside the configuration's items
@@ -136,22 +148,37 @@ class ItemEncoder(keras.layers.Layer):
                  training: bool | None = None) -> tuple[tf.Tensor, tf.Tensor]:
         """Tower vectors and image encodings of items by index, given the encodings of their
         text features (in `text_features` order)."""
+        parts = self.parts(unique_index, texts, training)
+        return self.combine(parts, training), parts.images
+
+    def parts(self, unique_index: tf.Tensor, texts: Sequence[tf.Tensor] = (),
+              training: bool | None = None) -> ItemParts:
+        """What the tower combines, for items by index: see `features`."""
         catalogue = self.catalogue
-        embedding = self.item_embedding(unique_index)
-        parts = [embedding, *texts]
+        tables = None
         if self.feature_inputs is not None:
-            parts.append(self.feature_inputs({name: tf.gather(values, unique_index)
-                                              for name, values in catalogue.features.items()}, training=training))
+            tables = self.feature_inputs({name: tf.gather(values, unique_index)
+                                          for name, values in catalogue.features.items()}, training=training)
         images = tf.zeros([tf.shape(unique_index)[0], 0])
         if catalogue.has_image:
             images = self.image_encoder(catalogue.pixels(unique_index), training=training)
-            parts.append(images)
+        return ItemParts(self.item_embedding(unique_index), tuple(texts), tables, images)
+
+    def combine(self, parts: ItemParts, training: bool | None = None, table_gradient: bool = True) -> tf.Tensor:
+        """Tower vectors (n, embedding_dim) from `parts`; without `table_gradient`, what trains
+        them reaches the tower and the text and image encoders but not the embedding tables
+        (the id's and the other features')."""
+        embedding, tables = parts.embedding, parts.tables
+        if not table_gradient:
+            embedding = tf.stop_gradient(embedding)
+            tables = None if tables is None else tf.stop_gradient(tables)
+        others = [*parts.texts, *([] if tables is None else [tables]), *([parts.images] if self.catalogue.has_image
+                                                                        else [])]
         if self.tied:
-            others = parts[1:]
             if not others:
-                return embedding, images
-            return embedding + self.tower(tf.concat(others, axis=-1), training=training), images
-        return self.tower(tf.concat(parts, axis=-1), training=training), images  # (n, d), (n, image_dim)
+                return embedding
+            return embedding + self.tower(tf.concat(others, axis=-1), training=training)
+        return self.tower(tf.concat([embedding, *others], axis=-1), training=training)
 
     def call(self, item_index: tf.Tensor, training: bool | None = None) -> tuple[tf.Tensor, tf.Tensor]:
         unique, position = tf.unique(tf.reshape(item_index, [-1]))  # each distinct item once

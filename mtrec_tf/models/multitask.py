@@ -319,31 +319,41 @@ class MultiTaskModel(keras.Model):
         # Set below whenever a task reads the items or `extra_items` is given.
         item_vectors: tf.Tensor = None
         image_vectors: tf.Tensor = None
+        # What the ranking tasks read of the candidate's tower vector (`ranking_item_gradient`).
+        ranking_item_vectors: tf.Tensor = None
+        table_gradient = self.config.ranking_item_gradient != "encoders"
         if encodes_items:
-            titles = text_vectors[first_item_text:]
-            item_vectors, image_vectors = self.item_encoder.features(unique_items, titles, training)
-            item_vectors = tf.gather(item_vectors, item_position)
-            image_vectors = tf.gather(image_vectors, item_position)
+            parts = self.item_encoder.parts(unique_items, text_vectors[first_item_text:], training)
+            unique_vectors = self.item_encoder.combine(parts, training)
+            item_vectors = tf.gather(unique_vectors, item_position)
+            image_vectors = tf.gather(parts.images, item_position)
+            ranking_item_vectors = item_vectors
+            if not table_gradient and uses_candidate:
+                ranking_item_vectors = tf.gather(self.item_encoder.combine(parts, training, table_gradient=False),
+                                                 item_position)
         elif item_table is not None:
             item_vectors, image_vectors = (tf.gather(table, item_index) for table in item_table)
+            ranking_item_vectors = item_vectors
 
         if "user" in needs:
             user_encodings = self.encode_user(features, training, steps=bool(step_tasks))
             encoded["user"], history_items, history_mask = map(per_candidate, user_encodings[:3])
+        ranking_encoded = encoded
         if uses_candidate:
             encoded["image"] = image_vectors[:candidates]
-            encoded["item"] = item_vectors[:candidates]
-            if "user" in needs:
-                candidate = self.item_encoder.item_embedding(candidate_index)
-                interest = self.target_attention([candidate, history_items], mask=history_mask, training=training)
-                encoded["item"] = tf.concat([encoded["item"], interest], axis=-1)
+            encoded["item"] = self._candidate_encoding(item_vectors[:candidates], candidate_index, needs,
+                                                       history_items, history_mask, training)
+            if not table_gradient:
+                # The ranking tasks train the encoders and the target attention, not the tables.
+                ranking_item = self._candidate_encoding(ranking_item_vectors[:candidates], candidate_index, needs,
+                                                        history_items, history_mask, training, table_gradient=False)
+                ranking_encoded = {**encoded, "item": ranking_item}
+            elif not self.config.ranking_item_gradient:
+                # The ranking tasks read the candidate's encoding without training it.
+                ranking_encoded = {**encoded, "item": tf.stop_gradient(encoded["item"])}
 
         outputs: dict[str, tf.Tensor] = {}
         logits: dict[str, tf.Tensor] = {}
-        ranking_encoded = encoded
-        if not self.config.ranking_item_gradient and "item" in encoded:
-            # The ranking tasks read the candidate's encoding without training it.
-            ranking_encoded = {**encoded, "item": tf.stop_gradient(encoded["item"])}
         ranking_inputs = self._ranking_inputs(ranking_encoded, training)
         for task in self.tasks:
             if task.name in step_tasks:
@@ -363,6 +373,20 @@ class MultiTaskModel(keras.Model):
             if task.parent is not None:
                 outputs[task.name] = outputs[task.parent] * outputs[task.name]
         return outputs, logits, (item_vectors[candidates:] if extra_items is not None else None)
+
+    def _candidate_encoding(self, vectors: tf.Tensor, candidate_index: tf.Tensor, needs: set[str],
+                            history_items: tf.Tensor | None, history_mask: tf.Tensor | None,
+                            training: bool | None, table_gradient: bool = True) -> tf.Tensor:
+        """The candidate's tower vector, and with a user its interest: the target attention of
+        its id embedding over the history's items (DIN). Without `table_gradient`, the
+        embeddings enter the attention through a stop-gradient."""
+        if "user" not in needs:
+            return vectors
+        candidate = self.item_encoder.item_embedding(candidate_index)
+        if not table_gradient:
+            candidate, history_items = tf.stop_gradient(candidate), tf.stop_gradient(history_items)
+        interest = self.target_attention([candidate, history_items], mask=history_mask, training=training)
+        return tf.concat([vectors, interest], axis=-1)
 
     def _concat(self, encoded: dict, names: Sequence[str]) -> tf.Tensor:
         return tf.concat([encoded[name] for name in names], axis=-1)

@@ -404,7 +404,7 @@ def test_position_bias_applies_to_ranking_tasks_that_read_the_item():
         TaskConfig("ctr", "binary", "ctr", ("user",), position_bias=True)
 
 
-@pytest.mark.parametrize("gradient", [True, False])
+@pytest.mark.parametrize("gradient", [True, False, "encoders"])
 def test_the_ranking_tasks_train_the_item_encoding_unless_told_not_to(tiny_config, tiny_prepared, catalogue, batch,
                                                                       gradient):
     config = select_tasks(tiny_config, ["ctr", "cvr", "next_item"])
@@ -413,20 +413,30 @@ def test_the_ranking_tasks_train_the_item_encoding_unless_told_not_to(tiny_confi
     features, labels, masks = batch
     model.compute_losses(features, labels, masks, training=False)  # builds every weight
     # What encodes candidates only: the item tower (histories read the item table directly),
-    # the category table and the target attention.
-    candidate_side = [*model.item_encoder.tower.trainable_variables,
-                      model.item_encoder.feature_inputs.embeddings["category"].embeddings,
-                      *model.target_attention.trainable_variables]
+    # the target attention and the category table; and the item table itself.
+    encoders = [*model.item_encoder.tower.trainable_variables, *model.target_attention.trainable_variables]
+    tables = [model.item_encoder.feature_inputs.embeddings["category"].embeddings]
     with tf.GradientTape(persistent=True) as tape:
         losses, _ = model.compute_losses(features, labels, masks, training=False)
+        # Without the user (and its history of item embeddings), ctr reads the item table only
+        # through the candidate's encoding.
+        no_user = model.forward({**features, "history_item_ids": tf.fill(tf.shape(features["history_item_ids"]), "")},
+                                training=False)[0]["ctr"]
+        no_user = tf.reduce_sum(no_user)
 
-    def reached(loss: tf.Tensor) -> list[bool]:
+    def reached(loss: tf.Tensor, variables: list[tf.Variable]) -> list[bool]:
         return [g is not None and float(tf.reduce_sum(tf.abs(tf.convert_to_tensor(g)))) > 0
-                for g in tape.gradient(loss, candidate_side)]
+                for g in tape.gradient(loss, variables)]
 
     for name in ("ctr", "cvr"):
-        assert all(reached(losses[name])) if gradient else not any(reached(losses[name])), name
-    assert all(reached(losses["next_item"])[:2])  # next_item trains the item tower either way
+        assert all(reached(losses[name], encoders)) if gradient else not any(reached(losses[name], encoders)), name
+        assert all(reached(losses[name], tables)) if gradient is True else not any(reached(losses[name], tables))
+    item_table = [model.item_encoder.item_embedding.embeddings]
+    assert reached(no_user, item_table) == [gradient is True]
+    assert all(reached(losses["next_item"], encoders[:1] + tables))  # next_item trains the item side either way
+    assert all(reached(losses["next_item"], item_table))
+    with pytest.raises(ConfigError, match="model.ranking_item_gradient must be true, false or encoders, got 'tables'"):
+        dataclasses.replace(config.model, ranking_item_gradient="tables")
 
 
 @pytest.mark.parametrize("features", ["default", "id_only"])
