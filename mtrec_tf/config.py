@@ -298,6 +298,9 @@ class ModelConfig:
             (BERT's post-LN blocks after a layer norm of the input sum, as BERT4Rec and
             BSARec use; `CausalSelfAttentionEncoder`).
         history_activation: of the transformer's feed-forward parts, "relu" or "gelu".
+        history_init_stddev: the transformer's projections and position table start from
+            N(0, history_init_stddev^2) (0.02 in BERT and BSARec); 0 keeps Keras' defaults
+            (Glorot-uniform kernels, positions uniform in [-0.05, 0.05]).
         history_frequency_mix: weight in [0, 1) of BSARec's low-pass filter beside the
             attention of each post-LN block, made causal (`CausalSelfAttentionEncoder`'s
             `frequency_mix`); 0 turns it off. Needs `history_norm: post`.
@@ -366,6 +369,7 @@ class ModelConfig:
     history_feedforward_units: int = 0
     history_norm: str = "pre"
     history_activation: str = "relu"
+    history_init_stddev: float = 0.0
     history_frequency_mix: float = 0.0
     history_frequency_bins: int = 2
     history_dropout: float = 0.2
@@ -416,6 +420,8 @@ class ModelConfig:
         if self.history_encoder == "transformer" and self.history_units % self.history_heads:
             raise ConfigError(f"model.history_units ({self.history_units}) must be a multiple of "
                               f"model.history_heads ({self.history_heads}) for the transformer")
+        if self.history_init_stddev < 0:
+            raise ConfigError(f"model.history_init_stddev must be 0 or more, got {self.history_init_stddev}")
         if self.ranking_item_gradient not in (True, False, "encoders"):
             raise ConfigError("model.ranking_item_gradient must be true, false or encoders, "
                               f"got {self.ranking_item_gradient!r}")

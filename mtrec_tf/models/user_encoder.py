@@ -86,7 +86,8 @@ class UserEncoder(keras.layers.Layer):
                 num_blocks=config.history_blocks, dropout=config.history_dropout, return_sequences=True,
                 feedforward_units=config.history_feedforward_units or None, norm=config.history_norm,
                 activation=config.history_activation, frequency_mix=config.history_frequency_mix,
-                frequency_bins=config.history_frequency_bins, name="history_transformer")
+                frequency_bins=config.history_frequency_bins, name="history_transformer",
+                **_initializers(config.history_init_stddev))
             self.ahead_gap_embedding = keras.layers.Embedding(STEP_GAP_BUCKETS + 1, config.history_units,
                                                               name="ahead_gap_embedding")
         else:
@@ -176,3 +177,11 @@ def _log2_buckets(seconds: tf.Tensor) -> tf.Tensor:
     """1..STEP_GAP_BUCKETS: 1 + floor(log2(1 + seconds)), negative times as 0."""
     log2 = tf.math.log1p(tf.maximum(seconds, 0.0)) / tf.math.log(2.0)
     return tf.clip_by_value(tf.cast(tf.floor(log2), tf.int64), 0, STEP_GAP_BUCKETS - 1) + 1
+
+
+def _initializers(stddev: float) -> dict[str, Any]:
+    """The transformer's kernel and position initializers: N(0, stddev^2), or its defaults for 0."""
+    if not stddev:
+        return {}
+    normal = keras.initializers.RandomNormal(stddev=stddev)
+    return {"kernel_initializer": normal, "position_initializer": normal}

@@ -141,6 +141,12 @@ def test_the_transformer_history_encoder(parts, tiny_config, tiny_prepared):
     assert (filtered.sequence_encoder.frequency_mix, filtered.sequence_encoder.frequency_bins) == (0.7, 2)
     assert len(filtered.sequence_encoder.frequency_scales) == config.history_blocks
     assert bert.sequence_encoder.frequency_norms == []  # off by default: no extra weights
+    small = UserEncoder(tiny_prepared.statistics, dataclasses.replace(config, history_init_stddev=0.02), items,
+                        history_length=4)
+    small(features(ids[:3]))
+    kernel = small.sequence_encoder.feedforward_inner[0].kernel.numpy()
+    assert 0.01 < kernel.std() < 0.03 and 0.01 < small.sequence_encoder.position_embedding.numpy().std() < 0.03
+    assert users.sequence_encoder.feedforward_inner[0].kernel.numpy().std() > 0.1  # Glorot's, for 32 units
     with pytest.raises(ConfigError, match="model.history_frequency_mix needs model.history_norm: post"):
         dataclasses.replace(config, history_frequency_mix=0.7)
     with pytest.raises(ConfigError, match=r"model.history_frequency_mix must be in \[0, 1\)"):
