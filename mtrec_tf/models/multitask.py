@@ -335,6 +335,7 @@ class MultiTaskModel(keras.Model):
             item_vectors, image_vectors = (tf.gather(table, item_index) for table in item_table)
             ranking_item_vectors = item_vectors
 
+        history_items = history_mask = None  # the history's item embeddings and mask, read with the user
         if "user" in needs:
             user_encodings = self.encode_user(features, training, steps=bool(step_tasks))
             encoded["user"], history_items, history_mask = map(per_candidate, user_encodings[:3])
