@@ -1,7 +1,7 @@
 """Training throughput of the five-task model against the same model with only `next_item`.
 
     python bench/train_throughput.py [--batch-size 512] [--steps 20] [--rounds 3]
-        [--position-bias | --history-searches | --extended-events]
+        [--position-bias | --history-searches | --extended-events | --variant KEY=VALUE ...]
 
 Both models train on the same batches of the built-in sample, in alternating rounds so that
 machine noise hits both alike; the script prints the median examples/s of each and their
@@ -12,7 +12,10 @@ ratio. The five-task model should cost at most 2x per example: the towers are sh
 searches (`data.history_includes_searches`), on batches of its own examples (the same
 sample, split and order), and the ratio is the cost of the searches per example; with
 `--extended-events`, the sample with view and favorite events trains with them as behaviour
-against the same events declared without a role (in no history).
+against the same events declared without a role (in no history). With `--variant KEY=VALUE`
+(repeatable), the second model is the five-task model with those settings, on the same
+batches (`--variant model.ranking_item_gradient=true`: what the default's second pass over
+the candidates costs).
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ def main() -> None:
                         help="against the same model with past searches in the history instead")
     parser.add_argument("--extended-events", action="store_true",
                         help="on the sample with view and favorite events: as behaviour against without a role")
+    parser.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE",
+                        help="against the five-task model with this setting instead")
     args = parser.parse_args()
 
     if args.history_searches or args.extended_events:
@@ -74,8 +79,12 @@ def main() -> None:
         return
     config, statistics_, catalogue, batches = sample_batches(args.batch_size, args.steps, args.preset)
     other = "with position tower" if args.position_bias else "next_item only"
-    variants = {"five tasks": config, other: with_position_bias(config) if args.position_bias
-                else select_tasks(config, ["next_item"])}
+    if args.variant:
+        other = ", ".join(args.variant)
+        second = load_config(None, [f"training.batch_size={args.batch_size}", *args.variant], preset=args.preset)
+    else:
+        second = with_position_bias(config) if args.position_bias else select_tasks(config, ["next_item"])
+    variants = {"five tasks": config, other: second}
     steps = {name: traced_train_step(name, variant, statistics_, catalogue, batches[0])
              for name, variant in variants.items()}
 
@@ -84,9 +93,9 @@ def main() -> None:
     print(f"\nbatch {args.batch_size}, preset {args.preset}, {args.steps} steps x {args.rounds} rounds, "
           f"{tf.config.threading.get_intra_op_parallelism_threads() or 'all'} threads")
     print_rates(rates)
-    if args.position_bias:
+    if args.position_bias or args.variant:
         ratio = statistics.median(rates["five tasks"]) / statistics.median(rates[other])
-        print(f"cost of ctr's position tower per example: {ratio:.2f}x the five-task model")
+        print(f"cost per example with {other}: {ratio:.2f}x the five-task model")
         return
     ratio = statistics.median(rates["next_item only"]) / statistics.median(rates["five tasks"])
     print(f"cost of the five-task model per example: {ratio:.2f}x the next_item-only model")
