@@ -160,7 +160,10 @@ def main() -> None:
                     config = run_config(encoder, loss, positions, args, seed)
                     prepared = prepare_data(data, config.data, seed=config.seed)
                     name = f"{encoder} / {loss}" + (f" / {positions}" if positions != "auto" else "")
-                    results.setdefault(name, []).append(run_once(config, prepared))
+                    run = run_once(config, prepared)
+                    results.setdefault(name, []).append(run)
+                    print(f"{name}, seed {seed}: " + ", ".join(f"{column} {run[column]:.4f}" for column in COLUMNS)
+                          + f" (epoch {run['chosen_epoch']} of {run['epochs']})", flush=True)
 
     print(f"\n{args.name}, test split, whole catalogue ranked, seen items left out "
           f"(ours: median over seeds {args.seeds}; epoch chosen on validation NDCG@10)")
