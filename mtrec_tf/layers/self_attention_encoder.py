@@ -99,6 +99,8 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
         - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762): the Transformer.
         - [Xiong et al., 2020](https://arxiv.org/abs/2002.04745): on layer normalization
           in the Transformer (pre-LN).
+        - [Shin et al., 2024](https://arxiv.org/abs/2312.10325): an attentive inductive
+          bias for sequential recommendation beyond the self-attention (BSARec's filter).
     """
 
     def __init__(
