@@ -71,6 +71,12 @@ class ItemParts:
     tables: tf.Tensor | None
     images: tf.Tensor
 
+    def gather(self, rows: tf.Tensor) -> ItemParts:
+        """The parts of `rows` (indices into these items)."""
+        return ItemParts(tf.gather(self.embedding, rows), tuple(tf.gather(t, rows) for t in self.texts),
+                         None if self.tables is None else tf.gather(self.tables, rows),
+                         tf.gather(self.images, rows))
+
 
 @keras.saving.register_keras_serializable(package="mtrec_tf")
 class ItemEncoder(keras.layers.Layer):

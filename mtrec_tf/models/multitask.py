@@ -319,21 +319,18 @@ class MultiTaskModel(keras.Model):
         # Set below whenever a task reads the items or `extra_items` is given.
         item_vectors: tf.Tensor = None
         image_vectors: tf.Tensor = None
-        # What the ranking tasks read of the candidate's tower vector (`ranking_item_gradient`).
-        ranking_item_vectors: tf.Tensor = None
-        table_gradient = self.config.ranking_item_gradient != "encoders"
+        # With `ranking_item_gradient: encoders`, the candidates' tower vectors the ranking tasks
+        # read: the tables behind a stop-gradient (training only; serving reads `item_table`).
+        ranking_candidates: tf.Tensor | None = None
         if encodes_items:
             parts = self.item_encoder.parts(unique_items, text_vectors[first_item_text:], training)
-            unique_vectors = self.item_encoder.combine(parts, training)
-            item_vectors = tf.gather(unique_vectors, item_position)
+            item_vectors = tf.gather(self.item_encoder.combine(parts, training), item_position)
             image_vectors = tf.gather(parts.images, item_position)
-            ranking_item_vectors = item_vectors
-            if not table_gradient and uses_candidate:
-                ranking_item_vectors = tf.gather(self.item_encoder.combine(parts, training, table_gradient=False),
-                                                 item_position)
+            if self.config.ranking_item_gradient == "encoders" and uses_candidate:
+                candidate_parts = parts.gather(item_position[:candidates])
+                ranking_candidates = self.item_encoder.combine(candidate_parts, training, table_gradient=False)
         elif item_table is not None:
             item_vectors, image_vectors = (tf.gather(table, item_index) for table in item_table)
-            ranking_item_vectors = item_vectors
 
         history_items = history_mask = None  # the history's item embeddings and mask, read with the user
         if "user" in needs:
@@ -344,9 +341,9 @@ class MultiTaskModel(keras.Model):
             encoded["image"] = image_vectors[:candidates]
             encoded["item"] = self._candidate_encoding(item_vectors[:candidates], candidate_index, needs,
                                                        history_items, history_mask, training)
-            if not table_gradient:
+            if ranking_candidates is not None:
                 # The ranking tasks train the encoders and the target attention, not the tables.
-                ranking_item = self._candidate_encoding(ranking_item_vectors[:candidates], candidate_index, needs,
+                ranking_item = self._candidate_encoding(ranking_candidates, candidate_index, needs,
                                                         history_items, history_mask, training, table_gradient=False)
                 ranking_encoded = {**encoded, "item": ranking_item}
             elif not self.config.ranking_item_gradient:
