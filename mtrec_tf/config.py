@@ -136,6 +136,7 @@ TEXT_ENCODERS = ("bilstm", "none")
 HISTORY_ENCODERS = ("bilstm", "transformer")
 HISTORY_NORMS = ("pre", "post")  # CausalSelfAttentionEncoder's `norm` and `activation`
 HISTORY_ACTIVATIONS = ("relu", "gelu")
+HISTORY_POSITIONS = ("forward", "backward")
 LOSS_WEIGHTINGS = ("fixed", "uncertainty")
 OPTIMIZERS = ("adam", "lazy_adam")
 
@@ -306,6 +307,10 @@ class ModelConfig:
             `frequency_mix`); 0 turns it off. Needs `history_norm: post`.
         history_frequency_bins: the lowest frequencies that filter keeps over a window of
             `data.history_length` steps (BSARec's `c` is twice this less one).
+        history_positions: what the transformer's learned positions count: "forward", the
+            steps before each step (a step's output does not depend on how many follow it);
+            "backward", the steps after it, so the newest step is always position 0 (SASRec's
+            and BSARec's left-padded windows).
         history_dropout: dropout rate inside the transformer (its inputs, attention
             weights, feed-forward part and residual branches).
         max_query_tokens, max_title_tokens: longer texts are truncated.
@@ -352,6 +357,12 @@ class ModelConfig:
             0.000, coverage@50 0.984 against 0.791, Recall@50 +0.004, ctr AUC +0.009, image
             accuracy +0.058, CTCVR AUC -0.003 and query accuracy -0.005 (within two standard
             errors); false also brings the tail back but costs CTCVR and image accuracy.
+        ranking_encoder_gradient: whether the ranking tasks train the shared text and image
+            encoders, through the query they read and the candidate's text features and
+            image: true; false, they read those encodings through a stop-gradient; "auto",
+            they leave the text encoder to the other tasks that read the query (query
+            classification) and the image encoder to those that read the image, when the
+            model has such tasks, and train them otherwise.
         position_buckets: slots with a row of their own in the position-bias tower of
             tasks with `position_bias` (later slots share the last row).
         dropout: dropout rate in towers and the shared bottom.
@@ -372,6 +383,7 @@ class ModelConfig:
     history_init_stddev: float = 0.0
     history_frequency_mix: float = 0.0
     history_frequency_bins: int = 2
+    history_positions: str = "forward"
     history_dropout: float = 0.2
     max_query_tokens: int = 16
     max_title_tokens: int = 24
@@ -394,6 +406,7 @@ class ModelConfig:
     tie_item_embeddings: bool = False
     loss_weighting: str = "fixed"
     ranking_item_gradient: bool | str = "encoders"
+    ranking_encoder_gradient: bool | str = True
     position_buckets: int = 20
     dropout: float = 0.2
     init_embeddings: str | None = None
@@ -405,6 +418,7 @@ class ModelConfig:
         check_choice("model.history_encoder", self.history_encoder, HISTORY_ENCODERS, ConfigError)
         check_choice("model.history_norm", self.history_norm, HISTORY_NORMS, ConfigError)
         check_choice("model.history_activation", self.history_activation, HISTORY_ACTIVATIONS, ConfigError)
+        check_choice("model.history_positions", self.history_positions, HISTORY_POSITIONS, ConfigError)
         check_choice("model.loss_weighting", self.loss_weighting, LOSS_WEIGHTINGS, ConfigError)
         for name in ("embedding_dim", "text_units", "history_units", "image_dim", "retrieval_dim",
                      "max_query_tokens", "max_title_tokens", "max_subwords", "num_experts", "expert_units",
@@ -425,6 +439,9 @@ class ModelConfig:
         if self.ranking_item_gradient not in (True, False, "encoders"):
             raise ConfigError("model.ranking_item_gradient must be true, false or encoders, "
                               f"got {self.ranking_item_gradient!r}")
+        if self.ranking_encoder_gradient not in (True, False, "auto"):
+            raise ConfigError("model.ranking_encoder_gradient must be true, false or auto, "
+                              f"got {self.ranking_encoder_gradient!r}")
         if self.history_frequency_mix and self.history_norm != "post":
             raise ConfigError("model.history_frequency_mix needs model.history_norm: post (BSARec's blocks), "
                               f"got {self.history_norm!r}")

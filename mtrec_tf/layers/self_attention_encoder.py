@@ -10,6 +10,7 @@ from mtrec_tf.layers._utils import PooledSequenceOutputs, check_positive_int, ch
 
 NORMS = ("pre", "post")
 ACTIVATIONS = ("relu", "gelu")
+POSITION_ORDERS = ("forward", "backward")
 
 
 @keras.saving.register_keras_serializable(package="mtrec_tf")
@@ -17,7 +18,7 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
     """Encodes a sequence with causal self-attention blocks (SASRec) and reads the last step.
 
     ```
-    h^0_t  = x_t W_in + P[p_t]                          p_t = real steps before t
+    h^0_t  = x_t W_in + P[p_t]                          p_t = real steps before t (or after t)
     a^l    = h^(l-1) + Dropout(MHA(LN(h^(l-1))))        causal: step t sees steps s <= t
     h^l    = a^l + Dropout(FFN(LN(a^l)))                FFN(z) = W_2 Dropout(relu(W_1 z + b_1)) + b_2
     y_t    = LN(h^N_t)                                  (units wide; zero on padded steps)
@@ -34,8 +35,8 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
     Step `t` attends only to real steps `s <= t`, and every other operation is per step, so
     step `t`'s output never depends on a later step: `sequences[:, t]` can predict item
     `t + 1` when all positions are trained at once. Positions count the real steps before
-    each step (`p_t = 0` for the oldest), so padding anywhere in a row, and a prefix being
-    cut from a longer history or not, changes nothing. The pooled vector is the output at
+    each step (`p_t = 0` for the oldest; `position_order`), so padding anywhere in a row, and
+    a prefix being cut from a longer history or not, changes nothing. The pooled vector is the output at
     each row's last real step: histories here are padded at the end with the most recent
     event last. Padded steps take no part in attention and output zero; a row with no real
     step gives an all-zero pooled vector and sequences, with finite gradients.
@@ -68,6 +69,12 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
             at `t`, so step `t` still reads no later step. Needs `norm="post"`.
         frequency_bins: `J`, the frequencies the filter keeps (the zero frequency
             included), at most `max_length // 2`; BSARec's `c` is `2 J - 1`.
+        position_order: `"forward"`, `p_t` counts the real steps before `t` (above); or
+            `"backward"`, the real steps after `t`, so the newest step is always position 0,
+            as in SASRec's and BSARec's left-padded windows. A step still reads no later
+            step, but its position then counts them: a prefix encoded alone differs from
+            the same steps within a longer row (the filter's kernel, which reads position
+            differences, is the same either way).
         return_sequences: If `True`, return the per-step outputs as well.
         kernel_initializer: Initializer of the projections' kernels.
         position_initializer: Initializer of the position table; Keras' `Embedding`
@@ -115,6 +122,7 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
         activation: str = "relu",
         frequency_mix: float = 0.0,
         frequency_bins: int = 2,
+        position_order: str = "forward",
         return_sequences: bool = False,
         kernel_initializer: Any = "glorot_uniform",
         position_initializer: Any = "uniform",
@@ -136,8 +144,13 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
             raise ValueError(f"{owner}: `norm` must be one of {', '.join(NORMS)}, got {norm!r}")
         if activation not in ACTIVATIONS:
             raise ValueError(f"{owner}: `activation` must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+        if position_order not in POSITION_ORDERS:
+            raise ValueError(
+                f"{owner}: `position_order` must be one of {', '.join(POSITION_ORDERS)}, got {position_order!r}"
+            )
         self.norm = norm
         self.activation = activation
+        self.position_order = position_order
         self.frequency_mix = check_rate(owner, "frequency_mix", frequency_mix)
         self.frequency_bins = check_positive_int(owner, "frequency_bins", frequency_bins)
         if self.frequency_mix and norm != "post":
@@ -268,7 +281,10 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
             f"({self.max_length}); cut histories to their most recent {self.max_length}",
         )
         with tf.control_dependencies([check]):
-            positions = tf.maximum(count - 1, 0)
+            if self.position_order == "forward":
+                positions = tf.maximum(count - 1, 0)
+            else:  # the real steps after this one (0 for the newest)
+                positions = tf.maximum(count[:, -1:] - count, 0)
         x = inputs if self.input_projection is None else self.input_projection(inputs)
         x = x + tf.gather(tf.cast(self.position_embedding, x.dtype), positions)
         if self.input_norm is not None:
@@ -347,6 +363,7 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
                 "activation": self.activation,
                 "frequency_mix": self.frequency_mix,
                 "frequency_bins": self.frequency_bins,
+                "position_order": self.position_order,
                 "return_sequences": self.return_sequences,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "position_initializer": keras.initializers.serialize(self.position_initializer),

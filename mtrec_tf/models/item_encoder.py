@@ -170,16 +170,20 @@ class ItemEncoder(keras.layers.Layer):
             images = self.image_encoder(catalogue.pixels(unique_index), training=training)
         return ItemParts(self.item_embedding(unique_index), tuple(texts), tables, images)
 
-    def combine(self, parts: ItemParts, training: bool | None = None, table_gradient: bool = True) -> tf.Tensor:
-        """Tower vectors (n, embedding_dim) from `parts`; without `table_gradient`, what trains
-        them reaches the tower and the text and image encoders but not the embedding tables
-        (the id's and the other features')."""
-        embedding, tables = parts.embedding, parts.tables
+    def combine(self, parts: ItemParts, training: bool | None = None, table_gradient: bool = True,
+                text_gradient: bool = True, image_gradient: bool = True) -> tf.Tensor:
+        """Tower vectors (n, embedding_dim) from `parts`. What trains them reaches the tower,
+        and unless told otherwise the embedding tables (the id's and the other features'),
+        the text encoder and the image encoder."""
+        embedding, tables, texts, images = parts.embedding, parts.tables, parts.texts, parts.images
         if not table_gradient:
             embedding = tf.stop_gradient(embedding)
             tables = None if tables is None else tf.stop_gradient(tables)
-        others = [*parts.texts, *([] if tables is None else [tables]), *([parts.images] if self.catalogue.has_image
-                                                                        else [])]
+        if not text_gradient:
+            texts = tuple(tf.stop_gradient(text) for text in texts)
+        if not image_gradient:
+            images = tf.stop_gradient(images)
+        others = [*texts, *([] if tables is None else [tables]), *([images] if self.catalogue.has_image else [])]
         if self.tied:
             if not others:
                 return embedding

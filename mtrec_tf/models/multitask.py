@@ -134,6 +134,14 @@ class MultiTaskModel(keras.Model):
 
         # Heads: each task type makes its own.
         self.ranking_tasks = [t for t in self.tasks if task_type(t.type).shares_ranking_bottom]
+        # Which shared encoders, by the input they encode, the ranking tasks train
+        # (`model.ranking_encoder_gradient`): "auto" leaves the text encoder to the other tasks
+        # that read the query and the image encoder to those that read the image, if any.
+        others = [t for t in self.tasks if t not in self.ranking_tasks]
+        setting = config.ranking_encoder_gradient
+        self.ranking_trains = {
+            name: setting is True or (setting == "auto" and not any(name in t.inputs for t in others))
+            for name in ("query", "image")}
         # Ranking tasks that read the same inputs share a bottom (MMoE, PLE); each task reads
         # exactly its configured inputs.
         groups: dict[tuple[str, ...], list[TaskConfig]] = {}
@@ -319,16 +327,21 @@ class MultiTaskModel(keras.Model):
         # Set below whenever a task reads the items or `extra_items` is given.
         item_vectors: tf.Tensor = None
         image_vectors: tf.Tensor = None
-        # With `ranking_item_gradient: encoders`, the candidates' tower vectors the ranking tasks
-        # read: the tables behind a stop-gradient (training only; serving reads `item_table`).
+        # The candidates' tower vectors the ranking tasks read, when they train less of them
+        # (`ranking_item_gradient: encoders`, `ranking_encoder_gradient`): what they do not
+        # train behind a stop-gradient (training only; serving reads `item_table`).
         ranking_candidates: tf.Tensor | None = None
+        table_gradient = self.config.ranking_item_gradient is True
+        text_gradient, image_gradient = self.ranking_trains["query"], self.ranking_trains["image"]
         if encodes_items:
             parts = self.item_encoder.parts(unique_items, text_vectors[first_item_text:], training)
             item_vectors = tf.gather(self.item_encoder.combine(parts, training), item_position)
             image_vectors = tf.gather(parts.images, item_position)
-            if self.config.ranking_item_gradient == "encoders" and uses_candidate:
+            if (uses_candidate and self.config.ranking_item_gradient
+                    and not (table_gradient and text_gradient and image_gradient)):
                 candidate_parts = parts.gather(item_position[:candidates])
-                ranking_candidates = self.item_encoder.combine(candidate_parts, training, table_gradient=False)
+                ranking_candidates = self.item_encoder.combine(candidate_parts, training, table_gradient,
+                                                               text_gradient, image_gradient)
         elif item_table is not None:
             item_vectors, image_vectors = (tf.gather(table, item_index) for table in item_table)
 
@@ -344,11 +357,15 @@ class MultiTaskModel(keras.Model):
             if ranking_candidates is not None:
                 # The ranking tasks train the encoders and the target attention, not the tables.
                 ranking_item = self._candidate_encoding(ranking_candidates, candidate_index, needs,
-                                                        history_items, history_mask, training, table_gradient=False)
+                                                        history_items, history_mask, training, table_gradient)
                 ranking_encoded = {**encoded, "item": ranking_item}
             elif not self.config.ranking_item_gradient:
                 # The ranking tasks read the candidate's encoding without training it.
                 ranking_encoded = {**encoded, "item": tf.stop_gradient(encoded["item"])}
+        for name, trains in (("query", text_gradient), ("image", image_gradient)):
+            if not trains and name in ranking_encoded:
+                # The ranking tasks read the encoding without training its encoder.
+                ranking_encoded = {**ranking_encoded, name: tf.stop_gradient(ranking_encoded[name])}
 
         outputs: dict[str, tf.Tensor] = {}
         logits: dict[str, tf.Tensor] = {}

@@ -66,7 +66,8 @@ def reference(layer, x, mask):
         h = x[n, kept]  # the real steps only: padding must not matter
         if layer.input_projection is not None:
             h = h @ layer.input_projection.kernel.numpy()
-        h = h + positions[: len(kept)]
+        order = np.arange(len(kept))
+        h = h + positions[order if layer.position_order == "forward" else order[::-1]]
         post = layer.norm == "post"
         if post:
             h = layer_norm(h, *layer.input_norm.get_weights())
@@ -149,12 +150,14 @@ def test_where_the_padding_lies_changes_nothing():
     np.testing.assert_allclose(moved_sequences[0].numpy()[[0, 2, 5]], sequences[3, 2:5], atol=1e-5)
 
 
-@pytest.mark.parametrize("norm, frequency_mix", [("pre", 0.0), ("post", 0.0), ("post", 0.7)])
-def test_a_step_never_attends_to_a_later_step(norm, frequency_mix):
+@pytest.mark.parametrize("norm, frequency_mix, position_order",
+                         [("pre", 0.0, "forward"), ("post", 0.0, "forward"), ("post", 0.7, "forward"),
+                          ("post", 0.7, "backward")])
+def test_a_step_never_attends_to_a_later_step(norm, frequency_mix, position_order):
     x, mask = make_inputs()
     layer = CausalSelfAttentionEncoder(UNITS, MAX_LENGTH, num_heads=HEADS, num_blocks=3,
                                        dropout=0.3, norm=norm, frequency_mix=frequency_mix,
-                                       return_sequences=True)
+                                       position_order=position_order, return_sequences=True)
     randomize(layer)
     sequences = layer(x, mask=mask)[1].numpy()
     for row, later in ((0, 2), (2, 3), (2, 5), (3, 4)):
@@ -168,19 +171,25 @@ def test_a_step_never_attends_to_a_later_step(norm, frequency_mix):
         np.testing.assert_array_equal(again[others], sequences[others])
     # A prefix encoded alone gives the same outputs as within the whole sequence, up to float32
     # rounding: other shapes take other kernels (differences of 3e-6 after three blocks were seen).
+    # Backward positions count the steps that follow, so there the prefix differs.
     _, prefix = layer(x[2:3, :3], mask=mask[2:3, :3])
-    np.testing.assert_allclose(prefix[0], sequences[2, :3], atol=2e-5)
+    if position_order == "forward":
+        np.testing.assert_allclose(prefix[0], sequences[2, :3], atol=2e-5)
+    else:
+        assert np.abs(prefix[0] - sequences[2, :3]).max() > 1e-3
 
 
-@pytest.mark.parametrize("norm, activation, frequency_mix, frequency_bins",
-                         [("pre", "relu", 0.0, 2), ("post", "gelu", 0.0, 2), ("post", "relu", 0.0, 2),
-                          ("post", "gelu", 0.7, 2), ("post", "gelu", 0.4, 3), ("post", "gelu", 0.5, 1)])
-def test_matches_numpy_transformer(norm, activation, frequency_mix, frequency_bins):
+@pytest.mark.parametrize("norm, activation, frequency_mix, frequency_bins, position_order",
+                         [("pre", "relu", 0.0, 2, "forward"), ("post", "gelu", 0.0, 2, "forward"),
+                          ("post", "relu", 0.0, 2, "forward"), ("post", "gelu", 0.7, 2, "forward"),
+                          ("post", "gelu", 0.4, 3, "forward"), ("post", "gelu", 0.5, 1, "forward"),
+                          ("pre", "relu", 0.0, 2, "backward"), ("post", "gelu", 0.7, 2, "backward")])
+def test_matches_numpy_transformer(norm, activation, frequency_mix, frequency_bins, position_order):
     x, mask = make_inputs(features=5)  # 5 != UNITS: an input projection
     layer = CausalSelfAttentionEncoder(UNITS, MAX_LENGTH, num_heads=HEADS, num_blocks=2,
                                        feedforward_units=3, norm=norm, activation=activation,
                                        frequency_mix=frequency_mix, frequency_bins=frequency_bins,
-                                       return_sequences=True)
+                                       position_order=position_order, return_sequences=True)
     layer.build(x.shape)
     assert layer.input_projection is not None
     names = [w.name.split("/", 1)[1] for w in layer.attentions[0].weights]
@@ -272,13 +281,14 @@ def test_config_roundtrip(config_roundtrip):
     x, mask = make_inputs()
     layer = CausalSelfAttentionEncoder(UNITS, MAX_LENGTH, num_heads=HEADS, num_blocks=3, dropout=0.1,
                                        feedforward_units=6, norm="post", activation="gelu",
-                                       frequency_mix=0.7, frequency_bins=3,
+                                       frequency_mix=0.7, frequency_bins=3, position_order="backward",
                                        return_sequences=True, position_initializer="zeros")
     copy = config_roundtrip(layer, x, mask=mask)
     config = copy.get_config()
     assert (config["num_blocks"], config["feedforward_units"], config["max_length"]) == (3, 6, MAX_LENGTH)
     assert (config["frequency_mix"], config["frequency_bins"]) == (0.7, 3) and len(copy.frequency_scales) == 3
     assert (config["norm"], config["activation"]) == ("post", "gelu") and copy.final_norm is None
+    assert config["position_order"] == "backward"
     assert copy.attentions[2].get_config()["dropout"] == 0.1
 
 
@@ -301,6 +311,8 @@ def test_rejects_bad_arguments():
         CausalSelfAttentionEncoder(units=4, max_length=4, norm="post", frequency_mix=1.0)
     with pytest.raises(ValueError, match=r"`frequency_bins` \(3\) must be at most `max_length // 2` \(2\)"):
         CausalSelfAttentionEncoder(units=4, max_length=4, norm="post", frequency_mix=0.5, frequency_bins=3)
+    with pytest.raises(ValueError, match="`position_order` must be one of forward, backward, got 'random'"):
+        CausalSelfAttentionEncoder(units=4, max_length=4, position_order="random")
     with pytest.raises(ValueError, match="`activation` must be one of relu, gelu"):
         CausalSelfAttentionEncoder(units=4, max_length=4, activation="tanh")
     with pytest.raises(ValueError, match="features"):
