@@ -137,6 +137,7 @@ HISTORY_ENCODERS = ("bilstm", "transformer")
 HISTORY_NORMS = ("pre", "post")  # CausalSelfAttentionEncoder's `norm` and `activation`
 HISTORY_ACTIVATIONS = ("relu", "gelu")
 HISTORY_POSITIONS = ("forward", "backward")
+ENCODER_TRAININGS = ("all", "not_ranking", "readers")
 LOSS_WEIGHTINGS = ("fixed", "uncertainty")
 OPTIMIZERS = ("adam", "lazy_adam")
 
@@ -357,12 +358,14 @@ class ModelConfig:
             0.000, coverage@50 0.984 against 0.791, Recall@50 +0.004, ctr AUC +0.009, image
             accuracy +0.058, CTCVR AUC -0.003 and query accuracy -0.005 (within two standard
             errors); false also brings the tail back but costs CTCVR and image accuracy.
-        ranking_encoder_gradient: whether the ranking tasks train the shared text and image
-            encoders, through the query they read and the candidate's text features and
-            image: true; false, they read those encodings through a stop-gradient; "auto",
-            they leave the text encoder to the other tasks that read the query (query
-            classification) and the image encoder to those that read the image, when the
-            model has such tasks, and train them otherwise.
+        encoder_training: which tasks train the shared text and image encoders: "all", every
+            task whose inputs pass through them (the query a task reads, the items' text
+            features and image in the item tower); "not_ranking", all but the ranking tasks,
+            which read those encodings through a stop-gradient; "readers", only the tasks
+            other than the ranking ones that read the encoder's input directly (query
+            classification the text encoder, image classification the image encoder). The
+            last two apply to an encoder only when the model has such a task; otherwise every
+            task trains it.
         position_buckets: slots with a row of their own in the position-bias tower of
             tasks with `position_bias` (later slots share the last row).
         dropout: dropout rate in towers and the shared bottom.
@@ -406,7 +409,7 @@ class ModelConfig:
     tie_item_embeddings: bool = False
     loss_weighting: str = "fixed"
     ranking_item_gradient: bool | str = "encoders"
-    ranking_encoder_gradient: bool | str = True
+    encoder_training: str = "all"
     position_buckets: int = 20
     dropout: float = 0.2
     init_embeddings: str | None = None
@@ -419,6 +422,7 @@ class ModelConfig:
         check_choice("model.history_norm", self.history_norm, HISTORY_NORMS, ConfigError)
         check_choice("model.history_activation", self.history_activation, HISTORY_ACTIVATIONS, ConfigError)
         check_choice("model.history_positions", self.history_positions, HISTORY_POSITIONS, ConfigError)
+        check_choice("model.encoder_training", self.encoder_training, ENCODER_TRAININGS, ConfigError)
         check_choice("model.loss_weighting", self.loss_weighting, LOSS_WEIGHTINGS, ConfigError)
         for name in ("embedding_dim", "text_units", "history_units", "image_dim", "retrieval_dim",
                      "max_query_tokens", "max_title_tokens", "max_subwords", "num_experts", "expert_units",
@@ -439,9 +443,6 @@ class ModelConfig:
         if self.ranking_item_gradient not in (True, False, "encoders"):
             raise ConfigError("model.ranking_item_gradient must be true, false or encoders, "
                               f"got {self.ranking_item_gradient!r}")
-        if self.ranking_encoder_gradient not in (True, False, "auto"):
-            raise ConfigError("model.ranking_encoder_gradient must be true, false or auto, "
-                              f"got {self.ranking_encoder_gradient!r}")
         if self.history_frequency_mix and self.history_norm != "post":
             raise ConfigError("model.history_frequency_mix needs model.history_norm: post (BSARec's blocks), "
                               f"got {self.history_norm!r}")

@@ -134,14 +134,13 @@ class MultiTaskModel(keras.Model):
 
         # Heads: each task type makes its own.
         self.ranking_tasks = [t for t in self.tasks if task_type(t.type).shares_ranking_bottom]
-        # Which shared encoders, by the input they encode, the ranking tasks train
-        # (`model.ranking_encoder_gradient`): "auto" leaves the text encoder to the other tasks
-        # that read the query and the image encoder to those that read the image, if any.
-        others = [t for t in self.tasks if t not in self.ranking_tasks]
-        setting = config.ranking_encoder_gradient
-        self.ranking_trains = {
-            name: setting is True or (setting == "auto" and not any(name in t.inputs for t in others))
-            for name in ("query", "image")}
+        # Which tasks train the shared encoders, by the input they encode (`model.encoder_training`):
+        # an encoder whose input another task than the ranking ones reads may be left to those
+        # tasks, by the ranking tasks ("not_ranking") or by every task but them ("readers").
+        owned = {name: any(name in t.inputs for t in self.tasks if t not in self.ranking_tasks)
+                 for name in ("query", "image")}
+        self.ranking_trains = {name: config.encoder_training == "all" or not owned[name] for name in owned}
+        self.item_tower_trains = {name: config.encoder_training != "readers" or not owned[name] for name in owned}
         # Ranking tasks that read the same inputs share a bottom (MMoE, PLE); each task reads
         # exactly its configured inputs.
         groups: dict[tuple[str, ...], list[TaskConfig]] = {}
@@ -328,14 +327,16 @@ class MultiTaskModel(keras.Model):
         item_vectors: tf.Tensor = None
         image_vectors: tf.Tensor = None
         # The candidates' tower vectors the ranking tasks read, when they train less of them
-        # (`ranking_item_gradient: encoders`, `ranking_encoder_gradient`): what they do not
-        # train behind a stop-gradient (training only; serving reads `item_table`).
+        # (`ranking_item_gradient: encoders`, `encoder_training`): what they do not train behind
+        # a stop-gradient (training only; serving reads `item_table`).
         ranking_candidates: tf.Tensor | None = None
         table_gradient = self.config.ranking_item_gradient is True
         text_gradient, image_gradient = self.ranking_trains["query"], self.ranking_trains["image"]
         if encodes_items:
             parts = self.item_encoder.parts(unique_items, text_vectors[first_item_text:], training)
-            item_vectors = tf.gather(self.item_encoder.combine(parts, training), item_position)
+            item_vectors = tf.gather(self.item_encoder.combine(
+                parts, training, text_gradient=self.item_tower_trains["query"],
+                image_gradient=self.item_tower_trains["image"]), item_position)
             image_vectors = tf.gather(parts.images, item_position)
             if (uses_candidate and self.config.ranking_item_gradient
                     and not (table_gradient and text_gradient and image_gradient)):

@@ -440,11 +440,11 @@ def test_the_ranking_tasks_train_the_item_encoding_unless_told_not_to(tiny_confi
 
 
 @pytest.mark.parametrize("item_gradient", [True, "encoders"])
-@pytest.mark.parametrize("encoder_gradient", [True, False, "auto"])
-def test_the_ranking_tasks_train_the_text_and_image_encoders_unless_told_not_to(
-        tiny_config, tiny_prepared, catalogue, batch, item_gradient, encoder_gradient):
+@pytest.mark.parametrize("training", ["all", "not_ranking", "readers"])
+def test_which_tasks_train_the_text_and_image_encoders(tiny_config, tiny_prepared, catalogue, batch, item_gradient,
+                                                       training):
     model_config = dataclasses.replace(tiny_config.model, ranking_item_gradient=item_gradient,
-                                       ranking_encoder_gradient=encoder_gradient)
+                                       encoder_training=training)
     model = build_model(dataclasses.replace(tiny_config, model=model_config), tiny_prepared.statistics, catalogue)
     features, labels, masks = batch
     model.compute_losses(features, labels, masks, training=False)  # builds every weight
@@ -457,31 +457,34 @@ def test_the_ranking_tasks_train_the_text_and_image_encoders_unless_told_not_to(
         return any(g is not None and float(tf.reduce_sum(tf.abs(tf.convert_to_tensor(g)))) > 0
                    for g in tape.gradient(loss, variables))
 
-    # "auto": query_category reads the query and image_category the image, so the ranking
-    # tasks leave both encoders to them.
-    for name in ("ctr", "cvr"):
-        for encoder, variables in encoders.items():
-            assert reached(losses[name], variables) == (encoder_gradient is True), (name, encoder)
-        assert reached(losses[name], model.item_encoder.tower.trainable_variables), name
-    assert reached(losses["query_category"], encoders["text"])
+    # query_category and next_item read the query, image_category the image: they train those
+    # encoders either way; the ranking tasks only with "all"; next_item trains the image
+    # encoder through the item tower unless "readers".
+    assert reached(losses["query_category"], encoders["text"]) and reached(losses["next_item"], encoders["text"])
     assert reached(losses["image_category"], encoders["image"])
-    assert reached(losses["next_item"], encoders["text"]) and reached(losses["next_item"], encoders["image"])
-    if encoder_gradient is not True:
-        # Serving reads the same encodings: the stop-gradient changes no prediction.
+    assert reached(losses["next_item"], encoders["image"]) == (training != "readers")
+    for encoder, variables in encoders.items():
+        for name in ("ctr", "cvr"):
+            assert reached(losses[name], variables) == (training == "all"), (name, encoder)
+    for name in ("ctr", "cvr", "next_item"):
+        assert reached(losses[name], model.item_encoder.tower.trainable_variables), name
+    if training != "all":
+        # Serving reads the same encodings: the stop-gradients change no prediction.
         default = build_model(dataclasses.replace(tiny_config, model=dataclasses.replace(
-            model_config, ranking_encoder_gradient=True)), tiny_prepared.statistics, catalogue)
+            model_config, encoder_training="all")), tiny_prepared.statistics, catalogue)
         default.compute_losses(features, labels, masks, training=False)
         default.set_weights(model.get_weights())
         for name, output in model(features).items():
             np.testing.assert_allclose(output.numpy(), default(features)[name].numpy(), rtol=1e-6, err_msg=name)
 
 
-def test_auto_lets_the_ranking_tasks_train_the_encoders_no_other_task_reads(tiny_config, tiny_prepared, catalogue,
-                                                                           batch):
-    # query_category reads the query; nothing else reads the image.
+@pytest.mark.parametrize("training", ["not_ranking", "readers"])
+def test_an_encoder_no_other_task_reads_is_trained_by_every_task(tiny_config, tiny_prepared, catalogue, batch,
+                                                                  training):
+    # query_category reads the query; no task but the ranking ones reads the image.
     config = select_tasks(tiny_config, ["query_category", "ctr", "cvr"])
     model = build_model(dataclasses.replace(config, model=dataclasses.replace(config.model,
-                                                                              ranking_encoder_gradient="auto")),
+                                                                              encoder_training=training)),
                         tiny_prepared.statistics, catalogue)
     features, labels, masks = batch
     model.compute_losses(features, labels, masks, training=False)  # builds every weight
@@ -492,8 +495,8 @@ def test_auto_lets_the_ranking_tasks_train_the_encoders_no_other_task_reads(tiny
         gradients = tape.gradient(losses["ctr"], variables)
         assert any(g is not None and float(tf.reduce_sum(tf.abs(tf.convert_to_tensor(g)))) > 0
                    for g in gradients) == trained
-    with pytest.raises(ConfigError, match="model.ranking_encoder_gradient must be true, false or auto, got 'never'"):
-        dataclasses.replace(config.model, ranking_encoder_gradient="never")
+    with pytest.raises(ConfigError, match="model.encoder_training"):
+        dataclasses.replace(config.model, encoder_training="none")
 
 
 @pytest.mark.parametrize("features", ["default", "id_only"])
