@@ -150,12 +150,12 @@ class ItemEncoder(keras.layers.Layer):
         return [self.text_encoder.id_tokens(tf.gather(tokens, unique_index))
                 for tokens in self.catalogue.texts.values()]
 
-    def features(self, unique_index: tf.Tensor, texts: Sequence[tf.Tensor] = (),
-                 training: bool | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+    def features(self, unique_index: tf.Tensor, texts: Sequence[tf.Tensor] = (), training: bool | None = None,
+                 text_gradient: bool = True, image_gradient: bool = True) -> tuple[tf.Tensor, tf.Tensor]:
         """Tower vectors and image encodings of items by index, given the encodings of their
-        text features (in `text_features` order)."""
+        text features (in `text_features` order); the gradients as in `combine`."""
         parts = self.parts(unique_index, texts, training)
-        return self.combine(parts, training), parts.images
+        return self.combine(parts, training, text_gradient=text_gradient, image_gradient=image_gradient), parts.images
 
     def parts(self, unique_index: tf.Tensor, texts: Sequence[tf.Tensor] = (),
               training: bool | None = None) -> ItemParts:
@@ -190,8 +190,9 @@ class ItemEncoder(keras.layers.Layer):
             return embedding + self.tower(tf.concat(others, axis=-1), training=training)
         return self.tower(tf.concat([embedding, *others], axis=-1), training=training)
 
-    def call(self, item_index: tf.Tensor, training: bool | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+    def call(self, item_index: tf.Tensor, training: bool | None = None, text_gradient: bool = True,
+             image_gradient: bool = True) -> tuple[tf.Tensor, tf.Tensor]:
         unique, position = tf.unique(tf.reshape(item_index, [-1]))  # each distinct item once
         texts = self.text_encoder.encode(self.texts(unique), training) if self.uses_titles else []
-        vectors, images = self.features(unique, texts, training)
+        vectors, images = self.features(unique, texts, training, text_gradient, image_gradient)
         return tf.gather(vectors, position), tf.gather(images, position)

@@ -488,7 +488,10 @@ class MultiTaskModel(keras.Model):
             sampling_probability=self.catalogue.sampling_probability,
             target_vectors=target_vectors,
             training=training,
-            encode_items=lambda index: self.encode_items(index, training=training)[0],
+            # Negatives encoded as the item tower trains (`model.encoder_training`).
+            encode_items=lambda index: self.item_encoder(index, training=training,
+                                                         text_gradient=self.item_tower_trains["query"],
+                                                         image_gradient=self.item_tower_trains["image"])[0],
             num_items=int(self.catalogue.sampling_probability.shape[0]) - 1,
         )
         losses, counts = {}, {}
