@@ -365,7 +365,9 @@ class ModelConfig:
             other than the ranking ones that read the encoder's input directly (query
             classification the text encoder, image classification the image encoder). The
             last two apply to an encoder only when the model has such a task; otherwise every
-            task trains it.
+            task trains it. On the sample (scale 3, seeds 42, 1, 2, validation), "not_ranking"
+            against "all": query accuracy +0.005, ctr AUC +0.003, CTCVR AUC +0.006, Recall@50
+            +0.007, but image accuracy -0.031 and coverage@50 -0.013: not the default.
         position_buckets: slots with a row of their own in the position-bias tower of
             tasks with `position_bias` (later slots share the last row).
         dropout: dropout rate in towers and the shared bottom.
