@@ -199,8 +199,10 @@ class MultiTaskModel(keras.Model):
         return self.text_encoder(queries, training=training)
 
     def encode_items(self, item_index: tf.Tensor, training: bool | None = None) -> tuple[tf.Tensor, tf.Tensor]:
-        """Item tower vectors (n, embedding_dim) and image encodings of items by catalogue row."""
-        return self.item_encoder(item_index, training=training)
+        """Item tower vectors (n, embedding_dim) and image encodings of items by catalogue row,
+        trained as the item tower trains the shared encoders (`model.encoder_training`)."""
+        return self.item_encoder(item_index, training=training, text_gradient=self.item_tower_trains["query"],
+                                 image_gradient=self.item_tower_trains["image"])
 
     def encode_user(self, features: dict, training: bool | None = None, steps: bool = False) -> tuple[tf.Tensor, ...]:
         """The user vector of each row's history, the history's item embeddings and their mask;
@@ -356,7 +358,7 @@ class MultiTaskModel(keras.Model):
             encoded["item"] = self._candidate_encoding(item_vectors[:candidates], candidate_index, needs,
                                                        history_items, history_mask, training)
             if ranking_candidates is not None:
-                # The ranking tasks train the encoders and the target attention, not the tables.
+                # The ranking tasks train the tower, the target attention and what else they are let.
                 ranking_item = self._candidate_encoding(ranking_candidates, candidate_index, needs,
                                                         history_items, history_mask, training, table_gradient)
                 ranking_encoded = {**encoded, "item": ranking_item}
@@ -488,10 +490,7 @@ class MultiTaskModel(keras.Model):
             sampling_probability=self.catalogue.sampling_probability,
             target_vectors=target_vectors,
             training=training,
-            # Negatives encoded as the item tower trains (`model.encoder_training`).
-            encode_items=lambda index: self.item_encoder(index, training=training,
-                                                         text_gradient=self.item_tower_trains["query"],
-                                                         image_gradient=self.item_tower_trains["image"])[0],
+            encode_items=lambda index: self.encode_items(index, training=training)[0],
             num_items=int(self.catalogue.sampling_probability.shape[0]) - 1,
         )
         losses, counts = {}, {}
