@@ -3,6 +3,7 @@
     python bench/mtl_claim.py [--data sample,movielens] [--seeds 42,1,2] [--scale 3]
         [--epochs N] [--set KEY=VALUE ...] [--part test|validation] [--variant KEY=VALUE ...]
         [--json OUT]
+    python bench/mtl_claim.py --merge OUT [OUT ...]
 
 For each data set and seed, the multi-task model and the same architecture trained on each
 task alone (`select_tasks`) learn from the same prepared data, split and budget, and are
@@ -17,6 +18,9 @@ and a verdict: `ahead` or `behind` by more than one standard error, else `within
 To choose a default, `--variant KEY=VALUE` (repeatable) compares the multi-task model with
 those settings against the multi-task model without them, in place of the single-task
 models, and `--part validation` scores the validation part, which choices are made on.
+
+`--merge` prints the table of earlier `--json` outputs together, training nothing: seeds run
+in separate processes or on separate machines, with the same settings (each run records them).
 """
 
 from __future__ import annotations
@@ -97,6 +101,55 @@ def verdict(differences: np.ndarray) -> tuple[float, float, str]:
     return mean, error, "ahead" if mean > 0 else "behind"
 
 
+def print_table(runs: dict[str, list[dict]], part: str) -> None:
+    """The mean and spread of both models, the paired difference and the verdict, per data set."""
+    for name, results in runs.items():
+        other, against = comparison(results[0])
+        seeds = ",".join(str(r["seed"]) for r in results)
+        parts = {r.get("settings", {}).get("part", part) for r in results}
+        print(f"\n{name} ({'/'.join(sorted(parts))} part, seeds {seeds}; {other} / {against} mean ± std; paired "
+              f"difference signed so that positive favours the {other} model, ± standard error)".replace("_", "-"))
+        print(f"{'task metric':32}{other.replace('_', '-'):>18}{against.replace('_', '-'):>18}{'difference':>20}  "
+              "verdict")
+        types = results[0]["types"]
+        for task, metric in results[0]["rows"]:
+            multi = np.array([r[other][task][metric] for r in results], dtype=np.float64)
+            single = np.array([r[against][task][metric] for r in results], dtype=np.float64)
+            sign = 1.0 if task_type(types[task]).metric_direction(metric) == "max" else -1.0
+            mean, error, said = verdict(sign * (multi - single))
+            print(f"{task + ' ' + metric:32}{multi.mean():>10.4f} ± {multi.std():.3f}"
+                  f"{single.mean():>10.4f} ± {single.std():.3f}{mean:>+12.4f} ± {error:.4f}  {said}")
+
+
+def comparison(run: dict) -> tuple[str, str]:
+    """What a run measured against what: its two models' keys."""
+    return ("variant", "default") if "variant" in run else ("multi_task", "single_task")
+
+
+def merged_runs(paths: list[Path]) -> dict[str, list[dict]]:
+    """The runs of several `--json` outputs, by data set; the same seed twice, or runs with other
+    settings or another comparison, stop with the files named."""
+    runs: dict[str, list[dict]] = {}
+    origin: dict[tuple[str, int], Path] = {}
+    for path in paths:
+        for name, results in json.loads(path.read_text(encoding="utf-8")).items():
+            for run in results:
+                if (name, run["seed"]) in origin:
+                    raise SystemExit(f"--merge: {name} seed {run['seed']} is in both {origin[name, run['seed']]} "
+                                     f"and {path}")
+                first = runs.get(name, [None])[0]
+                if first is not None:
+                    kept = origin[name, first["seed"]]
+                    if comparison(run) != comparison(first) or run["rows"] != first["rows"]:
+                        raise SystemExit(f"--merge: {path} ({name}) compares other models or metrics than {kept}")
+                    if run.get("settings") != first.get("settings"):
+                        raise SystemExit(f"--merge: {path} ({name}) was run with {run.get('settings')}, "
+                                         f"{kept} with {first.get('settings')}")
+                origin[name, run["seed"]] = path
+                runs.setdefault(name, []).append(run)
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="sample,movielens", help="comma-separated: sample, movielens")
@@ -110,7 +163,12 @@ def main() -> None:
     parser.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE",
                         help="compare the multi-task model with this setting against it without")
     parser.add_argument("--json", type=Path, help="write every run's metrics here")
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="OUT",
+                        help="print the table of earlier --json outputs together, training nothing")
     args = parser.parse_args()
+    if args.merge:
+        print_table(merged_runs(args.merge), args.part)
+        return
     # What is measured against what: the keys of each run in the JSON, the table's columns.
     other, against = ("variant", "default") if args.variant else ("multi_task", "single_task")
 
@@ -131,26 +189,17 @@ def main() -> None:
                 for task in config.tasks:
                     single.update(test_metrics(select_tasks(config, [task.name]), prepared, catalogue,
                                                part=args.part))
+            settings = {"part": args.part, "scale": args.scale, "epochs": args.epochs, "set": args.set,
+                        "variant": args.variant}
             runs.setdefault(name, []).append({"seed": seed, other: multi, against: single,
                                               "rows": claim_metrics(config), "types": {t.name: t.type
-                                                                                       for t in config.tasks}})
+                                                                                       for t in config.tasks},
+                                              "settings": settings})
             print(f"{name} seed {seed}: " + ", ".join(
                 f"{task} {metric} {multi[task][metric]:.4f} / {single[task][metric]:.4f}"
                 for task, metric in claim_metrics(config)), flush=True)
 
-    for name, results in runs.items():
-        print(f"\n{name} ({args.part} part, seeds {args.seeds}; {other} / {against} mean ± std; paired difference "
-              f"signed so that positive favours the {other} model, ± standard error)".replace("_", "-"))
-        print(f"{'task metric':32}{other.replace('_', '-'):>18}{against.replace('_', '-'):>18}{'difference':>20}  "
-              "verdict")
-        types = results[0]["types"]
-        for task, metric in results[0]["rows"]:
-            multi = np.array([r[other][task][metric] for r in results], dtype=np.float64)
-            single = np.array([r[against][task][metric] for r in results], dtype=np.float64)
-            sign = 1.0 if task_type(types[task]).metric_direction(metric) == "max" else -1.0
-            mean, error, said = verdict(sign * (multi - single))
-            print(f"{task + ' ' + metric:32}{multi.mean():>10.4f} ± {multi.std():.3f}"
-                  f"{single.mean():>10.4f} ± {single.std():.3f}{mean:>+12.4f} ± {error:.4f}  {said}")
+    print_table(runs, args.part)
     if args.json:
         args.json.write_text(json.dumps(runs, indent=2), encoding="utf-8")
         print(f"wrote {args.json}")
