@@ -173,6 +173,9 @@ def main() -> None:
     other, against = ("variant", "default") if args.variant else ("multi_task", "single_task")
 
     seeds = [int(s) for s in args.seeds.split(",")]
+    # Recorded with each run, so that --merge joins only runs of the same settings.
+    settings = {"part": args.part, "scale": args.scale, "epochs": args.epochs, "set": args.set,
+                "variant": args.variant}
     runs: dict[str, list[dict]] = {}
     for name in args.data.split(","):
         for seed in seeds:
@@ -189,8 +192,6 @@ def main() -> None:
                 for task in config.tasks:
                     single.update(test_metrics(select_tasks(config, [task.name]), prepared, catalogue,
                                                part=args.part))
-            settings = {"part": args.part, "scale": args.scale, "epochs": args.epochs, "set": args.set,
-                        "variant": args.variant}
             runs.setdefault(name, []).append({"seed": seed, other: multi, against: single,
                                               "rows": claim_metrics(config), "types": {t.name: t.type
                                                                                        for t in config.tasks},

@@ -38,8 +38,8 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
     each step (`p_t = 0` for the oldest; see `position_order`), so padding anywhere in a row,
     and a prefix being cut from a longer history or not, changes nothing. The pooled vector
     is the output at each row's last real step: histories here are padded at the end with
-    the most recent event last. Padded steps take no part in attention and output zero; a row with no real
-    step gives an all-zero pooled vector and sequences, with finite gradients.
+    the most recent event last. Padded steps take no part in attention and output zero; a
+    row with no real step gives an all-zero pooled vector and sequences, with finite gradients.
 
     `W_in` is a linear projection made only when the input width differs from `units`.
 
