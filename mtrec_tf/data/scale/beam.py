@@ -21,7 +21,7 @@ import dataclasses
 import os
 import pickle
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -160,7 +160,7 @@ def _build(beam: Any, pipeline: Any, files: list[str], reading: EventReading, bu
         timestamps = events | "Timestamps" >> beam.Map(lambda keyed: keyed[1]["timestamp"].to_numpy())
         cutoffs = _cutoffs(beam, timestamps, split.validation_fraction, split.test_fraction)
 
-    def build(keyed: tuple[int, Iterable[pd.DataFrame]], cut: tuple[int, int] | None) -> _Built:
+    def build(keyed: tuple[int, Iterable[pd.DataFrame]], cut: tuple[int, ...] | None) -> _Built:
         bucket, frames = keyed
         piece_events = pd.concat(list(frames), ignore_index=True).sort_values(EVENT_NUMBER, kind="stable")
         piece_events = piece_events.reset_index(drop=True)
@@ -178,7 +178,7 @@ def _build(beam: Any, pipeline: Any, files: list[str], reading: EventReading, bu
     totals = built | "Add up" >> beam.CombineGlobally(_merge_all, _Built)
     reading_totals = read.reading | "Add up reading" >> beam.CombineGlobally(_merge_all, _Reading)
 
-    def save(result: _Built, read_total: _Reading, cut: tuple[int, int] | None) -> None:
+    def save(result: _Built, read_total: _Reading, cut: tuple[int, ...] | None) -> None:
         (work / _RESULT).write_bytes(pickle.dumps((result, read_total, cut)))
 
     cut_input = AsSingleton(cutoffs) if cutoffs is not None else None
@@ -204,14 +204,19 @@ def _cutoffs(beam: Any, timestamps: Any, validation_fraction: float, test_fracti
     def cut(held: dict[int, list[np.ndarray]], found: dict, r: ValueRange | None) -> tuple[int, ...] | None:
         return None if r is None else tuple(pick(held, found, ranks(r)))
 
+    # The merged range is None only where there are no timestamps, and then these never run;
+    # Beam checks each side input against its parameter's hint, hence the optional ones.
+    def histogram_of(values: np.ndarray, r: ValueRange | None) -> np.ndarray:
+        return histogram(values, cast(ValueRange, r))
+
     value_range = (timestamps | "Range" >> beam.Map(ValueRange.of)
                    | "Merge ranges" >> beam.CombineGlobally(merge_ranges))
-    counts = (timestamps | "Histogram" >> beam.Map(histogram, AsSingleton(value_range))
+    counts = (timestamps | "Histogram" >> beam.Map(histogram_of, AsSingleton(value_range))
               | "Sum histograms" >> beam.CombineGlobally(_sum_arrays))
     wanted = counts | "Rank bins" >> beam.Map(bins_of_ranks, AsSingleton(value_range))
 
-    def held_values(values: np.ndarray, r: ValueRange, found: dict) -> dict[int, list[np.ndarray]]:
-        return {b: [v] for b, v in in_bins(values, r, {b for b, _ in found.values()}).items()}
+    def held_values(values: np.ndarray, r: ValueRange | None, found: dict) -> dict[int, list[np.ndarray]]:
+        return {b: [v] for b, v in in_bins(values, cast(ValueRange, r), {b for b, _ in found.values()}).items()}
 
     def merge_held(pieces: Iterable[dict[int, list[np.ndarray]]]) -> dict[int, list[np.ndarray]]:
         merged: dict[int, list[np.ndarray]] = {}
