@@ -219,25 +219,32 @@ class TrainingData:
                    validation_files=source.files("validation") or None, image_file=images)
 
 
-def build_model(config: Config, statistics: DataStatistics, catalogue: Catalogue) -> MultiTaskModel:
-    """The compiled model of a configuration."""
+def build_model(config: Config, statistics: DataStatistics, catalogue: Catalogue,
+                total_steps: int = 0) -> MultiTaskModel:
+    """The compiled model of a configuration; `total_steps`, the training steps of the run,
+    sets the length of a decaying learning rate (`training.learning_rate_schedule`)."""
     model = MultiTaskModel(config.tasks, config.model,
                            ModelData(statistics, catalogue, history_length=config.data.history_length,
                                      features=config.features,
                                      history_searches=config.data.history_includes_searches))
-    _compile(model, config)
+    _compile(model, config, total_steps)
     return model
 
 
-def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
-    """The configured optimizer (`training.optimizer`) at `training.learning_rate`."""
-    optimizer = LazyAdam if config.training.optimizer == "lazy_adam" else keras.optimizers.Adam
-    return optimizer(config.training.learning_rate)
+def make_optimizer(config: Config, total_steps: int = 0) -> keras.optimizers.Optimizer:
+    """The configured optimizer (`training.optimizer`) at `training.learning_rate`, decayed
+    over `total_steps` as `training.learning_rate_schedule` says (constant without them)."""
+    training = config.training
+    optimizer = LazyAdam if training.optimizer == "lazy_adam" else keras.optimizers.Adam
+    rate: float | keras.optimizers.schedules.LearningRateSchedule = training.learning_rate
+    if training.learning_rate_schedule == "cosine" and total_steps > 0:
+        rate = keras.optimizers.schedules.CosineDecay(training.learning_rate, total_steps)
+    return optimizer(rate)
 
 
-def _compile(model: MultiTaskModel, config: Config) -> None:
+def _compile(model: MultiTaskModel, config: Config, total_steps: int = 0) -> None:
     # Masks arrive as per-task sample weights; the model weighs them itself.
-    model.compile(optimizer=make_optimizer(config), weighted_metrics=[])
+    model.compile(optimizer=make_optimizer(config, total_steps), weighted_metrics=[])
 
 
 def load_trained_model(run_dir: str | os.PathLike) -> TrainedRun:
@@ -338,13 +345,14 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
                                                       batch_size=VALIDATION_BATCH_SIZE,
                                                       history_length=config.data.history_length))
 
+    steps = training.steps_per_epoch or -(-train_rows // training.batch_size)
     with strategy.scope():
-        model = build_model(config, statistics, catalogue)
+        model = build_model(config, statistics, catalogue, training.epochs * steps)
         # Weights exist before fit so that a backup can be restored into them; in replica
         # context, where a strategy lets the metrics it syncs be updated.
         strategy.run(model.build_from_batch, args=(next(iter(train_data)),))
         if config.model.init_embeddings and apply_warm_start(model, config.model, statistics):
-            _compile(model, config)  # frozen tables leave the trainable variables
+            _compile(model, config, training.epochs * steps)  # frozen tables leave the trainable variables
     if chief and verbose != 0 and model.encodes_items:
         print(f"item tower reads: {', '.join(model.item_features())} ({_item_data(catalogue)})", flush=True)
     if chief and verbose != 0 and config.features:
@@ -366,7 +374,6 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
     # Every epoch of the run, those before a resume included.
     logs = epoch_history.history
     epochs_run = len(next(iter(history.history.values()), []))
-    steps = training.steps_per_epoch or -(-train_rows // training.batch_size)
     rate = epochs_run * steps * training.batch_size / seconds if seconds > 0 else 0.0
     write_json_atomic(paths.history, {"epochs": logs, "seconds": seconds, "examples_per_second": rate})
     if not chief:

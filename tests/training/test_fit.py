@@ -201,3 +201,19 @@ def test_a_transformer_run_trains_all_positions_and_reports_what_it_read(tmp_pat
     assert all(math.isfinite(loss) for loss in losses) and losses[-1] < losses[0]
     # Validation scores each example's last step, one per click, as evaluation does.
     assert all(math.isfinite(loss) for loss in result.history["val_next_item_loss"])
+
+
+def test_a_cosine_schedule_spans_the_run_and_ends_near_zero(tmp_path, tiny_config, tiny_prepared):
+    import dataclasses
+
+    from mtrec_tf.training.fit import train
+
+    training = dataclasses.replace(tiny_config.training, epochs=2, learning_rate=0.01, learning_rate_schedule="cosine")
+    result = train(dataclasses.replace(tiny_config, training=training), tmp_path / "run", prepared=tiny_prepared,
+                   verbose=0)
+    steps = 2 * math.ceil(tiny_prepared.examples.parts["train"].num_rows / training.batch_size)
+    optimizer = result.model.optimizer
+    assert int(optimizer.iterations) == steps
+    # The rate of the last step taken: the schedule's length is the run's.
+    last_rate = 0.005 * (1 + math.cos(math.pi * (steps - 1) / steps))
+    assert float(optimizer.learning_rate) == pytest.approx(last_rate, rel=1e-3)

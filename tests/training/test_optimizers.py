@@ -1,11 +1,17 @@
-"""LazyAdam: Adam's update on the rows a sparse gradient touches, nothing elsewhere."""
+"""LazyAdam: Adam's update on the rows a sparse gradient touches, nothing elsewhere; the
+learning rate's schedule."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
 
 from mtrec_tf.backend import keras, tf
+from mtrec_tf.config import load_config
+from mtrec_tf.errors import ConfigError
+from mtrec_tf.training.fit import make_optimizer
 from mtrec_tf.training.optimizers import LazyAdam
 
 BETA_1, BETA_2, EPSILON, RATE = 0.9, 0.999, 1e-7, 0.1
@@ -85,3 +91,26 @@ def test_config_roundtrip_and_amsgrad_refused():
     assert float(copy.learning_rate) == pytest.approx(0.02)
     with pytest.raises(ValueError, match="amsgrad"):
         LazyAdam(amsgrad=True)
+
+
+@pytest.mark.parametrize("kind", ["adam", "lazy_adam"])
+def test_a_cosine_schedule_decays_the_rate_to_zero_over_the_run(kind):
+    config = load_config(None, [f"training.optimizer={kind}", "training.learning_rate=0.01",
+                                "training.learning_rate_schedule=cosine"])
+    optimizer = make_optimizer(config, total_steps=10)
+    weights = tf.Variable(np.ones((3, 2), "float32"))
+    rates = []
+    for _ in range(11):
+        optimizer.apply_gradients([(tf.ones_like(weights), weights)])
+        rates.append(float(optimizer.learning_rate))  # the rate of the step just taken
+    expected = [0.01 * 0.5 * (1 + math.cos(math.pi * min(step, 10) / 10)) for step in range(11)]
+    np.testing.assert_allclose(rates, expected, atol=1e-7)
+    # Without it, or without the run's length, the rate stays put.
+    assert float(make_optimizer(config).learning_rate) == pytest.approx(0.01)
+    constant = load_config(None, ["training.learning_rate=0.01"])
+    assert float(make_optimizer(constant, total_steps=10).learning_rate) == pytest.approx(0.01)
+
+
+def test_an_unknown_schedule_is_refused_by_name():
+    with pytest.raises(ConfigError, match="training.learning_rate_schedule"):
+        load_config(None, ["training.learning_rate_schedule=linear"])
