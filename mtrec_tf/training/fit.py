@@ -346,13 +346,14 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
                                                       history_length=config.data.history_length))
 
     steps = training.steps_per_epoch or -(-train_rows // training.batch_size)
+    total_steps = training.epochs * steps  # the length of a decaying learning rate
     with strategy.scope():
-        model = build_model(config, statistics, catalogue, training.epochs * steps)
+        model = build_model(config, statistics, catalogue, total_steps)
         # Weights exist before fit so that a backup can be restored into them; in replica
         # context, where a strategy lets the metrics it syncs be updated.
         strategy.run(model.build_from_batch, args=(next(iter(train_data)),))
         if config.model.init_embeddings and apply_warm_start(model, config.model, statistics):
-            _compile(model, config, training.epochs * steps)  # frozen tables leave the trainable variables
+            _compile(model, config, total_steps)  # frozen tables leave the trainable variables
     if chief and verbose != 0 and model.encodes_items:
         print(f"item tower reads: {', '.join(model.item_features())} ({_item_data(catalogue)})", flush=True)
     if chief and verbose != 0 and config.features:
