@@ -46,7 +46,9 @@ def from_shards(sample_world, tmp_path_factory):
 @pytest.mark.parametrize("source", ["memory", "shards"])
 def test_an_interrupted_run_resumes_with_its_history_and_optimizer_state(tmp_path, tiny_config, tiny_prepared,
                                                                          from_shards, caplog, source):
+    import dataclasses
     import json
+    import math
 
     import numpy as np
 
@@ -70,6 +72,9 @@ def test_an_interrupted_run_resumes_with_its_history_and_optimizer_state(tmp_pat
             saved.setdefault("restored", (epoch, _OptimizerState.of(self.model)))
 
     config = _short(tiny_config if source == "memory" else from_shards, epochs=3)
+    # A decaying rate resumes where it stopped: its step count is the optimizer's.
+    config = dataclasses.replace(config, training=dataclasses.replace(config.training,
+                                                                      learning_rate_schedule="cosine"))
     with pytest.raises(_Interrupt):
         train(config, tmp_path, prepared=prepared, verbose=0, extra_callbacks=[Preempt()])
     assert (tmp_path / "checkpoints" / "backup").exists()
@@ -89,6 +94,8 @@ def test_an_interrupted_run_resumes_with_its_history_and_optimizer_state(tmp_pat
     for restored, before in zip(variables, saved_variables):
         np.testing.assert_array_equal(restored, before)
     assert int(result.model.optimizer.iterations.numpy()) == 9
+    last_rate = config.training.learning_rate * 0.5 * (1 + math.cos(math.pi * 8 / 9))
+    assert float(result.model.optimizer.learning_rate) == pytest.approx(last_rate, rel=1e-3)
     # Every epoch is in the history: the one before the interruption kept as it was logged.
     history = json.loads((tmp_path / "history.json").read_text(encoding="utf-8"))["epochs"]
     assert len(history["loss"]) == 3 and history["loss"][0] == first["loss"][0]
