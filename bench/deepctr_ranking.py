@@ -27,14 +27,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from keras2_child import add_child_arguments, run_child
 
 if TYPE_CHECKING:
     from mtrec_tf.data.prepare import PreparedData
@@ -68,8 +67,7 @@ def impression_rows(prepared: PreparedData) -> dict[str, pd.DataFrame]:
             frame[column] = frame[column].map(codes).fillna(0).astype(np.int64)
     for frame in parts.values():
         frame["slot"] = np.clip(frame["position"], 0, POSITION_BUCKETS - 1).astype(np.int64)
-        frame["position_group"] = frame["position"]
-    return {name: frame[[*IDS, "history", "slot", "position_group", "label_ctr", "label_cvr"]]
+    return {name: frame[[*IDS, "history", "slot", "position", "label_ctr", "label_cvr"]]
             for name, frame in parts.items()}
 
 
@@ -130,7 +128,7 @@ def deepctr_metrics(folder: Path, test: pd.DataFrame) -> dict[str, dict[str, flo
     """AUC views of each DeepCTR model and setting on the test impressions."""
     from mtrec_tf import metrics
 
-    click, conversion, slot = (test[c].to_numpy() for c in ("label_ctr", "label_cvr", "position_group"))
+    click, conversion, slot = (test[c].to_numpy() for c in ("label_ctr", "label_cvr", "position"))
     results = {}
     for setting, reads_slot in SETTINGS:
         for name in MODELS:
@@ -177,8 +175,7 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=20)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="more configuration of mtrec-tf's model")
-    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    add_child_arguments(parser)
     args = parser.parse_args()
     if args.child:
         train_deepctr(args.child, args.seed, args.max_epochs)
@@ -197,11 +194,7 @@ def main() -> None:
             parts = impression_rows(prepared)
             for part, frame in parts.items():
                 frame.to_parquet(folder / f"{part}.parquet")
-            done = subprocess.run([sys.executable, __file__, "--child", str(folder), "--seed", str(seed),
-                                   "--max-epochs", str(args.max_epochs)], capture_output=True, text=True,
-                                  env={**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"})
-            if done.returncode:
-                raise SystemExit(f"DeepCTR failed for seed {seed}:\n{done.stderr[-3000:]}")
+            run_child(__file__, folder, seed, args.max_epochs, "DeepCTR")
             run = deepctr_metrics(folder, parts["test"])
         run.update(mtrec_metrics(base, prepared))
         runs.append(run)

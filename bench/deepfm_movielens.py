@@ -18,13 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from keras2_child import add_child_arguments, run_child
 
 REPO = Path(__file__).resolve().parents[1]
 SPARSE = ("user_id", "item_id", "age_bucket", "gender", "occupation", "zip_prefix", "decade")
@@ -106,8 +105,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="42,1,2")
     parser.add_argument("--max-epochs", type=int, default=20)
-    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    add_child_arguments(parser)
     args = parser.parse_args()
     if args.child:
         train_deepfm(args.child, args.seed, args.max_epochs)
@@ -119,12 +117,8 @@ def main() -> None:
             folder = Path(scratch)
             for part, frame in rating_rows(seed).items():
                 frame.to_parquet(folder / f"{part}.parquet")
-            done = subprocess.run([sys.executable, __file__, "--child", str(folder), "--seed", str(seed),
-                                   "--max-epochs", str(args.max_epochs)], capture_output=True, text=True,
-                                  env={**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"})
-            if done.returncode:
-                raise SystemExit(f"DeepFM failed for seed {seed}:\n{done.stderr[-3000:]}")
-            result = json.loads(done.stdout.strip().splitlines()[-1])
+            stdout = run_child(__file__, folder, seed, args.max_epochs, "DeepFM")
+            result = json.loads(stdout.strip().splitlines()[-1])
         results.append(result)
         print(f"seed {seed}: DeepFM test RMSE {result['rmse']:.4f} (best epoch {result['best_epoch']} of "
               f"{result['epochs_run']} run)", flush=True)
