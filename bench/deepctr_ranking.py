@@ -78,7 +78,8 @@ def train_deepctr(folder: Path, seed: int, max_epochs: int) -> None:
     import tensorflow as tf
     from deepctr.feature_column import SparseFeat, VarLenSparseFeat
     from deepctr.models.multitask import ESMM, MMOE, PLE
-    from sklearn.metrics import roc_auc_score
+
+    from mtrec_tf import metrics
 
     parts = {part: pd.read_parquet(folder / f"{part}.parquet") for part in ("train", "validation", "test")}
     width = max(1, max(len(h) for h in parts["train"]["history"]))
@@ -89,14 +90,15 @@ def train_deepctr(folder: Path, seed: int, max_epochs: int) -> None:
         values["slot"] = frame["slot"].to_numpy() if slot is None else np.full(len(frame), slot, np.int64)
         return values
 
-    def vocabulary(column: str) -> int:
-        return int(max(frame[column].max() for frame in parts.values())) + 1
-
+    sizes = {column: int(max(frame[column].max() for frame in parts.values())) + 1 for column in IDS}
+    # Histories share the item table, and may hold items no impression showed.
+    sizes["item_id"] = max(sizes["item_id"], 1 + max(max(h, default=0) for h in parts["train"]["history"]))
+    train, validation = inputs(parts["train"]), inputs(parts["validation"])
     builders = {"ESMM": ESMM, "MMOE": MMOE, "PLE": PLE}
     labels = [parts["train"]["label_ctr"].to_numpy(), parts["train"]["label_cvr"].to_numpy()]
     for setting, reads_slot in SETTINGS:
-        columns = [SparseFeat(column, vocabulary(column), embedding_dim=16) for column in IDS]
-        columns.append(VarLenSparseFeat(SparseFeat("history", vocabulary("item_id"), embedding_dim=16,
+        columns = [SparseFeat(column, sizes[column], embedding_dim=16) for column in IDS]
+        columns.append(VarLenSparseFeat(SparseFeat("history", sizes["item_id"], embedding_dim=16,
                                                    embedding_name="item_id"), maxlen=width, combiner="mean"))
         if reads_slot:
             columns.append(SparseFeat("slot", POSITION_BUCKETS, embedding_dim=16))
@@ -106,9 +108,9 @@ def train_deepctr(folder: Path, seed: int, max_epochs: int) -> None:
             model.compile("adam", loss=["binary_crossentropy", "binary_crossentropy"])
             best, best_auc, best_epoch, waited = model.get_weights(), -1.0, 0, 0
             for epoch in range(1, max_epochs + 1):
-                model.fit(inputs(parts["train"]), labels, batch_size=512, epochs=1, verbose=0, shuffle=True)
-                ctr = model.predict(inputs(parts["validation"]), batch_size=4096, verbose=0)[0].ravel()
-                score = roc_auc_score(parts["validation"]["label_ctr"], ctr)
+                model.fit(train, labels, batch_size=512, epochs=1, verbose=0, shuffle=True)
+                ctr = model.predict(validation, batch_size=4096, verbose=0)[0].ravel()
+                score = metrics.auc(parts["validation"]["label_ctr"].to_numpy(), ctr)
                 if score > best_auc:
                     best, best_auc, best_epoch, waited = model.get_weights(), score, epoch, 0
                 else:
