@@ -82,7 +82,8 @@ def train_deepctr(folder: Path, seed: int, max_epochs: int) -> None:
     from mtrec_tf import metrics
 
     parts = {part: pd.read_parquet(folder / f"{part}.parquet") for part in ("train", "validation", "test")}
-    width = max(1, max(len(h) for h in parts["train"]["history"]))
+    histories = [h for frame in parts.values() for h in frame["history"]]
+    width = max(1, max(len(h) for h in histories))
 
     def inputs(frame: pd.DataFrame, slot: int | None = None) -> dict[str, np.ndarray]:
         values = {column: frame[column].to_numpy() for column in IDS}
@@ -92,7 +93,7 @@ def train_deepctr(folder: Path, seed: int, max_epochs: int) -> None:
 
     sizes = {column: int(max(frame[column].max() for frame in parts.values())) + 1 for column in IDS}
     # Histories share the item table, and may hold items no impression showed.
-    sizes["item_id"] = max(sizes["item_id"], 1 + max(max(h, default=0) for h in parts["train"]["history"]))
+    sizes["item_id"] = max(sizes["item_id"], 1 + max(max(h, default=0) for h in histories))
     train, validation = inputs(parts["train"]), inputs(parts["validation"])
     builders = {"ESMM": ESMM, "MMOE": MMOE, "PLE": PLE}
     labels = [parts["train"]["label_ctr"].to_numpy(), parts["train"]["label_cvr"].to_numpy()]
