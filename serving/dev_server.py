@@ -156,10 +156,11 @@ def run_from_args(args: argparse.Namespace) -> int:
     with server:
         version = server.repository.refresh()
         grpc = "" if server.grpc_port is None else f", gRPC at {server.grpc_target}"
-        print(f"Serving model {args.model_name!r} ({'version ' + str(version) if version else 'no version yet'}) "
-              f"from {args.model_base_path}: REST at {server.rest_url}/v1/models/{args.model_name}{grpc}. "
-              "Ctrl-C stops.", flush=True)
         try:
+            # Inside the try: a stop sent as soon as the line is read may come before the loop.
+            print(f"Serving model {args.model_name!r} ({'version ' + str(version) if version else 'no version yet'}) "
+                  f"from {args.model_base_path}: REST at {server.rest_url}/v1/models/{args.model_name}{grpc}. "
+                  "Ctrl-C stops.", flush=True)
             # A signal may land on one of gRPC's threads, which leaves an untimed wait asleep:
             # waking often lets the main thread run the handler within a fraction of a second.
             while True:
