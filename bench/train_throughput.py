@@ -14,8 +14,8 @@ sample, split and order), and the ratio is the cost of the searches per example;
 `--extended-events`, the sample with view and favorite events trains with them as behaviour
 against the same events declared without a role (in no history). With `--variant KEY=VALUE`
 (repeatable), the second model is the five-task model with those settings, on the same
-batches (`--variant model.ranking_item_gradient=true`: what the default's second pass over
-the candidates costs).
+batches (`--variant model.ranking_item_gradient=encoders`: what the ranking tasks' own pass
+of the candidates through the item tower costs).
 """
 
 from __future__ import annotations

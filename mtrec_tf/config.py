@@ -347,18 +347,22 @@ class ModelConfig:
             is then trained by each history it appears in as well as by each click on it.
         loss_weighting: "fixed" weights from the tasks, or learned "uncertainty" weights.
         ranking_item_gradient: what of the candidate's encoding the ranking tasks (binary
-            and regression heads that read the item) train: true, all of it (the shared item
-            encoder, its embedding tables and the target attention); "encoders" (the
-            default), all but the embedding tables (the item id's and the other item
-            features': the ranking tasks read them through a stop-gradient, while the item
-            tower, the target attention and, as `encoder_training` says, the image and title
-            encoders learn from them);
-            false, none of it. Impressions favour popular items: their gradient in the
-            shared tables keeps next_item from the long tail. On the sample (scale 1, seeds
-            42, 1, 2, validation, "encoders" against true): tail_recall@50 0.884 against
-            0.000, coverage@50 0.984 against 0.791, Recall@50 +0.004, ctr AUC +0.009, image
-            accuracy +0.058, CTCVR AUC -0.003 and query accuracy -0.005 (within two standard
-            errors); false also brings the tail back but costs CTCVR and image accuracy.
+            and regression heads that read the item) train, in a model with a retrieval task
+            (whose targets train the item side; without one they train all of it, whatever
+            this says): true, all of it (the shared item encoder, its embedding tables and
+            the target attention); "encoders", all but the embedding tables (the item id's
+            and the other item features': the ranking tasks read them through a
+            stop-gradient, while the item tower, the target attention and, as
+            `encoder_training` says, the image and title encoders learn from them); false (the
+            default), none of the shared encoding: only the target attention, which they alone
+            read. Impressions favour popular items: their gradient in the shared item side
+            keeps next_item from the long tail. On the sample (scale 1, seeds 42, 1, 2,
+            validation, "encoders" against true): tail_recall@50 0.884 against 0.000,
+            coverage@50 0.984 against 0.791, Recall@50 +0.004, ctr AUC +0.009, image accuracy
+            +0.058, CTCVR AUC -0.003 and query accuracy -0.005 (within two standard errors).
+            False against "encoders" (scale 3, cosine, `not_ranking`, validation, seeds 6, 3,
+            4, means): tail_recall@50 +0.028, Recall@50 +0.0014, coverage@50 +0.003, image
+            accuracy +0.003, ctr AUC and query accuracy level (-0.0003), CTCVR AUC -0.007.
         encoder_training: which tasks train the shared text and image encoders: "all", every
             task whose inputs pass through them (the query a task reads, the items' text
             features and image in the item tower); "not_ranking", all but the ranking tasks,
@@ -415,7 +419,7 @@ class ModelConfig:
     retrieval_similarity: str = "cosine"
     tie_item_embeddings: bool = False
     loss_weighting: str = "fixed"
-    ranking_item_gradient: bool | str = "encoders"
+    ranking_item_gradient: bool | str = False
     encoder_training: str = "not_ranking"
     position_buckets: int = 20
     dropout: float = 0.2

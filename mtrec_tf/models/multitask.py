@@ -141,6 +141,10 @@ class MultiTaskModel(keras.Model):
                  for name in ("query", "image")}
         self.ranking_trains = {name: config.encoder_training == "all" or not owned[name] for name in owned}
         self.item_tower_trains = {name: config.encoder_training != "readers" or not owned[name] for name in owned}
+        # What of the candidate's encoding the ranking tasks train (`model.ranking_item_gradient`):
+        # all of it when no other task (a retrieval task's targets) trains the item side.
+        item_side_owned = any(task_type(t.type).encodes_targets for t in self.tasks if t not in self.ranking_tasks)
+        self.ranking_item_gradient = config.ranking_item_gradient if item_side_owned else True
         # Ranking tasks that read the same inputs share a bottom (MMoE, PLE); each task reads
         # exactly its configured inputs.
         groups: dict[tuple[str, ...], list[TaskConfig]] = {}
@@ -332,7 +336,7 @@ class MultiTaskModel(keras.Model):
         # (`ranking_item_gradient: encoders`, `encoder_training`): what they do not train behind
         # a stop-gradient (training only; serving reads `item_table`).
         ranking_candidates: tf.Tensor | None = None
-        table_gradient = self.config.ranking_item_gradient is True
+        table_gradient = self.ranking_item_gradient is True
         text_gradient, image_gradient = self.ranking_trains["query"], self.ranking_trains["image"]
         if encodes_items:
             parts = self.item_encoder.parts(unique_items, text_vectors[first_item_text:], training)
@@ -340,7 +344,7 @@ class MultiTaskModel(keras.Model):
                 parts, training, text_gradient=self.item_tower_trains["query"],
                 image_gradient=self.item_tower_trains["image"]), item_position)
             image_vectors = tf.gather(parts.images, item_position)
-            if (uses_candidate and self.config.ranking_item_gradient
+            if (uses_candidate and self.ranking_item_gradient
                     and not (table_gradient and text_gradient and image_gradient)):
                 candidate_parts = parts.gather(item_position[:candidates])
                 ranking_candidates = self.item_encoder.combine(candidate_parts, training, table_gradient,
@@ -362,9 +366,13 @@ class MultiTaskModel(keras.Model):
                 ranking_item = self._candidate_encoding(ranking_candidates, candidate_index, needs,
                                                         history_items, history_mask, training, table_gradient)
                 ranking_encoded = {**encoded, "item": ranking_item}
-            elif not self.config.ranking_item_gradient:
-                # The ranking tasks read the candidate's encoding without training it.
-                ranking_encoded = {**encoded, "item": tf.stop_gradient(encoded["item"])}
+            elif not self.ranking_item_gradient:
+                # The ranking tasks read the shared encoding without training it; the target
+                # attention, which they alone read, they train.
+                ranking_item = self._candidate_encoding(tf.stop_gradient(item_vectors[:candidates]), candidate_index,
+                                                        needs, history_items, history_mask, training,
+                                                        table_gradient=False)
+                ranking_encoded = {**encoded, "item": ranking_item}
         for name, trains in (("query", text_gradient), ("image", image_gradient)):
             if not trains and name in ranking_encoded:
                 # The ranking tasks read the encoding without training its encoder.

@@ -414,7 +414,9 @@ def test_the_ranking_tasks_train_the_item_encoding_unless_told_not_to(tiny_confi
     model.compute_losses(features, labels, masks, training=False)  # builds every weight
     # What encodes candidates only: the item tower (histories read the item table directly),
     # the target attention and the category table; and the item table itself.
-    encoders = [*model.item_encoder.tower.trainable_variables, *model.target_attention.trainable_variables]
+    tower = model.item_encoder.tower.trainable_variables
+    attention = model.target_attention.trainable_variables  # the ranking tasks' alone
+    encoders = [*tower, *attention]
     tables = [model.item_encoder.feature_inputs.embeddings["category"].embeddings]
     with tf.GradientTape(persistent=True) as tape:
         losses, _ = model.compute_losses(features, labels, masks, training=False)
@@ -429,7 +431,8 @@ def test_the_ranking_tasks_train_the_item_encoding_unless_told_not_to(tiny_confi
                 for g in tape.gradient(loss, variables)]
 
     for name in ("ctr", "cvr"):
-        assert all(reached(losses[name], encoders)) if gradient else not any(reached(losses[name], encoders)), name
+        assert all(reached(losses[name], tower)) if gradient else not any(reached(losses[name], tower)), name
+        assert all(reached(losses[name], attention)), name
         assert all(reached(losses[name], tables)) if gradient is True else not any(reached(losses[name], tables))
     item_table = [model.item_encoder.item_embedding.embeddings]
     assert reached(no_user, item_table) == [gradient is True]
@@ -437,6 +440,23 @@ def test_the_ranking_tasks_train_the_item_encoding_unless_told_not_to(tiny_confi
     assert all(reached(losses["next_item"], item_table))
     with pytest.raises(ConfigError, match="model.ranking_item_gradient must be true, false or encoders, got 'tables'"):
         dataclasses.replace(config.model, ranking_item_gradient="tables")
+
+
+@pytest.mark.parametrize("gradient", [False, "encoders"])
+def test_without_a_retrieval_task_the_ranking_tasks_train_all_of_the_item_encoding(tiny_config, tiny_prepared,
+                                                                                    catalogue, batch, gradient):
+    # A single-task ranking model (the claim's baseline) has no other task to train the item side.
+    config = select_tasks(tiny_config, ["ctr", "cvr"])
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, ranking_item_gradient=gradient))
+    model = build_model(config, tiny_prepared.statistics, catalogue)
+    features, labels, masks = batch
+    model.compute_losses(features, labels, masks, training=False)  # builds every weight
+    variables = [*model.item_encoder.tower.trainable_variables, *model.target_attention.trainable_variables,
+                 model.item_encoder.feature_inputs.embeddings["category"].embeddings]
+    with tf.GradientTape() as tape:
+        losses, _ = model.compute_losses(features, labels, masks, training=False)
+    gradients = tape.gradient(losses["ctr"], variables)
+    assert all(g is not None and float(tf.reduce_sum(tf.abs(tf.convert_to_tensor(g)))) > 0 for g in gradients)
 
 
 @pytest.mark.parametrize("item_gradient", [True, "encoders"])
