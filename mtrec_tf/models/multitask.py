@@ -333,8 +333,8 @@ class MultiTaskModel(keras.Model):
         item_vectors: tf.Tensor = None
         image_vectors: tf.Tensor = None
         # The candidates' tower vectors the ranking tasks read, when they train less of them
-        # (`ranking_item_gradient: encoders`, `encoder_training`): what they do not train behind
-        # a stop-gradient (training only; serving reads `item_table`).
+        # (`ranking_item_gradient` false or encoders, `encoder_training`): what they do not train
+        # behind a stop-gradient (training only; serving reads `item_table`).
         ranking_candidates: tf.Tensor | None = None
         table_gradient = self.ranking_item_gradient is True
         text_gradient, image_gradient = self.ranking_trains["query"], self.ranking_trains["image"]
@@ -344,8 +344,9 @@ class MultiTaskModel(keras.Model):
                 parts, training, text_gradient=self.item_tower_trains["query"],
                 image_gradient=self.item_tower_trains["image"]), item_position)
             image_vectors = tf.gather(parts.images, item_position)
-            if (uses_candidate and self.ranking_item_gradient
-                    and not (table_gradient and text_gradient and image_gradient)):
+            if uses_candidate and not self.ranking_item_gradient:
+                ranking_candidates = tf.stop_gradient(item_vectors[:candidates])
+            elif uses_candidate and not (table_gradient and text_gradient and image_gradient):
                 candidate_parts = parts.gather(item_position[:candidates])
                 ranking_candidates = self.item_encoder.combine(candidate_parts, training, table_gradient,
                                                                text_gradient, image_gradient)
@@ -362,16 +363,9 @@ class MultiTaskModel(keras.Model):
             encoded["item"] = self._candidate_encoding(item_vectors[:candidates], candidate_index, needs,
                                                        history_items, history_mask, training)
             if ranking_candidates is not None:
-                # The ranking tasks train the tower, the target attention and what else they are let.
+                # The ranking tasks train the target attention (theirs alone) and what else they are let.
                 ranking_item = self._candidate_encoding(ranking_candidates, candidate_index, needs,
                                                         history_items, history_mask, training, table_gradient)
-                ranking_encoded = {**encoded, "item": ranking_item}
-            elif not self.ranking_item_gradient:
-                # The ranking tasks read the shared encoding without training it; the target
-                # attention, which they alone read, they train.
-                ranking_item = self._candidate_encoding(tf.stop_gradient(item_vectors[:candidates]), candidate_index,
-                                                        needs, history_items, history_mask, training,
-                                                        table_gradient=False)
                 ranking_encoded = {**encoded, "item": ranking_item}
         for name, trains in (("query", text_gradient), ("image", image_gradient)):
             if not trains and name in ranking_encoded:
