@@ -137,6 +137,7 @@ HISTORY_ENCODERS = ("bilstm", "transformer")
 HISTORY_NORMS = ("pre", "post")  # CausalSelfAttentionEncoder's `norm` and `activation`
 HISTORY_ACTIVATIONS = ("relu", "gelu")
 HISTORY_POSITIONS = ("forward", "backward")
+HISTORY_FREQUENCY_WINDOWS = ("causal", "whole")
 ENCODER_TRAININGS = ("all", "not_ranking", "readers")
 LOSS_WEIGHTINGS = ("fixed", "uncertainty")
 OPTIMIZERS = ("adam", "lazy_adam")
@@ -308,6 +309,10 @@ class ModelConfig:
             `frequency_mix`); 0 turns it off. Needs `history_norm: post`.
         history_frequency_bins: the lowest frequencies that filter keeps over a window of
             `data.history_length` steps (BSARec's `c` is twice this less one).
+        history_frequency_window: which steps that filter reads: "causal", those up to each
+            step; "whole", every step of the history, as BSARec's FFT does, so a step reads
+            later ones and only the last step may train: retrieval tasks then train one
+            example per click (`positions: auto` means "last"; "all" is refused).
         history_positions: what the transformer's learned positions count: "forward", the
             steps before each step (a step's output does not depend on how many follow it);
             "backward", the steps after it, so the newest step is always position 0 (SASRec's
@@ -397,6 +402,7 @@ class ModelConfig:
     history_init_stddev: float = 0.0
     history_frequency_mix: float = 0.0
     history_frequency_bins: int = 2
+    history_frequency_window: str = "causal"
     history_positions: str = "forward"
     history_dropout: float = 0.2
     max_query_tokens: int = 16
@@ -433,6 +439,8 @@ class ModelConfig:
         check_choice("model.history_norm", self.history_norm, HISTORY_NORMS, ConfigError)
         check_choice("model.history_activation", self.history_activation, HISTORY_ACTIVATIONS, ConfigError)
         check_choice("model.history_positions", self.history_positions, HISTORY_POSITIONS, ConfigError)
+        check_choice("model.history_frequency_window", self.history_frequency_window, HISTORY_FREQUENCY_WINDOWS,
+                     ConfigError)
         check_choice("model.encoder_training", self.encoder_training, ENCODER_TRAININGS, ConfigError)
         check_choice("model.loss_weighting", self.loss_weighting, LOSS_WEIGHTINGS, ConfigError)
         for name in ("embedding_dim", "text_units", "history_units", "image_dim", "retrieval_dim",

@@ -11,6 +11,7 @@ from mtrec_tf.layers._utils import PooledSequenceOutputs, check_positive_int, ch
 NORMS = ("pre", "post")
 ACTIVATIONS = ("relu", "gelu")
 POSITION_ORDERS = ("forward", "backward")
+FREQUENCY_WINDOWS = ("causal", "whole")
 
 
 @keras.saving.register_keras_serializable(package="mtrec_tf")
@@ -67,6 +68,12 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
             `k` keeps the `J` lowest frequencies of a window of `L = max_length` steps:
             `low_t` is what BSARec's FFT filter gives at the last step of the prefix ending
             at `t`, so step `t` still reads no later step. Needs `norm="post"`.
+        frequency_window: Which steps the filter reads: `"causal"` (above); or `"whole"`,
+            every real step of the row (`sum_s` over all of them), BSARec's FFT over the
+            whole window. The last step's output is the same either way after one block, but
+            earlier steps then read later ones, so from the second block on the last step
+            sees more: train it on the last step alone (one example per prefix, as BSARec
+            does), never on every step's output at once.
         frequency_bins: `J`, the frequencies the filter keeps (the zero frequency
             included), at most `max_length // 2`; BSARec's `c` is `2 J - 1`.
         position_order: `"forward"`, `p_t` counts the real steps before `t` (above); or
@@ -122,6 +129,7 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
         activation: str = "relu",
         frequency_mix: float = 0.0,
         frequency_bins: int = 2,
+        frequency_window: str = "causal",
         position_order: str = "forward",
         return_sequences: bool = False,
         kernel_initializer: Any = "glorot_uniform",
@@ -148,8 +156,12 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
             raise ValueError(
                 f"{owner}: `position_order` must be one of {', '.join(POSITION_ORDERS)}, got {position_order!r}"
             )
+        if frequency_window not in FREQUENCY_WINDOWS:
+            raise ValueError(f"{owner}: `frequency_window` must be one of {', '.join(FREQUENCY_WINDOWS)}, "
+                             f"got {frequency_window!r}")
         self.norm = norm
         self.activation = activation
+        self.frequency_window = frequency_window
         self.position_order = position_order
         self.frequency_mix = check_rate(owner, "frequency_mix", frequency_mix)
         self.frequency_bins = check_positive_int(owner, "frequency_bins", frequency_bins)
@@ -296,7 +308,11 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
         causal = tf.linalg.band_part(tf.ones([shape[1], shape[1]], tf.bool), -1, 0)
         attention_mask = tf.logical_and(causal[tf.newaxis], mask[:, tf.newaxis, :])
         # attention_mask: (batch, time, time), [b, t, s] = may step t read step s
-        low_pass = self._low_pass_kernel(positions, attention_mask) if self.frequency_mix else None
+        if self.frequency_window == "whole":
+            filter_mask = tf.logical_and(mask[:, :, tf.newaxis], mask[:, tf.newaxis, :])
+        else:
+            filter_mask = attention_mask
+        low_pass = self._low_pass_kernel(positions, filter_mask) if self.frequency_mix else None
         block = self._post_ln_block if self.norm == "post" else self._pre_ln_block
         for i in range(self.num_blocks):
             x = block(i, x, attention_mask, training, low_pass) * keep
@@ -310,14 +326,15 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
             return pooled, sequences
         return pooled
 
-    def _low_pass_kernel(self, positions: tf.Tensor, attention_mask: tf.Tensor) -> tf.Tensor:
-        """`(batch, time, time)`: `[b, t, s] = k(p_t - p_s)` where step t may read step s, else 0."""
+    def _low_pass_kernel(self, positions: tf.Tensor, filter_mask: tf.Tensor) -> tf.Tensor:
+        """`(batch, time, time)`: `[b, t, s] = k(p_t - p_s)` where the filter of step t reads step s,
+        else 0."""
         distance = tf.cast(positions[:, :, tf.newaxis] - positions[:, tf.newaxis, :], self.compute_dtype)
         angle = (2.0 * math.pi / self.max_length) * distance
         kernel = tf.ones_like(angle)
         for j in range(1, self.frequency_bins):
             kernel += 2.0 * tf.cos(j * angle)
-        return tf.where(attention_mask, kernel / self.max_length, tf.zeros_like(kernel))
+        return tf.where(filter_mask, kernel / self.max_length, tf.zeros_like(kernel))
 
     def _pre_ln_block(
         self, i: int, x: tf.Tensor, attention_mask: tf.Tensor, training: bool | None, low_pass: tf.Tensor | None
@@ -363,6 +380,7 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
                 "activation": self.activation,
                 "frequency_mix": self.frequency_mix,
                 "frequency_bins": self.frequency_bins,
+                "frequency_window": self.frequency_window,
                 "position_order": self.position_order,
                 "return_sequences": self.return_sequences,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),

@@ -86,7 +86,8 @@ class UserEncoder(keras.layers.Layer):
                 num_blocks=config.history_blocks, dropout=config.history_dropout, return_sequences=True,
                 feedforward_units=config.history_feedforward_units or None, norm=config.history_norm,
                 activation=config.history_activation, frequency_mix=config.history_frequency_mix,
-                frequency_bins=config.history_frequency_bins, position_order=config.history_positions,
+                frequency_bins=config.history_frequency_bins, frequency_window=config.history_frequency_window,
+                position_order=config.history_positions,
                 name="history_transformer",
                 **_initializers(config.history_init_stddev))
             self.ahead_gap_embedding = keras.layers.Embedding(STEP_GAP_BUCKETS + 1, config.history_units,

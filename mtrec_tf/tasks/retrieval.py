@@ -68,10 +68,16 @@ class RetrievalTask(TaskType):
                 f"tasks.{task.name}.positions 'all' trains every step of the user's history, and a step has no "
                 f"request of its own (no query): the task must read the user alone (inputs: [user]; it reads "
                 f"{', '.join(task.inputs)}), or train tasks.{task.name}.positions=last")
+        if task.positions == "all" and _filter_reads_later_steps(config):
+            raise ConfigError(
+                f"tasks.{task.name}.positions 'all' trains every step of a history at once, and the transformer's "
+                f"filter reads the whole history (model.history_frequency_window=whole), so a step would see the "
+                f"clicks it predicts: set tasks.{task.name}.positions=last, or model.history_frequency_window=causal")
 
     def all_positions(self, task: TaskConfig, config: ModelConfig) -> bool:
         if task.positions == "auto":
-            return config.history_encoder == "transformer" and tuple(task.inputs) == ("user",)
+            return (config.history_encoder == "transformer" and tuple(task.inputs) == ("user",)
+                    and not _filter_reads_later_steps(config))
         return task.positions == "all"
 
     def make_head(self, task: TaskConfig, config: ModelConfig, num_classes: int) -> Any:
@@ -233,3 +239,8 @@ def ranking_report(score_fn: Callable[[np.ndarray], np.ndarray], task: TaskConfi
     report["tail_examples"] = float(sum(1 for r in tail_relevant if r))
     report["examples"] = float(len(rows))
     return report
+
+
+def _filter_reads_later_steps(config: ModelConfig) -> bool:
+    """Whether the transformer's frequency filter reads steps after each step."""
+    return bool(config.history_frequency_mix) and config.history_frequency_window == "whole"

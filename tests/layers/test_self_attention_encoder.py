@@ -39,17 +39,22 @@ def gelu(x):
     return 0.5 * x * (1.0 + np.vectorize(math.erf)(x / np.sqrt(2.0)))
 
 
+def bsarec_filter(layer, steps):
+    """BSARec's filter: the rfft of `steps` left-padded with zeros to `max_length` steps, all but
+    the lowest `frequency_bins` frequencies zeroed, inverted; the values at the real steps."""
+    window = np.zeros((layer.max_length, steps.shape[1]))
+    window[layer.max_length - len(steps):] = steps
+    spectrum = np.fft.rfft(window, axis=0, norm="ortho")
+    spectrum[layer.frequency_bins:] = 0
+    return np.fft.irfft(spectrum, n=layer.max_length, axis=0, norm="ortho")[layer.max_length - len(steps):]
+
+
 def low_pass(layer, steps):
-    """BSARec's filter at the last step of each prefix: the rfft of the prefix left-padded with
-    zeros to `max_length` steps, all but the lowest `frequency_bins` frequencies zeroed, inverted."""
-    out = np.zeros_like(steps)
-    for t in range(len(steps)):
-        window = np.zeros((layer.max_length, steps.shape[1]))
-        window[layer.max_length - t - 1:] = steps[: t + 1]
-        spectrum = np.fft.rfft(window, axis=0, norm="ortho")
-        spectrum[layer.frequency_bins:] = 0
-        out[t] = np.fft.irfft(spectrum, n=layer.max_length, axis=0, norm="ortho")[-1]
-    return out
+    """The filter at each step: over the whole row's window (`frequency_window="whole"`), or at
+    the last step of the prefix ending there ("causal")."""
+    if layer.frequency_window == "whole":
+        return bsarec_filter(layer, steps)
+    return np.stack([bsarec_filter(layer, steps[: t + 1])[-1] for t in range(len(steps))])
 
 
 def reference(layer, x, mask):
@@ -179,17 +184,20 @@ def test_a_step_never_attends_to_a_later_step(norm, frequency_mix, position_orde
         assert np.abs(prefix[0] - sequences[2, :3]).max() > 1e-3
 
 
-@pytest.mark.parametrize("norm, activation, frequency_mix, frequency_bins, position_order",
-                         [("pre", "relu", 0.0, 2, "forward"), ("post", "gelu", 0.0, 2, "forward"),
-                          ("post", "relu", 0.0, 2, "forward"), ("post", "gelu", 0.7, 2, "forward"),
-                          ("post", "gelu", 0.4, 3, "forward"), ("post", "gelu", 0.5, 1, "forward"),
-                          ("pre", "relu", 0.0, 2, "backward"), ("post", "gelu", 0.7, 2, "backward")])
-def test_matches_numpy_transformer(norm, activation, frequency_mix, frequency_bins, position_order):
+@pytest.mark.parametrize("norm, activation, frequency_mix, frequency_bins, position_order, window",
+                         [("pre", "relu", 0.0, 2, "forward", "causal"), ("post", "gelu", 0.0, 2, "forward", "causal"),
+                          ("post", "relu", 0.0, 2, "forward", "causal"), ("post", "gelu", 0.7, 2, "forward", "causal"),
+                          ("post", "gelu", 0.4, 3, "forward", "causal"), ("post", "gelu", 0.5, 1, "forward", "causal"),
+                          ("pre", "relu", 0.0, 2, "backward", "causal"),
+                          ("post", "gelu", 0.7, 2, "backward", "causal"),
+                          ("post", "gelu", 0.7, 2, "forward", "whole"), ("post", "gelu", 0.4, 3, "backward", "whole")])
+def test_matches_numpy_transformer(norm, activation, frequency_mix, frequency_bins, position_order, window):
     x, mask = make_inputs(features=5)  # 5 != UNITS: an input projection
     layer = CausalSelfAttentionEncoder(UNITS, MAX_LENGTH, num_heads=HEADS, num_blocks=2,
                                        feedforward_units=3, norm=norm, activation=activation,
                                        frequency_mix=frequency_mix, frequency_bins=frequency_bins,
-                                       position_order=position_order, return_sequences=True)
+                                       frequency_window=window, position_order=position_order,
+                                       return_sequences=True)
     layer.build(x.shape)
     assert layer.input_projection is not None
     names = [w.name.split("/", 1)[1] for w in layer.attentions[0].weights]
@@ -206,6 +214,30 @@ def test_matches_numpy_transformer(norm, activation, frequency_mix, frequency_bi
     same = CausalSelfAttentionEncoder(5, MAX_LENGTH)
     same.build(x.shape)
     assert same.input_projection is None
+
+
+def test_whole_window_filter_reads_later_steps_and_keeps_the_last_step_of_one_block():
+    x, mask = make_inputs()
+    # One frequency (the window's mean): every step's filter weighs every real step alike.
+    layers = {window: CausalSelfAttentionEncoder(UNITS, MAX_LENGTH, num_heads=HEADS, num_blocks=1, norm="post",
+                                                 frequency_mix=0.7, frequency_bins=1, frequency_window=window,
+                                                 return_sequences=True)
+              for window in ("causal", "whole")}
+    layers["causal"].build(x.shape)
+    randomize(layers["causal"])
+    layers["whole"].build(x.shape)
+    layers["whole"].set_weights(layers["causal"].get_weights())
+    (causal_pooled, causal), (whole_pooled, whole) = (layers[w](x, mask=mask) for w in ("causal", "whole"))
+    # The last real step reads every real step either way; the earlier ones read later ones.
+    np.testing.assert_allclose(whole_pooled, causal_pooled, atol=1e-5)
+    assert np.abs(whole.numpy()[0, :3] - causal.numpy()[0, :3]).max(axis=-1).min() > 1e-4
+    changed = x.copy()
+    changed[0, 3] += 3.0
+    again = layers["whole"](changed, mask=mask)[1].numpy()
+    assert np.all(np.abs(again[0, :3] - whole.numpy()[0, :3]).max(axis=-1) > 1e-4)
+    # Padding still reads nothing and is read by nothing.
+    np.testing.assert_array_equal(again[1:], whole.numpy()[1:])
+    np.testing.assert_array_equal(whole.numpy()[0, 4:], 0.0)
 
 
 def test_constant_initializers():
@@ -281,14 +313,15 @@ def test_config_roundtrip(config_roundtrip):
     x, mask = make_inputs()
     layer = CausalSelfAttentionEncoder(UNITS, MAX_LENGTH, num_heads=HEADS, num_blocks=3, dropout=0.1,
                                        feedforward_units=6, norm="post", activation="gelu",
-                                       frequency_mix=0.7, frequency_bins=3, position_order="backward",
-                                       return_sequences=True, position_initializer="zeros")
+                                       frequency_mix=0.7, frequency_bins=3, frequency_window="whole",
+                                       position_order="backward", return_sequences=True,
+                                       position_initializer="zeros")
     copy = config_roundtrip(layer, x, mask=mask)
     config = copy.get_config()
     assert (config["num_blocks"], config["feedforward_units"], config["max_length"]) == (3, 6, MAX_LENGTH)
     assert (config["frequency_mix"], config["frequency_bins"]) == (0.7, 3) and len(copy.frequency_scales) == 3
     assert (config["norm"], config["activation"]) == ("post", "gelu") and copy.final_norm is None
-    assert config["position_order"] == "backward"
+    assert (config["position_order"], config["frequency_window"]) == ("backward", "whole")
     assert copy.attentions[2].get_config()["dropout"] == 0.1
 
 
@@ -313,6 +346,8 @@ def test_rejects_bad_arguments():
         CausalSelfAttentionEncoder(units=4, max_length=4, norm="post", frequency_mix=0.5, frequency_bins=3)
     with pytest.raises(ValueError, match="`position_order` must be one of forward, backward, got 'random'"):
         CausalSelfAttentionEncoder(units=4, max_length=4, position_order="random")
+    with pytest.raises(ValueError, match="`frequency_window` must be one of causal, whole, got 'future'"):
+        CausalSelfAttentionEncoder(units=4, max_length=4, frequency_window="future")
     with pytest.raises(ValueError, match="`activation` must be one of relu, gelu"):
         CausalSelfAttentionEncoder(units=4, max_length=4, activation="tanh")
     with pytest.raises(ValueError, match="features"):

@@ -111,3 +111,22 @@ def test_training_positions_are_refused_when_the_configuration_is_read():
                                           "same label one example per click"):
         load_config(None, list(both))
     load_config(None, [*both, "tasks.next_item.positions=last"])  # each per click
+
+
+def test_a_filter_over_the_whole_history_trains_the_last_step_alone():
+    from mtrec_tf.config import load_config
+
+    kind = task_type("retrieval")
+    whole = ["model.history_encoder=transformer", "model.history_norm=post", "model.history_frequency_mix=0.5",
+             "model.history_frequency_window=whole", "tasks.next_item.inputs=[user]"]
+    config = load_config(None, whole)
+    assert not kind.all_positions(config.task("next_item"), config.model)  # auto: one example per click
+    causal = load_config(None, [*whole, "model.history_frequency_window=causal"])
+    assert kind.all_positions(causal.task("next_item"), causal.model)
+    unfiltered = load_config(None, [*whole, "model.history_frequency_mix=0"])  # no filter, nothing read ahead
+    assert kind.all_positions(unfiltered.task("next_item"), unfiltered.model)
+    with pytest.raises(ConfigError, match="filter reads the whole history .model.history_frequency_window=whole., so "
+                                          "a step would see the clicks it predicts"):
+        load_config(None, [*whole, "tasks.next_item.positions=all"])
+    with pytest.raises(ConfigError, match="model.history_frequency_window must be one of causal, whole"):
+        load_config(None, ["model.history_frequency_window=future"])
