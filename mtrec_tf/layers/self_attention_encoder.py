@@ -68,14 +68,14 @@ class CausalSelfAttentionEncoder(PooledSequenceOutputs, keras.layers.Layer):
             `k` keeps the `J` lowest frequencies of a window of `L = max_length` steps:
             `low_t` is what BSARec's FFT filter gives at the last step of the prefix ending
             at `t`, so step `t` still reads no later step. Needs `norm="post"`.
+        frequency_bins: `J`, the frequencies the filter keeps (the zero frequency
+            included), at most `max_length // 2`; BSARec's `c` is `2 J - 1`.
         frequency_window: Which steps the filter reads: `"causal"` (above); or `"whole"`,
             every real step of the row (`sum_s` over all of them), BSARec's FFT over the
             whole window. The last step's output is the same either way after one block, but
             earlier steps then read later ones, so from the second block on the last step
             sees more: train it on the last step alone (one example per prefix, as BSARec
             does), never on every step's output at once.
-        frequency_bins: `J`, the frequencies the filter keeps (the zero frequency
-            included), at most `max_length // 2`; BSARec's `c` is `2 J - 1`.
         position_order: `"forward"`, `p_t` counts the real steps before `t` (above); or
             `"backward"`, the real steps after `t`, so the newest step is always position 0,
             as in SASRec's and BSARec's left-padded windows. A step still reads no later
