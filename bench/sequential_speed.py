@@ -6,11 +6,13 @@
 Reads the set as `bench/sequential.py` does and builds, for each variant, the training batches
 `mtrec train` would feed it: the transformer training all positions (one example per history
 stretch), the transformer trained per click (`positions: last`) and the BiLSTM (per click),
-each with the full softmax over the catalogue, at the settings of `bench/sequential.py`
-(`configs/sequential.yaml`). The compiled training steps run on their first `--steps` batches in
-alternating rounds, so that machine noise hits every variant alike. Prints the clicks learnt per
-second (each step target of a history, or each per-click example; the median over rounds),
-the seconds an epoch of the training part takes at that rate, and the ratios.
+the per-click ones also in batches of about one history length
+(`training.length_sorted_batches=64`), each with the full softmax over the catalogue, at the
+settings of `bench/sequential.py` (`configs/sequential.yaml`). The compiled training steps run
+on their first `--steps` batches in alternating rounds, so that machine noise hits every
+variant alike. Prints the clicks learnt per second (each step target of a history, or each
+per-click example; the median over rounds), the seconds an epoch of the training part takes
+at that rate, and the ratios.
 """
 
 from __future__ import annotations
@@ -32,10 +34,12 @@ from mtrec_tf.data.readers import load_data
 from mtrec_tf.tasks.retrieval import step_targets
 from mtrec_tf.training.fit import training_examples
 
-VARIANTS = {  # name: (history encoder, positions)
-    "transformer, all positions": ("transformer", "all"),
-    "transformer, per click": ("transformer", "last"),
-    "bilstm, per click": ("bilstm", "last"),
+VARIANTS = {  # name: (history encoder, positions, training.length_sorted_batches)
+    "transformer, all positions": ("transformer", "all", 0),
+    "transformer, per click": ("transformer", "last", 0),
+    "transformer, per click, sorted": ("transformer", "last", 64),
+    "bilstm, per click": ("bilstm", "last", 0),
+    "bilstm, per click, sorted": ("bilstm", "last", 64),
 }
 
 
@@ -62,7 +66,7 @@ def main() -> None:
     data = load_data(events, items)
     runs: dict[str, tuple[Callable, list, int]] = {}  # variant: step, batches, clicks in them
     per_epoch: dict[str, int] = {}
-    for name, (encoder, positions) in VARIANTS.items():
+    for name, (encoder, positions, sorted_batches) in VARIANTS.items():
         config = run_config(encoder, "full_softmax", positions, args, seed=0)
         prepared = prepare_data(data, config.data, seed=config.seed)
         catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens,
@@ -70,7 +74,8 @@ def main() -> None:
         train, _ = training_examples(config, prepared.examples.parts["train"])
         batch_size = config.training.batch_size
         dataset = make_dataset(train, batch_size=batch_size, history_length=config.data.history_length,
-                               shuffle_buffer=config.training.shuffle_buffer, seed=config.seed)
+                               shuffle_buffer=config.training.shuffle_buffer, seed=config.seed,
+                               length_sorted_batches=sorted_batches)
         batches = list(dataset.take(args.steps))
         step = traced_train_step(name, config, prepared.statistics, catalogue, batches[0])
         runs[name] = step, batches, sum(clicks_in(batch, positions == "all") for batch in batches)
@@ -84,7 +89,7 @@ def main() -> None:
     base = statistics.median(rates["bilstm, per click"])
     for name, values in rates.items():
         median = statistics.median(values)
-        print(f"{name:28} {median:9,.0f} clicks/s (rounds: {', '.join(f'{v:,.0f}' for v in values)}), "
+        print(f"{name:32} {median:9,.0f} clicks/s (rounds: {', '.join(f'{v:,.0f}' for v in values)}), "
               f"{runs[name][2] / args.steps:6,.0f} clicks/step, epoch ({per_epoch[name]:,} clicks) "
               f"{per_epoch[name] / median:6.1f} s, {median / base:4.1f}x the per-click BiLSTM")
 

@@ -499,6 +499,14 @@ class TrainingConfig:
         patience: epochs without improvement before stopping.
         shuffle_buffer: examples in the shuffle buffer.
         steps_per_epoch: cap on steps per epoch (0: a full pass).
+        length_sorted_batches: 0 (the default) draws each batch uniformly; N > 0 sorts every
+            N batches' worth of shuffled training examples by history length and cuts them
+            into batches, in shuffled order, so that a batch of short histories skips the
+            steps no history of it fills (the history encoders read up to the longest
+            history in the batch). Faster where most histories are much shorter than
+            `data.history_length` (one example per click on sequence data); a batch then
+            holds users of about one history length, which the full softmax does not mind
+            but in-batch negatives do. In-memory training examples only (not shard files).
     """
 
     batch_size: int = 512
@@ -512,6 +520,7 @@ class TrainingConfig:
     patience: int = 2
     shuffle_buffer: int = 20_000
     steps_per_epoch: int = 0
+    length_sorted_batches: int = 0
 
     def __post_init__(self) -> None:
         check_choice("training.early_stopping_mode", self.early_stopping_mode, ("max", "min"), ConfigError)
@@ -522,6 +531,8 @@ class TrainingConfig:
             raise ConfigError("training.batch_size and training.epochs must be at least 1")
         if self.learning_rate <= 0:
             raise ConfigError(f"training.learning_rate must be positive, got {self.learning_rate}")
+        if self.length_sorted_batches < 0:
+            raise ConfigError(f"training.length_sorted_batches must be 0 or more, got {self.length_sorted_batches}")
 
 
 TUNERS = ("random", "bayesian", "hyperband")
@@ -626,6 +637,9 @@ class Config:
             raise ConfigError(f"tasks: task {duplicates[0]!r} is defined twice")
         _check_parents(self.tasks)
         _check_positions(self.tasks, self.model)
+        if self.training.length_sorted_batches and self.data.examples:
+            raise ConfigError("training.length_sorted_batches sorts the training examples in memory, and "
+                              f"data.examples reads them from shard files ({self.data.examples}): set it to 0")
         if self.model.history_frequency_mix and self.model.history_frequency_bins > self.data.history_length // 2:
             raise ConfigError(f"model.history_frequency_bins ({self.model.history_frequency_bins}) must be at most "
                               f"data.history_length // 2 ({self.data.history_length // 2})")

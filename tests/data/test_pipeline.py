@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from mtrec_tf.data.examples import DERIVED_LABELS, build_examples
@@ -71,6 +72,30 @@ def test_shuffled_repeated_dataset_keeps_every_example(tmp_path, tiny_table):
     dataset = make_dataset(paths, batch_size=3, history_length=3, shuffle_buffer=100, seed=1, repeat=True)
     rows = _rows(dataset.take(2 * -(-tiny_table.num_rows // 3) + 5))
     assert set(rows) == set(_rows(make_dataset(tiny_table, batch_size=3, history_length=3)))
+
+
+def test_length_sorted_batches_hold_about_one_history_length_each(tmp_path, tiny_table):
+    table = pa.concat_tables([tiny_table] * 8)
+
+    def batches(window):
+        return make_dataset(table, batch_size=4, history_length=3, shuffle_buffer=1, seed=2,
+                            length_sorted_batches=window)
+
+    def lengths(dataset):
+        return [(features["history_item_ids"].numpy() != b"").sum(axis=1) for features, _, _ in dataset]
+
+    sorted_lengths, uniform_lengths = lengths(batches(3)), lengths(batches(0))
+    assert len({tuple(b) for b in sorted_lengths}) > 1  # not one length throughout
+    assert sorted(_rows(batches(3))) == sorted(_rows(batches(0)))  # every example, once
+    assert all(np.all(np.diff(b) >= 0) for b in sorted_lengths)  # a slice of a sorted window
+    spread = [np.mean([b.max() - b.min() for b in found]) for found in (sorted_lengths, uniform_lengths)]
+    assert spread[0] < 0.5 * spread[1], spread
+    assert _rows(batches(3)) == _rows(batches(3))  # the seed fixes the order
+    assert _rows(batches(3)) != _rows(make_dataset(table, batch_size=4, history_length=3, shuffle_buffer=1,
+                                                   seed=3, length_sorted_batches=3))
+    paths = write_shards(tiny_table, tmp_path, "parquet", examples_per_shard=5)
+    with pytest.raises(ValueError, match="length_sorted_batches sorts an in-memory table of examples, not shard"):
+        make_dataset(paths, batch_size=4, history_length=3, length_sorted_batches=3)
 
 
 def test_bad_arguments_are_named(tmp_path, tiny_table):

@@ -203,6 +203,24 @@ def test_a_transformer_run_trains_all_positions_and_reports_what_it_read(tmp_pat
     assert all(math.isfinite(loss) for loss in result.history["val_next_item_loss"])
 
 
+def test_length_sorted_batches_train_one_pass_per_epoch(tmp_path, tiny_config, tiny_prepared):
+    import dataclasses
+
+    from mtrec_tf.config import select_tasks
+    from mtrec_tf.training.fit import train
+
+    training = dataclasses.replace(tiny_config.training, epochs=2, learning_rate=0.01, length_sorted_batches=3)
+    config = select_tasks(dataclasses.replace(
+        tiny_config, model=dataclasses.replace(tiny_config.model, history_encoder="transformer"), training=training),
+        ["next_item"])
+    result = train(config, tmp_path / "run", prepared=tiny_prepared, verbose=0)
+    # Windows of 3 batches cut into batches: as many steps as uniform batches take.
+    assert int(result.model.optimizer.iterations) == 2 * math.ceil(
+        tiny_prepared.examples.parts["train"].num_rows / training.batch_size)
+    losses = result.history["next_item_loss"]
+    assert all(math.isfinite(loss) for loss in losses) and losses[-1] < losses[0]
+
+
 def test_a_cosine_schedule_spans_the_run_and_ends_near_zero(tmp_path, tiny_config, tiny_prepared):
     import dataclasses
 
