@@ -291,7 +291,7 @@ def _table_dataset(table: pa.Table, batch_size: int, history_length: int, shuffl
     if length_sorted_batches:
         rows = _length_sorted(rows, _history_lengths(table, history_length), batch_size, length_sorted_batches,
                               seed, drop_remainder)
-        if not repeat:  # as many batches as uniform ones: said, so that Keras counts the steps as for those
+        if not repeat:  # as many batches as uniform batching gives; flat_map hides the count from Keras
             batches = table.num_rows // batch_size if drop_remainder else -(-table.num_rows // batch_size)
             rows = rows.apply(tf.data.experimental.assert_cardinality(batches))
     else:
