@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mtrec_tf.backend import tf
@@ -306,8 +307,8 @@ def _table_dataset(table: pa.Table, batch_size: int, history_length: int, shuffl
 
 def _history_lengths(table: pa.Table, history_length: int) -> tf.Tensor:
     """(rows,) int64: the steps of each example's history that a batch holds."""
-    column = table.column("history_item_ids").combine_chunks()
-    return tf.constant(np.minimum(np.diff(column.offsets.to_numpy()), history_length).astype(np.int64))
+    lengths = pc.list_value_length(table.column("history_item_ids")).fill_null(0)
+    return tf.constant(np.minimum(lengths.to_numpy(), history_length).astype(np.int64))
 
 
 def _length_sorted(rows: tf.data.Dataset, lengths: tf.Tensor, batch_size: int, window: int, seed: int | None,
