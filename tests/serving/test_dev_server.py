@@ -567,30 +567,34 @@ def test_grpc_errors(grpc_stubs, png, case):
 
 # ---- command line -----------------------------------------------------------------------------------
 
-def _ignore_and_block_stop_signals() -> None:
-    # What a background shell and a signal-blocking library leave to a child process.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+# What a background shell and a signal-blocking library leave to a child process: SIGINT ignored,
+# SIGINT and SIGTERM blocked. Set in a small Python that then execs the server (both survive exec),
+# not in a preexec_fn, which is unsafe in this multithreaded test process.
+_EXEC_WITH_STOP_SIGNALS_IGNORED_AND_BLOCKED = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM}); "
+    "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_command_line_serves_until_interrupted(contract_model_base, stop):
-    command = [sys.executable, "-m", "serving.dev_server", "--model-base-path", str(contract_model_base),
-               "--rest-port", "0", "--no-grpc"]
+def test_command_line_serves_until_interrupted(contract_model_base, stop, tmp_path):
+    command = [sys.executable, "-c", _EXEC_WITH_STOP_SIGNALS_IGNORED_AND_BLOCKED, "-m", "serving.dev_server",
+               "--model-base-path", str(contract_model_base), "--rest-port", "0", "--no-grpc"]
     root = Path(__file__).resolve().parents[2]
-    process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-                               preexec_fn=_ignore_and_block_stop_signals)
-    try:
-        line = process.stdout.readline()
-        assert "version 1" in line, line
-        url = line.split("REST at ")[1].split()[0].rstrip(",.")
-        assert requests.get(url, timeout=30).json() == AVAILABLE_1
-        process.send_signal(stop)
-        assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
+    with open(tmp_path / "stderr", "w+") as stderr:
+        process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        try:
+            line = process.stdout.readline()
+            assert "version 1" in line, (line, (tmp_path / "stderr").read_text()[-2000:])
+            url = line.split("REST at ")[1].split()[0].rstrip(",.")
+            assert requests.get(url, timeout=30).json() == AVAILABLE_1
+            process.send_signal(stop)
+            assert process.wait(timeout=30) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
 
 
 ROOT = Path(__file__).resolve().parents[2]
