@@ -105,6 +105,15 @@ def test_a_new_task_on_a_column_of_the_events_trains_with_no_code(tmp_path, samp
     assert report["view"]["rmse"] < 0.9 * report["baselines"]["view"]["rmse"]
 
 
+def _few_examples(prepared, train: int = 2_000, validation: int = 500):
+    """The prepared data with only the first `train` and `validation` examples of those parts."""
+    import dataclasses
+
+    parts = prepared.examples.parts
+    few = {**parts, "train": parts["train"].slice(0, train), "validation": parts["validation"].slice(0, validation)}
+    return dataclasses.replace(prepared, examples=dataclasses.replace(prepared.examples, parts=few))
+
+
 @pytest.fixture(scope="module")
 def untitled_run(tmp_path_factory, tiny_config, sample_world):
     """A next_item-only run, briefly trained, on the sample shop's events without queries and
@@ -214,10 +223,7 @@ def test_length_sorted_batches_train_one_pass_per_epoch(tmp_path, tiny_config, t
     config = select_tasks(dataclasses.replace(
         tiny_config, model=dataclasses.replace(tiny_config.model, history_encoder="transformer"), training=training),
         ["next_item"])
-    parts = tiny_prepared.examples.parts
-    few = {**parts, "train": parts["train"].slice(0, 2_000), "validation": parts["validation"].slice(0, 500)}
-    prepared = dataclasses.replace(tiny_prepared, examples=dataclasses.replace(tiny_prepared.examples, parts=few))
-    result = train(config, tmp_path / "run", prepared=prepared, verbose=0)
+    result = train(config, tmp_path / "run", prepared=_few_examples(tiny_prepared), verbose=0)
     # Windows of 3 batches cut into batches: as many steps as uniform batches take (8 a pass).
     assert int(result.model.optimizer.iterations) == 3 * math.ceil(2_000 / 256)
     losses = result.history["next_item_loss"]
@@ -230,9 +236,9 @@ def test_a_cosine_schedule_spans_the_run_and_ends_near_zero(tmp_path, tiny_confi
     from mtrec_tf.training.fit import train
 
     training = dataclasses.replace(tiny_config.training, epochs=2, learning_rate=0.01, learning_rate_schedule="cosine")
-    result = train(dataclasses.replace(tiny_config, training=training), tmp_path / "run", prepared=tiny_prepared,
-                   verbose=0)
-    steps = 2 * math.ceil(tiny_prepared.examples.parts["train"].num_rows / training.batch_size)
+    prepared = _few_examples(tiny_prepared)
+    result = train(dataclasses.replace(tiny_config, training=training), tmp_path / "run", prepared=prepared, verbose=0)
+    steps = 2 * math.ceil(prepared.examples.parts["train"].num_rows / training.batch_size)
     optimizer = result.model.optimizer
     assert int(optimizer.iterations) == steps
     # The rate of the last step taken: the schedule's length is the run's.
