@@ -1,7 +1,8 @@
 """The claim: is the multi-task model at least as good as one single-task model per task?
 
     python bench/mtl_claim.py [--data sample,movielens] [--seeds 42,1,2] [--scale 3]
-        [--epochs N] [--set KEY=VALUE ...] [--part test|validation] [--variant KEY=VALUE ...]
+        [--epochs N] [--set KEY=VALUE ...] [--part test|validation|validation,test]
+        [--variant KEY=VALUE ...]
         [--json OUT]
     python bench/mtl_claim.py --merge OUT [OUT ...]
 
@@ -18,6 +19,9 @@ and a verdict: `ahead` or `behind` by more than one standard error, else `within
 To choose a default, `--variant KEY=VALUE` (repeatable) compares the multi-task model with
 those settings against the multi-task model without them, in place of the single-task
 models, and `--part validation` scores the validation part, which choices are made on.
+`--part validation,test` scores both parts with the same trained models (a table and a
+`--json` file per part: OUT.json becomes OUT.validation.json and OUT.test.json), to see whether
+what validation says of a comparison holds on the later test period.
 
 `--merge` prints the table of earlier `--json` outputs together, training nothing: seeds run
 in separate processes or on separate machines, with the same settings (each run records them).
@@ -77,14 +81,21 @@ def prepared_data(name: str, seed: int, args: argparse.Namespace) -> tuple[Confi
     return config, prepare_data(load_data(events, items), config.data, seed=config.seed)
 
 
+def part_metrics(config: Config, prepared: PreparedData, catalogue: Catalogue, parts: list[str],
+                 ks: tuple[int, ...] = (10, 50)) -> dict[str, dict[str, dict[str, float]]]:
+    """Trains `config` on `prepared` once; by part, every task's metrics on that part, ranking
+    ones at `ks`."""
+    with tempfile.TemporaryDirectory() as run_dir:
+        result = train(config, run_dir, prepared=prepared, catalogue=catalogue, verbose=0)
+    return {part: evaluate_model(result.model, config, prepared.statistics, prepared.examples.parts[part],
+                                 catalogue.category[1:], ks=ks) for part in parts}
+
+
 def test_metrics(config: Config, prepared: PreparedData, catalogue: Catalogue,
                  ks: tuple[int, ...] = (10, 50), part: str = "test") -> dict[str, dict[str, float]]:
     """Trains `config` on `prepared`; every task's metrics on `part` (the test part unless
     told), ranking ones at `ks`."""
-    with tempfile.TemporaryDirectory() as run_dir:
-        result = train(config, run_dir, prepared=prepared, catalogue=catalogue, verbose=0)
-    return evaluate_model(result.model, config, prepared.statistics, prepared.examples.parts[part],
-                          catalogue.category[1:], ks=ks)
+    return part_metrics(config, prepared, catalogue, [part], ks)[part]
 
 
 def paired_difference(differences: np.ndarray) -> tuple[float, float]:
@@ -159,51 +170,57 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=3, help="sample shop scale")
     parser.add_argument("--epochs", type=int, default=0, help="training epochs (default: the configuration's)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="more configuration")
-    parser.add_argument("--part", choices=("test", "validation"), default="test", help="the part scored")
+    parser.add_argument("--part", default="test", help="the part scored: test, validation, or both "
+                        "(validation,test) by the same models")
     parser.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE",
                         help="compare the multi-task model with this setting against it without")
     parser.add_argument("--json", type=Path, help="write every run's metrics here")
     parser.add_argument("--merge", nargs="+", type=Path, metavar="OUT",
                         help="print the table of earlier --json outputs together, training nothing")
     args = parser.parse_args()
+    parts = args.part.split(",")
+    if any(part not in ("validation", "test") for part in parts) or len(set(parts)) < len(parts):
+        raise SystemExit(f"--part: test, validation or validation,test, got {args.part!r}")
     if args.merge:
-        print_table(merged_runs(args.merge), args.part)
+        print_table(merged_runs(args.merge), parts[0])
         return
     # What is measured against what: the keys of each run in the JSON, the table's columns.
     other, against = ("variant", "default") if args.variant else ("multi_task", "single_task")
 
     seeds = [int(s) for s in args.seeds.split(",")]
-    # Recorded with each run, so that --merge joins only runs of the same settings.
-    settings = {"part": args.part, "scale": args.scale, "epochs": args.epochs, "set": args.set,
-                "variant": args.variant}
-    runs: dict[str, list[dict]] = {}
+    runs: dict[str, dict[str, list[dict]]] = {part: {} for part in parts}
     for name in args.data.split(","):
         for seed in seeds:
             config, prepared = prepared_data(name, seed, args)
             catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens,
-                                features=config.features)
-            single = {}
+                                        features=config.features)
+            single: dict[str, dict[str, dict[str, float]]] = {part: {} for part in parts}
             if args.variant:
-                single = test_metrics(config, prepared, catalogue, part=args.part)
-                multi = test_metrics(configuration(name, seed, args, args.variant), prepared, catalogue,
-                                     part=args.part)
+                single = part_metrics(config, prepared, catalogue, parts)
+                multi = part_metrics(configuration(name, seed, args, args.variant), prepared, catalogue, parts)
             else:
-                multi = test_metrics(config, prepared, catalogue, part=args.part)
+                multi = part_metrics(config, prepared, catalogue, parts)
                 for task in config.tasks:
-                    single.update(test_metrics(select_tasks(config, [task.name]), prepared, catalogue,
-                                               part=args.part))
-            runs.setdefault(name, []).append({"seed": seed, other: multi, against: single,
-                                              "rows": claim_metrics(config), "types": {t.name: t.type
-                                                                                       for t in config.tasks},
-                                              "settings": settings})
-            print(f"{name} seed {seed}: " + ", ".join(
-                f"{task} {metric} {multi[task][metric]:.4f} / {single[task][metric]:.4f}"
-                for task, metric in claim_metrics(config)), flush=True)
+                    alone = part_metrics(select_tasks(config, [task.name]), prepared, catalogue, parts)
+                    for part in parts:
+                        single[part].update(alone[part])
+            for part in parts:
+                # Recorded with each run, so that --merge joins only runs of the same settings.
+                settings = {"part": part, "scale": args.scale, "epochs": args.epochs, "set": args.set,
+                            "variant": args.variant}
+                runs[part].setdefault(name, []).append({
+                    "seed": seed, other: multi[part], against: single[part], "rows": claim_metrics(config),
+                    "types": {t.name: t.type for t in config.tasks}, "settings": settings})
+                print(f"{name} seed {seed}, {part} part: " + ", ".join(
+                    f"{task} {metric} {multi[part][task][metric]:.4f} / {single[part][task][metric]:.4f}"
+                    for task, metric in claim_metrics(config)), flush=True)
 
-    print_table(runs, args.part)
-    if args.json:
-        args.json.write_text(json.dumps(runs, indent=2), encoding="utf-8")
-        print(f"wrote {args.json}")
+    for part in parts:
+        print_table(runs[part], part)
+        if args.json:
+            path = args.json if len(parts) == 1 else args.json.with_suffix(f".{part}{args.json.suffix}")
+            path.write_text(json.dumps(runs[part], indent=2), encoding="utf-8")
+            print(f"wrote {path}")
 
 
 if __name__ == "__main__":
