@@ -192,6 +192,11 @@ def main() -> None:
     for name in args.data.split(","):
         for seed in seeds:
             config, prepared = prepared_data(name, seed, args)
+            empty = [part for part in parts if not prepared.examples.parts[part].num_rows]
+            if empty:
+                raise SystemExit(f"--part: {name}'s split has no {empty[0]} examples "
+                                 f"(data.split.validation_fraction {config.data.split.validation_fraction}, "
+                                 f"test_fraction {config.data.split.test_fraction})")
             catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens,
                                         features=config.features)
             single: dict[str, dict[str, dict[str, float]]] = {part: {} for part in parts}
