@@ -170,8 +170,8 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=3, help="sample shop scale")
     parser.add_argument("--epochs", type=int, default=0, help="training epochs (default: the configuration's)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="more configuration")
-    parser.add_argument("--part", default="test", help="the part scored: test, validation, or both "
-                        "(validation,test) by the same models")
+    parser.add_argument("--part", choices=("test", "validation", "validation,test"), default="test",
+                        help="the part scored, or both by the same models")
     parser.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE",
                         help="compare the multi-task model with this setting against it without")
     parser.add_argument("--json", type=Path, help="write every run's metrics here")
@@ -179,8 +179,6 @@ def main() -> None:
                         help="print the table of earlier --json outputs together, training nothing")
     args = parser.parse_args()
     parts = args.part.split(",")
-    if any(part not in ("validation", "test") for part in parts) or len(set(parts)) < len(parts):
-        raise SystemExit(f"--part: test, validation or validation,test, got {args.part!r}")
     if args.merge:
         print_table(merged_runs(args.merge), parts[0])
         return
@@ -199,12 +197,12 @@ def main() -> None:
                                  f"test_fraction {config.data.split.test_fraction})")
             catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens,
                                         features=config.features)
-            single: dict[str, dict[str, dict[str, float]]] = {part: {} for part in parts}
             if args.variant:
                 single = part_metrics(config, prepared, catalogue, parts)
                 multi = part_metrics(configuration(name, seed, args, args.variant), prepared, catalogue, parts)
             else:
                 multi = part_metrics(config, prepared, catalogue, parts)
+                single = {part: {} for part in parts}
                 for task in config.tasks:
                     alone = part_metrics(select_tasks(config, [task.name]), prepared, catalogue, parts)
                     for part in parts:
