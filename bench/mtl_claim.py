@@ -1,7 +1,7 @@
 """The claim: is the multi-task model at least as good as one single-task model per task?
 
     python bench/mtl_claim.py [--data sample,movielens] [--seeds 42,1,2] [--scale 3]
-        [--epochs N] [--set KEY=VALUE ...] [--part test|validation|validation,test]
+        [--epochs N] [--set KEY=VALUE ...] [--part test|validation|validation,test|far_validation]
         [--variant KEY=VALUE ...] [--refit]
         [--json OUT]
     python bench/mtl_claim.py --merge OUT [OUT ...]
@@ -23,6 +23,12 @@ models, and `--part validation` scores the validation part, which choices are ma
 `--json` file per part: OUT.json becomes OUT.validation.json and OUT.test.json), to see whether
 what validation says of a comparison holds on the later test period.
 
+`--part far_validation` scores the validation period as far from training as the test period
+is: training stops one period earlier (the validation fraction doubled; the test cut stays)
+and the period scored is the default validation part's, so one period lies between them, as
+the validation period lies between training and test. A gap that opens only with distance
+from training (the test part's) shows there, and choices can be made on it.
+
 `--refit` trains both models on the training and validation parts together (events and image
 items) before scoring the test part, as a shop that chose its settings on validation and
 retrains on everything it has would: both models then stand as far from the test period as
@@ -37,11 +43,14 @@ in separate processes or on separate machines, with the same settings (each run 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import tempfile
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 import mtrec_tf  # noqa: F401
 from mtrec_tf.config import Config, load_config, select_tasks
@@ -49,6 +58,7 @@ from mtrec_tf.data.catalogue import Catalogue, build_catalogue
 from mtrec_tf.data.prepare import PreparedData, prepare_configured, prepare_data
 from mtrec_tf.data.public import load_movielens_100k
 from mtrec_tf.data.readers import load_data
+from mtrec_tf.data.splits import split_events
 from mtrec_tf.tasks import task_type
 from mtrec_tf.training.fit import train
 from mtrec_tf.training.scoring import evaluate_model
@@ -57,6 +67,7 @@ REPO = Path(__file__).resolve().parents[1]
 RETRIEVAL_EXTRAS = ("tail_recall@50", "coverage@50")
 # What --refit sets: no event and no image item held out for validation.
 REFIT = ["data.split.validation_fraction=0", "data.image_validation_fraction=0"]
+FAR_VALIDATION = "far_validation"
 
 
 def claim_metrics(config: Config) -> list[tuple[str, str]]:
@@ -71,9 +82,17 @@ def claim_metrics(config: Config) -> list[tuple[str, str]]:
 
 
 def configuration(name: str, seed: int, args: argparse.Namespace, more: list[str] | None = None) -> Config:
-    """The configuration of one data set and seed, with `more` settings."""
+    """The configuration of one data set and seed, with `more` settings (for the far validation
+    part, the validation fraction doubled: training stops one validation period earlier)."""
     overrides = [f"seed={seed}", *args.set, *(more or [])]
     overrides += [f"training.epochs={args.epochs}"] if args.epochs else []
+    config = _load(name, args, overrides)
+    if FAR_VALIDATION in args.part.split(","):
+        config = _load(name, args, [*overrides, f"data.split.validation_fraction={far_fraction(config)}"])
+    return config
+
+
+def _load(name: str, args: argparse.Namespace, overrides: list[str]) -> Config:
     if name == "sample":
         return load_config(None, [f"data.sample_scale={args.scale}", *overrides])
     if name == "movielens":
@@ -90,21 +109,45 @@ def prepared_data(name: str, seed: int, args: argparse.Namespace) -> tuple[Confi
     return config, prepare_data(load_data(events, items), config.data, seed=config.seed)
 
 
-def part_metrics(config: Config, prepared: PreparedData, catalogue: Catalogue, parts: list[str],
+def far_fraction(config: Config) -> float:
+    """The validation fraction that ends training one validation period earlier."""
+    split = config.data.split
+    if split.method != "time" or not split.validation_fraction:
+        raise SystemExit(f"--part {FAR_VALIDATION} needs a time split with a validation part "
+                         f"(data.split.method {split.method}, validation_fraction {split.validation_fraction})")
+    return 2 * split.validation_fraction
+
+
+def scored_tables(config: Config, prepared: PreparedData, parts: list[str]) -> dict[str, pa.Table]:
+    """The examples each part scores. The far validation part (`config`'s validation fraction is
+    the doubled one) is the validation part's from the undoubled split's validation cut on, with
+    its image examples (images are split by item, not by time)."""
+    tables = {part: prepared.examples.parts[part] for part in parts if part != FAR_VALIDATION}
+    if FAR_VALIDATION in parts:
+        split = config.data.split
+        near = dataclasses.replace(split, validation_fraction=split.validation_fraction / 2)
+        start = split_events(prepared.data.events, near).validation_start
+        table = prepared.examples.parts["validation"]
+        tables[FAR_VALIDATION] = table.filter(pc.or_(pc.greater_equal(table["timestamp"], start),
+                                                     pc.equal(table["example_type"], "image")))
+    return tables
+
+
+def part_metrics(config: Config, prepared: PreparedData, catalogue: Catalogue, parts: dict[str, pa.Table],
                  ks: tuple[int, ...] = (10, 50)) -> dict[str, dict[str, dict[str, float]]]:
-    """Trains `config` on `prepared` once; by part, every task's metrics on that part, ranking
-    ones at `ks`."""
+    """Trains `config` on `prepared` once; by part, every task's metrics on that part's examples,
+    ranking ones at `ks`."""
     with tempfile.TemporaryDirectory() as run_dir:
         result = train(config, run_dir, prepared=prepared, catalogue=catalogue, verbose=0)
-    return {part: evaluate_model(result.model, config, prepared.statistics, prepared.examples.parts[part],
-                                 catalogue.category[1:], ks=ks) for part in parts}
+    return {part: evaluate_model(result.model, config, prepared.statistics, table, catalogue.category[1:], ks=ks)
+            for part, table in parts.items()}
 
 
 def test_metrics(config: Config, prepared: PreparedData, catalogue: Catalogue,
                  ks: tuple[int, ...] = (10, 50), part: str = "test") -> dict[str, dict[str, float]]:
     """Trains `config` on `prepared`; every task's metrics on `part` (the test part unless
     told), ranking ones at `ks`."""
-    return part_metrics(config, prepared, catalogue, [part], ks)[part]
+    return part_metrics(config, prepared, catalogue, scored_tables(config, prepared, [part]), ks)[part]
 
 
 def paired_difference(differences: np.ndarray) -> tuple[float, float]:
@@ -179,8 +222,9 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=3, help="sample shop scale")
     parser.add_argument("--epochs", type=int, default=0, help="training epochs (default: the configuration's)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="more configuration")
-    parser.add_argument("--part", choices=("test", "validation", "validation,test"), default="test",
-                        help="the part scored, or both by the same models")
+    parser.add_argument("--part", choices=("test", "validation", "validation,test", FAR_VALIDATION), default="test",
+                        help="the part scored, or both by the same models; far_validation: the validation period "
+                        "with one period between it and training")
     parser.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE",
                         help="compare the multi-task model with this setting against it without")
     parser.add_argument("--refit", action="store_true",
@@ -205,7 +249,8 @@ def main() -> None:
     for name in args.data.split(","):
         for seed in seeds:
             config, prepared = prepared_data(name, seed, args)
-            empty = [part for part in parts if not prepared.examples.parts[part].num_rows]
+            tables = scored_tables(config, prepared, parts)
+            empty = [part for part in parts if not tables[part].num_rows]
             if empty:
                 raise SystemExit(f"--part: {name}'s split has no {empty[0]} examples "
                                  f"(data.split.validation_fraction {config.data.split.validation_fraction}, "
@@ -213,13 +258,13 @@ def main() -> None:
             catalogue = build_catalogue(prepared.data.items, prepared.statistics, config.model.max_title_tokens,
                                         features=config.features)
             if args.variant:
-                single = part_metrics(config, prepared, catalogue, parts)
-                multi = part_metrics(configuration(name, seed, args, args.variant), prepared, catalogue, parts)
+                single = part_metrics(config, prepared, catalogue, tables)
+                multi = part_metrics(configuration(name, seed, args, args.variant), prepared, catalogue, tables)
             else:
-                multi = part_metrics(config, prepared, catalogue, parts)
+                multi = part_metrics(config, prepared, catalogue, tables)
                 single = {part: {} for part in parts}
                 for task in config.tasks:
-                    alone = part_metrics(select_tasks(config, [task.name]), prepared, catalogue, parts)
+                    alone = part_metrics(select_tasks(config, [task.name]), prepared, catalogue, tables)
                     for part in parts:
                         single[part].update(alone[part])
             for part in parts:

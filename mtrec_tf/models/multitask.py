@@ -145,6 +145,10 @@ class MultiTaskModel(keras.Model):
         # all of it when no other task (a retrieval task's targets) trains the item side.
         item_side_owned = any(task_type(t.type).encodes_targets for t in self.tasks if t not in self.ranking_tasks)
         self.ranking_item_gradient = config.ranking_item_gradient if item_side_owned else True
+        # Whether the ranking tasks train the user's encoding (`model.ranking_user_gradient`): they
+        # do when no other task reads the user.
+        user_owned = any("user" in t.inputs for t in self.tasks if t not in self.ranking_tasks)
+        self.ranking_user_gradient = config.ranking_user_gradient or not user_owned
         # Ranking tasks that read the same inputs share a bottom (MMoE, PLE); each task reads
         # exactly its configured inputs.
         groups: dict[tuple[str, ...], list[TaskConfig]] = {}
@@ -367,7 +371,8 @@ class MultiTaskModel(keras.Model):
                 ranking_item = self._candidate_encoding(ranking_candidates, candidate_index, needs,
                                                         history_items, history_mask, training, table_gradient)
                 ranking_encoded = {**encoded, "item": ranking_item}
-        for name, trains in (("query", text_gradient), ("image", image_gradient)):
+        for name, trains in (("query", text_gradient), ("image", image_gradient),
+                             ("user", self.ranking_user_gradient)):
             if not trains and name in ranking_encoded:
                 # The ranking tasks read the encoding without training its encoder.
                 ranking_encoded = {**ranking_encoded, name: tf.stop_gradient(ranking_encoded[name])}

@@ -546,3 +546,35 @@ def test_tied_item_embeddings_are_the_vectors_users_are_compared_with(tmp_path, 
     reloaded = build_model(config, tiny_prepared.statistics, catalogue)
     reloaded.load_weights(str(tmp_path / "weights")).expect_partial()
     np.testing.assert_allclose(reloaded.item_vectors(items, "next_item").numpy(), after, atol=1e-6)
+
+
+@pytest.mark.parametrize("gradient", [True, False])
+@pytest.mark.parametrize("tasks", [["ctr", "cvr", "next_item"], ["ctr", "cvr"]])
+def test_the_ranking_tasks_train_the_user_encoding_unless_told_not_to(tiny_config, tiny_prepared, catalogue, batch,
+                                                                      gradient, tasks):
+    config = select_tasks(tiny_config, tasks)
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, ranking_user_gradient=gradient))
+    model = build_model(config, tiny_prepared.statistics, catalogue)
+    features, labels, masks = batch
+    model.compute_losses(features, labels, masks, training=False)  # builds every weight
+    history_encoder = model.user_encoder.sequence_encoder.trainable_variables
+    with tf.GradientTape(persistent=True) as tape:
+        losses, _ = model.compute_losses(features, labels, masks, training=False)
+
+    def reached(loss: tf.Tensor) -> bool:
+        return any(g is not None and float(tf.reduce_sum(tf.abs(tf.convert_to_tensor(g)))) > 0
+                   for g in tape.gradient(loss, history_encoder))
+
+    # Without a retrieval task to learn the user side, the ranking tasks train it whatever the setting.
+    trains = gradient or "next_item" not in tasks
+    for name in ("ctr", "cvr"):
+        assert reached(losses[name]) == trains, name
+    if "next_item" in tasks:
+        assert reached(losses["next_item"])
+    # Serving reads the same user vector: the stop-gradient changes no prediction.
+    default = build_model(dataclasses.replace(config, model=dataclasses.replace(
+        config.model, ranking_user_gradient=True)), tiny_prepared.statistics, catalogue)
+    default.compute_losses(features, labels, masks, training=False)
+    default.set_weights(model.get_weights())
+    for name, output in model(features).items():
+        np.testing.assert_allclose(output.numpy(), default(features)[name].numpy(), rtol=1e-6, err_msg=name)
