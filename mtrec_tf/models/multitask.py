@@ -138,17 +138,17 @@ class MultiTaskModel(keras.Model):
         # an encoder whose input another task than the ranking ones reads may be left to those
         # tasks, by the ranking tasks ("not_ranking") or by every task but them ("readers").
         owned = {name: any(name in t.inputs for t in self.tasks if t not in self.ranking_tasks)
-                 for name in ("query", "image")}
-        self.ranking_trains = {name: config.encoder_training == "all" or not owned[name] for name in owned}
-        self.item_tower_trains = {name: config.encoder_training != "readers" or not owned[name] for name in owned}
+                 for name in ("query", "image", "user")}
+        encoders = ("query", "image")
+        self.ranking_trains = {name: config.encoder_training == "all" or not owned[name] for name in encoders}
+        self.item_tower_trains = {name: config.encoder_training != "readers" or not owned[name] for name in encoders}
         # What of the candidate's encoding the ranking tasks train (`model.ranking_item_gradient`):
         # all of it when no other task (a retrieval task's targets) trains the item side.
         item_side_owned = any(task_type(t.type).encodes_targets for t in self.tasks if t not in self.ranking_tasks)
         self.ranking_item_gradient = config.ranking_item_gradient if item_side_owned else True
         # Whether the ranking tasks train the user's encoding (`model.ranking_user_gradient`): they
         # do when no other task reads the user.
-        user_owned = any("user" in t.inputs for t in self.tasks if t not in self.ranking_tasks)
-        self.ranking_user_gradient = config.ranking_user_gradient or not user_owned
+        self.ranking_user_gradient = config.ranking_user_gradient or not owned["user"]
         # Ranking tasks that read the same inputs share a bottom (MMoE, PLE); each task reads
         # exactly its configured inputs.
         groups: dict[tuple[str, ...], list[TaskConfig]] = {}
