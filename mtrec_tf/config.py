@@ -140,6 +140,7 @@ HISTORY_POSITIONS = ("forward", "backward")
 HISTORY_FREQUENCY_WINDOWS = ("causal", "whole")
 ENCODER_TRAININGS = ("all", "not_ranking", "readers")
 LOSS_WEIGHTINGS = ("fixed", "uncertainty")
+GRADIENT_SURGERIES = ("none", "pcgrad")
 OPTIMIZERS = ("adam", "lazy_adam")
 
 
@@ -351,6 +352,10 @@ class ModelConfig:
             tower in the head; `retrieval_dim` must equal `embedding_dim`. Every item's vector
             is then trained by each history it appears in as well as by each click on it.
         loss_weighting: "fixed" weights from the tasks, or learned "uncertainty" weights.
+        gradient_surgery: how the tasks' weighted gradients combine on the weights two or
+            more of them train: "none" sums them; "pcgrad" first projects each off every other
+            it conflicts with (Yu et al. 2020), at the cost of one backward pass per task.
+            Needs fixed loss weights.
         ranking_item_gradient: what of the candidate's encoding the ranking tasks (binary
             and regression heads that read the item) train, in a model with a retrieval task
             (whose targets train the item side; without one they train all of it, whatever
@@ -434,6 +439,7 @@ class ModelConfig:
     retrieval_similarity: str = "cosine"
     tie_item_embeddings: bool = False
     loss_weighting: str = "fixed"
+    gradient_surgery: str = "none"
     ranking_item_gradient: bool | str = False
     ranking_user_gradient: bool = False
     encoder_training: str = "not_ranking"
@@ -453,6 +459,10 @@ class ModelConfig:
                      ConfigError)
         check_choice("model.encoder_training", self.encoder_training, ENCODER_TRAININGS, ConfigError)
         check_choice("model.loss_weighting", self.loss_weighting, LOSS_WEIGHTINGS, ConfigError)
+        check_choice("model.gradient_surgery", self.gradient_surgery, GRADIENT_SURGERIES, ConfigError)
+        if self.gradient_surgery != "none" and self.loss_weighting != "fixed":
+            raise ConfigError(f"model.gradient_surgery={self.gradient_surgery} combines the fixed task weights' "
+                              f"gradients: set model.loss_weighting=fixed (got {self.loss_weighting!r})")
         for name in ("embedding_dim", "text_units", "history_units", "image_dim", "retrieval_dim",
                      "max_query_tokens", "max_title_tokens", "max_subwords", "num_experts", "expert_units",
                      "ngram_order", "history_heads", "history_blocks", "position_buckets", "history_frequency_bins"):

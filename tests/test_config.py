@@ -40,6 +40,7 @@ def test_yaml_round_trip(tmp_path):
         ("model.history_heads=0", "model.history_heads must be at least 1"),
         ("model.history_blocks=0", "model.history_blocks must be at least 1"),
         ("model.history_dropout=1.0", r"model.history_dropout must be in \[0, 1\)"),
+        ("model.gradient_surgery=gradnorm", "model.gradient_surgery must be one of none, pcgrad"),
         ("training.optimizer=sgd", "training.optimizer must be one of adam, lazy_adam"),
         ("tasks.query_category.label_smoothing=1.5", r"tasks.query_category.label_smoothing must be in \[0, 1\)"),
         ("tasks.ctr.label_smoothing=0.1", "tasks.ctr.label_smoothing applies to multiclass tasks"),
@@ -67,6 +68,12 @@ def test_yaml_round_trip(tmp_path):
 def test_bad_values_are_named(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, [override])
+
+
+def test_gradient_surgery_needs_fixed_loss_weights():
+    with pytest.raises(ConfigError, match="model.gradient_surgery=pcgrad .* set model.loss_weighting=fixed"):
+        load_config(None, ["model.gradient_surgery=pcgrad", "model.loss_weighting=uncertainty"])
+    assert load_config(None, ["model.gradient_surgery=pcgrad"]).model.gradient_surgery == "pcgrad"
 
 
 def test_the_frequency_filter_keeps_fewer_bins_than_half_the_history():

@@ -42,6 +42,7 @@ from mtrec_tf.features.spec import DEFAULT_FEATURES, FeatureConfig
 from mtrec_tf.features.statistics import FeatureStatistics
 from mtrec_tf.layers import MLP, MixtureOfExperts, PositionBias, ProgressiveLayeredExtraction, TargetAttention
 from mtrec_tf.losses import UncertaintyWeighting
+from mtrec_tf.models.gradient_surgery import combine_gradients
 from mtrec_tf.models.item_encoder import CatalogueTensors, ItemEncoder
 from mtrec_tf.models.text_encoder import TextEncoder, TokenBatch
 from mtrec_tf.models.user_encoder import UserEncoder
@@ -540,14 +541,28 @@ class MultiTaskModel(keras.Model):
 
     def train_step(self, data: tuple[dict, dict, dict]) -> dict[str, tf.Tensor]:
         features, labels, masks = data
-        with tf.GradientTape() as tape:
+        # Replicas' gradients are summed: each replica contributes its share of the mean.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        surgery = self.config.gradient_surgery == "pcgrad"
+        with tf.GradientTape(persistent=surgery) as tape:
             losses, counts = self.compute_losses(features, labels, masks, training=True)
             total = self.total_loss(losses)
-            regularization = tf.add_n(self.losses) if self.losses else 0.0
-            # Replicas' gradients are summed: each replica contributes its share of the mean.
-            objective = (total + regularization) / tf.distribute.get_strategy().num_replicas_in_sync
+            regularization = tf.add_n(self.losses) if self.losses else None
+            objective = (total if regularization is None else total + regularization) / replicas
+            if surgery:
+                task_objectives = [task.weight * losses[task.name] / replicas for task in self.tasks]
+                if regularization is not None:
+                    regularization = regularization / replicas
         variables = self.trainable_variables
-        gradients = tape.gradient(objective, variables)
+        if surgery:
+            # One backward pass per task; their gradients combine without conflicts.
+            gradients = combine_gradients([tape.gradient(task_objective, variables)
+                                           for task_objective in task_objectives])
+            if regularization is not None:
+                gradients = [_add(g, r) for g, r in zip(gradients, tape.gradient(regularization, variables))]
+            del tape
+        else:
+            gradients = tape.gradient(objective, variables)
         self.optimizer.apply_gradients(
             (g, v) for g, v in zip(gradients, variables) if g is not None
         )
@@ -557,3 +572,10 @@ class MultiTaskModel(keras.Model):
         features, labels, masks = data
         losses, counts = self.compute_losses(features, labels, masks, training=False)
         return self._update_trackers(losses, counts, self.total_loss(losses))
+
+
+def _add(gradient: Any, other: Any) -> Any:
+    """The sum of two gradients of one variable, either of them `None`."""
+    if gradient is None or other is None:
+        return other if gradient is None else gradient
+    return tf.convert_to_tensor(gradient) + tf.convert_to_tensor(other)

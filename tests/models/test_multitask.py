@@ -11,6 +11,7 @@ from mtrec_tf.backend import keras, tf
 from mtrec_tf.config import ConfigError, TaskConfig, select_tasks
 from mtrec_tf.data.catalogue import build_catalogue
 from mtrec_tf.data.pipeline import make_dataset
+from mtrec_tf.models.gradient_surgery import combine_gradients
 from mtrec_tf.training.fit import build_model, check_tasks_against_data
 
 
@@ -578,3 +579,39 @@ def test_the_ranking_tasks_train_the_user_encoding_unless_told_not_to(tiny_confi
     default.set_weights(model.get_weights())
     for name, output in model(features).items():
         np.testing.assert_allclose(output.numpy(), default(features)[name].numpy(), rtol=1e-6, err_msg=name)
+
+
+def test_pcgrad_steps_with_the_projected_sum_of_the_task_gradients(tiny_config, tiny_prepared, catalogue):
+    # Two tasks share the text encoder (the query and the titles): the order of projection is moot.
+    config = select_tasks(tiny_config, ["query_category", "next_item"])
+    config = dataclasses.replace(config, model=dataclasses.replace(
+        config.model, dropout=0.0, history_dropout=0.0, gradient_surgery="pcgrad"))
+    model = build_model(config, tiny_prepared.statistics, catalogue)
+    batches = list(make_dataset(tiny_prepared.examples.parts["train"], batch_size=64,
+                                history_length=config.data.history_length, shuffle_buffer=5_000, seed=3).take(4))
+    model.build_from_batch(batches[0])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0))
+    variables = model.trainable_variables
+    projected_steps = 0
+    for features, labels, masks in batches:
+        with tf.GradientTape(persistent=True) as tape:
+            losses, _ = model.compute_losses(features, labels, masks, training=True)
+            total = model.total_loss(losses)
+            weighted = [task.weight * losses[task.name] for task in model.tasks]
+        expected = combine_gradients([tape.gradient(loss, variables) for loss in weighted])
+        summed = tape.gradient(total, variables)
+        assert sum(g is not None for g in expected) > 0
+        before = [v.numpy() for v in variables]
+        model.train_step((features, labels, masks))
+        projected = False
+        for variable, start, gradient, plain in zip(variables, before, expected, summed):
+            if gradient is None:
+                np.testing.assert_array_equal(variable.numpy(), start, err_msg=variable.name)
+                continue
+            step = start - variable.numpy()
+            np.testing.assert_allclose(step, tf.convert_to_tensor(gradient).numpy(), rtol=1e-4, atol=1e-6,
+                                       err_msg=variable.name)
+            projected |= not np.allclose(step, tf.convert_to_tensor(plain).numpy(), rtol=1e-4, atol=1e-6)
+        projected_steps += projected
+    # The tasks conflict on some batches in the shared encoder: those steps are not the plain sum.
+    assert projected_steps > 0
