@@ -71,12 +71,12 @@ def combine_gradients(task_gradients: Sequence[Sequence[Any]], orders: tf.Tensor
     if not shared:
         return combined
     tasks = sorted({t for v in shared for t in reaching[v]})
-    present = [_dense(task_gradients[reaching[v][0]][v]) for v in shared]
+    dense = {(t, v): tf.convert_to_tensor(task_gradients[t][v]) for v in shared for t in reaching[v]}
+    present = [dense[reaching[v][0], v] for v in shared]  # one gradient of each shared weight
     shapes = [tf.shape(g) for g in present]
     rows = []
     for t in tasks:  # (size,) the task's gradient on every shared weight, zeros where it has none
-        grads = task_gradients[t]
-        rows.append(tf.concat([tf.reshape(_dense(grads[v]), [-1]) if grads[v] is not None
+        rows.append(tf.concat([tf.reshape(dense[t, v], [-1]) if (t, v) in dense
                                else tf.zeros([tf.size(g)], g.dtype) for v, g in zip(shared, present)], axis=0))
     if orders is None:
         orders = random_orders(len(tasks))
@@ -85,7 +85,3 @@ def combine_gradients(task_gradients: Sequence[Sequence[Any]], orders: tf.Tensor
     for v, piece, shape in zip(shared, tf.split(update, tf.stack(sizes), num=len(shared)), shapes):
         combined[v] = tf.reshape(piece, shape)
     return combined
-
-
-def _dense(gradient: Any) -> tf.Tensor:
-    return tf.convert_to_tensor(gradient)
