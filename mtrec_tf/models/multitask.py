@@ -24,7 +24,8 @@ the item tower. `call` returns a dict keyed by task name:
 - retrieval: the L2-normalised user vector (batch, retrieval_dim).
 
 Labels and masks come from `mtrec_tf.data.pipeline`; `train_step` weighs each task's
-masked loss into the total.
+masked loss into the total (with `model.gradient_surgery`, each task's gradient is taken
+apart and their conflicts projected away before the step).
 """
 
 from __future__ import annotations

@@ -609,9 +609,11 @@ def test_pcgrad_steps_with_the_projected_sum_of_the_task_gradients(tiny_config, 
                 np.testing.assert_array_equal(variable.numpy(), start, err_msg=variable.name)
                 continue
             step = start - variable.numpy()
-            np.testing.assert_allclose(step, tf.convert_to_tensor(gradient).numpy(), rtol=1e-4, atol=1e-6,
+            # The step is read back from float32 weights: allow their rounding.
+            atol = 1e-6 + 4 * float(np.abs(np.spacing(start)).max())
+            np.testing.assert_allclose(step, tf.convert_to_tensor(gradient).numpy(), rtol=1e-4, atol=atol,
                                        err_msg=variable.name)
-            projected |= not np.allclose(step, tf.convert_to_tensor(plain).numpy(), rtol=1e-4, atol=1e-6)
+            projected |= not np.allclose(step, tf.convert_to_tensor(plain).numpy(), rtol=1e-4, atol=atol)
         projected_steps += projected
     # The tasks conflict on some batches in the shared encoder: those steps are not the plain sum.
     assert projected_steps > 0
