@@ -518,10 +518,14 @@ class MultiTaskModel(keras.Model):
             counts[task.name] = tf.reduce_sum(mask)
         return losses, counts
 
+    def weighted_losses(self, losses: dict) -> list[tf.Tensor]:
+        """Each task's loss times its fixed weight, in the tasks' order."""
+        return [task.weight * losses[task.name] for task in self.tasks]
+
     def total_loss(self, losses: dict) -> tf.Tensor:
         if self.loss_weighting is not None:
             return self.loss_weighting(losses)
-        return tf.add_n([task.weight * losses[task.name] for task in self.tasks])
+        return tf.add_n(self.weighted_losses(losses))
 
     def _update_trackers(self, losses: dict, counts: dict, total: tf.Tensor) -> dict:
         # Each task's loss is averaged over its labelled examples, not over batches.
@@ -548,12 +552,11 @@ class MultiTaskModel(keras.Model):
         with tf.GradientTape(persistent=surgery) as tape:
             losses, counts = self.compute_losses(features, labels, masks, training=True)
             total = self.total_loss(losses)
-            regularization = tf.add_n(self.losses) if self.losses else None
-            objective = (total if regularization is None else total + regularization) / replicas
+            regularization = tf.add_n(self.losses) / replicas if self.losses else None
             if surgery:
-                task_objectives = [task.weight * losses[task.name] / replicas for task in self.tasks]
-                if regularization is not None:
-                    regularization = regularization / replicas
+                task_objectives = [loss / replicas for loss in self.weighted_losses(losses)]
+            else:
+                objective = total / replicas if regularization is None else total / replicas + regularization
         variables = self.trainable_variables
         if surgery:
             # One backward pass per task; their gradients combine without conflicts.
