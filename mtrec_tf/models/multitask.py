@@ -551,11 +551,13 @@ class MultiTaskModel(keras.Model):
         surgery = self.config.gradient_surgery == "pcgrad"
         with tf.GradientTape(persistent=surgery) as tape:
             losses, counts = self.compute_losses(features, labels, masks, training=True)
-            total = self.total_loss(losses)
             regularization = tf.add_n(self.losses) / replicas if self.losses else None
-            if surgery:
-                task_objectives = [loss / replicas for loss in self.weighted_losses(losses)]
+            if surgery:  # fixed weights only: the configuration refuses it with learned ones
+                weighted = self.weighted_losses(losses)
+                total = tf.add_n(weighted)
+                task_objectives = [loss / replicas for loss in weighted]
             else:
+                total = self.total_loss(losses)
                 objective = total / replicas if regularization is None else total / replicas + regularization
         variables = self.trainable_variables
         if surgery:
