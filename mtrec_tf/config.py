@@ -138,7 +138,7 @@ HISTORY_NORMS = ("pre", "post")  # CausalSelfAttentionEncoder's `norm` and `acti
 HISTORY_ACTIVATIONS = ("relu", "gelu")
 HISTORY_POSITIONS = ("forward", "backward")
 HISTORY_FREQUENCY_WINDOWS = ("causal", "whole")
-ENCODER_TRAININGS = ("all", "not_ranking", "readers")
+ENCODER_TRAININGS = ("all", "not_ranking", "readers", "image_readers")
 LOSS_WEIGHTINGS = ("fixed", "uncertainty")
 GRADIENT_SURGERIES = ("none", "pcgrad")
 OPTIMIZERS = ("adam", "lazy_adam")
@@ -168,7 +168,14 @@ class TaskConfig:
             `tasks.retrieval.FULL_SOFTMAX_MAX_ITEMS` items), or "sampled_softmax", the in-batch
             softmax with `negatives` more items drawn from the catalogue at every step.
         negatives: items drawn per step as extra negatives by "sampled_softmax".
-        negative_sampling: how they are drawn: "popularity" (by training clicks) or "uniform".
+        negatives_top_up: `negatives` is the number of candidates a step has in all: only as
+            many items are drawn as the batch's own targets fall short of it. A retrieval
+            task's rows are then as many candidates in a multi-task batch, where they are a
+            share of the rows, as in a batch of its own.
+        negative_sampling: how they are drawn: "popularity" (by training clicks, plus one so
+            that every item is drawn now and then), "clicks" (by training clicks alone, as the
+            batch's own targets come: an item never clicked in training is never drawn, as it
+            is never a target) or "uniform".
         positions: for a "retrieval" task, which steps of a history train: "last", one
             example per click (its history, and its query, predict the clicked item); "all",
             every step of a user's history at once (the history encoder runs once over a
@@ -198,6 +205,7 @@ class TaskConfig:
     label_smoothing: float = 0.0
     loss: str = ""
     negatives: int = 0
+    negatives_top_up: bool = False
     negative_sampling: str = "popularity"
     positions: str = "auto"
     position_bias: bool = False
@@ -220,6 +228,9 @@ class TaskConfig:
         if (self.loss == "sampled_softmax") != (self.negatives > 0):
             raise ConfigError(f"tasks.{self.name}: negatives (got {self.negatives}) must be at least 1 with "
                               f"loss 'sampled_softmax', and 0 with any other loss (got {self.loss or 'the default'!r})")
+        if self.negatives_top_up and self.loss != "sampled_softmax":
+            raise ConfigError(f"tasks.{self.name}.negatives_top_up applies to loss 'sampled_softmax' "
+                              f"(got {self.loss or 'the default'!r})")
         check_choice(f"tasks.{self.name}.positions", self.positions, POSITIONS, ConfigError)
         if self.positions != "auto" and not TASK_TYPES[self.type].trains_positions:
             raise ConfigError(f"tasks.{self.name}.positions applies to retrieval tasks, not {self.type!r}")
@@ -249,7 +260,7 @@ class TaskConfig:
 
 
 TASK_INPUTS = ("query", "user", "item", "image")
-NEGATIVE_SAMPLINGS = ("popularity", "uniform")
+NEGATIVE_SAMPLINGS = ("popularity", "clicks", "uniform")
 POSITIONS = ("auto", "last", "all")
 
 
@@ -391,9 +402,10 @@ class ModelConfig:
             features and image in the item tower); "not_ranking", all but the ranking tasks,
             which read those encodings through a stop-gradient; "readers", only the tasks
             other than the ranking ones that read the encoder's input directly (query
-            classification the text encoder, image classification the image encoder). The
-            last two apply to an encoder only when the model has such a task; otherwise every
-            task trains it. "not_ranking" is the default, chosen on the sample's validation part
+            classification the text encoder, image classification the image encoder);
+            "image_readers", "readers" for the image encoder and "not_ranking" for the text
+            encoder. The last three apply to an encoder only when the model has such a task;
+            otherwise every task trains it. "not_ranking" is the default, chosen on the sample's validation part
             (scale 3, cosine schedule, seeds 3, 4, 5) against "all": next_item Recall@50 +0.0045
             (on every seed), query accuracy +0.0008, CTCVR AUC +0.008 and image accuracy +0.034
             (seeds 4, 5), ctr AUC -0.001; Recall@50 came level with the single-task model's

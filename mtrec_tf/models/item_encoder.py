@@ -27,7 +27,10 @@ class CatalogueTensors:
             encodes, by name (empty when it encodes none).
         image: uint8 (items + 1, size, size, 3), or None when the model reads no image or
             reads it from `image_file`.
-        sampling_probability: float32 (items + 1,) each item's share of the training clicks.
+        sampling_probability: float32 (items + 1,) each item's share of the training clicks,
+            each item counted one click more than it has (so that none has a share of 0).
+        click_share: float32 (items + 1,) each item's share of the training clicks as they are
+            (0 for an item never clicked, and for the unknown item).
         features: the other items features' raw values (items + 1,) by name.
         image_file: the catalogue's images in a file (`data.catalogue_images.ImageFile`),
             whose rows each batch reads, in place of `image`.
@@ -36,6 +39,7 @@ class CatalogueTensors:
     texts: dict[str, tf.Tensor]
     image: tf.Tensor | None
     sampling_probability: tf.Tensor
+    click_share: tf.Tensor
     features: dict[str, tf.Tensor] = dataclasses.field(default_factory=dict)
     image_file: ImageFile | None = None
 
@@ -129,12 +133,14 @@ class ItemEncoder(keras.layers.Layer):
         self.image_encoder = ImageEncoder(config.image_dim, backbone_path=config.image_backbone, name="image_encoder")
         self.tower = MLP([], output_units=d, name="item_tower")
         self.tied = config.tie_item_embeddings
-        popularity = np.asarray((0,) + tuple(statistics.item_popularity), dtype=np.float64) + 1.0
+        clicks = np.asarray((0,) + tuple(statistics.item_popularity), dtype=np.float64)
+        popularity = clicks + 1.0
         self.catalogue = CatalogueTensors(
             texts={name: tf.constant(catalogue.texts[name]) for name in self.text_features},
             image=tf.constant(catalogue.image) if uses_images and not is_image_file(catalogue.image) else None,
             image_file=catalogue.image if uses_images and is_image_file(catalogue.image) else None,
             sampling_probability=tf.constant((popularity / popularity.sum()).astype(np.float32)),
+            click_share=tf.constant((clicks / max(clicks.sum(), 1.0)).astype(np.float32)),
             features={f.name: tf.constant(catalogue.features[f.name]) for f in
                       (self.feature_inputs.features if self.feature_inputs is not None else ())},
         )

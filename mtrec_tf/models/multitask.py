@@ -138,12 +138,14 @@ class MultiTaskModel(keras.Model):
         self.ranking_tasks = [t for t in self.tasks if task_type(t.type).shares_ranking_bottom]
         # Which tasks train the shared encoders, by the input they encode (`model.encoder_training`):
         # an encoder whose input another task than the ranking ones reads may be left to those
-        # tasks, by the ranking tasks ("not_ranking") or by every task but them ("readers").
+        # tasks, by the ranking tasks ("not_ranking") or by every task but them ("readers", or
+        # "image_readers" for the image encoder alone).
         owned = {name: any(name in t.inputs for t in self.tasks if t not in self.ranking_tasks)
                  for name in ("query", "image", "user")}
         encoders = ("query", "image")
+        left_to_readers = {"readers": encoders, "image_readers": ("image",)}.get(config.encoder_training, ())
         self.ranking_trains = {name: config.encoder_training == "all" or not owned[name] for name in encoders}
-        self.item_tower_trains = {name: config.encoder_training != "readers" or not owned[name] for name in encoders}
+        self.item_tower_trains = {name: name not in left_to_readers or not owned[name] for name in encoders}
         # What of the candidate's encoding the ranking tasks train (`model.ranking_item_gradient`):
         # all of it when no other task (a retrieval task's targets) trains the item side.
         item_side_owned = any(task_type(t.type).encodes_targets for t in self.tasks if t not in self.ranking_tasks)
@@ -497,6 +499,7 @@ class MultiTaskModel(keras.Model):
             class_ids=lambda label: self.category_lookup(label) - 1,
             item_index=self.item_lookup,
             sampling_probability=self.catalogue.sampling_probability,
+            click_share=self.catalogue.click_share,
             target_vectors=target_vectors,
             training=training,
             encode_items=lambda index: self.encode_items(index, training=training)[0],

@@ -65,6 +65,7 @@ class LossContext(NamedTuple):
         class_ids: category label strings -> class ids, -1 for an unknown category.
         item_index: item ids -> rows of the catalogue (0 unknown).
         sampling_probability: (catalogue rows,) probability of each item being in a batch.
+        click_share: (catalogue rows,) each item's share of the training clicks (0: never clicked).
         target_vectors: item tower vectors of each retrieval task's targets, by task name.
         training: whether this is a training step.
         encode_items: catalogue rows (n,) -> their item tower vectors (n, width), for losses
@@ -75,6 +76,7 @@ class LossContext(NamedTuple):
     class_ids: Callable[[Any], Any]
     item_index: Callable[[Any], Any]
     sampling_probability: Any
+    click_share: Any
     target_vectors: Mapping[str, Any]
     training: bool
     encode_items: Callable[[Any], Any]

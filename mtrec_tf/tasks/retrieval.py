@@ -29,7 +29,8 @@ class RetrievalTask(TaskType):
     softmax with log-Q correction (`mtrec_tf.losses.RetrievalLoss`); or with a softmax over
     the whole catalogue (`loss: full_softmax`); or with the in-batch softmax and `negatives`
     items sampled from the catalogue besides (`loss: sampled_softmax`: mixed negative
-    sampling, each source's log-Q correction applied to its candidates).
+    sampling, each candidate corrected by its expected count from both sources), or as many
+    as top the batch's targets up to `negatives` (`negatives_top_up`).
 
     Output: the L2-normalised user vector (batch, retrieval_dim). Offline, the whole
     catalogue is ranked for each example. Baseline: the most popular training items.
@@ -56,6 +57,10 @@ class RetrievalTask(TaskType):
                 f"tasks.{task.name}.negatives, or the default in-batch softmax")
         if "item" in task.inputs:
             raise ConfigError(f"task {task.name!r}: a retrieval task cannot read the candidate item")
+        draws_clicks = task.loss == "sampled_softmax" and task.negative_sampling == "clicks"
+        if draws_clicks and not any(statistics.item_popularity):
+            raise ConfigError(f"tasks.{task.name}.negative_sampling 'clicks' draws clicked items, and the training "
+                              f"events hold no click: use 'popularity' or 'uniform'")
 
     def check_positions(self, task: TaskConfig, config: ModelConfig) -> None:
         if task.positions == "all" and config.history_encoder != "transformer":
@@ -111,14 +116,10 @@ class RetrievalTask(TaskType):
         groups = None if batch.groups is None else tf.boolean_mask(batch.groups, keep)
         candidate_groups = groups
         if task.loss == "sampled_softmax":
-            # Each source's expected count among the candidates: n draws of the batch's
-            # targets, and the sampled draws.
-            negatives, negative_count = sample_negatives(task, context)
+            negatives, probability = mixed_negatives(task, context, target_index)
             candidates = tf.concat([items, head.item_vectors(context.encode_items(negatives),
                                                              training=context.training)], axis=0)
             candidate_ids = tf.concat([target_index, negatives], axis=0)
-            batch_count = probability * tf.cast(tf.shape(users)[0], tf.float32)
-            probability = tf.concat([batch_count, negative_count], axis=0)
             if groups is not None:  # drawn items belong to no history
                 candidate_groups = tf.concat([groups, tf.fill(tf.shape(negatives), tf.constant(-1, groups.dtype))], 0)
         value = head.softmax_loss(users, candidates, candidate_ids, probability, groups, candidate_groups)
@@ -197,17 +198,38 @@ def step_targets(history_item_ids: Any, history_event_types: Any, history_time_g
     return targets, trains
 
 
-def sample_negatives(task: TaskConfig, context: LossContext) -> tuple[Any, Any]:
-    """`task.negatives` catalogue rows drawn with replacement (by popularity or uniformly), and
-    each one's expected count among the draws, for its log-Q correction."""
+def mixed_negatives(task: TaskConfig, context: LossContext, target_index: Any) -> tuple[Any, Any]:
+    """The items "sampled_softmax" draws besides the batch's targets `target_index` (n,): the
+    task's `negatives`, or as many as top the targets up to that many (`negatives_top_up`);
+    and the expected count of each candidate (the targets, then the drawn items) among them
+    all, for its log-Q correction: the targets are n draws of the training clicks, the drawn
+    items draws of their own share."""
     from mtrec_tf.backend import tf
 
-    share = context.sampling_probability[1:]  # row 0, the unknown item, is never drawn
+    targets = tf.shape(target_index)[0]
+    count = tf.maximum(task.negatives - targets, 0) if task.negatives_top_up else tf.constant(task.negatives)
+    negatives, share = sample_negatives(task, context, count)
+    candidate_ids = tf.concat([target_index, negatives], axis=0)
+    expected = (tf.cast(targets, tf.float32) * tf.gather(context.sampling_probability, candidate_ids)
+                + tf.cast(count, tf.float32) * tf.gather(share, candidate_ids))
+    return negatives, expected
+
+
+def sample_negatives(task: TaskConfig, context: LossContext, count: Any) -> tuple[Any, Any]:
+    """`count` catalogue rows drawn with replacement (by popularity, by clicks or uniformly),
+    and the share each row is drawn with (catalogue rows,)."""
+    from mtrec_tf.backend import tf
+
     if task.negative_sampling == "uniform":
-        share = tf.ones_like(share)
+        share = tf.ones_like(context.sampling_probability)
+    elif task.negative_sampling == "clicks":
+        share = context.click_share
+    else:
+        share = context.sampling_probability
+    share = tf.concat([tf.zeros_like(share[:1]), share[1:]], axis=0)  # row 0, the unknown item, is never drawn
     share = share / tf.reduce_sum(share)
-    draws = tf.random.categorical(tf.math.log(share)[None, :], task.negatives)[0]
-    return draws + 1, tf.gather(share, draws) * float(task.negatives)
+    draws = tf.random.categorical(tf.math.log(share)[None, :], count)[0]
+    return draws, share
 
 
 def ranking_report(score_fn: Callable[[np.ndarray], np.ndarray], task: TaskConfig, data: OfflineData,

@@ -92,7 +92,9 @@ def test_model_options_train_a_step(tiny_config, tiny_prepared, catalogue, batch
 
 
 @pytest.mark.parametrize("loss", [{"loss": "full_softmax"}, {"loss": "sampled_softmax", "negatives": 50},
-                                  {"loss": "sampled_softmax", "negatives": 50, "negative_sampling": "uniform"}])
+                                  {"loss": "sampled_softmax", "negatives": 50, "negative_sampling": "uniform"},
+                                  {"loss": "sampled_softmax", "negatives": 50, "negatives_top_up": True,
+                                   "negative_sampling": "clicks"}])
 def test_retrieval_losses_train_a_step_and_lower_the_loss(tiny_config, tiny_prepared, catalogue, batch, loss):
     keras.utils.set_random_seed(0)  # the sampled negatives do not depend on the tests run before
     config = select_tasks(tiny_config, ["next_item"])
@@ -461,7 +463,7 @@ def test_without_a_retrieval_task_the_ranking_tasks_train_all_of_the_item_encodi
 
 
 @pytest.mark.parametrize("item_gradient", [True, "encoders"])
-@pytest.mark.parametrize("training", ["all", "not_ranking", "readers"])
+@pytest.mark.parametrize("training", ["all", "not_ranking", "readers", "image_readers"])
 def test_which_tasks_train_the_text_and_image_encoders(tiny_config, tiny_prepared, catalogue, batch, item_gradient,
                                                        training):
     model_config = dataclasses.replace(tiny_config.model, ranking_item_gradient=item_gradient,
@@ -480,10 +482,10 @@ def test_which_tasks_train_the_text_and_image_encoders(tiny_config, tiny_prepare
 
     # query_category and next_item read the query, image_category the image: they train those
     # encoders either way; the ranking tasks only with "all"; next_item trains the image
-    # encoder through the item tower unless "readers".
+    # encoder through the item tower unless "readers" or "image_readers".
     assert reached(losses["query_category"], encoders["text"]) and reached(losses["next_item"], encoders["text"])
     assert reached(losses["image_category"], encoders["image"])
-    assert reached(losses["next_item"], encoders["image"]) == (training != "readers")
+    assert reached(losses["next_item"], encoders["image"]) == (training not in ("readers", "image_readers"))
     for encoder, variables in encoders.items():
         for name in ("ctr", "cvr"):
             assert reached(losses[name], variables) == (training == "all"), (name, encoder)

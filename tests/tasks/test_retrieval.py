@@ -22,7 +22,8 @@ def _task(**values):
     ({"negatives": 8}, "and 0 with any other loss .got 'the default'"),
     ({"loss": "full_softmax", "negatives": 8}, "and 0 with any other loss .got 'full_softmax'"),
     ({"loss": "sampled_softmax", "negatives": 8, "negative_sampling": "zipf"},
-     "negative_sampling must be one of popularity, uniform"),
+     "negative_sampling must be one of popularity, clicks, uniform"),
+    ({"negatives_top_up": True}, "negatives_top_up applies to loss 'sampled_softmax' .got 'the default'"),
     ({"loss": "hinge"}, "applies to multiclass tasks, not 'retrieval'"),
     ({"loss": "bpr"}, "loss must be empty .the type's loss. or one of full_softmax, sampled_softmax; got 'bpr'"),
 ])
@@ -40,23 +41,55 @@ def test_full_softmax_refuses_a_catalogue_too_large_to_encode_at_every_step(tiny
         kind.check(_task(loss="full_softmax"), tiny_config.model, statistics)
 
 
-@pytest.mark.parametrize("sampling", ["popularity", "uniform"])
-def test_negatives_are_catalogue_rows_drawn_by_their_share_with_their_expected_counts(sampling):
+def test_drawing_by_clicks_refuses_training_events_without_a_click(tiny_config, tiny_prepared):
+    task = _task(loss="sampled_softmax", negatives=8, negative_sampling="clicks")
+    kind = task_type("retrieval")
+    kind.check(task, tiny_config.model, tiny_prepared.statistics)
+    statistics = dataclasses.replace(tiny_prepared.statistics,
+                                     item_popularity=(0,) * len(tiny_prepared.statistics.items))
+    with pytest.raises(ConfigError, match="negative_sampling 'clicks' draws clicked items, and the training events "
+                                          "hold no click"):
+        kind.check(task, tiny_config.model, statistics)
+    kind.check(dataclasses.replace(task, negative_sampling="uniform"), tiny_config.model, statistics)
+
+
+@pytest.mark.parametrize("sampling", ["popularity", "clicks", "uniform"])
+def test_negatives_are_catalogue_rows_drawn_by_their_share(sampling):
     from mtrec_tf.backend import tf
     from mtrec_tf.tasks.base import LossContext
     from mtrec_tf.tasks.retrieval import sample_negatives
 
-    # Row 0 is the unknown item, never drawn.
-    probability = np.array([0.5, 0.05, 0.15, 0.3], np.float32)
-    context = LossContext(None, None, tf.constant(probability), {}, True, None, 3)
+    # Row 0 is the unknown item, never drawn; item 2 was never clicked (its smoothed share is not 0).
+    probability = np.array([0.1, 0.2, 0.1, 0.6], np.float32)
+    clicks = np.array([0.0, 0.25, 0.0, 0.75], np.float32)
+    context = LossContext(None, None, tf.constant(probability), tf.constant(clicks), {}, True, None, 3)
     tf.random.set_seed(0)
-    draws, counts = sample_negatives(_task(loss="sampled_softmax", negatives=20_000, negative_sampling=sampling),
-                                     context)
-    draws, counts = draws.numpy(), counts.numpy()
-    share = probability[1:] / probability[1:].sum() if sampling == "popularity" else np.full(3, 1 / 3)
-    assert draws.min() >= 1 and draws.max() <= 3
-    np.testing.assert_allclose(np.bincount(draws, minlength=4)[1:] / len(draws), share, atol=0.015)
-    np.testing.assert_allclose(counts, 20_000 * share[draws - 1], rtol=1e-5)
+    draws, share = sample_negatives(_task(loss="sampled_softmax", negatives=8, negative_sampling=sampling),
+                                    context, tf.constant(20_000))
+    draws, share = draws.numpy(), share.numpy()
+    expected = {"popularity": probability[1:] / probability[1:].sum(), "clicks": clicks[1:],
+                "uniform": np.full(3, 1 / 3)}[sampling]
+    np.testing.assert_allclose(share, np.concatenate([[0.0], expected]), rtol=1e-6)
+    assert len(draws) == 20_000 and draws.min() >= 1 and draws.max() <= 3
+    np.testing.assert_allclose(np.bincount(draws, minlength=4)[1:] / len(draws), expected, atol=0.015)
+
+
+@pytest.mark.parametrize("top_up, targets, drawn", [(False, 3, 6), (False, 8, 6), (True, 3, 3), (True, 8, 0)])
+def test_mixed_negatives_top_up_the_targets_and_count_each_candidate_from_both_sources(top_up, targets, drawn):
+    from mtrec_tf.backend import tf
+    from mtrec_tf.tasks.base import LossContext
+    from mtrec_tf.tasks.retrieval import mixed_negatives
+
+    probability = np.array([0.1, 0.2, 0.1, 0.6], np.float32)
+    clicks = np.array([0.0, 0.25, 0.0, 0.75], np.float32)
+    context = LossContext(None, None, tf.constant(probability), tf.constant(clicks), {}, True, None, 3)
+    task = _task(loss="sampled_softmax", negatives=6, negatives_top_up=top_up, negative_sampling="clicks")
+    target_index = tf.constant(np.arange(targets) % 3 + 1, tf.int64)
+    negatives, expected = mixed_negatives(task, context, target_index)
+    negatives = negatives.numpy()
+    assert len(negatives) == drawn and set(negatives) <= {1, 3}  # never the unclicked item 2
+    ids = np.concatenate([target_index.numpy(), negatives])
+    np.testing.assert_allclose(expected.numpy(), targets * probability[ids] + drawn * clicks[ids], rtol=1e-6)
 
 
 def test_training_positions_follow_the_history_encoder_unless_set(tiny_config, tiny_prepared):
