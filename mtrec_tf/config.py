@@ -408,11 +408,12 @@ class ModelConfig:
             "image_readers", "readers" for the image encoder and "not_ranking" for the text
             encoder (against "not_ranking" on the sample's far validation period, scale 3,
             seeds 12, 13, 15: image accuracy +0.003, -0.008, +0.061, next_item Recall@50
-            -0.010, -0.008, -0.006). The last three apply to an encoder only when the model has such a task;
-            otherwise every task trains it. "not_ranking" is the default, chosen on the sample's validation part
-            (scale 3, cosine schedule, seeds 3, 4, 5) against "all": next_item Recall@50 +0.0045
-            (on every seed), query accuracy +0.0008, CTCVR AUC +0.008 and image accuracy +0.034
-            (seeds 4, 5), ctr AUC -0.001; Recall@50 came level with the single-task model's
+            -0.010, -0.008, -0.006). The last three apply to an encoder only when the model
+            has such a task; otherwise every task trains it. "not_ranking" is the default,
+            chosen on the sample's validation part (scale 3, cosine schedule, seeds 3, 4, 5)
+            against "all": next_item Recall@50 +0.0045 (on every seed), query accuracy
+            +0.0008, CTCVR AUC +0.008 and image accuracy +0.034 (seeds 4, 5), ctr AUC
+            -0.001; Recall@50 came level with the single-task model's
             (paired difference -0.0018, standard error 0.0024; -0.0061, 0.0033 with "all").
             Under the constant rate (seeds 42, 1, 2) it had cost image accuracy 0.031. The
             test part's verdict is in the README's claim section.

@@ -111,11 +111,12 @@ class RetrievalTask(TaskType):
         target_index = tf.boolean_mask(context.item_index(batch.label), keep)
         items = head.item_vectors(tf.boolean_mask(context.target_vectors[task.name], keep),
                                   training=context.training)
-        probability = tf.gather(context.sampling_probability, target_index)
         candidates, candidate_ids = items, target_index
         groups = None if batch.groups is None else tf.boolean_mask(batch.groups, keep)
         candidate_groups = groups
-        if task.loss == "sampled_softmax":
+        if task.loss != "sampled_softmax":
+            probability = tf.gather(context.sampling_probability, target_index)
+        else:
             negatives, probability = mixed_negatives(task, context, target_index)
             candidates = tf.concat([items, head.item_vectors(context.encode_items(negatives),
                                                              training=context.training)], axis=0)
