@@ -117,10 +117,9 @@ class RetrievalTask(TaskType):
         if task.loss != "sampled_softmax":
             probability = tf.gather(context.sampling_probability, target_index)
         else:
-            negatives, probability = mixed_negatives(task, context, target_index)
+            negatives, candidate_ids, probability = mixed_negatives(task, context, target_index)
             candidates = tf.concat([items, head.item_vectors(context.encode_items(negatives),
                                                              training=context.training)], axis=0)
-            candidate_ids = tf.concat([target_index, negatives], axis=0)
             if groups is not None:  # drawn items belong to no history
                 candidate_groups = tf.concat([groups, tf.fill(tf.shape(negatives), tf.constant(-1, groups.dtype))], 0)
         value = head.softmax_loss(users, candidates, candidate_ids, probability, groups, candidate_groups)
@@ -199,12 +198,12 @@ def step_targets(history_item_ids: Any, history_event_types: Any, history_time_g
     return targets, trains
 
 
-def mixed_negatives(task: TaskConfig, context: LossContext, target_index: Any) -> tuple[Any, Any]:
+def mixed_negatives(task: TaskConfig, context: LossContext, target_index: Any) -> tuple[Any, Any, Any]:
     """The items "sampled_softmax" draws besides the batch's targets `target_index` (n,): the
     task's `negatives`, or as many as top the targets up to that many (`negatives_top_up`);
-    and the expected count of each candidate (the targets, then the drawn items) among them
-    all, for its log-Q correction: the targets are n draws of the training clicks, the drawn
-    items draws of their own share."""
+    the candidates' ids (the targets, then the drawn items); and each candidate's expected
+    count among them all, for its log-Q correction: the targets are n draws of the training
+    clicks, the drawn items draws of their own share."""
     from mtrec_tf.backend import tf
 
     targets = tf.shape(target_index)[0]
@@ -213,7 +212,7 @@ def mixed_negatives(task: TaskConfig, context: LossContext, target_index: Any) -
     candidate_ids = tf.concat([target_index, negatives], axis=0)
     expected = (tf.cast(targets, tf.float32) * tf.gather(context.sampling_probability, candidate_ids)
                 + tf.cast(count, tf.float32) * tf.gather(share, candidate_ids))
-    return negatives, expected
+    return negatives, candidate_ids, expected
 
 
 def sample_negatives(task: TaskConfig, context: LossContext, count: Any) -> tuple[Any, Any]:

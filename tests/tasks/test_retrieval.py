@@ -85,10 +85,11 @@ def test_mixed_negatives_top_up_the_targets_and_count_each_candidate_from_both_s
     context = LossContext(None, None, tf.constant(probability), tf.constant(clicks), {}, True, None, 3)
     task = _task(loss="sampled_softmax", negatives=6, negatives_top_up=top_up, negative_sampling="clicks")
     target_index = tf.constant(np.arange(targets) % 3 + 1, tf.int64)
-    negatives, expected = mixed_negatives(task, context, target_index)
+    negatives, candidate_ids, expected = mixed_negatives(task, context, target_index)
     negatives = negatives.numpy()
     assert len(negatives) == drawn and set(negatives) <= {1, 3}  # never the unclicked item 2
     ids = np.concatenate([target_index.numpy(), negatives])
+    np.testing.assert_array_equal(candidate_ids.numpy(), ids)
     np.testing.assert_allclose(expected.numpy(), targets * probability[ids] + drawn * clicks[ids], rtol=1e-6)
 
 
