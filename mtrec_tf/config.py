@@ -276,8 +276,9 @@ def default_tasks() -> tuple[TaskConfig, ...]:
         TaskConfig("cvr", "binary", "cvr", ("user", "item", "query"), parent="ctr"),
         TaskConfig("next_item", "retrieval", "next_item", ("user", "query")),
         # The image encoder also serves the item tower; a larger weight keeps the image
-        # task from being drowned by the ranking tasks' gradients.
-        TaskConfig("image_category", "multiclass", "image_category", ("image",), weight=3.0),
+        # task from being drowned by the ranking tasks' gradients (6 against 3, far
+        # validation period, four seeds: next_item Recall@50 +0.003, tail +0.04).
+        TaskConfig("image_category", "multiclass", "image_category", ("image",), weight=6.0),
     )
 
 
