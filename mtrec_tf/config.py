@@ -549,6 +549,12 @@ class TrainingConfig:
             `data.history_length` (one example per click on sequence data); a batch then
             holds users of about one history length, which the full softmax does not mind
             but in-batch negatives do. In-memory training examples only (not shard files).
+        example_type_batches: 0 (the default) mixes the example types in each batch; N > 0
+            groups every N batches' worth of shuffled training examples by type (query,
+            impression, next_item, image) and cuts them into batches, in shuffled order, so
+            that a batch but those at a group's edge trains the tasks of one type (a retrieval
+            task's in-batch softmax then sees a whole batch of candidates, not its share of
+            one). In-memory training examples only (not shard files).
     """
 
     batch_size: int = 512
@@ -563,6 +569,7 @@ class TrainingConfig:
     shuffle_buffer: int = 20_000
     steps_per_epoch: int = 0
     length_sorted_batches: int = 0
+    example_type_batches: int = 0
 
     def __post_init__(self) -> None:
         check_choice("training.early_stopping_mode", self.early_stopping_mode, ("max", "min"), ConfigError)
@@ -575,6 +582,8 @@ class TrainingConfig:
             raise ConfigError(f"training.learning_rate must be positive, got {self.learning_rate}")
         if self.length_sorted_batches < 0:
             raise ConfigError(f"training.length_sorted_batches must be 0 or more, got {self.length_sorted_batches}")
+        if self.example_type_batches < 0:
+            raise ConfigError(f"training.example_type_batches must be 0 or more, got {self.example_type_batches}")
 
 
 TUNERS = ("random", "bayesian", "hyperband")
@@ -679,9 +688,10 @@ class Config:
             raise ConfigError(f"tasks: task {duplicates[0]!r} is defined twice")
         _check_parents(self.tasks)
         _check_positions(self.tasks, self.model)
-        if self.training.length_sorted_batches and self.data.examples:
-            raise ConfigError("training.length_sorted_batches sorts the training examples in memory, and "
-                              f"data.examples reads them from shard files ({self.data.examples}): set it to 0")
+        for option in ("length_sorted_batches", "example_type_batches"):
+            if getattr(self.training, option) and self.data.examples:
+                raise ConfigError(f"training.{option} sorts the training examples in memory, and "
+                                  f"data.examples reads them from shard files ({self.data.examples}): set it to 0")
         if self.model.history_frequency_mix and self.model.history_frequency_bins > self.data.history_length // 2:
             raise ConfigError(f"model.history_frequency_bins ({self.model.history_frequency_bins}) must be at most "
                               f"data.history_length // 2 ({self.data.history_length // 2})")

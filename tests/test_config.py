@@ -42,6 +42,7 @@ def test_yaml_round_trip(tmp_path):
         ("model.history_dropout=1.0", r"model.history_dropout must be in \[0, 1\)"),
         ("model.gradient_surgery=gradnorm", "model.gradient_surgery must be one of none, pcgrad"),
         ("training.optimizer=sgd", "training.optimizer must be one of adam, lazy_adam"),
+        ("training.example_type_batches=-1", "training.example_type_batches must be 0 or more, got -1"),
         ("tasks.query_category.label_smoothing=1.5", r"tasks.query_category.label_smoothing must be in \[0, 1\)"),
         ("tasks.ctr.label_smoothing=0.1", "tasks.ctr.label_smoothing applies to multiclass tasks"),
         ("tasks.query_category.loss=svm", "tasks.query_category.loss must be empty .the type's loss. or one of hinge"),

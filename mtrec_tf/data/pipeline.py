@@ -128,6 +128,7 @@ def make_dataset(
     repeat: bool = False,
     drop_remainder: bool = False,
     length_sorted_batches: int = 0,
+    example_type_batches: int = 0,
 ) -> tf.data.Dataset:
     """A batched dataset of `(features, labels, masks)` from a table or shard files.
 
@@ -147,6 +148,12 @@ def make_dataset(
             shuffled, so each batch holds histories of about one length and the encoders,
             which skip the steps that no history of a batch fills, do less work; 0 (the
             default) keeps uniform batches. Shard files are refused.
+        example_type_batches: for a table, every this many batches' worth of (shuffled)
+            examples is grouped by example type and cut into batches, whose order is then
+            shuffled, so each batch but those at a group's edge holds one type of example
+            (a retrieval task's in-batch softmax then sees a whole batch of candidates);
+            with `length_sorted_batches`, sorted by length within each type, over the
+            larger of the two windows. 0 (the default) mixes the types. Shard files are refused.
 
     Returns:
         A `tf.data.Dataset` whose elements match `output_signature(history_length, schema)`,
@@ -154,9 +161,10 @@ def make_dataset(
     """
     if isinstance(source, pa.Table):
         return _table_dataset(source, batch_size, history_length, shuffle_buffer, seed, repeat, drop_remainder,
-                              length_sorted_batches)
-    elif length_sorted_batches:
-        raise ValueError("make_dataset: length_sorted_batches sorts an in-memory table of examples, not shard files")
+                              length_sorted_batches, example_type_batches)
+    elif length_sorted_batches or example_type_batches:
+        raise ValueError("make_dataset: length_sorted_batches and example_type_batches sort an in-memory table "
+                         "of examples, not shard files")
     else:
         files = [path_of(f) for f in source]
         if not files:
@@ -275,7 +283,7 @@ def _pad_lists(lists: pa.ListArray, length: int, pad: object) -> np.ndarray:
 
 def _table_dataset(table: pa.Table, batch_size: int, history_length: int, shuffle_buffer: int,
                    seed: int | None, repeat: bool, drop_remainder: bool,
-                   length_sorted_batches: int = 0) -> tf.data.Dataset:
+                   length_sorted_batches: int = 0, example_type_batches: int = 0) -> tf.data.Dataset:
     """Batches gathered from an in-memory table by row index.
 
     Columns are held as tensors once (strings dictionary-encoded, histories ragged), and
@@ -289,9 +297,11 @@ def _table_dataset(table: pa.Table, batch_size: int, history_length: int, shuffl
         rows = rows.shuffle(max(table.num_rows, 1), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         rows = rows.repeat()
-    if length_sorted_batches:
-        rows = _length_sorted(rows, _history_lengths(table, history_length), batch_size, length_sorted_batches,
-                              seed, drop_remainder)
+    window = max(length_sorted_batches, example_type_batches)
+    if window:
+        keys = _sort_keys(table, history_length, by_length=length_sorted_batches > 0,
+                          by_type=example_type_batches > 0)
+        rows = _sorted_batches(rows, keys, batch_size, window, seed, drop_remainder)
         if not repeat:  # as many batches as uniform batching gives; flat_map hides the count from Keras
             batches = table.num_rows // batch_size if drop_remainder else -(-table.num_rows // batch_size)
             rows = rows.apply(tf.data.experimental.assert_cardinality(batches))
@@ -305,19 +315,26 @@ def _table_dataset(table: pa.Table, batch_size: int, history_length: int, shuffl
     return dataset.map(_split_outputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def _history_lengths(table: pa.Table, history_length: int) -> tf.Tensor:
-    """(rows,) int64: the steps of each example's history that a batch holds."""
-    lengths = pc.list_value_length(table.column("history_item_ids")).fill_null(0)
-    return tf.constant(np.minimum(lengths.to_numpy(), history_length).astype(np.int64))
+def _sort_keys(table: pa.Table, history_length: int, by_length: bool, by_type: bool) -> tf.Tensor:
+    """(rows,) int64 keys that sort rows by example type, then by the steps of their history
+    that a batch holds, each where asked."""
+    keys = np.zeros(table.num_rows, np.int64)
+    if by_type:
+        _, types = np.unique(table.column("example_type").to_numpy(zero_copy_only=False), return_inverse=True)
+        keys += types.reshape(-1).astype(np.int64) * (history_length + 1)
+    if by_length:
+        lengths = pc.list_value_length(table.column("history_item_ids")).fill_null(0)
+        keys += np.minimum(lengths.to_numpy(), history_length).astype(np.int64)
+    return tf.constant(keys)
 
 
-def _length_sorted(rows: tf.data.Dataset, lengths: tf.Tensor, batch_size: int, window: int, seed: int | None,
-                   drop_remainder: bool) -> tf.data.Dataset:
-    """Batches of row indices of about one history length: each `window` batches' worth of rows
-    sorted by length (ties in their shuffled order) and cut into batches, in shuffled order."""
+def _sorted_batches(rows: tf.data.Dataset, keys: tf.Tensor, batch_size: int, window: int, seed: int | None,
+                    drop_remainder: bool) -> tf.data.Dataset:
+    """Batches of row indices of about one key: each `window` batches' worth of rows sorted by
+    key (ties in their shuffled order) and cut into batches, in shuffled order."""
 
     def sorted_batches(index: tf.Tensor) -> tf.data.Dataset:
-        order = tf.argsort(tf.gather(lengths, index), stable=True)
+        order = tf.argsort(tf.gather(keys, index), stable=True)
         return tf.data.Dataset.from_tensor_slices(tf.gather(index, order)).batch(batch_size,
                                                                                  drop_remainder=drop_remainder)
 

@@ -335,6 +335,7 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
         train_examples, batch_size=training.batch_size,
         history_length=config.data.history_length, shuffle_buffer=training.shuffle_buffer,
         seed=config.seed, repeat=training.steps_per_epoch > 0, length_sorted_batches=training.length_sorted_batches,
+        example_type_batches=training.example_type_batches,
     )
     train_data = train_data.with_options(_unsharded()) if sharded else _distributable(train_data)
     train_rows = train_examples.num_rows if isinstance(train_examples, pa.Table) else data.train_rows

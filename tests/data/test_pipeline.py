@@ -94,8 +94,40 @@ def test_length_sorted_batches_hold_about_one_history_length_each(tmp_path, tiny
     assert _rows(batches(3)) != _rows(make_dataset(table, batch_size=4, history_length=3, shuffle_buffer=1,
                                                    seed=3, length_sorted_batches=3))
     paths = write_shards(tiny_table, tmp_path, "parquet", examples_per_shard=5)
-    with pytest.raises(ValueError, match="length_sorted_batches sorts an in-memory table of examples, not shard"):
+    with pytest.raises(ValueError, match="sort an in-memory table of examples, not shard files"):
         make_dataset(paths, batch_size=4, history_length=3, length_sorted_batches=3)
+
+
+def test_example_type_batches_hold_one_type_each_but_at_a_groups_edge(tmp_path, tiny_table):
+    table = pa.concat_tables([tiny_table] * 8)
+    types_in_table = len(set(table.column("example_type").to_pylist()))
+    assert types_in_table >= 3
+
+    def batches(window, length_sorted=0):
+        return make_dataset(table, batch_size=4, history_length=3, shuffle_buffer=1, seed=2,
+                            example_type_batches=window, length_sorted_batches=length_sorted)
+
+    def types(dataset):
+        return [features["example_type"].numpy() for features, _, _ in dataset]
+
+    grouped, mixed = types(batches(5)), types(batches(0))
+    assert sorted(_rows(batches(5))) == sorted(_rows(batches(0)))  # every example, once
+    assert len(grouped) == len(mixed) == -(-table.num_rows // 4)  # as many batches as uniform batching
+    windows = -(-len(grouped) // 5)
+    mixed_batches = sum(len(set(b)) > 1 for b in grouped)
+    assert mixed_batches <= windows * (types_in_table - 1)  # only where one type's group ends in a window
+    assert mixed_batches < sum(len(set(b)) > 1 for b in mixed)
+    assert _rows(batches(5)) != _rows(make_dataset(table, batch_size=4, history_length=3, shuffle_buffer=1,
+                                                   seed=3, example_type_batches=5))
+    # With length sorting too, a batch of one type holds its histories in length order.
+    for features, _, _ in batches(5, length_sorted=2):
+        kinds = features["example_type"].numpy()
+        if len(set(kinds)) == 1:
+            lengths = (features["history_item_ids"].numpy() != b"").sum(axis=1)
+            assert np.all(np.diff(lengths) >= 0)
+    paths = write_shards(tiny_table, tmp_path, "parquet", examples_per_shard=5)
+    with pytest.raises(ValueError, match="example_type_batches sort an in-memory table of examples"):
+        make_dataset(paths, batch_size=4, history_length=3, example_type_batches=3)
 
 
 def test_bad_arguments_are_named(tmp_path, tiny_table):

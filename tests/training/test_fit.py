@@ -230,6 +230,22 @@ def test_length_sorted_batches_train_one_pass_per_epoch(tmp_path, tiny_config, t
     assert all(math.isfinite(loss) for loss in losses) and losses[-1] < losses[0]
 
 
+def test_example_type_batches_train_every_task_one_pass_per_epoch(tmp_path, tiny_config, tiny_prepared):
+    import dataclasses
+
+    from mtrec_tf.training.fit import train
+
+    training = dataclasses.replace(tiny_config.training, epochs=2, batch_size=128, example_type_batches=4)
+    config = dataclasses.replace(tiny_config, training=training)
+    prepared = _few_examples(tiny_prepared)
+    result = train(config, tmp_path / "run", prepared=prepared, verbose=0)
+    rows = prepared.examples.parts["train"].num_rows
+    assert int(result.model.optimizer.iterations) == 2 * math.ceil(rows / 128)
+    # Batches without a task's rows leave its loss finite, not NaN.
+    for task in config.tasks:
+        assert all(math.isfinite(loss) for loss in result.history[f"{task.name}_loss"]), task.name
+
+
 def test_a_cosine_schedule_spans_the_run_and_ends_near_zero(tmp_path, tiny_config, tiny_prepared):
     import dataclasses
 

@@ -50,10 +50,11 @@ def test_a_run_from_shards_equals_one_from_the_same_examples_in_memory(built, tm
     assert load_run_inputs(tmp_path / "shards")[2].image.filename == str(tmp_path / "shards" / "vocab" / IMAGES_FILE)
 
 
-def test_length_sorted_batches_are_refused_from_shards(built):
+@pytest.mark.parametrize("option", ["length_sorted_batches", "example_type_batches"])
+def test_sorted_batches_are_refused_from_shards(built, option):
     config, _, examples = built
-    sorting = dataclasses.replace(config, training=dataclasses.replace(config.training, length_sorted_batches=8))
-    with pytest.raises(ConfigError, match="training.length_sorted_batches sorts the training examples in memory, "
+    sorting = dataclasses.replace(config, training=dataclasses.replace(config.training, **{option: 8}))
+    with pytest.raises(ConfigError, match=f"training.{option} sorts the training examples in memory, "
                                           "and data.examples reads them from shard files"):
         use_examples(sorting, examples)
 
