@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mtrec_tf.backend import tf
-from mtrec_tf.data.examples import EXAMPLE_SCHEMA, HISTORY_FEATURES, SCALAR_FEATURES
+from mtrec_tf.data.examples import EXAMPLE_SCHEMA, EXAMPLE_TYPES, HISTORY_FEATURES, SCALAR_FEATURES
 from mtrec_tf.errors import check_choice
 from mtrec_tf.io_utils import rename
 from mtrec_tf.url_path import AnyPath, path_of, readable
@@ -316,12 +316,12 @@ def _table_dataset(table: pa.Table, batch_size: int, history_length: int, shuffl
 
 
 def _sort_keys(table: pa.Table, history_length: int, by_length: bool, by_type: bool) -> tf.Tensor:
-    """(rows,) int64 keys that sort rows by example type, then by the steps of their history
-    that a batch holds, each where asked."""
+    """(rows,) int64 keys that sort rows by example type (in `EXAMPLE_TYPES` order), then by
+    the steps of their history that a batch holds, each where asked."""
     keys = np.zeros(table.num_rows, np.int64)
     if by_type:
-        _, types = np.unique(table.column("example_type").to_numpy(zero_copy_only=False), return_inverse=True)
-        keys += types.reshape(-1).astype(np.int64) * (history_length + 1)
+        types = pc.index_in(table.column("example_type"), value_set=pa.array(EXAMPLE_TYPES))
+        keys += types.fill_null(len(EXAMPLE_TYPES)).to_numpy().astype(np.int64) * (history_length + 1)
     if by_length:
         lengths = pc.list_value_length(table.column("history_item_ids")).fill_null(0)
         keys += np.minimum(lengths.to_numpy(), history_length).astype(np.int64)
