@@ -196,6 +196,11 @@ class TaskConfig:
             to the task's logit in training and validation and left out of predictions,
             evaluation and serving, so that the served score ranks items by relevance
             rather than by the slot they happened to get.
+        learning_rate_scale: multiplies `training.learning_rate` (and its schedule) for the
+            weights this task trains that no task of another scale trains too: its head and
+            tower, and the encoders only tasks of its scale reach. Adam's steps do not grow
+            with the loss weight on weights one task trains alone; this factor does. Weights
+            tasks of different scales share keep the configured rate.
     """
 
     name: str
@@ -212,6 +217,7 @@ class TaskConfig:
     positions: str = "auto"
     position_bias: bool = False
     event_type: str = ""
+    learning_rate_scale: float = 1.0
 
     def __post_init__(self) -> None:
         from mtrec_tf.tasks import TASK_TYPES
@@ -255,6 +261,8 @@ class TaskConfig:
             )
         if self.weight < 0:
             raise ConfigError(f"tasks.{self.name}.weight must not be negative, got {self.weight}")
+        if not self.learning_rate_scale > 0:
+            raise ConfigError(f"tasks.{self.name}.learning_rate_scale must be positive, got {self.learning_rate_scale}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"tasks.{self.name}.label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.label_smoothing and not TASK_TYPES[self.type].takes_label_smoothing:

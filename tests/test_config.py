@@ -58,6 +58,7 @@ def test_yaml_round_trip(tmp_path):
         ("model.image_backbone=7", r"model.image_backbone: expected text or nothing \(null\), got 7$"),
         ("tasks.ctr.inputs=user", r"tasks.ctr.inputs: expected a list of texts, got 'user'$"),
         ("tasks.ctr.weight=heavy", r"tasks.ctr.weight: expected a number, got 'heavy'$"),
+        ("tasks.next_item.learning_rate_scale=0", "tasks.next_item.learning_rate_scale must be positive, got 0"),
         ("seed=1e3", r"seed: expected a whole number, got '1e3'$"),
         ("tasks.ctr.parent=ctr", "tasks.ctr.parent: task 'ctr' cannot be its own parent"),
         ("tasks.ctr.parent=cvr", "tasks: the parents form a cycle: ctr -> cvr -> ctr"),

@@ -174,6 +174,8 @@ class MultiTaskModel(keras.Model):
         self.position_tasks = tuple(t.name for t in self.tasks if task_type(t.type).all_positions(t, config))
         # The event type whose steps are next-item targets in all-position training.
         self.next_item_type = stats.event_roles.next_item
+        # The weights whose learning rate a task's `learning_rate_scale` multiplies (`build_from_batch`).
+        self.rate_scaled_weights: list[tuple[tf.Variable, float]] = []
 
     # --- construction helpers -------------------------------------------------------------
 
@@ -542,10 +544,33 @@ class MultiTaskModel(keras.Model):
         features, labels, masks = data
         losses, _ = self.compute_losses(features, labels, masks, training=False)
         self.total_loss(losses)
+        if any(task.learning_rate_scale != 1.0 for task in self.tasks):
+            self.rate_scaled_weights = self.task_rate_scales(data)
         self.reset_metrics()
         # Built models get their optimizer built before a backup is restored into it, so the
         # optimizer's step count and moments are restored with the weights.
         self.built = True
+
+    def task_rate_scales(self, data: tuple[dict, dict, dict]) -> list[tuple[tf.Variable, float]]:
+        """The weights whose learning rate differs from the configured one, with its factor.
+
+        A weight takes the `learning_rate_scale` of the tasks that train it when they all have
+        the same one; which tasks train it is which tasks' losses the backward pass of one batch
+        connects it to (a gradient, zero or not, rather than none).
+        """
+        features, labels, masks = data
+        with tf.GradientTape(persistent=True) as tape:
+            losses, _ = self.compute_losses(features, labels, masks, training=False)
+        variables = self.trainable_variables
+        reached = [tape.gradient(losses[task.name], variables) for task in self.tasks]
+        del tape
+        scaled = []
+        for index, variable in enumerate(variables):
+            scales = {task.learning_rate_scale for task, gradients in zip(self.tasks, reached)
+                      if gradients[index] is not None}
+            if len(scales) == 1 and (scale := scales.pop()) != 1.0:
+                scaled.append((variable, scale))
+        return scaled
 
     def train_step(self, data: tuple[dict, dict, dict]) -> dict[str, tf.Tensor]:
         features, labels, masks = data

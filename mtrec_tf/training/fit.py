@@ -45,7 +45,7 @@ from mtrec_tf.models import ModelData, MultiTaskModel, encodes_items
 from mtrec_tf.tasks import task_type
 from mtrec_tf.training.callbacks import EpochHistory, StopOnNaNTaskLoss
 from mtrec_tf.training.distribution import is_chief, worker_files, worker_temp_dir
-from mtrec_tf.training.optimizers import LazyAdam
+from mtrec_tf.training.optimizers import LazyAdam, ScaledRateAdam
 from mtrec_tf.training.ranking_validation import (
     EarlyStoppingThatNamesItsEpoch,
     ranking_metric_names,
@@ -231,11 +231,11 @@ def build_model(config: Config, statistics: DataStatistics, catalogue: Catalogue
     return model
 
 
-def make_optimizer(config: Config, total_steps: int = 0) -> keras.optimizers.Optimizer:
+def make_optimizer(config: Config, total_steps: int = 0) -> ScaledRateAdam:
     """The configured optimizer (`training.optimizer`) at `training.learning_rate`, decayed
     over `total_steps` as `training.learning_rate_schedule` says (constant without them)."""
     training = config.training
-    optimizer = LazyAdam if training.optimizer == "lazy_adam" else keras.optimizers.Adam
+    optimizer = LazyAdam if training.optimizer == "lazy_adam" else ScaledRateAdam
     rate: float | keras.optimizers.schedules.LearningRateSchedule = training.learning_rate
     if training.learning_rate_schedule == "cosine" and total_steps > 0:
         rate = keras.optimizers.schedules.CosineDecay(training.learning_rate, total_steps)
@@ -355,6 +355,7 @@ def train(config: Config, run_dir: str | os.PathLike, prepared: PreparedData | N
         strategy.run(model.build_from_batch, args=(next(iter(train_data)),))
         if config.model.init_embeddings and apply_warm_start(model, config.model, statistics):
             _compile(model, config, total_steps)  # frozen tables leave the trainable variables
+        model.optimizer.scale_rates(model.rate_scaled_weights)
     if chief and verbose != 0 and model.encodes_items:
         print(f"item tower reads: {', '.join(model.item_features())} ({_item_data(catalogue)})", flush=True)
     if chief and verbose != 0 and config.features:

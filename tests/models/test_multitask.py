@@ -619,3 +619,40 @@ def test_pcgrad_steps_with_the_projected_sum_of_the_task_gradients(tiny_config, 
         projected_steps += projected
     # The tasks conflict on some batches in the shared encoder: those steps are not the plain sum.
     assert projected_steps > 0
+
+
+def test_a_tasks_learning_rate_scale_reaches_the_weights_only_tasks_of_its_scale_train(tiny_config, tiny_prepared,
+                                                                                      catalogue, batch):
+    # ctr and cvr at twice the rate, next_item at half: ranking_item_gradient false and
+    # ranking_user_gradient false leave the item tower and the history encoder to next_item.
+    scales = {"ctr": 2.0, "cvr": 2.0, "next_item": 0.5}
+    config = select_tasks(tiny_config, list(scales))
+    config = dataclasses.replace(config, tasks=tuple(
+        dataclasses.replace(task, learning_rate_scale=scales[task.name]) for task in config.tasks))
+    model = build_model(config, tiny_prepared.statistics, catalogue)
+    model.build_from_batch(batch)
+    factor = {variable.ref(): scale for variable, scale in model.rate_scaled_weights}
+
+    def scales_of(layer: keras.layers.Layer) -> set[float | None]:
+        return {factor.get(variable.ref()) for variable in layer.trainable_variables}
+
+    assert scales_of(model.target_attention) == {2.0}  # the ranking tasks' alone
+    assert scales_of(model.heads["ctr"]) == scales_of(model.heads["cvr"]) == {2.0}
+    assert scales_of(model.item_encoder.tower) == {0.5}  # next_item's alone
+    assert scales_of(model.heads["next_item"]) == {0.5}
+    # The item table: next_item trains it, the ranking tasks read it through a stop-gradient.
+    assert factor[model.item_encoder.item_embedding.embeddings.ref()] == 0.5
+    # A weight trained by tasks of different scales keeps the rate: ctr's and next_item's
+    # under ranking_user_gradient true share the history encoder.
+    shared = dataclasses.replace(config, model=dataclasses.replace(config.model, ranking_user_gradient=True))
+    model = build_model(shared, tiny_prepared.statistics, catalogue)
+    model.build_from_batch(batch)
+    factor = {variable.ref(): scale for variable, scale in model.rate_scaled_weights}
+    assert factor[model.target_attention.trainable_variables[0].ref()] == 2.0
+    assert factor[model.item_encoder.tower.trainable_variables[0].ref()] == 0.5
+    for layer in (model.user_encoder.sequence_encoder, model.user_encoder.event_type_embedding):
+        assert scales_of(layer) == {None}, layer.name
+    # Without a factor other than 1, nothing is scaled and no extra backward pass is run.
+    plain = build_model(select_tasks(tiny_config, list(scales)), tiny_prepared.statistics, catalogue)
+    plain.build_from_batch(batch)
+    assert plain.rate_scaled_weights == []

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 
+from mtrec_tf.backend import keras
 from mtrec_tf.training.callbacks import StopOnNaNTaskLoss, TaskLossNaNError
 
 TASKS = ("query_category", "ctr", "cvr", "next_item", "image_category")
@@ -260,3 +262,46 @@ def test_a_cosine_schedule_spans_the_run_and_ends_near_zero(tmp_path, tiny_confi
     # The rate of the last step taken: the schedule's length is the run's.
     last_rate = 0.005 * (1 + math.cos(math.pi * (steps - 1) / steps))
     assert float(optimizer.learning_rate) == pytest.approx(last_rate, rel=1e-3)
+
+
+
+class _HeadSteps(keras.callbacks.Callback):
+    """What one training step moved the first weight of each named head by."""
+
+    def __init__(self, heads: tuple[str, ...]):
+        super().__init__()
+        self.heads, self.starts, self.moves = heads, {}, {}
+
+    def _first_weights(self) -> dict:
+        return {name: self.model.heads[name].trainable_variables[0].numpy() for name in self.heads}
+
+    def on_train_begin(self, logs=None):
+        self.starts = self._first_weights()
+
+    def on_train_end(self, logs=None):
+        self.moves = {name: after - self.starts[name] for name, after in self._first_weights().items()}
+
+
+def test_a_tasks_learning_rate_scale_multiplies_the_step_of_the_weights_it_alone_trains(tmp_path, tiny_config,
+                                                                                        tiny_prepared):
+    import dataclasses
+
+    from mtrec_tf.training.fit import train
+
+    # One step from the same start (same seed): the scaled task's own weights move four times
+    # as far, the other tasks' alike.
+    training = dataclasses.replace(tiny_config.training, epochs=1, steps_per_epoch=1)
+    moves = {}
+    for scale in (1.0, 4.0):
+        tasks = tuple(dataclasses.replace(task, learning_rate_scale=scale) if task.name == "query_category" else task
+                      for task in tiny_config.tasks)
+        steps = _HeadSteps(("query_category", "next_item"))
+        result = train(dataclasses.replace(tiny_config, training=training, tasks=tasks), tmp_path / f"run_{scale}",
+                       prepared=tiny_prepared, verbose=0, extra_callbacks=[steps])
+        optimizer, heads = result.model.optimizer, result.model.heads
+        assert optimizer.rate_scale(heads["query_category"].trainable_variables[0]) == scale
+        assert optimizer.rate_scale(heads["next_item"].trainable_variables[0]) == 1.0
+        moves[scale] = steps.moves
+    assert np.abs(moves[1.0]["query_category"]).max() > 0
+    np.testing.assert_allclose(moves[4.0]["query_category"], 4 * moves[1.0]["query_category"], rtol=1e-3, atol=1e-7)
+    np.testing.assert_allclose(moves[4.0]["next_item"], moves[1.0]["next_item"], rtol=1e-3, atol=1e-7)

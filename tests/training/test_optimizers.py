@@ -1,5 +1,5 @@
-"""LazyAdam: Adam's update on the rows a sparse gradient touches, nothing elsewhere; the
-learning rate's schedule."""
+"""LazyAdam: Adam's update on the rows a sparse gradient touches, nothing elsewhere; a weight's
+own factor of the learning rate; the learning rate's schedule."""
 
 from __future__ import annotations
 
@@ -12,18 +12,18 @@ from mtrec_tf.backend import keras, tf
 from mtrec_tf.config import load_config
 from mtrec_tf.errors import ConfigError
 from mtrec_tf.training.fit import make_optimizer
-from mtrec_tf.training.optimizers import LazyAdam
+from mtrec_tf.training.optimizers import LazyAdam, ScaledRateAdam
 
 BETA_1, BETA_2, EPSILON, RATE = 0.9, 0.999, 1e-7, 0.1
 
 
-def adam_reference(weights: np.ndarray, gradients: list[np.ndarray]) -> np.ndarray:
+def adam_reference(weights: np.ndarray, gradients: list[np.ndarray], rate: float = RATE) -> np.ndarray:
     """Keras's Adam in NumPy, one row's steps: each gradient is one step of that row."""
     m = v = np.zeros_like(weights)
     for step, gradient in enumerate(gradients, start=1):
         m = BETA_1 * m + (1 - BETA_1) * gradient
         v = BETA_2 * v + (1 - BETA_2) * gradient**2
-        alpha = RATE * np.sqrt(1 - BETA_2**step) / (1 - BETA_1**step)
+        alpha = rate * np.sqrt(1 - BETA_2**step) / (1 - BETA_1**step)
         weights = weights - alpha * m / (np.sqrt(v) + EPSILON)
     return weights
 
@@ -59,6 +59,29 @@ def test_dense_gradients_get_keras_adam():
     np.testing.assert_allclose(lazy.numpy(), plain.numpy(), rtol=1e-6)
 
 
+@pytest.mark.parametrize("optimizer_class", [ScaledRateAdam, LazyAdam])
+def test_a_scaled_weight_steps_at_its_factor_of_the_rate_and_the_others_at_the_rate(optimizer_class):
+    start = np.array([[1.0, -1.0], [0.5, 2.0], [0.0, 3.0]], "float32")
+    scaled, unscaled, table = tf.Variable(start), tf.Variable(start), tf.Variable(start)
+    optimizer = optimizer_class(RATE, beta_1=BETA_1, beta_2=BETA_2, epsilon=EPSILON)
+    optimizer.scale_rates([(scaled, 0.25), (table, 3.0)])
+    assert optimizer.rate_scale(scaled) == 0.25 and optimizer.rate_scale(unscaled) == 1.0
+    gradients = [np.array([[0.1, 0.2], [-0.3, 0.4], [1.0, -2.0]], "float32"),
+                 np.array([[1.0, -1.0], [0.0, 0.5], [0.5, 0.5]], "float32")]
+    for gradient in gradients:
+        optimizer.apply_gradients([(tf.constant(gradient), scaled), (tf.constant(gradient), unscaled),
+                                   (sparse(gradient[1:].tolist(), [1, 2], (3, 2)), table)])
+    np.testing.assert_allclose(scaled.numpy(), adam_reference(start, gradients, rate=0.25 * RATE), rtol=1e-5)
+    np.testing.assert_allclose(unscaled.numpy(), adam_reference(start, gradients), rtol=1e-5)
+    # A table's rows at three times the rate, row 0 untouched (LazyAdam) or with Keras's decay of
+    # moments that stay zero (ScaledRateAdam): the same weights either way here.
+    np.testing.assert_allclose(table.numpy()[1:], adam_reference(start[1:], [g[1:] for g in gradients], rate=3 * RATE),
+                               rtol=1e-5)
+    np.testing.assert_array_equal(table.numpy()[0], start[0])
+    optimizer.scale_rates([])  # new factors replace the old ones
+    assert optimizer.rate_scale(scaled) == 1.0
+
+
 def test_fits_an_embedding_model_and_checkpoints(tmp_path):
     keras.utils.set_random_seed(0)
     inputs = keras.Input((2,), dtype="int64")
@@ -89,8 +112,10 @@ def test_config_roundtrip_and_amsgrad_refused():
     assert isinstance(copy, LazyAdam) and copy.beta_1 == 0.8
     assert not copy.jit_compile  # no XLA for the sparse update's tf.unique
     assert float(copy.learning_rate) == pytest.approx(0.02)
-    with pytest.raises(ValueError, match="amsgrad"):
+    with pytest.raises(ValueError, match="LazyAdam does not support amsgrad"):
         LazyAdam(amsgrad=True)
+    with pytest.raises(ValueError, match="ScaledRateAdam does not support amsgrad"):
+        ScaledRateAdam(amsgrad=True)
 
 
 @pytest.mark.parametrize("kind", ["adam", "lazy_adam"])
