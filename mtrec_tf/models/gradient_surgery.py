@@ -51,6 +51,17 @@ def random_orders(num_tasks: int) -> tf.Tensor:
     return tf.stack([tf.random.shuffle(tf.range(num_tasks)) for _ in range(num_tasks)])
 
 
+def reaching_tasks(task_gradients: Sequence[Sequence[Any]]) -> list[list[int]]:
+    """For each variable, the indices of the tasks whose gradient reaches it (is not `None`).
+
+    Args:
+        task_gradients: per task, its gradient for every variable, as `tape.gradient`
+            returns them; all lists in the variables' order.
+    """
+    return [[t for t, grads in enumerate(task_gradients) if grads[v] is not None]
+            for v in range(len(task_gradients[0]))]
+
+
 def combine_gradients(task_gradients: Sequence[Sequence[Any]], orders: tf.Tensor | None = None) -> list[Any]:
     """The update from each task's gradients: PCGrad on the weights two or more tasks reach,
     the lone task's gradient elsewhere.
@@ -64,9 +75,8 @@ def combine_gradients(task_gradients: Sequence[Sequence[Any]], orders: tf.Tensor
     Returns:
         one gradient per variable, `None` where no task reaches it.
     """
-    num_variables = len(task_gradients[0])
-    reaching = [[t for t, grads in enumerate(task_gradients) if grads[v] is not None] for v in range(num_variables)]
-    shared = [v for v in range(num_variables) if len(reaching[v]) > 1]
+    reaching = reaching_tasks(task_gradients)
+    shared = [v for v, tasks in enumerate(reaching) if len(tasks) > 1]
     combined: list[Any] = [task_gradients[r[0]][v] if len(r) == 1 else None for v, r in enumerate(reaching)]
     if not shared:
         return combined

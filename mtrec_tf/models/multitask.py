@@ -43,7 +43,7 @@ from mtrec_tf.features.spec import DEFAULT_FEATURES, FeatureConfig
 from mtrec_tf.features.statistics import FeatureStatistics
 from mtrec_tf.layers import MLP, MixtureOfExperts, PositionBias, ProgressiveLayeredExtraction, TargetAttention
 from mtrec_tf.losses import UncertaintyWeighting
-from mtrec_tf.models.gradient_surgery import combine_gradients
+from mtrec_tf.models.gradient_surgery import combine_gradients, reaching_tasks
 from mtrec_tf.models.item_encoder import CatalogueTensors, ItemEncoder
 from mtrec_tf.models.text_encoder import TextEncoder, TokenBatch
 from mtrec_tf.models.user_encoder import UserEncoder
@@ -562,12 +562,11 @@ class MultiTaskModel(keras.Model):
         with tf.GradientTape(persistent=True) as tape:
             losses, _ = self.compute_losses(features, labels, masks, training=False)
         variables = self.trainable_variables
-        reached = [tape.gradient(losses[task.name], variables) for task in self.tasks]
+        reaching = reaching_tasks([tape.gradient(losses[task.name], variables) for task in self.tasks])
         del tape
         scaled = []
-        for index, variable in enumerate(variables):
-            scales = {task.learning_rate_scale for task, gradients in zip(self.tasks, reached)
-                      if gradients[index] is not None}
+        for variable, tasks in zip(variables, reaching):
+            scales = {self.tasks[t].learning_rate_scale for t in tasks}
             if len(scales) == 1 and (scale := scales.pop()) != 1.0:
                 scaled.append((variable, scale))
         return scaled
