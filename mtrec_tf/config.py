@@ -383,7 +383,8 @@ class ModelConfig:
             (scale 3, seeds 12, 13, 14, against "none") next_item Recall@50 +0.0013 ± 0.0012,
             tail_recall@50 +0.025 ± 0.007 and coverage@50 +0.008 ± 0.005, but CTCVR AUC
             -0.004 ± 0.002 and ctr AUC -0.002 ± 0.001, query and image accuracy level; it
-            costs 1.45x per training example on the five-task model.
+            costs 1.45x per training example on the five-task model. With the image weight 6
+            (seeds 16, 17, 18): Recall@50 -0.0015, +0.0004, +0.0004, tail_recall@50 -0.04.
         ranking_item_gradient: what of the candidate's encoding the ranking tasks (binary
             and regression heads that read the item) train, in a model with a retrieval task
             (whose targets train the item side; without one they train all of it, whatever
