@@ -57,9 +57,11 @@ PUBLISHED = {
 COLUMNS = ("hit_rate@5", "ndcg@5", "hit_rate@10", "ndcg@10", "hit_rate@20", "ndcg@20")
 
 
-def read_sequences(data_dir: Path, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The events (a click per item, its position as the timestamp) and the items (the first
-    attribute as the category, no title) of a sequence file."""
+def read_sequences(data_dir: Path, name: str, attributes_as: str = "category") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The events (a click per item, its position as the timestamp) and the items (no title) of
+    a sequence file. `attributes_as` "category": the first attribute is the category;
+    "brand-category": the first is the brand and the last the category (S3-Rec's Amazon lists
+    are the brand, then the categories from the root down)."""
     users: list[str] = []
     items: list[str] = []
     positions: list[int] = []
@@ -75,8 +77,12 @@ def read_sequences(data_dir: Path, name: str) -> tuple[pd.DataFrame, pd.DataFram
     attributes = json.loads(attributes_path.read_text(encoding="utf-8")) if attributes_path.exists() else {}
     catalogue = pd.DataFrame({"item_id": sorted(set(items), key=lambda item: (len(item), item))})
     catalogue["title"] = ""
-    catalogue["category"] = [f"attribute {attributes[i][0]}" if attributes.get(i) else "none"
-                             for i in catalogue["item_id"]]
+    lists = [attributes.get(item) or [] for item in catalogue["item_id"]]
+    if attributes_as == "category":
+        catalogue["category"] = [f"attribute {values[0]}" if values else "none" for values in lists]
+    else:
+        catalogue["brand"] = [f"attribute {values[0]}" if values else "" for values in lists]
+        catalogue["category"] = [f"attribute {values[-1]}" if len(values) > 1 else "none" for values in lists]
     return events, catalogue
 
 
@@ -130,6 +136,9 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the configuration the runs start from ('' for the package's defaults)")
     parser.add_argument("--batch-size", type=int, help="default: the configuration's")
     parser.add_argument("--history-length", type=int, default=50)
+    parser.add_argument("--attributes", choices=("category", "brand-category"), default="category",
+                        help="the items' attributes as the category (the first), or as the brand (the first) and "
+                             "the category (the last)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="more configuration")
 
 
@@ -148,7 +157,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write every run's test metrics here")
     args = parser.parse_args()
 
-    events, items = read_sequences(args.data_dir, args.name)
+    events, items = read_sequences(args.data_dir, args.name, args.attributes)
     print(f"{args.name}: {events['user_id'].nunique():,} users, {len(items):,} items, {len(events):,} actions")
     seeds = [int(seed) for seed in args.seeds.split(",")]
     data = load_data(events, items)

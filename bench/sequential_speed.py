@@ -62,7 +62,7 @@ def main() -> None:
     # What run_config reads beside these.
     args.epochs, args.patience, args.negatives = 1, 1, 0
 
-    events, items = read_sequences(args.data_dir, args.name)
+    events, items = read_sequences(args.data_dir, args.name, args.attributes)
     data = load_data(events, items)
     runs: dict[str, tuple[Callable, list, int]] = {}  # variant: step, batches, clicks in them
     per_epoch: dict[str, int] = {}
