@@ -11,8 +11,8 @@ task alone (`select_tasks`) learn from the same prepared data, split and budget,
 scored on the test part. `sample` is the built-in shop at `--scale` (scale 3 and more give
 several hundred image items and tail examples) with the default five tasks; `movielens` is
 MovieLens 100K (from `$MTREC_DATA_DIR`) with `configs/movielens.yaml` (retrieval + rating).
-Prints, per task and metric (the headline, and tail_recall@50 and coverage@50 for retrieval),
-the mean and standard deviation over seeds of both models, the paired difference
+Prints, per task and metric (the headline, and ndcg@10, tail_recall@50 and coverage@50 for
+retrieval), the mean and standard deviation over seeds of both models, the paired difference
 (multi-task minus single-task, signed so that positive is better) with its standard error,
 and a verdict: `ahead` or `behind` by more than one standard error, else `within noise`.
 
@@ -64,20 +64,26 @@ from mtrec_tf.training.fit import train
 from mtrec_tf.training.scoring import evaluate_model
 
 REPO = Path(__file__).resolve().parents[1]
-RETRIEVAL_EXTRAS = ("tail_recall@50", "coverage@50")
+RETRIEVAL_EXTRAS = ("ndcg@10", "tail_recall@50", "coverage@50")
 # What --refit sets: no event and no image item held out for validation.
 REFIT = ["data.split.validation_fraction=0", "data.image_validation_fraction=0"]
 FAR_VALIDATION = "far_validation"
 
 
 def claim_metrics(config: Config) -> list[tuple[str, str]]:
-    """(task, metric) rows: each task's headline, and the long tail and coverage of retrieval."""
+    """(task, metric) rows of a configuration's tasks."""
+    return claim_rows({task.name: task.type for task in config.tasks})
+
+
+def claim_rows(types: dict[str, str]) -> list[tuple[str, str]]:
+    """(task, metric) rows: each task's headline, and for retrieval the top of the list, the long
+    tail and coverage."""
     rows = []
-    for task in config.tasks:
-        kind = task_type(task.type)
-        rows.append((task.name, kind.headline))
+    for name, type_name in types.items():
+        kind = task_type(type_name)
+        rows.append((name, kind.headline))
         if kind.ranks_catalogue:
-            rows += [(task.name, metric) for metric in RETRIEVAL_EXTRAS]
+            rows += [(name, metric) for metric in RETRIEVAL_EXTRAS]
     return rows
 
 
@@ -175,7 +181,8 @@ def print_table(runs: dict[str, list[dict]], part: str) -> None:
         print(f"{'task metric':32}{other.replace('_', '-'):>18}{against.replace('_', '-'):>18}{'difference':>20}  "
               "verdict")
         types = results[0]["types"]
-        for task, metric in results[0]["rows"]:
+        # Rows by today's list (runs written before a row was added score it from their metrics).
+        for task, metric in claim_rows(types):
             multi = np.array([r[other][task][metric] for r in results], dtype=np.float64)
             single = np.array([r[against][task][metric] for r in results], dtype=np.float64)
             sign = 1.0 if task_type(types[task]).metric_direction(metric) == "max" else -1.0

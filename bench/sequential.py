@@ -60,8 +60,8 @@ COLUMNS = ("hit_rate@5", "ndcg@5", "hit_rate@10", "ndcg@10", "hit_rate@20", "ndc
 def read_sequences(data_dir: Path, name: str, attributes_as: str = "category") -> tuple[pd.DataFrame, pd.DataFrame]:
     """The events (a click per item, its position as the timestamp) and the items (no title) of
     a sequence file. `attributes_as` "category": the first attribute is the category;
-    "brand-category": the first is the brand and the last the category (S3-Rec's Amazon lists
-    are the brand, then the categories from the root down)."""
+    "brand-category": the first is the brand and the last the category (Amazon's lists read as
+    a brand, then categories from the broadest)."""
     users: list[str] = []
     items: list[str] = []
     positions: list[int] = []
