@@ -210,7 +210,9 @@ def merged_runs(paths: list[Path]) -> dict[str, list[dict]]:
                 first = runs.get(name, [None])[0]
                 if first is not None:
                     kept = origin[name, first["seed"]]
-                    if comparison(run) != comparison(first) or run["rows"] != first["rows"]:
+                    # Rows follow from the task types (print_table), so runs written before a row
+                    # joined the table merge with later ones.
+                    if comparison(run) != comparison(first) or run["types"] != first["types"]:
                         raise SystemExit(f"--merge: {path} ({name}) compares other models or metrics than {kept}")
                     if run.get("settings") != first.get("settings"):
                         raise SystemExit(f"--merge: {path} ({name}) was run with {run.get('settings')}, "
