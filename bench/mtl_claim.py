@@ -70,9 +70,14 @@ REFIT = ["data.split.validation_fraction=0", "data.image_validation_fraction=0"]
 FAR_VALIDATION = "far_validation"
 
 
+def task_types(config: Config) -> dict[str, str]:
+    """Each task's type by name, in the configuration's order (a run records it)."""
+    return {task.name: task.type for task in config.tasks}
+
+
 def claim_metrics(config: Config) -> list[tuple[str, str]]:
     """(task, metric) rows of a configuration's tasks."""
-    return claim_rows({task.name: task.type for task in config.tasks})
+    return claim_rows(task_types(config))
 
 
 def claim_rows(types: dict[str, str]) -> list[tuple[str, str]]:
@@ -281,8 +286,8 @@ def main() -> None:
                 settings = {"part": part, "scale": args.scale, "epochs": args.epochs, "set": args.set,
                             "variant": args.variant}
                 runs[part].setdefault(name, []).append({
-                    "seed": seed, other: multi[part], against: single[part], "rows": claim_metrics(config),
-                    "types": {t.name: t.type for t in config.tasks}, "settings": settings})
+                    "seed": seed, other: multi[part], against: single[part], "types": task_types(config),
+                    "settings": settings})
                 print(f"{name} seed {seed}, {part} part: " + ", ".join(
                     f"{task} {metric} {multi[part][task][metric]:.4f} / {single[part][task][metric]:.4f}"
                     for task, metric in claim_metrics(config)), flush=True)
